@@ -1,0 +1,43 @@
+# Two commands on a fresh machine with Python 3.11: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export SENSEQUANT_HOME ?= $(CURDIR)
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+
+.PHONY: setup run test lint ui bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+run: setup
+	$(BIN)/sensequant ingest --symbols RELIANCE,TCS --start-date 2024-01-01 --end-date 2024-12-31
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: setup
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: setup
+	$(BIN)/python bench/bench_backfill.py
+	$(BIN)/python bench/bench_daily_update.py
+	$(BIN)/python bench/bench_breeze_calls.py
+
+clean:
+	rm -rf $(VENV) data/dagster_home data/raw data/*.duckdb data/breeze data/breeze_calls.sqlite

@@ -1,0 +1,1 @@
+"""SenseQuant: NSE market data, teacher/student models and reviewed promotions on Dagster."""

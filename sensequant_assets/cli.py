@@ -1,0 +1,187 @@
+"""The ``sensequant`` command.
+
+Every command that materializes data runs the same Dagster jobs Dagit runs, on the instance
+named by ``DAGSTER_HOME`` (an ephemeral one when it is unset), so what a cron job did is
+visible in Dagit afterwards. Exit codes: 0 success, 1 a run failed, 2 bad arguments or
+configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import dagster as dg
+
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB
+from sensequant_assets.defs.partitions import (
+    DATE_FORMAT,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    one_symbol_range_tags,
+)
+from sensequant_assets.settings import Settings, SettingsError, load_settings
+from sensequant_assets.universe import UnknownSymbolError, load_universe, scrip_master_codes
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def _instance() -> dg.DagsterInstance:
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    print("DAGSTER_HOME is not set: using an ephemeral instance (runs won't show in Dagit)")
+    return dg.DagsterInstance.ephemeral()
+
+
+def _sessions(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:
+    if end < start:
+        raise UsageError(f"--end-date {end} is before --start-date {start}")
+    if start < settings.history_start:
+        raise UsageError(
+            f"--start-date {start} is before the first partition {settings.history_start}; "
+            "set SENSEQUANT_HISTORY_START to an earlier date"
+        )
+    calendar = TradingCalendar.from_file(settings.holiday_file)
+    sessions = [d for d in calendar.sessions(start, end) if d <= dt.date.today()]
+    if not sessions:
+        raise UsageError(f"no NSE trading day between {start} and {end} (up to today)")
+    return sessions
+
+
+def _check_summary(result: dg.ExecuteInProcessResult) -> str:
+    evaluations = result.get_asset_check_evaluations()
+    failed = [e.check_name for e in evaluations if not e.passed]
+    if not evaluations:
+        return "checks: none ran"
+    if not failed:
+        return f"checks: {len(evaluations)} passed"
+    return f"checks: {len(evaluations) - len(failed)} passed, not passed: {', '.join(failed)}"
+
+
+def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, label: str, **kwargs: object) -> bool:
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config=QUIET,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    # A range run records one materialization per partition, all carrying the run's metadata.
+    materializations = result.asset_materializations_for_node(job.nodes[0].name)
+    rows = int(materializations[0].metadata["rows"].value) if materializations else 0  # type: ignore[arg-type]
+    status = "ok" if result.success else "FAILED"
+    run = result.run_id[:8]
+    print(f"  {label:<32} {status:<7} run {run}  rows {rows:>6}  {_check_summary(result)}")
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data:
+                print(f"    {event.step_failure_data.error.message.strip()}")
+    return result.success
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    universe = load_universe(settings.scrip_master)
+    symbols = universe.resolve(s for s in args.symbols.split(",") if s.strip())
+    partition_symbols = set(settings.symbol_list or universe.default_symbols)
+    outside = [s for s in symbols if s not in partition_symbols]
+    if outside:
+        raise UsageError(
+            f"{', '.join(outside)} not in the partitioned universe; add them to SENSEQUANT_SYMBOLS"
+        )
+    sessions = _sessions(settings, args.start_date, args.end_date)
+    defs = build_defs(settings)
+    instance = _instance()
+    print(
+        f"ingesting {len(symbols)} symbol(s), {len(sessions)} session(s) "
+        f"{sessions[0]}..{sessions[-1]} from {settings.data_source}"
+    )
+    ok = True
+    ohlcv_job = defs.resolve_job_def(OHLCV_JOB)
+    for symbol in symbols:
+        tags = one_symbol_range_tags(symbol, sessions[0], sessions[-1])
+        ok &= _run(ohlcv_job, instance, f"ohlcv_daily {symbol}", tags=tags)
+    if args.benchmark:
+        tags = {
+            RANGE_START_TAG: sessions[0].strftime(DATE_FORMAT),
+            RANGE_END_TAG: sessions[-1].strftime(DATE_FORMAT),
+        }
+        ok &= _run(defs.resolve_job_def(BENCHMARK_JOB), instance, "nifty50_benchmark", tags=tags)
+    print(f"warehouse: {settings.duckdb_path}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_universe_codes(args: argparse.Namespace, settings: Settings) -> int:
+    shipped = load_universe()
+    codes = scrip_master_codes(Path(args.master))
+    symbols = shipped.default_symbols if not args.symbols else args.symbols.split(",")
+    changed = 0
+    for symbol in symbols:
+        symbol = symbol.strip().upper()
+        new = codes.get(symbol, "")
+        old = shipped.isec_code(symbol) if symbol in shipped else ""
+        flag = "" if new == old else "  <- differs" if new else "  <- not in master"
+        changed += bool(flag)
+        print(f"{symbol:<12} shipped {old or '-':<8} master {new or '-':<8}{flag}")
+    print(
+        f"{changed} of {len(symbols)} symbol(s) differ; use SENSEQUANT_SCRIP_MASTER={args.master}"
+    )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sensequant", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="materialize OHLCV (+ NIFTY 50) for symbols and dates")
+    ingest.add_argument("--symbols", required=True, help="comma-separated NSE symbols")
+    ingest.add_argument("--start-date", required=True, type=_date)
+    ingest.add_argument("--end-date", required=True, type=_date)
+    ingest.add_argument(
+        "--no-benchmark", dest="benchmark", action="store_false", help="skip the NIFTY 50 benchmark"
+    )
+    ingest.set_defaults(handler=cmd_ingest)
+
+    universe = sub.add_parser("universe", help="inspect the instrument universe")
+    universe_sub = universe.add_subparsers(dest="universe_command", required=True)
+    codes = universe_sub.add_parser(
+        "codes", help="compare shipped ICICI codes with an NSEScripMaster.txt"
+    )
+    codes.add_argument("--master", required=True, help="path to NSEScripMaster.txt")
+    codes.add_argument("--symbols", help="comma-separated symbols (default: the universe)")
+    codes.set_defaults(handler=cmd_universe_codes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        settings = load_settings()
+        return int(args.handler(args, settings))
+    except (SettingsError, UsageError, UnknownSymbolError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Dagster glue: assets, checks, resources, partitions, jobs and schedules, one file each."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs.jobs import build_jobs
+from sensequant_assets.defs.market_data import build_market_data_assets
+from sensequant_assets.defs.partitions import symbol_day_partitions, trading_day_partitions
+from sensequant_assets.defs.resources import MarketData, warehouse_io_manager
+from sensequant_assets.defs.schedules import build_schedules
+from sensequant_assets.settings import Settings
+from sensequant_assets.universe import load_universe
+
+BREEZE_POOL = "breeze_api"
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    """All definitions for one configuration (partitions follow the universe and calendar)."""
+    universe = load_universe(settings.scrip_master)
+    calendar = TradingCalendar.from_file(settings.holiday_file)
+    symbols = universe.resolve(settings.symbol_list or universe.default_symbols)
+    days = trading_day_partitions(calendar, settings.history_start)
+    symbol_days = symbol_day_partitions(days, symbols)
+    sentiment_enabled = settings.sentiment_headlines_file is not None
+    pool = BREEZE_POOL if settings.data_source == "breeze" else None
+    return dg.Definitions(
+        assets=build_market_data_assets(symbol_days, days, pool, sentiment_enabled),
+        jobs=build_jobs(sentiment_enabled),
+        schedules=build_schedules(calendar, symbols),
+        resources={
+            "market_data": MarketData(settings, universe, calendar),
+            "warehouse_io_manager": warehouse_io_manager(settings),
+        },
+    )

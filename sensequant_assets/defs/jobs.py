@@ -1,0 +1,33 @@
+"""Jobs: one per partitioning, so a backfill or a schedule can target exactly one asset shape."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+OHLCV_JOB = "ohlcv_daily_job"
+BENCHMARK_JOB = "nifty50_benchmark_job"
+SENTIMENT_JOB = "sentiment_snapshots_job"
+
+
+def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]:
+    jobs = [
+        dg.define_asset_job(
+            OHLCV_JOB,
+            selection=dg.AssetSelection.assets("ohlcv_daily"),
+            description="Ingest and validate daily OHLCV for symbol × trading-day partitions.",
+        ),
+        dg.define_asset_job(
+            BENCHMARK_JOB,
+            selection=dg.AssetSelection.assets("nifty50_benchmark"),
+            description="Ingest the NIFTY 50 benchmark for trading-day partitions.",
+        ),
+    ]
+    if sentiment_enabled:
+        jobs.append(
+            dg.define_asset_job(
+                SENTIMENT_JOB,
+                selection=dg.AssetSelection.assets("sentiment_snapshots"),
+                description="Score dated headlines into daily sentiment per symbol.",
+            )
+        )
+    return jobs

@@ -1,0 +1,167 @@
+"""Market-data assets (group ``market_data``): OHLCV, the NIFTY 50 benchmark, sentiment."""
+
+from collections.abc import Callable, Iterator
+
+import dagster as dg
+
+from sensequant_assets import sentiment
+from sensequant_assets.defs.checks import check_results, check_specs
+from sensequant_assets.defs.partitions import sessions_by_symbol, sessions_of
+from sensequant_assets.defs.resources import MarketData
+from sensequant_assets.ingest import IngestResult
+from sensequant_assets.universe import INDEX_SYMBOL
+
+GROUP = "market_data"
+BENCHMARK_CHECKS = ("valid_rows", "ohlc_consistent", "calendar_complete")
+MIN_SENTIMENT_COVERAGE = 0.5
+
+
+def _progress(context: dg.AssetExecutionContext) -> Callable[[int, int, str], None]:
+    def report(done: int, total: int, symbol: str) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            context.log.info(f"ingested {done}/{total} symbols (last: {symbol})")
+
+    return report
+
+
+def _emit(
+    context: dg.AssetExecutionContext,
+    asset_key: str,
+    result: IngestResult,
+    market_data: MarketData,
+    checks: tuple[str, ...] | None = None,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Yield the output and check results, or fail the run when any symbol failed."""
+    results = check_results(asset_key, result.findings, checks)
+    if result.failures:
+        yield from (r for r in results if r.check_name == "valid_rows" and not r.passed)
+        raise dg.Failure(
+            description=result.failure_message(),
+            metadata={"failed_symbols": ", ".join(sorted(result.failures))},
+        )
+    frame = result.frame
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "rows": len(frame),
+        "symbols": frame["symbol"].nunique() if len(frame) else 0,
+        "source": market_data.source.name,
+        "raw_file": str(result.raw_file) if result.raw_file else "",
+        "reused_stored_rows": sum(result.reused_rows.values()),
+        "corrections": sum(len(r.corrections) for r in result.reports),
+        "warnings": sum(len(r.warnings) for r in result.reports),
+    }
+    if len(frame):
+        metadata["first_date"] = str(frame["date"].min().date())
+        metadata["last_date"] = str(frame["date"].max().date())
+        note = market_data.calendar.horizon_note(frame["date"].max().date())
+        if note:
+            context.log.warning(note)
+            metadata["calendar_fallback"] = note
+    yield dg.Output(frame, metadata=metadata)
+    yield from results
+
+
+def build_market_data_assets(
+    symbol_days: dg.MultiPartitionsDefinition,
+    days: dg.TimeWindowPartitionsDefinition,
+    pool: str | None,
+    sentiment_enabled: bool,
+) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        partitions_def=symbol_days,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata={"partition_expr": {"date": "date", "symbol": "symbol"}},
+        check_specs=check_specs("ohlcv_daily"),
+        io_manager_key="warehouse_io_manager",
+        group_name=GROUP,
+        kinds={"duckdb", "pandas"},
+        pool=pool,
+    )
+    def ohlcv_daily(
+        context: dg.AssetExecutionContext, market_data: dg.ResourceParam[MarketData]
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        """Daily OHLCV per NSE symbol and trading day, validated by the guardrails.
+
+        Rows as received are archived under ``data/raw/ohlcv_daily/`` before validation;
+        dates are stored as naive trading dates (Asia/Kolkata).
+        """
+        wanted = sessions_by_symbol(context.partition_keys)
+        context.log.info(
+            f"ingesting {len(context.partition_keys)} partition(s): {len(wanted)} symbol(s) "
+            f"from {market_data.source.name}"
+        )
+        result = market_data.ingestor("ohlcv_daily").run(
+            wanted, context.run.run_id, progress=_progress(context)
+        )
+        yield from _emit(context, "ohlcv_daily", result, market_data)
+
+    @dg.asset(
+        partitions_def=days,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata={"partition_expr": "date"},
+        check_specs=check_specs("nifty50_benchmark", BENCHMARK_CHECKS),
+        io_manager_key="warehouse_io_manager",
+        group_name=GROUP,
+        kinds={"duckdb", "pandas"},
+        pool=pool,
+    )
+    def nifty50_benchmark(
+        context: dg.AssetExecutionContext, market_data: dg.ResourceParam[MarketData]
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        """Daily NIFTY 50 index bars: the benchmark for alpha, beta and 60/40 baselines."""
+        sessions = sessions_of(context.partition_keys)
+        result = market_data.ingestor("nifty50_benchmark").run(
+            {INDEX_SYMBOL: sessions}, context.run.run_id
+        )
+        yield from _emit(context, "nifty50_benchmark", result, market_data, BENCHMARK_CHECKS)
+
+    assets = [ohlcv_daily, nifty50_benchmark]
+    if sentiment_enabled:
+        assets.append(_sentiment_asset(symbol_days))
+    return assets
+
+
+def _sentiment_asset(symbol_days: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        partitions_def=symbol_days,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata={"partition_expr": {"date": "date", "symbol": "symbol"}},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "sentiment_coverage",
+                asset="sentiment_snapshots",
+                description=f"At least {MIN_SENTIMENT_COVERAGE:.0%} of symbol-days have a score.",
+            )
+        ],
+        io_manager_key="warehouse_io_manager",
+        group_name=GROUP,
+        kinds={"duckdb", "pandas"},
+    )
+    def sentiment_snapshots(
+        context: dg.AssetExecutionContext, market_data: dg.ResourceParam[MarketData]
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        """Mean VADER headline sentiment per symbol and session, from the headlines file."""
+        path = market_data.settings.sentiment_headlines_file
+        assert path is not None
+        wanted = sessions_by_symbol(context.partition_keys)
+        keys = [(day, symbol) for symbol, days in wanted.items() for day in days]
+        daily = sentiment.score_headlines(sentiment.read_headlines(path), market_data.calendar)
+        requested = set(keys)
+        in_run = daily[
+            [
+                (d.date(), s) in requested
+                for d, s in zip(daily["date"], daily["symbol"], strict=True)
+            ]
+        ].reset_index(drop=True)
+        share = sentiment.coverage(in_run, keys)
+        yield dg.Output(
+            in_run,
+            metadata={"coverage": share, "scored_symbol_days": len(in_run), "requested": len(keys)},
+        )
+        yield dg.AssetCheckResult(
+            check_name="sentiment_coverage",
+            passed=share >= MIN_SENTIMENT_COVERAGE,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"coverage": share, "headlines_file": str(path)},
+        )
+
+    return sentiment_snapshots

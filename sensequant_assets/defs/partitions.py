@@ -1,0 +1,69 @@
+"""Partitions: NSE trading days × symbols.
+
+Trading days are a weekday cron with the calendar's holidays as exclusions, so Dagit never
+offers a holiday or a weekend as a partition. ``end_offset=1`` makes today's session a
+partition as soon as the day starts (IST), so the 18:00 schedule can ingest it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+
+import dagster as dg
+
+from sensequant_assets.calendar import MARKET_TIMEZONE, TradingCalendar
+
+DATE_FORMAT = "%Y-%m-%d"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def trading_day_partitions(
+    calendar: TradingCalendar, start: dt.date
+) -> dg.TimeWindowPartitionsDefinition:
+    return dg.TimeWindowPartitionsDefinition(
+        start=start.strftime(DATE_FORMAT),
+        fmt=DATE_FORMAT,
+        cron_schedule="0 0 * * 1-5",
+        timezone=MARKET_TIMEZONE,
+        end_offset=1,
+        exclusions=calendar.partition_exclusions(start),
+    )
+
+
+def symbol_day_partitions(
+    days: dg.TimeWindowPartitionsDefinition, symbols: Sequence[str]
+) -> dg.MultiPartitionsDefinition:
+    return dg.MultiPartitionsDefinition(
+        {"date": days, "symbol": dg.StaticPartitionsDefinition(sorted(symbols))}
+    )
+
+
+def one_day_all_symbols_tags(day: dt.date, symbols: Sequence[str]) -> dict[str, str]:
+    """Run tags that make one day × every symbol a single run (not one run per symbol)."""
+    ordered = sorted(symbols)
+    key = day.strftime(DATE_FORMAT)
+    return {RANGE_START_TAG: f"{key}|{ordered[0]}", RANGE_END_TAG: f"{key}|{ordered[-1]}"}
+
+
+def one_symbol_range_tags(symbol: str, start: dt.date, end: dt.date) -> dict[str, str]:
+    """Run tags for one symbol over a range of trading days, in a single run."""
+    return {
+        RANGE_START_TAG: f"{start.strftime(DATE_FORMAT)}|{symbol}",
+        RANGE_END_TAG: f"{end.strftime(DATE_FORMAT)}|{symbol}",
+    }
+
+
+def sessions_by_symbol(partition_keys: Sequence[str]) -> dict[str, list[dt.date]]:
+    """Group multi-partition keys (``date|symbol``) of a run by symbol."""
+    grouped: dict[str, list[dt.date]] = defaultdict(list)
+    for key in partition_keys:
+        day, symbol = str(key).split("|")
+        grouped[symbol].append(dt.date.fromisoformat(day))
+    return {symbol: sorted(days) for symbol, days in sorted(grouped.items())}
+
+
+def sessions_of(partition_keys: Sequence[str]) -> list[dt.date]:
+    return sorted(dt.date.fromisoformat(str(k)) for k in partition_keys)

@@ -1,0 +1,10 @@
+"""Data-quality guardrails applied to every source's raw OHLCV rows before storage."""
+
+from sensequant_assets.quality.rules import (
+    DataQualityError,
+    Finding,
+    QualityReport,
+    validate_ohlcv,
+)
+
+__all__ = ["DataQualityError", "Finding", "QualityReport", "validate_ohlcv"]

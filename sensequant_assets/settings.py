@@ -1,0 +1,171 @@
+"""Runtime configuration, read once from the environment (and `.env`).
+
+Every field maps to one environment variable (``SENSEQUANT_<FIELD>`` unless an alias says
+otherwise, e.g. the ``BREEZE_*`` credentials). A bad value stops start-up with a message that
+names the variable, because a typo in a cron job's environment should fail loudly, not fall
+back to a default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SENSEQUANT_"
+SECRET_ENV_NAMES = frozenset({"BREEZE_API_KEY", "BREEZE_API_SECRET", "BREEZE_SESSION_TOKEN"})
+DEFECT_KINDS = ("negative_volume", "broken_ohlc", "missing_days", "unadjusted_split")
+
+
+class SettingsError(ValueError):
+    """Raised when the environment holds an invalid configuration."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_source: Literal["synthetic", "files", "breeze"] = "synthetic"
+    home: Path = Field(default_factory=Path.cwd)
+    files_dir: Path | None = None
+    symbols: str | None = Field(
+        default=None,
+        description="Comma-separated symbol dimension of the partitions; default NIFTY 100 + ETFs.",
+    )
+    history_start: dt.date = Field(
+        default=dt.date(2024, 1, 1),
+        description="First trading-day partition; keep symbols × days under ~100k per asset.",
+    )
+    holiday_file: Path | None = None
+    scrip_master: Path | None = Field(
+        default=None, description="An NSEScripMaster.txt whose EQ rows extend the known symbols."
+    )
+
+    synthetic_seed: int = 7
+    synthetic_signal_strength: float = Field(default=0.0, ge=0.0, le=1.0)
+    synthetic_defects: str = ""
+
+    breeze_api_key: SecretStr | None = Field(default=None, validation_alias="BREEZE_API_KEY")
+    breeze_api_secret: SecretStr | None = Field(default=None, validation_alias="BREEZE_API_SECRET")
+    breeze_session_token: SecretStr | None = Field(
+        default=None, validation_alias="BREEZE_SESSION_TOKEN"
+    )
+    breeze_base_url: str | None = Field(default=None, validation_alias="BREEZE_BASE_URL")
+    breeze_chunk_candles: int = Field(default=1000, gt=0, le=1000)
+    breeze_calls_per_minute: int = Field(default=100, gt=0)
+    breeze_calls_per_day: int = Field(default=5000, gt=0)
+    breeze_max_retries: int = Field(default=5, ge=0)
+    breeze_backoff_seconds: float = Field(default=2.0, ge=0)
+    breeze_refetch: bool = False
+
+    sentiment_headlines_file: Path | None = None
+
+    @field_validator("synthetic_defects")
+    @classmethod
+    def _known_defects(cls, value: str) -> str:
+        kinds = [k.strip() for k in value.split(",") if k.strip()]
+        if kinds == ["all"]:
+            return ",".join(DEFECT_KINDS)
+        unknown = sorted(set(kinds) - set(DEFECT_KINDS))
+        if unknown:
+            raise ValueError(
+                f"unknown defect kind(s) {unknown}; choose from {list(DEFECT_KINDS)} or 'all'"
+            )
+        return ",".join(kinds)
+
+    @field_validator("breeze_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {value!r})")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _source_requirements(self) -> Settings:
+        if self.data_source == "files":
+            if self.files_dir is None:
+                raise ValueError(
+                    "SENSEQUANT_FILES_DIR must be set when SENSEQUANT_DATA_SOURCE=files"
+                )
+            if not self.files_dir.is_dir():
+                raise ValueError(f"SENSEQUANT_FILES_DIR={self.files_dir} is not a directory")
+        if self.data_source == "breeze":
+            missing = [
+                name
+                for name, value in (
+                    ("BREEZE_API_KEY", self.breeze_api_key),
+                    ("BREEZE_API_SECRET", self.breeze_api_secret),
+                    ("BREEZE_SESSION_TOKEN", self.breeze_session_token),
+                )
+                if value is None or not value.get_secret_value()
+            ]
+            if missing:
+                raise ValueError(
+                    f"SENSEQUANT_DATA_SOURCE=breeze needs {', '.join(missing)} to be set"
+                )
+        for name in ("holiday_file", "sentiment_headlines_file", "scrip_master"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{ENV_PREFIX}{name.upper()}={path} does not exist")
+        return self
+
+    @property
+    def defects(self) -> tuple[str, ...]:
+        return tuple(k for k in self.synthetic_defects.split(",") if k)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.data_dir / "sensequant.duckdb"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def symbol_list(self) -> list[str] | None:
+        if not self.symbols:
+            return None
+        return [s.strip().upper() for s in self.symbols.split(",") if s.strip()]
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, str):
+        return info.validation_alias
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one clear message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = [str(part) for part in err["loc"]]
+            where = _env_name(loc[0]) if loc else "configuration"
+            got = err.get("input")
+            secret = where in SECRET_ENV_NAMES
+            shown = "" if not loc or secret or isinstance(got, dict) else f" (got {got!r})"
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {message}{shown}" if loc else message)
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return load_settings()

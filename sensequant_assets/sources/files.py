@@ -1,0 +1,106 @@
+"""User-supplied daily bars: one ``<SYMBOL>.csv`` or ``<SYMBOL>.parquet`` per symbol.
+
+This source only locates and reads files and normalises column names; it does not judge
+content. Missing OHLCV columns, unparsable values and the like are reported by
+``sensequant_assets.quality.validate_ohlcv``, so every source is held to the same rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from sensequant_assets.sources.base import SourceError
+
+#: Header names accepted for the date column (after stripping and lower-casing).
+DATE_ALIASES = ("date", "timestamp", "datetime")
+SUFFIXES = (".csv", ".parquet")
+
+
+class FilesSource:
+    """Reads bars from a directory of per-symbol files, reading each file once per instance.
+
+    CSV files are read with ``dtype=str`` so values reach the quality rules exactly as
+    written; pandas' default NA markers (empty cell, ``NA``, ``NaN``, ``null``...) still
+    become missing values. Parquet files keep their stored types.
+    """
+
+    name = "files"
+    remote = False
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def fetch(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """All rows of the symbol's file; ``start``/``end`` are left to the caller to apply.
+
+        Dates are not parsed here, so filtering would need a second parser; returning the
+        whole file keeps the one parser in the quality rules.
+        """
+        if symbol not in self._frames:
+            self._frames[symbol] = self._read(self._locate(symbol))
+        return self._frames[symbol].copy()
+
+    def _locate(self, symbol: str) -> Path:
+        names = [
+            f"{stem}{suffix}"
+            for suffix in SUFFIXES
+            for stem in dict.fromkeys((symbol, symbol.lower()))
+        ]
+        found: list[Path] = []
+        for name in names:
+            path = self.directory / name
+            # On case-insensitive file systems both spellings name the same file.
+            if path.is_file() and not any(os.path.samefile(path, seen) for seen in found):
+                found.append(path)
+        if not found:
+            raise SourceError(
+                f"no data file for {symbol} in {self.directory}: tried {', '.join(names)}"
+            )
+        if len(found) > 1:
+            raise SourceError(
+                f"ambiguous data files for {symbol} in {self.directory}: "
+                f"{', '.join(p.name for p in found)}; keep exactly one"
+            )
+        return found[0]
+
+    @staticmethod
+    def _read(path: Path) -> pd.DataFrame:
+        try:
+            with warnings.catch_warnings():
+                # Rows longer than the header would otherwise silently shift into an index.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                if path.suffix == ".csv":
+                    frame = pd.read_csv(path, dtype=str, index_col=False)
+                else:
+                    frame = pd.read_parquet(path)
+        # pandas' parser, decoding and empty-file errors are all ValueErrors.
+        except (OSError, ValueError, pa.ArrowException, pd.errors.ParserWarning) as exc:
+            raise SourceError(f"cannot read {path}: {exc}") from exc
+        if any(name is not None for name in frame.index.names):
+            frame = frame.reset_index()
+        return _normalise_columns(frame, path)
+
+
+def _normalise_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Strip and lower-case headers and map the date aliases to ``date``."""
+    columns = [str(c).strip().lower() for c in frame.columns]
+    aliases = [c for c in columns if c in DATE_ALIASES]
+    if len(aliases) > 1:
+        raise SourceError(
+            f"{path} has more than one date column ({', '.join(aliases)}); keep exactly one"
+        )
+    columns = ["date" if c in DATE_ALIASES else c for c in columns]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise SourceError(
+            f"{path} has repeated columns after ignoring case and spaces: {', '.join(repeated)}"
+        )
+    frame.columns = columns
+    return frame

@@ -1,0 +1,165 @@
+"""A call budget shared by every process and run that uses one Breeze API key.
+
+Breeze allows 100 calls a minute and 5,000 a day per key, whoever makes them: a Dagster run, a
+second run started by a sensor and a notebook all draw on the same quota. An in-memory limiter
+cannot see the others, so the ledger is a small SQLite file that every caller writes to inside
+one ``BEGIN IMMEDIATE`` transaction (SQLite's cross-process write lock) before each call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sensequant_assets.sources.base import SourceError
+
+IST = ZoneInfo("Asia/Kolkata")
+WINDOW_SECONDS = 60.0
+KEEP_SECONDS = 2 * 86_400.0
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS calls (ts REAL NOT NULL, label TEXT NOT NULL DEFAULT '')",
+    "CREATE INDEX IF NOT EXISTS calls_ts ON calls (ts)",
+)
+
+
+class QuotaExhausted(SourceError):
+    """The day's call budget is spent; waiting will not help before midnight IST."""
+
+
+@dataclass(frozen=True)
+class LedgerStats:
+    calls_today: int
+    calls_last_minute: int
+    peak_minute_today: int
+
+
+def ist_day_start(timestamp: float) -> float:
+    """Epoch seconds of the Asia/Kolkata midnight that starts the day containing ``timestamp``."""
+    local = dt.datetime.fromtimestamp(timestamp, IST)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def peak_in_window(timestamps: Sequence[float], window: float = WINDOW_SECONDS) -> int:
+    """Most timestamps falling in any half-open ``window``-second interval."""
+    ordered = sorted(timestamps)
+    peak, first = 0, 0
+    for last, ts in enumerate(ordered):
+        while ts - ordered[first] >= window:
+            first += 1
+        peak = max(peak, last - first + 1)
+    return peak
+
+
+class CallLedger:
+    """Grants permission for one API call at a time against per-minute and per-day budgets.
+
+    ``margin`` widens the minute window slightly: the ledger stamps a call when it is granted,
+    the server when the request arrives, and uneven network delay must not let two calls that
+    were 60 s apart here land less than 60 s apart there.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        per_minute: int = 100,
+        per_day: int = 5000,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        *,
+        margin: float = 1.0,
+    ):
+        if per_minute <= 0 or per_day <= 0:
+            raise ValueError("per_minute and per_day must be positive")
+        self.path = Path(path)
+        self.per_minute = per_minute
+        self.per_day = per_day
+        self._clock = clock
+        self._sleep = sleep
+        self._window = WINDOW_SECONDS + margin
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as conn:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+
+    def __repr__(self) -> str:
+        return (
+            f"CallLedger({str(self.path)!r}, per_minute={self.per_minute}, per_day={self.per_day})"
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit mode, so the explicit BEGIN IMMEDIATE below is the only transaction.
+        return sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+
+    def acquire(self, label: str = "") -> None:
+        """Record one call, waiting while the minute budget is full.
+
+        Raises ``QuotaExhausted`` when the Asia/Kolkata day's budget is used up.
+        """
+        while True:
+            wait = self._try_acquire(label)
+            if wait is None:
+                return
+            self._sleep(wait)
+
+    def _try_acquire(self, label: str) -> float | None:
+        """Record the call and return None, or return how long to wait before trying again."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            now = self._clock()
+            (today,) = conn.execute(
+                "SELECT COUNT(*) FROM calls WHERE ts >= ?", (ist_day_start(now),)
+            ).fetchone()
+            if today >= self.per_day:
+                conn.execute("ROLLBACK")
+                raise QuotaExhausted(self._quota_message(today, now, label))
+            recent = [
+                ts
+                for (ts,) in conn.execute(
+                    "SELECT ts FROM calls WHERE ts > ? ORDER BY ts", (now - self._window,)
+                )
+            ]
+            if len(recent) >= self.per_minute:
+                conn.execute("ROLLBACK")
+                # The call that must leave the window before one more fits in it.
+                leaving = recent[len(recent) - self.per_minute]
+                return max(leaving + self._window - now, 0.01)
+            conn.execute("INSERT INTO calls (ts, label) VALUES (?, ?)", (now, label))
+            conn.execute("DELETE FROM calls WHERE ts < ?", (now - KEEP_SECONDS,))
+            conn.execute("COMMIT")
+            return None
+        finally:
+            conn.close()
+
+    def _quota_message(self, used: int, now: float, label: str) -> str:
+        reset = ist_day_start(now) + 86_400.0
+        hours, rest = divmod(int(reset - now), 3600)
+        what = f" for {label}" if label else ""
+        return (
+            f"Breeze daily call budget exhausted{what}: {used} of {self.per_day} calls used "
+            f"today (Asia/Kolkata, ledger {self.path}); it resets at midnight IST, in "
+            f"{hours}h {rest // 60:02d}m. Re-run after that; rows already stored are kept."
+        )
+
+    def stats(self) -> LedgerStats:
+        """Calls today, calls in the last minute and the busiest 60 s window today."""
+        now = self._clock()
+        day_start = ist_day_start(now)
+        with closing(self._connect()) as conn:
+            stamps = [
+                ts
+                for (ts,) in conn.execute(
+                    "SELECT ts FROM calls WHERE ts >= ? ORDER BY ts",
+                    (min(day_start, now - WINDOW_SECONDS),),
+                )
+            ]
+        today = [ts for ts in stamps if ts >= day_start]
+        last_minute = sum(1 for ts in stamps if now - ts < WINDOW_SECONDS)
+        return LedgerStats(len(today), last_minute, peak_in_window(today))

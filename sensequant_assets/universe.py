@@ -1,0 +1,131 @@
+"""The instruments the platform knows: NSE symbols, their ICICI (Breeze) codes and sectors.
+
+The default universe is the NIFTY 100 snapshot of July 2026 plus the GOLDBEES and SILVERBEES
+ETFs; the NIFTY 50 index is known as ``NIFTY50`` for benchmarks. ICICI codes differ from NSE
+symbols (RELIANCE is ``RELIND``) and survive NSE renames, so the map is data, refreshable from
+ICICI's ``NSEScripMaster.txt``.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+UNIVERSE_SNAPSHOT = "2026-07"
+INDEX_SYMBOL = "NIFTY50"
+ETF_SYMBOLS = ("GOLDBEES", "SILVERBEES")
+
+
+class UnknownSymbolError(KeyError):
+    """A symbol that is neither in the shipped reference data nor in a loaded scrip master."""
+
+    def __init__(self, symbol: str, suggestions: list[str]):
+        self.symbol = symbol
+        self.suggestions = suggestions
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown NSE symbol {symbol!r}{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Instrument:
+    symbol: str
+    isec_code: str
+    company: str
+    sector: str
+    kind: str
+
+
+class Universe:
+    """Known instruments plus the default symbol list that defines the partitions."""
+
+    def __init__(self, instruments: Iterable[Instrument], default_symbols: Iterable[str]):
+        self._by_symbol = {i.symbol: i for i in instruments}
+        self.default_symbols = list(default_symbols)
+        self.snapshot = UNIVERSE_SNAPSHOT
+
+    def __contains__(self, symbol: object) -> bool:
+        return isinstance(symbol, str) and symbol.upper() in self._by_symbol
+
+    def get(self, symbol: str) -> Instrument:
+        key = symbol.strip().upper()
+        try:
+            return self._by_symbol[key]
+        except KeyError:
+            close = difflib.get_close_matches(key, list(self._by_symbol), n=5, cutoff=0.6)
+            raise UnknownSymbolError(key, close) from None
+
+    def resolve(self, symbols: Iterable[str]) -> list[str]:
+        """Upper-case and validate user-supplied symbols, keeping their order."""
+        return [self.get(s).symbol for s in symbols]
+
+    def isec_code(self, symbol: str) -> str:
+        return self.get(symbol).isec_code
+
+    def sector(self, symbol: str) -> str:
+        return self.get(symbol).sector
+
+    def with_codes(self, codes: dict[str, str]) -> Universe:
+        """A copy where ``codes`` (NSE symbol → ICICI code) override or add instruments."""
+        merged = dict(self._by_symbol)
+        for symbol, code in codes.items():
+            old = merged.get(symbol)
+            merged[symbol] = Instrument(
+                symbol=symbol,
+                isec_code=code,
+                company=old.company if old else "",
+                sector=old.sector if old else "Unclassified",
+                kind=old.kind if old else "equity",
+            )
+        return Universe(merged.values(), self.default_symbols)
+
+
+def _reference_rows() -> list[dict[str, str]]:
+    text = resources.files("sensequant_assets.reference").joinpath("instruments.csv").read_text()
+    return list(csv.DictReader(text.splitlines()))
+
+
+def load_universe(scrip_master: Path | None = None) -> Universe:
+    """The shipped universe, optionally extended with every EQ row of a scrip master file."""
+    rows = _reference_rows()
+    instruments = [
+        Instrument(r["symbol"], r["isec_code"], r["company"], r["sector"], r["kind"]) for r in rows
+    ]
+    default = [r["symbol"] for r in rows if r["nifty100_2026_07"] == "true"] + list(ETF_SYMBOLS)
+    universe = Universe(instruments, sorted(default))
+    if scrip_master is not None:
+        universe = universe.with_codes(scrip_master_codes(scrip_master))
+    return universe
+
+
+def read_scrip_master(path: Path) -> pd.DataFrame:
+    """Read ICICI's ``NSEScripMaster.txt`` (quoted CSV, header names padded with spaces)."""
+    try:
+        frame = pd.read_csv(path, dtype=str, skipinitialspace=True, keep_default_na=False)
+    except (OSError, pd.errors.ParserError) as exc:
+        raise ValueError(f"cannot read scrip master {path}: {exc}") from exc
+    frame.columns = [c.strip().strip('"') for c in frame.columns]
+    needed = {"Token", "ShortName", "Series", "CompanyName", "ExchangeCode"}
+    missing = sorted(needed - set(frame.columns))
+    if missing:
+        raise ValueError(f"scrip master {path} lacks column(s) {missing}")
+    return frame
+
+
+def scrip_master_codes(path: Path) -> dict[str, str]:
+    """NSE symbol (``ExchangeCode``) → ICICI code (``ShortName``) for ``Series == EQ`` rows."""
+    frame = read_scrip_master(path)
+    eq = frame[frame["Series"].str.strip() == "EQ"]
+    return {
+        nse.strip().upper(): code.strip()
+        for nse, code in zip(eq["ExchangeCode"], eq["ShortName"], strict=True)
+        if nse.strip() and code.strip()
+    }

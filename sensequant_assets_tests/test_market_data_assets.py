@@ -1,0 +1,198 @@
+"""The market-data assets end to end: real jobs on a temporary instance, DuckDB on a temp file."""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB
+from sensequant_assets.defs.partitions import one_day_all_symbols_tags, one_symbol_range_tags
+from sensequant_assets.settings import Settings, load_settings
+from sensequant_assets.storage import RawArchive
+
+JAN = (dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+
+
+def run_job(
+    settings: Settings, instance: dg.DagsterInstance, job: str, tags: dict[str, str]
+) -> dg.ExecuteInProcessResult:
+    defs = build_defs(settings)
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance, tags=tags, raise_on_error=False
+    )
+
+
+def stored(settings: Settings, table: str = "ohlcv_daily") -> pd.DataFrame:
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        return con.execute(f"select * from market.{table} order by symbol, date").df()
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture
+def instance() -> dg.DagsterInstance:
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def write_csv(directory: Path, symbol: str, frame: pd.DataFrame) -> None:
+    directory.mkdir(exist_ok=True)
+    frame.to_csv(directory / f"{symbol}.csv", index=False)
+
+
+def clean_bars(sessions: list[dt.date], start_price: float = 100.0) -> pd.DataFrame:
+    closes = [start_price + i for i in range(len(sessions))]
+    return pd.DataFrame(
+        {
+            "Date": [d.isoformat() for d in sessions],
+            "Open": closes,
+            "High": [c + 2 for c in closes],
+            "Low": [c - 2 for c in closes],
+            "Close": [c + 1 for c in closes],
+            "Volume": [1000 + i for i in range(len(sessions))],
+        }
+    )
+
+
+def test_one_symbol_month_is_stored_as_dates_with_all_checks_green(
+    instance: dg.DagsterInstance,
+) -> None:
+    settings = load_settings()
+    result = run_job(settings, instance, OHLCV_JOB, one_symbol_range_tags("RELIANCE", *JAN))
+    assert result.success
+    assert checks(result) == dict.fromkeys(
+        [
+            "valid_rows",
+            "volume_not_negative",
+            "ohlc_consistent",
+            "calendar_complete",
+            "no_unadjusted_split",
+        ],
+        True,
+    )
+    frame = stored(settings)
+    sessions = TradingCalendar().sessions(*JAN)
+    assert list(frame["date"].dt.date) == sessions
+    assert set(frame["symbol"]) == {"RELIANCE"} and set(frame["source"]) == {"synthetic"}
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        types = dict(con.execute("describe market.ohlcv_daily").fetchall()[i][:2] for i in range(8))
+    assert types["date"] in {"DATE", "TIMESTAMP", "TIMESTAMP_NS"}
+
+
+def test_rematerializing_is_idempotent(instance: dg.DagsterInstance) -> None:
+    settings = load_settings()
+    tags = one_symbol_range_tags("TCS", *JAN)
+    assert run_job(settings, instance, OHLCV_JOB, tags).success
+    first = stored(settings)
+    assert run_job(settings, instance, OHLCV_JOB, tags).success
+    again = stored(settings)
+    assert len(again) == len(first) and not again.duplicated(["symbol", "date"]).any()
+    pd.testing.assert_frame_equal(first.drop(columns="source"), again.drop(columns="source"))
+
+
+def test_one_day_for_every_symbol_is_one_run(instance: dg.DagsterInstance) -> None:
+    settings = load_settings()
+    defs = build_defs(settings)
+    symbols = (
+        defs.resolve_assets_def("ohlcv_daily")
+        .partitions_def.get_partitions_def_for_dimension("symbol")
+        .get_partition_keys()
+    )
+    day = dt.date(2024, 3, 1)
+    result = run_job(settings, instance, OHLCV_JOB, one_day_all_symbols_tags(day, symbols))
+    assert result.success
+    assert len(instance.get_runs()) == 1
+    frame = stored(settings)
+    assert len(frame) == 102 and set(frame["date"].dt.date) == {day}
+
+
+def test_failed_partition_leaves_stored_data_untouched(
+    tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = tmp_path / "files"
+    sessions = TradingCalendar().sessions(*JAN)
+    write_csv(files, "INFY", clean_bars(sessions))
+    monkeypatch.setenv("SENSEQUANT_DATA_SOURCE", "files")
+    monkeypatch.setenv("SENSEQUANT_FILES_DIR", str(files))
+    settings = load_settings()
+    tags = one_symbol_range_tags("INFY", *JAN)
+    assert run_job(settings, instance, OHLCV_JOB, tags).success
+    before = stored(settings)
+
+    bad = clean_bars(sessions, start_price=500.0)
+    bad.loc[3, "Close"] = -1.0
+    write_csv(files, "INFY", bad)
+    result = run_job(settings, instance, OHLCV_JOB, tags)
+
+    assert not result.success
+    assert checks(result) == {"valid_rows": False}
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert "INFY" in evaluation.description and str(sessions[3]) in evaluation.description
+    assert "close" in evaluation.description
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "nothing of this run was written" in failure.step_failure_data.error.message
+    pd.testing.assert_frame_equal(stored(settings), before)
+
+
+def test_negative_volume_is_clipped_and_the_raw_value_kept(
+    tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = tmp_path / "files"
+    sessions = TradingCalendar().sessions(*JAN)
+    bars = clean_bars(sessions)
+    bars.loc[5, "Volume"] = -250
+    write_csv(files, "ITC", bars)
+    monkeypatch.setenv("SENSEQUANT_DATA_SOURCE", "files")
+    monkeypatch.setenv("SENSEQUANT_FILES_DIR", str(files))
+    settings = load_settings()
+    result = run_job(settings, instance, OHLCV_JOB, one_symbol_range_tags("ITC", *JAN))
+
+    assert result.success
+    assert checks(result)["volume_not_negative"] is False
+    evaluation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "volume_not_negative"
+    )
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.metadata["negative_volume"].value == 1
+    frame = stored(settings)
+    assert frame.loc[frame["date"].dt.date == sessions[5], "volume"].item() == 0
+    raw = RawArchive(settings.raw_dir).read("ohlcv_daily")
+    assert "-250" in set(raw["volume"])
+
+
+def test_synthetic_defects_raise_warnings_but_keep_data(
+    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENSEQUANT_SYNTHETIC_DEFECTS", "all")
+    settings = load_settings()
+    tags = one_symbol_range_tags("SBIN", dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    result = run_job(settings, instance, OHLCV_JOB, tags)
+    assert result.success
+    assert checks(result) == {
+        "valid_rows": True,
+        "volume_not_negative": False,
+        "ohlc_consistent": False,
+        "calendar_complete": False,
+        "no_unadjusted_split": False,
+    }
+    assert (stored(settings)["volume"] >= 0).all()
+
+
+def test_benchmark_materializes_trading_days(instance: dg.DagsterInstance) -> None:
+    settings = load_settings()
+    tags = {
+        "dagster/asset_partition_range_start": "2024-01-01",
+        "dagster/asset_partition_range_end": "2024-01-31",
+    }
+    result = run_job(settings, instance, BENCHMARK_JOB, tags)
+    assert result.success and all(checks(result).values())
+    frame = stored(settings, "nifty50_benchmark")
+    assert list(frame["date"].dt.date) == TradingCalendar().sessions(*JAN)
+    assert set(frame["symbol"]) == {"NIFTY50"}

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from sensequant_assets.settings import SettingsError, load_settings
+
+
+def test_defaults_are_offline_synthetic(isolated_env: Path) -> None:
+    settings = load_settings()
+    assert settings.data_source == "synthetic"
+    assert settings.duckdb_path == isolated_env / "data" / "sensequant.duckdb"
+    assert settings.breeze_chunk_candles == 1000
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("SENSEQUANT_DATA_SOURCE", "yahoo", "SENSEQUANT_DATA_SOURCE: Input should be"),
+        ("SENSEQUANT_HISTORY_START", "2024-13-01", "SENSEQUANT_HISTORY_START"),
+        ("SENSEQUANT_BREEZE_CHUNK_CANDLES", "-5", "SENSEQUANT_BREEZE_CHUNK_CANDLES"),
+        ("SENSEQUANT_BREEZE_CHUNK_CANDLES", "5000", "less than or equal to 1000"),
+        ("SENSEQUANT_SYNTHETIC_DEFECTS", "gremlins", "unknown defect kind"),
+        ("SENSEQUANT_HOLIDAY_FILE", "/nonexistent.csv", "SENSEQUANT_HOLIDAY_FILE"),
+    ],
+)
+def test_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=expected) as info:
+        load_settings()
+    assert variable in str(info.value)
+
+
+def test_files_source_needs_a_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENSEQUANT_DATA_SOURCE", "files")
+    with pytest.raises(SettingsError, match="SENSEQUANT_FILES_DIR must be set"):
+        load_settings()
+
+
+def test_breeze_needs_credentials_and_never_echoes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENSEQUANT_DATA_SOURCE", "breeze")
+    monkeypatch.setenv("BREEZE_API_KEY", "key-that-must-stay-secret")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "BREEZE_API_SECRET" in str(info.value) and "BREEZE_SESSION_TOKEN" in str(info.value)
+    assert "key-that-must-stay-secret" not in str(info.value)
+
+
+def test_dotenv_file_is_read(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text("SENSEQUANT_SYNTHETIC_SEED=123\nSENSEQUANT_SYNTHETIC_DEFECTS=all\n")
+    settings = load_settings()
+    assert settings.synthetic_seed == 123
+    assert settings.defects == (
+        "negative_volume",
+        "broken_ohlc",
+        "missing_days",
+        "unadjusted_split",
+    )
