@@ -67,3 +67,25 @@ def test_module_entry_point_loads() -> None:
 
     module = importlib.import_module("sensequant_assets.definitions")
     assert isinstance(module.defs, dg.Definitions)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        ["dg", "list", "defs"],
+    ],
+)
+def test_dagster_and_dg_command_lines_load_the_definitions(command: list[str]) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    executable = Path(sys.executable).parent / command[0]
+    completed = subprocess.run(
+        [str(executable), *command[1:]], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "ohlcv_daily" in output or "Validation successful" in output

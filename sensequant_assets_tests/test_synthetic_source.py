@@ -102,12 +102,15 @@ def test_values_do_not_depend_on_the_requested_range(
 ) -> None:
     short = SyntheticSource(universe, calendar, 7, strength, defects)
     long = SyntheticSource(universe, calendar, 7, strength, defects)
+    longer = SyntheticSource(universe, calendar, 7, strength, defects)  # generates 2 more years
     for symbol in ("INFY", "NIFTY50", "GOLDBEES"):
         half = short.fetch(symbol, dt.date(2024, 1, 1), dt.date(2024, 6, 30))
         wide = long.fetch(symbol, dt.date(2023, 1, 1), dt.date(2024, 12, 31))
-        pd.testing.assert_frame_equal(
-            half, _window(wide, "2024-01-01", "2024-06-30").reset_index(drop=True)
-        )
+        widest = longer.fetch(symbol, dt.date(2015, 1, 1), dt.date(2026, 12, 31))
+        for frame in (wide, widest):
+            pd.testing.assert_frame_equal(
+                half, _window(frame, "2024-01-01", "2024-06-30").reset_index(drop=True)
+            )
         one_day = short.fetch(symbol, dt.date(2024, 3, 14), dt.date(2024, 3, 14))
         pd.testing.assert_frame_equal(
             one_day, _window(wide, "2024-03-14", "2024-03-14").reset_index(drop=True)

@@ -17,9 +17,15 @@ from sensequant_assets.defs.partitions import DATE_FORMAT, one_day_all_symbols_t
 DAILY_CRON = "0 18 * * 1-5"
 
 
-def _session_day(context: dg.ScheduleEvaluationContext) -> dt.date:
+def _session_or_skip(
+    context: dg.ScheduleEvaluationContext, calendar: TradingCalendar
+) -> dt.date | dg.SkipReason:
+    """Today's IST date when it is an NSE session, else the reason to skip the tick."""
     moment = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-    return moment.astimezone(ZoneInfo(MARKET_TIMEZONE)).date()
+    day = moment.astimezone(ZoneInfo(MARKET_TIMEZONE)).date()
+    if not calendar.is_trading_day(day):
+        return dg.SkipReason(f"{day} is not an NSE trading day")
+    return day
 
 
 def build_schedules(
@@ -34,9 +40,9 @@ def build_schedules(
     def ohlcv_daily_schedule(
         context: dg.ScheduleEvaluationContext,
     ) -> dg.RunRequest | dg.SkipReason:
-        day = _session_day(context)
-        if not calendar.is_trading_day(day):
-            return dg.SkipReason(f"{day} is not an NSE trading day")
+        day = _session_or_skip(context, calendar)
+        if isinstance(day, dg.SkipReason):
+            return day
         return dg.RunRequest(
             run_key=f"ohlcv_daily:{day}", tags=one_day_all_symbols_tags(day, symbols)
         )
@@ -50,9 +56,9 @@ def build_schedules(
     def nifty50_benchmark_schedule(
         context: dg.ScheduleEvaluationContext,
     ) -> dg.RunRequest | dg.SkipReason:
-        day = _session_day(context)
-        if not calendar.is_trading_day(day):
-            return dg.SkipReason(f"{day} is not an NSE trading day")
+        day = _session_or_skip(context, calendar)
+        if isinstance(day, dg.SkipReason):
+            return day
         return dg.RunRequest(
             run_key=f"nifty50_benchmark:{day}", partition_key=day.strftime(DATE_FORMAT)
         )

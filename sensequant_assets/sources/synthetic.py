@@ -42,9 +42,11 @@ Defects (``defects``, setting ``SENSEQUANT_SYNTHETIC_DEFECTS``) imitate vendor e
 quality rules can be exercised. Placement is hashed per (seed, kind, symbol) on the weekday
 grid: ``negative_volume``, ``broken_ohlc`` (high and low swapped) and ``missing_days`` each hit
 one session in every block of 20 weekdays (in disjoint slots, so kinds never mask each other),
-hence at least twice in any 60 sessions; ``unadjusted_split`` puts one ex-date per symbol per
-calendar year from which prices are halved and volume doubled, cumulatively, with the factor
-equal to 1 at ``ANCHOR`` (the index never splits).
+and any 60 sessions span at least two whole blocks; ``unadjusted_split`` puts one ex-date per
+symbol per calendar year from which prices are halved and volume doubled, cumulatively, with
+the factor equal to 1 at ``ANCHOR`` (so years before it carry doubled prices and halved
+volumes, floored at 1 share; the index never splits). A request needs a whole year to be sure
+of containing an ex-date.
 """
 
 from __future__ import annotations

@@ -1,0 +1,70 @@
+"""Shared set-up for the Dagster benchmarks: a throw-away home, a SQLite instance, counters."""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from sensequant_assets.defs import build_defs
+from sensequant_assets.settings import Settings, get_settings, load_settings
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+@dataclass
+class Bench:
+    home: Path
+    settings: Settings
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    runs: list[str] = field(default_factory=list)
+
+    def execute(self, job_name: str, tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+        result = self.defs.resolve_job_def(job_name).execute_in_process(
+            instance=self.instance, tags=tags, run_config=QUIET, raise_on_error=True
+        )
+        self.runs.append(result.run_id)
+        return result
+
+    def event_count(self, run_ids: list[str] | None = None) -> int:
+        return sum(len(self.instance.all_logs(r)) for r in (run_ids or self.runs))
+
+
+@contextmanager
+def bench_home(**env: str) -> Iterator[Bench]:
+    """A fresh SENSEQUANT_HOME and a SQLite-backed Dagster instance (the embedded default)."""
+    with tempfile.TemporaryDirectory(prefix="sensequant-bench-") as tmp:
+        home = Path(tmp)
+        os.environ["SENSEQUANT_HOME"] = str(home)
+        os.environ.update(env)
+        get_settings.cache_clear()
+        settings = load_settings()
+        (home / "dagster_home").mkdir()
+        with dg.DagsterInstance.local_temp(str(home / "dagster_home")) as instance:
+            yield Bench(home, settings, build_defs(settings), instance)
+
+
+@contextmanager
+def timed(label: str, figures: dict[str, str]) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    figures[label] = f"{time.perf_counter() - started:.1f} s"
+
+
+def peak_memory_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(title: str, figures: dict[str, str]) -> None:
+    print(f"\n{title}")
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        print(f"  {key:<{width}}  {value}")

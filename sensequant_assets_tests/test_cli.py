@@ -1,0 +1,74 @@
+"""The `sensequant` command: exit codes, messages, and runs recorded in DAGSTER_HOME."""
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from sensequant_assets.cli import EXIT_OK, EXIT_USAGE, main
+
+
+@pytest.mark.slow
+def test_ingest_records_runs_in_the_configured_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    code = main(
+        ["ingest", "--symbols", "reliance,TCS", "--start-date", "2024-01-01",
+         "--end-date", "2024-02-29"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == EXIT_OK, out
+    assert "ohlcv_daily RELIANCE" in out and "ohlcv_daily TCS" in out
+    assert "checks: 5 passed" in out and "nifty50_benchmark" in out
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+    assert len(runs) == 3 and all(r.is_success for r in runs)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ingest", "--symbols", "RELIANC", "--start-date", "2024-01-01", "--end-date",
+          "2024-01-31"], "did you mean RELIANCE"),
+        (["ingest", "--symbols", "TCS", "--start-date", "2024-02-01", "--end-date",
+          "2024-01-01"], "before --start-date"),
+        (["ingest", "--symbols", "TCS", "--start-date", "2020-01-01", "--end-date",
+          "2020-01-31"], "SENSEQUANT_HISTORY_START"),
+        (["ingest", "--symbols", "TCS", "--start-date", "2024-01-26", "--end-date",
+          "2024-01-28"], "no NSE trading day"),
+        (["ingest", "--symbols", "TCS", "--start-date", "26/01/2024", "--end-date",
+          "2024-01-28"], "is not a date"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_exit_2_with_a_clear_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_bad_configuration_exits_2_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SENSEQUANT_DATA_SOURCE", "bloomberg")
+    argv = ["ingest", "--symbols", "TCS", "--start-date", "2024-01-01", "--end-date", "2024-01-31"]
+    assert main(argv) == EXIT_USAGE
+    assert "SENSEQUANT_DATA_SOURCE" in capsys.readouterr().err
+
+
+def test_universe_codes_compares_a_master(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    master = tmp_path / "NSEScripMaster.txt"
+    master.write_text(
+        '"Token", "ShortName", "Series", "CompanyName", "ExchangeCode"\n'
+        '"2885","RELIND","EQ","RELIANCE INDUSTRIES LTD","RELIANCE"\n'
+        '"11536","TCSNEW","EQ","TATA CONSULTANCY SERV LT","TCS"\n'
+    )
+    argv = ["universe", "codes", "--master", str(master), "--symbols", "RELIANCE,TCS"]
+    assert main(argv) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "TCS" in out and "<- differs" in out and "1 of 2 symbol(s) differ" in out
