@@ -1,0 +1,104 @@
+"""Three-class direction labels (down / neutral / up) over a fixed horizon of sessions.
+
+Labels are forward-looking by construction: the label at t is decided by the close h
+sessions later. They are training targets only and must never be used as features, nor
+joined back onto the feature table in any form a model could read. ``label_end`` is the date
+of the last bar the label looks at; training code uses it to purge (and embargo) samples
+whose label window overlaps the validation period, since neighbouring labels share most of
+their future and would otherwise leak it across the split.
+
+The neutral band exists because tiny moves are noise the model cannot act on. In ``fixed``
+mode it is a constant return; in ``volatility`` mode it scales with the symbol's own recent
+volatility (known at t, so the band itself never peeks ahead) and the horizon, so a calm
+utility and a volatile small cap get comparably balanced classes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+CLASS_NAMES = {0: "down", 1: "neutral", 2: "up"}
+DOWN, NEUTRAL, UP = 0, 1, 2
+LABEL_COLUMNS = ("date", "forward_return", "threshold", "label", "label_end")
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """How labels are cut: horizon in trading sessions and the neutral band around zero.
+
+    ``fixed``: |forward return| must exceed ``threshold``. ``volatility``: it must exceed
+    ``vol_multiplier`` × the std of the last ``vol_lookback`` daily log returns (ending at t)
+    × √horizon, the typical size of an h-session move.
+    """
+
+    horizon: int = 7
+    mode: Literal["fixed", "volatility"] = "fixed"
+    threshold: float = 0.01
+    vol_lookback: int = 20
+    vol_multiplier: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.horizon) or self.horizon < 1:
+            raise ValueError(f"horizon must be an integer ≥ 1 session, got {self.horizon!r}")
+        if self.mode not in ("fixed", "volatility"):
+            raise ValueError(f"mode must be 'fixed' or 'volatility', got {self.mode!r}")
+        if not _is_real(self.threshold) or not 0.0 <= self.threshold < math.inf:
+            raise ValueError(f"threshold must be a finite number ≥ 0, got {self.threshold!r}")
+        if not _is_int(self.vol_lookback) or self.vol_lookback < 2:
+            raise ValueError(
+                f"vol_lookback must be an integer ≥ 2 (a std needs two returns), "
+                f"got {self.vol_lookback!r}"
+            )
+        if not _is_real(self.vol_multiplier) or not 0.0 <= self.vol_multiplier < math.inf:
+            raise ValueError(
+                f"vol_multiplier must be a finite number ≥ 0, got {self.vol_multiplier!r}"
+            )
+
+
+def make_labels(bars: pd.DataFrame, spec: LabelSpec) -> pd.DataFrame:
+    """Labels for one symbol's bars (sorted by strictly increasing ``date``), row for row.
+
+    ``label`` is nullable Int8: 0 down if r < −threshold, 2 up if r > threshold, otherwise 1
+    (a move exactly at the threshold is neutral); <NA> where r or the threshold is unknown,
+    i.e. the last ``horizon`` rows and, in volatility mode, the first ``vol_lookback`` rows.
+    """
+    missing = [c for c in ("date", "close") if c not in bars.columns]
+    if missing:
+        raise ValueError(f"bars lack column(s) {missing}")
+    dates = bars["date"]
+    if not (dates.is_monotonic_increasing and dates.is_unique):
+        raise ValueError("bars must be one symbol's rows sorted by strictly increasing date")
+    close = bars["close"].astype("float64")
+    forward = close.shift(-spec.horizon) / close - 1.0
+    if spec.mode == "fixed":
+        threshold = pd.Series(spec.threshold, index=bars.index, dtype="float64")
+    else:
+        daily_vol = np.log(close).diff().rolling(spec.vol_lookback).std()
+        threshold = spec.vol_multiplier * daily_vol * math.sqrt(spec.horizon)
+
+    known = forward.notna() & threshold.notna()
+    classes = np.select([forward < -threshold, forward > threshold], [DOWN, UP], NEUTRAL)
+    label = pd.Series(classes, index=bars.index).astype("Int8").where(known, pd.NA)
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "forward_return": forward,
+            "threshold": threshold,
+            "label": label,
+            "label_end": dates.shift(-spec.horizon),
+        },
+        index=bars.index,
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)

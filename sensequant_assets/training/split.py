@@ -1,0 +1,225 @@
+"""Purged, time-ordered train/validation split for one training window.
+
+Labels look ``h`` sessions ahead, so a training sample dated just before the validation block
+has a label computed from prices inside it. Keeping such samples would leak validation data
+into training and inflate every validation metric; they are purged instead. The validation
+block is always the most recent stretch of time, mirroring how the model is used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sensequant_assets.training.windows import (
+    TOO_FEW_SAMPLES,
+    VALIDATION_TOO_SMALL,
+    SkipReason,
+    WindowSkipped,
+)
+
+DateLike = Sequence[dt.date] | pd.Series | np.ndarray
+
+
+class LeakageError(ValueError):
+    """A split lets training labels see validation-period prices."""
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Positions (into the arrays given to :func:`purged_time_split`) of each block.
+
+    Both index arrays are read-only and in time order. ``purged`` counts the training samples
+    dropped because their label horizon reached ``boundary``, the first validation date.
+    """
+
+    train: np.ndarray
+    validation: np.ndarray
+    purged: int
+    boundary: dt.date
+
+
+def _to_datetimes(values: DateLike, name: str) -> np.ndarray:
+    series = (
+        values.reset_index(drop=True)
+        if isinstance(values, pd.Series)
+        else pd.Series(list(values), dtype=object)
+    )
+    try:
+        return pd.to_datetime(series).to_numpy(dtype="datetime64[ns]")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must hold dates: {exc}") from None
+
+
+def _to_labels(values: Sequence[int] | pd.Series | np.ndarray) -> pd.Series:
+    series = (
+        values.reset_index(drop=True)
+        if isinstance(values, pd.Series)
+        else pd.Series(list(values), dtype=object)
+    )
+    try:
+        return series.astype("Int64")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"labels must be integers or missing: {exc}") from None
+
+
+def _as_date(value: np.datetime64) -> dt.date:
+    return pd.Timestamp(value).date()
+
+
+def _read_only(indices: np.ndarray) -> np.ndarray:
+    indices = np.asarray(indices, dtype=np.int64).copy()
+    indices.setflags(write=False)
+    return indices
+
+
+def purged_time_split(
+    dates: DateLike,
+    label_ends: DateLike,
+    labels: Sequence[int] | pd.Series | np.ndarray,
+    *,
+    validation_fraction: float = 0.25,
+    min_per_class: int = 2,
+    min_samples: int = 20,
+) -> Split:
+    """Split labelled samples into an earlier training block and a later validation block.
+
+    Samples with a missing label are ignored. Validation starts as the last
+    ``validation_fraction`` of the labelled samples and grows backwards, one date at a time,
+    until it holds ``min_per_class`` samples of every class seen in the window: a validation
+    set missing a class cannot tell whether the model ever predicts it. Growing stops, and
+    the window is skipped, once the purged training block would be empty or single-class.
+    """
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    if min_per_class < 1:
+        raise ValueError(f"min_per_class must be positive, got {min_per_class}")
+    if min_samples < 1:
+        raise ValueError(f"min_samples must be positive, got {min_samples}")
+    day = _to_datetimes(dates, "dates")
+    horizon_end = _to_datetimes(label_ends, "label_ends")
+    label = _to_labels(labels)
+    if not len(day) == len(horizon_end) == len(label):
+        raise ValueError(
+            f"dates, label_ends and labels differ in length: "
+            f"{len(day)}, {len(horizon_end)}, {len(label)}"
+        )
+    if np.isnat(day).any():
+        raise ValueError("dates may not be missing")
+
+    labelled = np.flatnonzero(label.notna().to_numpy())
+    if len(labelled) < min_samples:
+        raise WindowSkipped(
+            SkipReason(
+                TOO_FEW_SAMPLES,
+                f"only {len(labelled)} labelled samples; at least {min_samples} are needed",
+            )
+        )
+    if np.isnat(horizon_end[labelled]).any():
+        raise ValueError("every labelled sample needs a label_end")
+    if (horizon_end[labelled] < day[labelled]).any():
+        raise ValueError("label_end may not precede its sample's date")
+
+    order = labelled[np.argsort(day[labelled], kind="stable")]
+    ordered_day = day[order]
+    ordered_end = horizon_end[order]
+    ordered_label = label.to_numpy(dtype=np.int64, na_value=-1)[order]
+    classes, totals = np.unique(ordered_label, return_counts=True)
+    rare = [(int(c), int(t)) for c, t in zip(classes, totals, strict=True) if t < min_per_class]
+    if rare:
+        detail = ", ".join(f"class {c} appears {t} time(s)" for c, t in rare)
+        raise WindowSkipped(
+            SkipReason(
+                VALIDATION_TOO_SMALL,
+                f"validation needs at least {min_per_class} samples of every class in the "
+                f"window, but {detail} in all {len(order)} labelled samples",
+            )
+        )
+
+    n = len(order)
+    # Validation always starts at a date boundary, so equal dates never straddle the split.
+    start = n - max(1, math.ceil(validation_fraction * n))
+    while start > 0 and ordered_day[start - 1] == ordered_day[start]:
+        start -= 1
+    while start > 0:
+        boundary = ordered_day[start]
+        keep = ordered_end[:start] < boundary
+        train_classes = np.unique(ordered_label[:start][keep])
+        short = [
+            (int(c), int((ordered_label[start:] == c).sum()))
+            for c in classes
+            if (ordered_label[start:] == c).sum() < min_per_class
+        ]
+        if len(train_classes) < 2:
+            message = (
+                f"the purged training block before {_as_date(boundary)} keeps "
+                f"{int(keep.sum())} sample(s) of {len(train_classes)} class(es), and training "
+                "needs at least 2 classes"
+            )
+            if short:
+                detail = ", ".join(f"class {c} has only {k}" for c, k in short)
+                message = (
+                    f"validation cannot hold {min_per_class} samples of every class while "
+                    f"training keeps 2 classes: from {_as_date(boundary)} ({n - start} of {n} "
+                    f"samples) {detail}, yet {message}"
+                )
+            raise WindowSkipped(SkipReason(VALIDATION_TOO_SMALL, message))
+        if not short:
+            return Split(
+                train=_read_only(order[:start][keep]),
+                validation=_read_only(order[start:]),
+                purged=int((~keep).sum()),
+                boundary=_as_date(boundary),
+            )
+        start -= 1
+        while start > 0 and ordered_day[start - 1] == ordered_day[start]:
+            start -= 1
+    raise WindowSkipped(
+        SkipReason(
+            VALIDATION_TOO_SMALL,
+            f"validation would have to start at the earliest date {_as_date(ordered_day[0])}, "
+            "leaving no samples to train on",
+        )
+    )
+
+
+def assert_no_leakage(dates: DateLike, label_ends: DateLike, split: Split) -> None:
+    """Raise :class:`LeakageError` if ``split`` lets any training label see validation prices.
+
+    Recomputes everything from the raw dates rather than trusting ``split.boundary``, so it
+    also catches splits built by hand or mangled after the fact.
+    """
+    day = _to_datetimes(dates, "dates")
+    horizon_end = _to_datetimes(label_ends, "label_ends")
+    if len(day) != len(horizon_end):
+        raise ValueError(f"dates and label_ends differ in length: {len(day)}, {len(horizon_end)}")
+    train = np.asarray(split.train, dtype=np.int64)
+    validation = np.asarray(split.validation, dtype=np.int64)
+    for name, indices in (("train", train), ("validation", validation)):
+        if len(indices) and (indices.min() < 0 or indices.max() >= len(day)):
+            raise LeakageError(f"{name} indices fall outside the {len(day)} samples")
+    if len(validation) == 0:
+        raise LeakageError("split has no validation samples, so leakage cannot be ruled out")
+    overlap = np.intersect1d(train, validation)
+    if len(overlap):
+        raise LeakageError(
+            f"{len(overlap)} sample(s) are in both train and validation, e.g. positions "
+            f"{overlap[:5].tolist()}"
+        )
+    first_validation = day[validation].min()
+    if np.isnat(horizon_end[train]).any():
+        raise LeakageError("training samples without a label_end cannot be checked for leakage")
+    leaky = train[(horizon_end[train] >= first_validation) | (day[train] >= first_validation)]
+    if len(leaky):
+        examples = ", ".join(
+            f"{_as_date(day[i])}→{_as_date(horizon_end[i])}" for i in leaky[:3].tolist()
+        )
+        raise LeakageError(
+            f"{len(leaky)} training sample(s) have labels reaching the first validation date "
+            f"{_as_date(first_validation)} (date→label_end: {examples})"
+        )
