@@ -69,6 +69,14 @@ class Settings(BaseSettings):
 
     sentiment_headlines_file: Path | None = None
 
+    label_horizon: int = Field(default=7, ge=1, description="Sessions ahead the label looks.")
+    label_mode: Literal["fixed", "volatility"] = "volatility"
+    label_threshold: float = Field(default=0.01, ge=0, description="Fixed-mode return threshold.")
+    label_vol_multiplier: float = Field(default=0.5, ge=0)
+    window_days: int = Field(default=180, gt=0, description="Teacher window, calendar days.")
+    window_step_days: int = Field(default=30, gt=0)
+    min_samples: int = Field(default=20, gt=0)
+
     @field_validator("synthetic_defects")
     @classmethod
     def _known_defects(cls, value: str) -> str:
@@ -129,6 +137,10 @@ class Settings(BaseSettings):
     @property
     def duckdb_path(self) -> Path:
         return self.data_dir / "sensequant.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
 
     @property
     def raw_dir(self) -> Path:

@@ -65,6 +65,18 @@ class Warehouse:
     def bars(self, table: str, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         return self.query(table, "symbol = ? and date between ? and ?", [symbol, start, end])
 
+    def last_date(self, table: str, symbol: str) -> dt.date | None:
+        """The latest stored date for ``symbol``: how far labels can look ahead."""
+        if not self.path.exists():
+            return None
+        with connect(self.path) as con:
+            if not self._table_exists(con, table):
+                return None
+            row = con.execute(
+                f'select max(date) from "{self.schema}"."{table}" where symbol = ?', [symbol]
+            ).fetchone()
+        return pd.Timestamp(row[0]).date() if row and row[0] is not None else None
+
     def last_close_before(self, table: str, symbol: str, day: dt.date) -> float | None:
         if not self.path.exists():
             return None

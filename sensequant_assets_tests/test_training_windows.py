@@ -191,3 +191,12 @@ def test_window_skipped_carries_reason() -> None:
     assert restored.reason == reason
     with pytest.raises(ValueError, match="unknown skip code"):
         SkipReason("bored", "no reason")  # type: ignore[arg-type]
+
+
+def test_window_spans_are_shared_by_all_symbols() -> None:
+    from sensequant_assets.training import window_spans
+
+    spans = window_spans(dt.date(2024, 1, 1), dt.date(2024, 12, 31), 180, 30)
+    assert spans[0] == (dt.date(2024, 1, 1), dt.date(2024, 6, 28))
+    windows = rolling_windows("TCS", dt.date(2024, 1, 1), dt.date(2024, 12, 31), 180, 30)
+    assert [(w.start, w.end) for w in windows] == spans

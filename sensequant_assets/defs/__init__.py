@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.jobs import build_jobs
 from sensequant_assets.defs.market_data import build_market_data_assets
-from sensequant_assets.defs.partitions import symbol_day_partitions, trading_day_partitions
+from sensequant_assets.defs.partitions import (
+    symbol_day_partitions,
+    symbol_window_partitions,
+    trading_day_partitions,
+)
 from sensequant_assets.defs.resources import MarketData, warehouse_io_manager
 from sensequant_assets.defs.schedules import build_schedules
+from sensequant_assets.defs.training import Training, build_training_assets, teacher_window_keys
 from sensequant_assets.settings import Settings
 from sensequant_assets.universe import load_universe
 
@@ -25,12 +32,18 @@ def build_defs(settings: Settings) -> dg.Definitions:
     symbol_days = symbol_day_partitions(days, symbols)
     sentiment_enabled = settings.sentiment_headlines_file is not None
     pool = BREEZE_POOL if settings.data_source == "breeze" else None
+    windows = teacher_window_keys(settings, calendar, dt.date.today())
+    teacher_partitions = symbol_window_partitions(symbols, windows)
     return dg.Definitions(
-        assets=build_market_data_assets(symbol_days, days, pool, sentiment_enabled),
+        assets=[
+            *build_market_data_assets(symbol_days, days, pool, sentiment_enabled),
+            *build_training_assets(teacher_partitions),
+        ],
         jobs=build_jobs(sentiment_enabled),
         schedules=build_schedules(calendar, symbols),
         resources={
             "market_data": MarketData(settings, universe, calendar),
+            "training": Training(settings, universe, calendar),
             "warehouse_io_manager": warehouse_io_manager(settings),
         },
     )

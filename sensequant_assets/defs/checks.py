@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
@@ -99,7 +100,7 @@ def check_results(
         if wanted is not None and guardrail.name not in wanted:
             continue
         hits = [f for f in findings if f.rule in guardrail.rules]
-        metadata: dict[str, dg.RawMetadataValue] = {"findings": len(hits)}
+        metadata: dict[str, Any] = {"findings": len(hits)}
         for rule in guardrail.rules:
             metadata[rule] = sum(1 for f in hits if f.rule == rule)
         if hits:

@@ -7,6 +7,7 @@ import dagster as dg
 OHLCV_JOB = "ohlcv_daily_job"
 BENCHMARK_JOB = "nifty50_benchmark_job"
 SENTIMENT_JOB = "sentiment_snapshots_job"
+TEACHER_JOB = "teacher_model_job"
 
 
 def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]:
@@ -20,6 +21,11 @@ def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]
             BENCHMARK_JOB,
             selection=dg.AssetSelection.assets("nifty50_benchmark"),
             description="Ingest the NIFTY 50 benchmark for trading-day partitions.",
+        ),
+        dg.define_asset_job(
+            TEACHER_JOB,
+            selection=dg.AssetSelection.assets("teacher_model"),
+            description="Train LightGBM teachers for symbol × window partitions.",
         ),
     ]
     if sentiment_enabled:

@@ -1,6 +1,7 @@
 """Market-data assets (group ``market_data``): OHLCV, the NIFTY 50 benchmark, sentiment."""
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -40,7 +41,7 @@ def _emit(
             metadata={"failed_symbols": ", ".join(sorted(result.failures))},
         )
     frame = result.frame
-    metadata: dict[str, dg.RawMetadataValue] = {
+    metadata: dict[str, Any] = {
         "rows": len(frame),
         "symbols": frame["symbol"].nunique() if len(frame) else 0,
         "source": market_data.source.name,

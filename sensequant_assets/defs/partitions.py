@@ -1,4 +1,4 @@
-"""Partitions: NSE trading days × symbols.
+"""Partitions: NSE trading days × symbols, and symbols × teacher training windows.
 
 Trading days are a weekday cron with the calendar's holidays as exclusions, so Dagit never
 offers a holiday or a weekend as a partition. ``end_offset=1`` makes today's session a
@@ -67,3 +67,20 @@ def sessions_by_symbol(partition_keys: Sequence[str]) -> dict[str, list[dt.date]
 
 def sessions_of(partition_keys: Sequence[str]) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(str(k)) for k in partition_keys)
+
+
+def window_key(start: dt.date, end: dt.date) -> str:
+    """The ``train_window`` dimension key; with the symbol it forms the window label."""
+    return f"{start:%Y-%m-%d}_to_{end:%Y-%m-%d}"
+
+
+def symbol_window_partitions(
+    symbols: Sequence[str], window_keys: Sequence[str]
+) -> dg.MultiPartitionsDefinition:
+    """Teacher partitions: symbol × training window (keys look like ``TCS|2024-03-…``)."""
+    return dg.MultiPartitionsDefinition(
+        {
+            "symbol": dg.StaticPartitionsDefinition(sorted(symbols)),
+            "train_window": dg.StaticPartitionsDefinition(list(window_keys)),
+        }
+    )

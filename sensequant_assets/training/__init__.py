@@ -21,6 +21,7 @@ from sensequant_assets.training.windows import (
     check_future_data,
     rolling_windows,
     window_data_range,
+    window_spans,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "purged_time_split",
     "rolling_windows",
     "window_data_range",
+    "window_spans",
 ]

@@ -88,14 +88,14 @@ def _require_int(value: object, name: str, *, minimum: int) -> int:
     return value
 
 
-def rolling_windows(
-    symbol: str,
+def window_spans(
     first_day: dt.date,
     last_day: dt.date,
     length_days: int = 180,
     step_days: int = 30,
-) -> list[TrainingWindow]:
-    """Windows of ``length_days`` calendar days, every ``step_days``, that end by ``last_day``.
+) -> list[tuple[dt.date, dt.date]]:
+    """(start, end) spans of ``length_days`` calendar days, every ``step_days``, ending by
+    ``last_day``; the same for every symbol, so they can be one partition dimension.
 
     Calendar days (not sessions) keep window edges independent of holiday revisions, so a
     label computed today names the same window after a holiday file is updated.
@@ -108,12 +108,24 @@ def rolling_windows(
         raise ValueError(f"first_day {first_day} is after last_day {last_day}")
     length = dt.timedelta(days=length_days - 1)
     step = dt.timedelta(days=step_days)
-    windows: list[TrainingWindow] = []
+    spans: list[tuple[dt.date, dt.date]] = []
     start = first_day
     while start + length <= last_day:
-        windows.append(TrainingWindow(symbol, start, start + length))
+        spans.append((start, start + length))
         start += step
-    return windows
+    return spans
+
+
+def rolling_windows(
+    symbol: str,
+    first_day: dt.date,
+    last_day: dt.date,
+    length_days: int = 180,
+    step_days: int = 30,
+) -> list[TrainingWindow]:
+    """The symbol's windows over ``window_spans``."""
+    spans = window_spans(first_day, last_day, length_days, step_days)
+    return [TrainingWindow(symbol, start, end) for start, end in spans]
 
 
 def _window_sessions(window: TrainingWindow, calendar: TradingCalendar) -> list[dt.date]:

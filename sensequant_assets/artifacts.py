@@ -1,0 +1,80 @@
+"""Where every model artifact lives: the one directory scheme all stages read.
+
+Teachers are partitioned assets that outlive any single candidate, so each (symbol, window)
+has a stable home under ``data/models/teachers/<window label>/``. A candidate is an immutable
+bundle under ``data/models/live_candidate_<YYYYmmdd_HHMMSS>/`` holding copies of the teachers it
+used, the student, and the run summaries; its release audit goes to
+``release/audit_live_candidate_<same>/``. Paths are built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+CANDIDATE_PREFIX = "live_candidate_"
+TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
+
+
+@dataclass(frozen=True)
+class CandidateLayout:
+    """Files of one candidate bundle."""
+
+    root: Path
+
+    @property
+    def candidate_id(self) -> str:
+        return self.root.name
+
+    @property
+    def teacher_runs(self) -> Path:
+        return self.root / "teacher_runs.json"
+
+    @property
+    def student_runs(self) -> Path:
+        return self.root / "student_runs.json"
+
+    @property
+    def teacher_models(self) -> Path:
+        return self.root / "teacher_models"
+
+    def teacher_dir(self, window_label: str) -> Path:
+        return self.teacher_models / window_label
+
+    @property
+    def student_dir(self) -> Path:
+        return self.root / "student"
+
+    @property
+    def reward_history(self) -> Path:
+        return self.root / "reward_history"
+
+
+@dataclass(frozen=True)
+class ArtifactLayout:
+    """Artifact roots under ``SENSEQUANT_HOME``."""
+
+    home: Path
+
+    @property
+    def models(self) -> Path:
+        return self.home / "data" / "models"
+
+    @property
+    def release(self) -> Path:
+        return self.home / "release"
+
+    def teacher_dir(self, window_label: str) -> Path:
+        return self.models / "teachers" / window_label
+
+    @property
+    def progress_dir(self) -> Path:
+        return self.models / "progress"
+
+    def new_candidate(self, now: dt.datetime | None = None) -> CandidateLayout:
+        stamp = (now or dt.datetime.now()).strftime(TIMESTAMP_FORMAT)
+        return CandidateLayout(self.models / f"{CANDIDATE_PREFIX}{stamp}")
+
+    def audit_dir(self, candidate: CandidateLayout) -> Path:
+        return self.release / f"audit_{candidate.candidate_id}"

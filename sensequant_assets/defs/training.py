@@ -1,0 +1,268 @@
+"""Training assets (group ``training``): one LightGBM teacher per symbol × window.
+
+A run may cover many windows (a backfill groups them by window, all symbols at once), so the
+asset records each window's outcome as its own event: a materialization for a trained
+teacher, an observation with the reason for a skipped one, and a failure record on disk for a
+failed one. Skipped and failed windows stay unmaterialized, so "backfill missing" retrains
+exactly those. Heavy data is read straight from DuckDB rather than through the IO manager.
+"""
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import dagster as dg
+
+from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.features import WARMUP_SESSIONS, LabelSpec
+from sensequant_assets.settings import Settings
+from sensequant_assets.storage import Warehouse
+from sensequant_assets.training import TrainingWindow, window_data_range, window_spans
+from sensequant_assets.training.progress import ProgressTracker
+from sensequant_assets.training.teacher import (
+    TeacherConfig,
+    TeacherRun,
+    failure_record,
+    train_teacher,
+    write_record,
+)
+from sensequant_assets.universe import Universe
+
+GROUP = "training"
+MIN_CLASS_SHARE = 0.05
+SAMPLE_SKIPS = ("too_few_samples", "validation_too_small")
+
+
+@dataclass
+class Training:
+    """What training assets share, built once per process from the settings."""
+
+    settings: Settings
+    universe: Universe
+    calendar: TradingCalendar
+
+    @cached_property
+    def layout(self) -> ArtifactLayout:
+        return ArtifactLayout(self.settings.home)
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.settings.duckdb_path)
+
+    @cached_property
+    def teacher_config(self) -> TeacherConfig:
+        s = self.settings
+        label = LabelSpec(
+            horizon=s.label_horizon,
+            mode=s.label_mode,
+            threshold=s.label_threshold,
+            vol_multiplier=s.label_vol_multiplier,
+        )
+        return TeacherConfig(label=label, min_samples=s.min_samples)
+
+
+def teacher_window_keys(settings: Settings, calendar: TradingCalendar, today: dt.date) -> list[str]:
+    """Window keys from the first session with a full feature warm-up up to today."""
+    sessions = calendar.sessions(
+        settings.history_start, settings.history_start + dt.timedelta(days=120)
+    )
+    first = sessions[min(WARMUP_SESSIONS, len(sessions) - 1)]
+    if first > today:
+        return []
+    spans = window_spans(first, today, settings.window_days, settings.window_step_days)
+    return [f"{start:%Y-%m-%d}_to_{end:%Y-%m-%d}" for start, end in spans]
+
+
+def _window(partition_key: str) -> TrainingWindow:
+    symbol, key = str(partition_key).split("|")
+    start, end = key.split("_to_")
+    return TrainingWindow(symbol, dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+
+
+def _train_one(training: Training, window: TrainingWindow) -> TeacherRun:
+    config = training.teacher_config
+    first, last = window_data_range(
+        window, training.calendar, WARMUP_SESSIONS, config.label.horizon
+    )
+    bars = training.warehouse.bars("ohlcv_daily", window.symbol, first, last)
+    latest = training.warehouse.last_date("ohlcv_daily", window.symbol)
+    if bars.empty or latest is None:
+        raise LookupError(
+            f"no stored OHLCV for {window.symbol} between {first} and {last}: materialize "
+            f"ohlcv_daily for {window.symbol} over those dates first"
+        )
+    return train_teacher(
+        window,
+        bars,
+        config,
+        training.calendar,
+        latest,
+        training.layout.teacher_dir(window.label),
+    )
+
+
+def _teacher_metadata(run: TeacherRun) -> dict[str, Any]:
+    metrics = run.metrics
+    return {
+        "window": run.window_label,
+        "accuracy": metrics["accuracy"],
+        "f1_macro": metrics["f1_macro"],
+        "precision_macro": metrics["precision_macro"],
+        "recall_macro": metrics["recall_macro"],
+        "train_samples": run.counts["train"],
+        "validation_samples": run.counts["validation"],
+        "purged_samples": run.counts["purged"],
+        "model_sha256": run.sha256,
+    }
+
+
+def teacher_check_results(runs: Sequence[TeacherRun]) -> list[dg.AssetCheckResult]:
+    """Aggregate the run's windows into the four teacher checks."""
+    completed = [r for r in runs if r.status == "completed"]
+    short = [r for r in runs if r.skip_reason and r.skip_reason["code"] in SAMPLE_SKIPS]
+    unbalanced = []
+    for run in completed:
+        train = run.class_balance["train"]
+        total = sum(train.values())
+        if total and min(train.values()) / total < MIN_CLASS_SHARE:
+            unbalanced.append(f"{run.window_label} {train}")
+    nonfinite = [r.window_label for r in completed if r.counts.get("nonfinite_features", 0)]
+    leaky = [
+        r.window_label
+        for r in completed
+        if r.train_last_label_end is None
+        or r.split_boundary is None
+        or r.train_last_label_end >= r.split_boundary
+    ]
+
+    def result(name: str, bad: list[str], severity: dg.AssetCheckSeverity, what: str):
+        return dg.AssetCheckResult(
+            check_name=name,
+            passed=not bad,
+            severity=severity,
+            metadata={"windows_checked": len(runs), "violations": len(bad), "windows": bad[:50]},
+            description=f"{len(bad)} window(s) {what}" if bad else None,
+        )
+
+    return [
+        result(
+            "sample_minimum",
+            [f"{r.window_label}: {r.skip_reason['message']}" for r in short],  # type: ignore[index]
+            dg.AssetCheckSeverity.WARN,
+            "skipped for too few samples",
+        ),
+        result(
+            "class_balance",
+            unbalanced,
+            dg.AssetCheckSeverity.WARN,
+            f"with a class under {MIN_CLASS_SHARE:.0%} of training samples",
+        ),
+        result(
+            "finite_features",
+            nonfinite,
+            dg.AssetCheckSeverity.ERROR,
+            "trained on NaN or infinite features",
+        ),
+        result(
+            "no_leakage",
+            leaky,
+            dg.AssetCheckSeverity.ERROR,
+            "whose training labels reach into validation",
+        ),
+    ]
+
+
+TEACHER_CHECKS = [
+    dg.AssetCheckSpec(
+        "sample_minimum",
+        asset="teacher_model",
+        description="Windows skipped for fewer labelled samples than SENSEQUANT_MIN_SAMPLES.",
+    ),
+    dg.AssetCheckSpec(
+        "class_balance",
+        asset="teacher_model",
+        description=f"Every class holds at least {MIN_CLASS_SHARE:.0%} of a teacher's train set.",
+    ),
+    dg.AssetCheckSpec(
+        "finite_features", asset="teacher_model", description="No NaN or inf feature reached a fit."
+    ),
+    dg.AssetCheckSpec(
+        "no_leakage",
+        asset="teacher_model",
+        description="No training sample's label horizon reaches into its validation period.",
+    ),
+]
+
+
+def build_training_assets(
+    teacher_partitions: dg.MultiPartitionsDefinition,
+) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        partitions_def=teacher_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        output_required=False,
+        deps=["ohlcv_daily"],
+        check_specs=TEACHER_CHECKS,
+        group_name=GROUP,
+        kinds={"lightgbm"},
+    )
+    def teacher_model(
+        context: dg.AssetExecutionContext, training: dg.ResourceParam[Training]
+    ) -> Iterator[dg.AssetCheckResult]:
+        """LightGBM teacher per symbol × window, stored in LightGBM's text format.
+
+        Files: ``data/models/teachers/<SYMBOL_start_to_end>/`` (model.txt, metadata.json).
+        """
+        keys = context.partition_keys
+        tracker = ProgressTracker(
+            len(keys),
+            training.layout.progress_dir / f"teacher_model_{context.run.run_id}.json",
+            context.log.info,
+        )
+        runs: list[TeacherRun] = []
+        failed: list[TeacherRun] = []
+        for key in keys:
+            window = _window(key)
+            try:
+                run = _train_one(training, window)
+            except Exception as exc:
+                record = failure_record(window, exc)
+                write_record(record, training.layout.teacher_dir(window.label))
+                failed.append(record)
+                context.log.error(f"{window.label} failed: {type(exc).__name__}: {exc}")
+                tracker.update("failed", window.label)
+                continue
+            runs.append(run)
+            if run.status == "completed":
+                context.log_event(
+                    dg.AssetMaterialization(
+                        "teacher_model", partition=key, metadata=_teacher_metadata(run)
+                    )
+                )
+            else:
+                reason = run.skip_reason or {}
+                context.log_event(
+                    dg.AssetObservation(
+                        "teacher_model",
+                        partition=key,
+                        metadata={
+                            "status": "skipped",
+                            "reason_code": reason.get("code", ""),
+                            "reason": reason.get("message", ""),
+                        },
+                    )
+                )
+            tracker.update(run.status, window.label)
+        yield from teacher_check_results(runs)
+        if failed:
+            listed = "; ".join(f"{r.window_label}: {r.error['message']}" for r in failed[:5])  # type: ignore[index]
+            raise dg.Failure(
+                description=f"{len(failed)} of {len(keys)} window(s) failed ({listed}); trained "
+                "and skipped windows are recorded, re-run the failed ones",
+                metadata={"failed_windows": [r.window_label for r in failed]},
+            )
+
+    return [teacher_model]

@@ -1,0 +1,476 @@
+"""One LightGBM student for all symbols, distilled from the per-(symbol, window) teachers.
+
+Distillation target. For sample i with hard label y_i ∈ {0 down, 1 neutral, 2 up} and teacher
+class probabilities p_i (a row of ``teacher_probabilities``), the student is fit to::
+
+    q_i = α·p_i + (1 − α)·onehot(y_i),      α = StudentConfig.distill_alpha ∈ [0, 1]
+
+α = 0 is plain hard-label training; α = 1 trusts the teachers alone. With no teacher output at
+all (``soft_targets=None``) q_i = onehot(y_i), the no-teacher baseline.
+
+Sample expansion. LightGBM's multiclass objective only takes one integer label per row, so
+soft targets are fed as weights: every sample is replicated once per class c, with label c and
+weight w_i·q_ic (w_i the caller's sample weight, default 1), and rows of weight 0 are dropped.
+The weighted multiclass log-loss of the expanded set is::
+
+    Σ_i Σ_c w_i·q_ic·(−log s_ic) = Σ_i w_i·CE(q_i, s_i)
+
+where s_i is the student's softmax output: exactly the weighted cross-entropy against the
+soft target. The replicas of a sample share its feature row, so they always land in the same
+leaf, and their summed gradient and hessian for the class-k tree, w_i·(s_ik − q_ik) and
+w_i·h(s_ik), are those of a soft-label softmax: the trees grown are the soft-label trees.
+Bagging is refused because it would keep or drop replicas independently and break that
+equality. ``min_data_in_leaf`` counts replicas, so the defaults also bound leaves by
+``min_sum_hessian_in_leaf``, which expansion leaves unchanged. (LightGBM's histogram bin
+edges are built from unweighted rows and may shift slightly; nothing else differs.)
+
+Evaluation holds out the most recent stretch of dates across all symbols (see
+:func:`time_holdout_split`) and reports metrics on it next to two naive baselines computed on
+the same rows, so "the student works" is a claim measured against doing nothing clever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    log_loss,
+    precision_recall_fscore_support,
+)
+
+from sensequant_assets.features.labels import CLASS_NAMES, DOWN, NEUTRAL, UP
+
+CLASSES = (DOWN, NEUTRAL, UP)
+N_CLASSES = len(CLASSES)
+SAMPLE_COLUMNS = ("date", "symbol", "label", "label_end", "forward_return")
+YESTERDAY_FEATURE = "log_return_1"
+
+MODEL_FILE = "student_model.txt"
+METADATA_FILE = "student_metadata.json"
+METADATA_VERSION = 1
+
+DEFAULT_LGBM_PARAMS: Mapping[str, Any] = MappingProxyType(
+    {
+        "objective": "multiclass",
+        "num_class": N_CLASSES,
+        "learning_rate": 0.05,
+        "num_iterations": 150,
+        "num_leaves": 7,
+        "max_depth": 3,
+        "min_data_in_leaf": 300,
+        "min_sum_hessian_in_leaf": 10.0,
+        "feature_fraction": 0.9,
+        "lambda_l2": 1.0,
+        "seed": 7,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": 1,
+        "verbosity": -1,
+    }
+)
+# Parameters whose other values would make the model something other than a 3-class softmax
+# over unbagged, expanded rows.
+_FIXED_PARAMS: Mapping[str, Any] = MappingProxyType({"objective": "multiclass", "num_class": 3})
+_FORBIDDEN_PARAMS = ("bagging_fraction", "bagging_freq", "subsample", "subsample_freq")
+
+
+class ModelIntegrityError(ValueError):
+    """A saved student's model file does not match the SHA-256 recorded in its metadata."""
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """How the student is trained and evaluated.
+
+    ``lgbm_params`` are overrides merged over :data:`DEFAULT_LGBM_PARAMS` (the merged mapping
+    is what is stored); ``num_iterations`` there is the number of boosting rounds.
+    ``embargo_sessions`` defaults to the 7-session label horizon.
+    """
+
+    distill_alpha: float = 0.5
+    lgbm_params: Mapping[str, Any] = field(default_factory=dict)
+    test_fraction: float = 0.2
+    embargo_sessions: int = 7
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.distill_alpha <= 1.0:
+            raise ValueError(f"distill_alpha must lie in [0, 1], got {self.distill_alpha!r}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction!r}")
+        if isinstance(self.embargo_sessions, bool) or not isinstance(self.embargo_sessions, int):
+            raise ValueError(f"embargo_sessions must be an integer, got {self.embargo_sessions!r}")
+        if self.embargo_sessions < 0:
+            raise ValueError(f"embargo_sessions must be ≥ 0, got {self.embargo_sessions}")
+        params = {**DEFAULT_LGBM_PARAMS, **self.lgbm_params}
+        for key, value in _FIXED_PARAMS.items():
+            if params[key] != value:
+                raise ValueError(f"lgbm_params[{key!r}] must be {value!r}, got {params[key]!r}")
+        bagging = [k for k in _FORBIDDEN_PARAMS if k in params]
+        if bagging:
+            raise ValueError(f"bagging breaks soft-target sample expansion; remove {bagging}")
+        object.__setattr__(self, "lgbm_params", MappingProxyType(params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "distill_alpha": self.distill_alpha,
+            "lgbm_params": dict(self.lgbm_params),
+            "test_fraction": self.test_fraction,
+            "embargo_sessions": self.embargo_sessions,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class StudentResult:
+    """A trained student and its held-out evaluation.
+
+    Index arrays are positions into the ``samples`` frame given to :func:`train_student`;
+    ``test_predictions``/``test_probabilities`` are row for row with ``test_idx``.
+    """
+
+    booster: lgb.Booster
+    config: StudentConfig
+    feature_names: tuple[str, ...]
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    test_predictions: np.ndarray
+    test_probabilities: np.ndarray
+    metrics: dict[str, Any]
+    sample_counts: dict[str, int]
+    test_start: dt.date
+    test_rows_sha256: str
+    distilled: bool
+
+
+def distillation_targets(
+    labels: np.ndarray, soft_targets: np.ndarray | pd.DataFrame | None, alpha: float
+) -> np.ndarray:
+    """q = α·p_teacher + (1 − α)·onehot(y), shape (n, 3); onehot(y) when there is no teacher."""
+    y = np.asarray(labels, dtype=np.int64)
+    if len(y) and (y.min() < 0 or y.max() >= N_CLASSES):
+        raise ValueError(f"labels must be classes {list(CLASSES)}")
+    onehot = np.eye(N_CLASSES)[y]
+    if soft_targets is None:
+        return onehot
+    p = _check_soft_targets(soft_targets, len(y))
+    return alpha * p + (1.0 - alpha) * onehot
+
+
+def expand_soft_targets(
+    targets: np.ndarray, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample expansion: ``(rows, classes, weights)`` with one entry per (sample, class).
+
+    Entry k says "repeat sample ``rows[k]`` with label ``classes[k]`` and weight
+    ``weights[k]`` = w_i·q_ic". Zero-weight entries are dropped, so one-hot targets give back
+    the original samples in order. Per sample the weights sum to w_i and, divided by w_i,
+    reproduce q_i.
+    """
+    q = np.asarray(targets, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] != N_CLASSES:
+        raise ValueError(f"targets must have shape (n, {N_CLASSES}), got {q.shape}")
+    w = _check_weights(sample_weight, len(q))
+    expanded = w[:, None] * q
+    rows, classes = np.nonzero(expanded > 0)
+    return rows, classes, expanded[rows, classes]
+
+
+def time_holdout_split(
+    dates: pd.Series, label_ends: pd.Series, test_fraction: float, embargo_sessions: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_idx, test_idx)``: positions, each in time order, of an out-of-time holdout.
+
+    The distinct dates of all symbols are sorted; the last ``ceil(test_fraction × n_dates)``
+    of them form the test period, and every sample dated in it is a test sample (one date is
+    never split between the sets, and nothing is shuffled). A training sample must end its
+    label before the first test date (``label_end`` < test start: a label that reads a
+    test-period price is purged) and must not lie within the last ``embargo_sessions``
+    distinct dates before the test start (an embargo that also keeps samples whose features
+    overlap the test period's out of training, whatever their ``label_end``).
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    if embargo_sessions < 0:
+        raise ValueError(f"embargo_sessions must be ≥ 0, got {embargo_sessions}")
+    day = pd.to_datetime(pd.Series(dates).reset_index(drop=True)).to_numpy("datetime64[ns]")
+    end = pd.to_datetime(pd.Series(label_ends).reset_index(drop=True)).to_numpy("datetime64[ns]")
+    if len(day) != len(end):
+        raise ValueError(f"dates and label_ends differ in length: {len(day)}, {len(end)}")
+    if np.isnat(day).any() or np.isnat(end).any():
+        raise ValueError("every sample needs a date and a label_end")
+    distinct = np.unique(day)
+    n_test = max(1, math.ceil(test_fraction * len(distinct)))
+    first_train_excluded = len(distinct) - n_test - embargo_sessions
+    if first_train_excluded <= 0:
+        raise ValueError(
+            f"{len(distinct)} distinct dates leave none for training after holding out "
+            f"{n_test} and embargoing {embargo_sessions}"
+        )
+    test_start = distinct[-n_test]
+    train_cutoff = distinct[first_train_excluded]
+    train_mask = (day < train_cutoff) & (end < test_start)
+    test_mask = day >= test_start
+    if not train_mask.any():
+        raise ValueError("purging leaves no training samples")
+    order = np.argsort(day, kind="stable")
+    return order[train_mask[order]], order[test_mask[order]]
+
+
+def train_student(
+    samples: pd.DataFrame,
+    soft_targets: np.ndarray | pd.DataFrame | None,
+    feature_names: Sequence[str],
+    config: StudentConfig,
+    sample_weight: np.ndarray | None = None,
+) -> StudentResult:
+    """Train on the purged past of ``samples``, evaluate on its held-out most recent dates.
+
+    ``samples`` holds ``date, symbol, label, label_end, forward_return``, the features and
+    ``log_return_1`` (needed by the yesterday's-direction baseline even if not a feature);
+    every row must be labelled. ``soft_targets`` and ``sample_weight`` are row for row with
+    ``samples``; only their training rows are used, so test-period teacher outputs or weights
+    can never shape the model that is scored on that period.
+    """
+    features = list(feature_names)
+    _check_samples(samples, features)
+    labels = samples["label"].to_numpy(dtype=np.int64)
+    targets = distillation_targets(labels, soft_targets, config.distill_alpha)
+    weights = _check_weights(sample_weight, len(samples))
+
+    train_idx, test_idx = time_holdout_split(
+        samples["date"], samples["label_end"], config.test_fraction, config.embargo_sessions
+    )
+    x = samples[features].to_numpy(dtype=np.float64)
+    rows, classes, row_weights = expand_soft_targets(targets[train_idx], weights[train_idx])
+    if not len(rows):
+        raise ValueError("every training sample has weight 0")
+    params = dict(config.lgbm_params)
+    rounds = int(params.pop("num_iterations"))
+    dataset = lgb.Dataset(
+        x[train_idx][rows],
+        label=classes,
+        weight=row_weights,
+        feature_name=features,
+        params={"verbosity": params.get("verbosity", -1)},
+    )
+    booster = lgb.train(params, dataset, num_boost_round=rounds)
+
+    probabilities = booster.predict(x[test_idx])
+    predictions = probabilities.argmax(axis=1)
+    metrics = _metrics(samples, labels, train_idx, test_idx, predictions, probabilities)
+    test_dates = pd.to_datetime(samples["date"].iloc[test_idx])
+    before_test = int((pd.to_datetime(samples["date"]) < test_dates.min()).sum())
+    return StudentResult(
+        booster=booster,
+        config=config,
+        feature_names=tuple(features),
+        train_idx=train_idx,
+        test_idx=test_idx,
+        test_predictions=predictions,
+        test_probabilities=probabilities,
+        metrics=metrics,
+        sample_counts={
+            "total": len(samples),
+            "train": len(train_idx),
+            "test": len(test_idx),
+            "purged_or_embargoed": before_test - len(train_idx),
+            "expanded_train_rows": len(rows),
+        },
+        test_start=test_dates.min().date(),
+        test_rows_sha256=rows_sha256(samples, test_idx),
+        distilled=soft_targets is not None and config.distill_alpha > 0,
+    )
+
+
+def rows_sha256(samples: pd.DataFrame, idx: np.ndarray) -> str:
+    """SHA-256 of the ``date|symbol`` keys of the rows at ``idx``, in that order.
+
+    Two evaluations with the same hash were scored on exactly the same samples.
+    """
+    digest = hashlib.sha256()
+    dates = pd.to_datetime(samples["date"].iloc[idx]).dt.strftime("%Y-%m-%d")
+    for date, symbol in zip(dates, samples["symbol"].iloc[idx], strict=True):
+        digest.update(f"{date}|{symbol}\n".encode())
+    return digest.hexdigest()
+
+
+def yesterday_direction(log_return_1: np.ndarray | pd.Series) -> np.ndarray:
+    """Predict the last session's direction: up (2) if its log return > 0, down (0) if < 0.
+
+    A zero return, or an unknown (NaN) one, predicts neutral (1).
+    """
+    r = np.asarray(log_return_1, dtype=np.float64)
+    return np.select([r > 0, r < 0], [UP, DOWN], NEUTRAL)
+
+
+def save_student(result: StudentResult, out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``student_model.txt`` + ``student_metadata.json`` into ``out_dir``, atomically.
+
+    Both files are written and fsynced in a temporary sibling directory that then replaces
+    ``out_dir`` by rename, so a reader never sees a model without its metadata or a
+    half-written file; a previous ``out_dir`` is moved aside and removed only afterwards.
+    The model is LightGBM's text format (no pickle: loading it cannot execute code).
+    """
+    target = Path(out_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    model_bytes = result.booster.model_to_string().encode()
+    metadata = {
+        "format_version": METADATA_VERSION,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "lightgbm_version": lgb.__version__,
+        "model_file": MODEL_FILE,
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "config": result.config.to_dict(),
+        "distilled": result.distilled,
+        "feature_names": list(result.feature_names),
+        "class_names": {str(k): v for k, v in CLASS_NAMES.items()},
+        "metrics": result.metrics,
+        "samples": result.sample_counts,
+        "test_start": result.test_start.isoformat(),
+        "test_rows_sha256": result.test_rows_sha256,
+    }
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        _write_synced(staging / MODEL_FILE, model_bytes)
+        _write_synced(
+            staging / METADATA_FILE, json.dumps(metadata, indent=2, sort_keys=True).encode()
+        )
+        retired = None
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, retired / target.name)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+    return target
+
+
+def load_student(out_dir: str | os.PathLike[str]) -> tuple[lgb.Booster, dict[str, Any]]:
+    """The booster and metadata saved by :func:`save_student`, after checking the model hash.
+
+    The hash is verified before LightGBM parses anything, so a truncated or tampered model
+    raises :class:`ModelIntegrityError` instead of silently predicting something else.
+    """
+    directory = Path(out_dir)
+    metadata = json.loads((directory / METADATA_FILE).read_text())
+    model_bytes = (directory / metadata.get("model_file", MODEL_FILE)).read_bytes()
+    actual = hashlib.sha256(model_bytes).hexdigest()
+    if actual != metadata.get("model_sha256"):
+        raise ModelIntegrityError(
+            f"{directory / MODEL_FILE} has SHA-256 {actual}, but the metadata records "
+            f"{metadata.get('model_sha256')}"
+        )
+    booster = lgb.Booster(model_str=model_bytes.decode())
+    if booster.feature_name() != metadata["feature_names"]:
+        raise ModelIntegrityError("the model's feature names differ from the metadata's")
+    return booster, metadata
+
+
+def _check_samples(samples: pd.DataFrame, features: list[str]) -> None:
+    missing = [c for c in (*SAMPLE_COLUMNS, YESTERDAY_FEATURE, *features) if c not in samples]
+    if missing:
+        raise ValueError(f"samples lack column(s) {sorted(set(missing))}")
+    if not features:
+        raise ValueError("feature_names is empty")
+    if len(set(features)) != len(features):
+        raise ValueError("feature_names has duplicates")
+    if samples["label"].isna().any():
+        raise ValueError("every sample needs a label; drop unlabelled rows first")
+
+
+def _check_soft_targets(soft_targets: np.ndarray | pd.DataFrame, n: int) -> np.ndarray:
+    p = np.asarray(soft_targets, dtype=np.float64)
+    if p.shape != (n, N_CLASSES):
+        raise ValueError(f"soft_targets must have shape ({n}, {N_CLASSES}), got {p.shape}")
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise ValueError("soft_targets must be finite and non-negative")
+    if not np.allclose(p.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError("every soft_targets row must sum to 1")
+    return p
+
+
+def _check_weights(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    return w
+
+
+def _metrics(
+    samples: pd.DataFrame,
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    predictions: np.ndarray,
+    probabilities: np.ndarray,
+) -> dict[str, Any]:
+    """Held-out metrics plus the two naive baselines, all on the same test rows."""
+    truth = labels[test_idx]
+    classes = list(CLASSES)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predictions, labels=classes, zero_division=0
+    )
+    accuracy = float(accuracy_score(truth, predictions))
+    train_counts = np.bincount(labels[train_idx], minlength=N_CLASSES)
+    majority = int(train_counts.argmax())
+    majority_accuracy = float(np.mean(truth == majority))
+    yesterday = yesterday_direction(samples[YESTERDAY_FEATURE].to_numpy()[test_idx])
+    yesterday_accuracy = float(np.mean(truth == yesterday))
+    return {
+        "n_test": len(test_idx),
+        "accuracy": accuracy,
+        "precision_macro": float(precision.mean()),
+        "recall_macro": float(recall.mean()),
+        "f1_macro": float(f1.mean()),
+        "per_class": {
+            CLASS_NAMES[c]: {
+                "precision": float(precision[k]),
+                "recall": float(recall[k]),
+                "f1": float(f1[k]),
+                "support": int(support[k]),
+            }
+            for k, c in enumerate(classes)
+        },
+        "confusion_matrix": confusion_matrix(truth, predictions, labels=classes).tolist(),
+        "log_loss": float(log_loss(truth, probabilities, labels=classes)),
+        "baselines": {
+            "majority_class": {
+                "class": CLASS_NAMES[majority],
+                "accuracy": majority_accuracy,
+            },
+            "yesterday_direction": {"accuracy": yesterday_accuracy},
+        },
+        "beats_baselines": {
+            "majority_class": accuracy > majority_accuracy,
+            "yesterday_direction": accuracy > yesterday_accuracy,
+        },
+    }
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -1,0 +1,90 @@
+"""teacher_model end to end: stored OHLCV → per-window teachers, skips and failures."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.jobs import OHLCV_JOB, TEACHER_JOB
+from sensequant_assets.defs.partitions import one_symbol_range_tags
+from sensequant_assets.settings import Settings, load_settings
+from sensequant_assets.training.teacher import load_teacher
+
+FIRST = "2024-03-13_to_2024-09-08"  # first window after the 49-session warm-up from 2024-01-01
+LATE = "2024-10-09_to_2025-04-06"  # ends on the data's last days: no future for its labels
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("SENSEQUANT_SYMBOLS", "INFY,RELIANCE,TCS")
+    return load_settings()
+
+
+def ingest(settings: Settings, instance: dg.DagsterInstance, symbol: str) -> None:
+    job = build_defs(settings).resolve_job_def(OHLCV_JOB)
+    tags = one_symbol_range_tags(symbol, dt.date(2024, 1, 1), dt.date(2025, 4, 4))
+    assert job.execute_in_process(instance=instance, tags=tags).success
+
+
+def train(
+    settings: Settings, instance: dg.DagsterInstance, first: str, last: str
+) -> dg.ExecuteInProcessResult:
+    job = build_defs(settings).resolve_job_def(TEACHER_JOB)
+    tags = {
+        "dagster/asset_partition_range_start": first,
+        "dagster/asset_partition_range_end": last,
+    }
+    return job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+
+
+def test_windows_train_skip_and_fail_independently(settings: Settings, tmp_path: Path) -> None:
+    layout = ArtifactLayout(settings.home)
+    with dg.DagsterInstance.ephemeral() as instance:
+        ingest(settings, instance, "INFY")
+        ingest(settings, instance, "TCS")
+
+        result = train(settings, instance, f"INFY|{FIRST}", f"TCS|{FIRST}")
+        assert not result.success  # RELIANCE has no stored bars
+        done = instance.get_materialized_partitions(dg.AssetKey("teacher_model"))
+        assert done == {f"INFY|{FIRST}", f"TCS|{FIRST}"}
+        failure = json.loads(
+            (layout.teacher_dir(f"RELIANCE_{FIRST}") / "metadata.json").read_text()
+        )
+        assert failure["status"] == "failed" and failure["error"]["type"] == "LookupError"
+        assert "materialize ohlcv_daily for RELIANCE" in failure["error"]["message"]
+        assert "Traceback" in failure["error"]["traceback"]
+        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        assert checks["no_leakage"] and checks["finite_features"]
+
+        booster, record = load_teacher(layout.teacher_dir(f"TCS_{FIRST}"))
+        assert record.status == "completed" and booster.num_trees() > 0
+        assert record.train_last_label_end < record.split_boundary
+        materialization = next(
+            e.event_specific_data.materialization
+            for e in result.all_events
+            if e.is_step_materialization and e.partition == f"TCS|{FIRST}"
+        )
+        assert materialization.metadata["accuracy"].value == record.metrics["accuracy"]
+
+        ingest(settings, instance, "RELIANCE")
+        retry = train(settings, instance, f"RELIANCE|{FIRST}", f"RELIANCE|{FIRST}")
+        assert retry.success
+        assert len(instance.get_materialized_partitions(dg.AssetKey("teacher_model"))) == 3
+
+        late = train(settings, instance, f"TCS|{LATE}", f"TCS|{LATE}")
+        assert late.success
+        assert f"TCS|{LATE}" not in instance.get_materialized_partitions(
+            dg.AssetKey("teacher_model")
+        )
+        observation = next(
+            e.event_specific_data.asset_observation
+            for e in late.all_events
+            if e.event_type_value == "ASSET_OBSERVATION"
+        )
+        assert observation.metadata["reason_code"].value == "insufficient_future_data"
+    progress = list(layout.progress_dir.glob("teacher_model_*.json"))
+    assert progress and all(json.loads(p.read_text())["done"] >= 1 for p in progress)
