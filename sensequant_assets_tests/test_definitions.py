@@ -13,7 +13,7 @@ def test_default_definitions_load_and_are_valid() -> None:
     defs = build_defs(load_settings())
     dg.Definitions.validate_loadable(defs)
     keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
-    assert keys == {"ohlcv_daily", "nifty50_benchmark"}
+    assert keys == {"ohlcv_daily", "nifty50_benchmark", "teacher_model"}
     ohlcv = defs.resolve_assets_def("ohlcv_daily")
     assert ohlcv.group_names_by_key[dg.AssetKey("ohlcv_daily")] == "market_data"
     assert {c.name for c in ohlcv.check_specs} == {
@@ -29,6 +29,20 @@ def test_default_definitions_load_and_are_valid() -> None:
     days = partitions.get_partitions_def_for_dimension("date").get_partition_keys()
     assert "2024-01-26" not in days and "2024-01-27" not in days and "2024-01-25" in days
     assert ohlcv.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_teacher_partitions_are_symbol_by_window() -> None:
+    teacher = build_defs(load_settings()).resolve_assets_def("teacher_model")
+    assert teacher.group_names_by_key[dg.AssetKey("teacher_model")] == "training"
+    windows = teacher.partitions_def.get_partitions_def_for_dimension("train_window")
+    keys = windows.get_partition_keys()
+    assert keys[0] == "2024-03-13_to_2024-09-08"  # 49 warm-up sessions after 2024-01-01
+    assert {c.name for c in teacher.check_specs} == {
+        "sample_minimum",
+        "class_balance",
+        "finite_features",
+        "no_leakage",
+    }
 
 
 def test_breeze_source_runs_in_the_breeze_pool(monkeypatch: pytest.MonkeyPatch) -> None:
