@@ -13,12 +13,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SENSEQUANT_"
 SECRET_ENV_NAMES = frozenset({"BREEZE_API_KEY", "BREEZE_API_SECRET", "BREEZE_SESSION_TOKEN"})
 DEFECT_KINDS = ("negative_volume", "broken_ohlc", "missing_days", "unadjusted_split")
+
+
+def _seed(name: str) -> AliasChoices:
+    """Accept the seed's bare variable name as well as the prefixed one."""
+    return AliasChoices(f"{ENV_PREFIX}{name}", name)
 
 
 class SettingsError(ValueError):
@@ -76,6 +88,23 @@ class Settings(BaseSettings):
     window_days: int = Field(default=180, gt=0, description="Teacher window, calendar days.")
     window_step_days: int = Field(default=30, gt=0)
     min_samples: int = Field(default=20, gt=0)
+    distill_alpha: float = Field(default=0.5, ge=0, le=1)
+
+    reward_loop_enabled: bool = Field(default=False, validation_alias=_seed("REWARD_LOOP_ENABLED"))
+    reward_horizon_days: int | None = Field(
+        default=None, ge=1, validation_alias=_seed("REWARD_HORIZON_DAYS")
+    )
+    reward_clip_min: float = Field(default=-0.05, lt=0, validation_alias=_seed("REWARD_CLIP_MIN"))
+    reward_clip_max: float = Field(default=0.05, gt=0, validation_alias=_seed("REWARD_CLIP_MAX"))
+    reward_weighting_mode: Literal["linear", "exponential", "none"] = Field(
+        default="linear", validation_alias=_seed("REWARD_WEIGHTING_MODE")
+    )
+    reward_weighting_scale: float = Field(
+        default=1.0, gt=0, validation_alias=_seed("REWARD_WEIGHTING_SCALE")
+    )
+    reward_ab_testing_enabled: bool = Field(
+        default=False, validation_alias=_seed("REWARD_AB_TESTING_ENABLED")
+    )
 
     @field_validator("synthetic_defects")
     @classmethod
@@ -94,7 +123,7 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https:// (got {value!r})")
+            raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
     @model_validator(mode="after")
@@ -120,6 +149,12 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"SENSEQUANT_DATA_SOURCE=breeze needs {', '.join(missing)} to be set"
                 )
+        if self.reward_horizon_days not in (None, self.label_horizon):
+            raise ValueError(
+                f"REWARD_HORIZON_DAYS={self.reward_horizon_days} must equal "
+                f"SENSEQUANT_LABEL_HORIZON={self.label_horizon}: rewards are scored on the "
+                "label's forward return"
+            )
         for name in ("holiday_file", "sentiment_headlines_file", "scrip_master"):
             path = getattr(self, name)
             if path is not None and not path.is_file():
@@ -153,11 +188,16 @@ class Settings(BaseSettings):
         return [s.strip().upper() for s in self.symbols.split(",") if s.strip()]
 
 
-def _env_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
-    if info is not None and isinstance(info.validation_alias, str):
-        return info.validation_alias
-    return f"{ENV_PREFIX}{field.upper()}"
+def _env_name(loc: str) -> str:
+    """The variable(s) a validation error refers to; ``loc`` is a field name or an alias."""
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        if loc == name or loc in choices:
+            if isinstance(alias, AliasChoices):
+                return " or ".join(str(c) for c in choices)
+            return alias if isinstance(alias, str) else f"{ENV_PREFIX}{name.upper()}"
+    return loc
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -57,3 +57,21 @@ def test_dotenv_file_is_read(isolated_env: Path, monkeypatch: pytest.MonkeyPatch
         "missing_days",
         "unadjusted_split",
     )
+
+
+def test_seed_reward_names_are_accepted_and_errors_name_both_spellings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REWARD_LOOP_ENABLED", "true")
+    monkeypatch.setenv("REWARD_WEIGHTING_MODE", "exponential")
+    settings = load_settings()
+    assert settings.reward_loop_enabled and settings.reward_weighting_mode == "exponential"
+    monkeypatch.setenv("REWARD_CLIP_MIN", "0.3")
+    with pytest.raises(SettingsError, match="SENSEQUANT_REWARD_CLIP_MIN or REWARD_CLIP_MIN"):
+        load_settings()
+
+
+def test_reward_horizon_must_match_the_label_horizon(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REWARD_HORIZON_DAYS", "5")
+    with pytest.raises(SettingsError, match="must equal SENSEQUANT_LABEL_HORIZON=7"):
+        load_settings()

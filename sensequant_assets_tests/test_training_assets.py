@@ -88,3 +88,44 @@ def test_windows_train_skip_and_fail_independently(settings: Settings, tmp_path:
         assert observation.metadata["reason_code"].value == "insufficient_future_data"
     progress = list(layout.progress_dir.glob("teacher_model_*.json"))
     assert progress and all(json.loads(p.read_text())["done"] >= 1 for p in progress)
+
+
+def test_student_builds_a_candidate_bundle_with_the_reward_loop(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REWARD_LOOP_ENABLED", "true")
+    monkeypatch.setenv("REWARD_AB_TESTING_ENABLED", "true")
+    settings = load_settings()
+    defs = build_defs(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        for symbol in ("INFY", "RELIANCE", "TCS"):
+            ingest(settings, instance, symbol)
+        assert train(settings, instance, f"INFY|{FIRST}", f"TCS|{FIRST}").success
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("student_model")]
+        )
+    assert result.success
+    metadata = result.asset_materializations_for_node("student_model")[0].metadata
+    candidate = Path(metadata["candidate"].value)
+    assert candidate.name.startswith("live_candidate_")
+    teacher_runs = json.loads((candidate / "teacher_runs.json").read_text())
+    assert teacher_runs["summary"]["completed"] == 3
+    assert teacher_runs["summary"]["missing"] == teacher_runs["summary"]["total"] - 3
+    assert sorted(p.name for p in (candidate / "teacher_models").iterdir()) == [
+        f"INFY_{FIRST}",
+        f"RELIANCE_{FIRST}",
+        f"TCS_{FIRST}",
+    ]
+    student_runs = json.loads((candidate / "student_runs.json").read_text())
+    assert student_runs["distillation"]["rows_with_teacher_targets"] > 0
+    assert student_runs["metrics"]["accuracy"] == metadata["test_accuracy"].value
+    rewards = student_runs["rewards"]
+    assert rewards["enabled"] and rewards["test_rewards"]["count"] > 0
+    ab = rewards["ab_test"]
+    hashes = ab["test_rows_sha256"]
+    assert hashes["baseline"] == hashes["reward_weighted"] and ab["n_test"] > 0
+    history = (candidate / "reward_history" / "TCS.jsonl").read_text().splitlines()
+    assert history and {"date", "predicted", "realized_return", "reward"} <= set(
+        json.loads(history[0])
+    )
+    assert (candidate / "student" / "student_model.txt").read_text().startswith("tree")

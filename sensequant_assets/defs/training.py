@@ -21,7 +21,10 @@ from sensequant_assets.features import WARMUP_SESSIONS, LabelSpec
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range, window_spans
+from sensequant_assets.training.candidate import build_candidate
 from sensequant_assets.training.progress import ProgressTracker
+from sensequant_assets.training.rewards import RewardConfig
+from sensequant_assets.training.student import StudentConfig
 from sensequant_assets.training.teacher import (
     TeacherConfig,
     TeacherRun,
@@ -62,6 +65,26 @@ class Training:
             vol_multiplier=s.label_vol_multiplier,
         )
         return TeacherConfig(label=label, min_samples=s.min_samples)
+
+    @cached_property
+    def student_config(self) -> StudentConfig:
+        return StudentConfig(
+            distill_alpha=self.settings.distill_alpha,
+            embargo_sessions=self.settings.label_horizon,
+        )
+
+    @cached_property
+    def reward_config(self) -> RewardConfig:
+        s = self.settings
+        return RewardConfig(
+            enabled=s.reward_loop_enabled,
+            horizon_days=s.label_horizon,
+            clip_min=s.reward_clip_min,
+            clip_max=s.reward_clip_max,
+            weighting_mode=s.reward_weighting_mode,
+            weighting_scale=s.reward_weighting_scale,
+            ab_testing_enabled=s.reward_ab_testing_enabled,
+        )
 
 
 def teacher_window_keys(settings: Settings, calendar: TradingCalendar, today: dt.date) -> list[str]:
@@ -265,4 +288,50 @@ def build_training_assets(
                 metadata={"failed_windows": [r.window_label for r in failed]},
             )
 
-    return [teacher_model]
+    @dg.asset(deps=[teacher_model], group_name=GROUP, kinds={"lightgbm"})
+    def student_model(
+        context: dg.AssetExecutionContext, training: dg.ResourceParam[Training]
+    ) -> dg.MaterializeResult:
+        """One student over every symbol, distilled from the trained teachers.
+
+        Writes a new candidate bundle ``data/models/live_candidate_<ts>/`` (teacher copies,
+        ``teacher_runs.json``, ``student/``, ``student_runs.json``, reward history).
+        """
+        partitions = teacher_model.partitions_def
+        labels = [f"{k.split('|')[0]}_{k.split('|')[1]}" for k in partitions.get_partition_keys()]
+        symbols = sorted({label.split("_")[0] for label in labels})
+        bars = training.warehouse.query("ohlcv_daily", "symbol in (select unnest(?))", [symbols])
+        if bars.empty:
+            raise dg.Failure("no stored OHLCV: materialize ohlcv_daily and teacher_model first")
+        candidate = training.layout.new_candidate()
+        context.log.info(f"building {candidate.candidate_id} from {len(labels)} window(s)")
+        outcome = build_candidate(
+            candidate,
+            training.layout.models / "teachers",
+            labels,
+            bars,
+            training.teacher_config.label,
+            training.student_config,
+            training.reward_config,
+        )
+        metrics = outcome.result.metrics
+        teachers = outcome.summary["teachers"]
+        return dg.MaterializeResult(
+            metadata={
+                "candidate": str(candidate.root),
+                "teachers_completed": teachers["completed"],
+                "teachers_skipped": teachers["skipped"],
+                "teachers_failed": teachers["failed"],
+                "teachers_missing": teachers["missing"],
+                "test_accuracy": metrics["accuracy"],
+                "test_f1_macro": metrics["f1_macro"],
+                "majority_baseline_accuracy": metrics["baselines"]["majority_class"]["accuracy"],
+                "yesterday_baseline_accuracy": metrics["baselines"]["yesterday_direction"][
+                    "accuracy"
+                ],
+                "test_start": str(outcome.result.test_start),
+                "reward_loop": training.reward_config.enabled,
+            }
+        )
+
+    return [teacher_model, student_model]
