@@ -34,6 +34,17 @@ class Bench:
         self.runs.append(result.run_id)
         return result
 
+    def execute_assets(self, keys: list[str]) -> dg.ExecuteInProcessResult:
+        job = self.defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(
+            instance=self.instance,
+            asset_selection=[dg.AssetKey(k) for k in keys],
+            run_config=QUIET,
+            raise_on_error=True,
+        )
+        self.runs.append(result.run_id)
+        return result
+
     def event_count(self, run_ids: list[str] | None = None) -> int:
         return sum(len(self.instance.all_logs(r)) for r in (run_ids or self.runs))
 

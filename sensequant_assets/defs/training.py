@@ -105,14 +105,16 @@ def _window(partition_key: str) -> TrainingWindow:
     return TrainingWindow(symbol, dt.date.fromisoformat(start), dt.date.fromisoformat(end))
 
 
-def _train_one(training: Training, window: TrainingWindow) -> TeacherRun:
+def train_window(training: Training, window: TrainingWindow) -> TeacherRun:
     config = training.teacher_config
     first, last = window_data_range(
         window, training.calendar, WARMUP_SESSIONS, config.label.horizon
     )
     bars = training.warehouse.bars("ohlcv_daily", window.symbol, first, last)
     latest = training.warehouse.last_date("ohlcv_daily", window.symbol)
-    if bars.empty or latest is None:
+    # A window past the last stored day is a skip (decided in train_teacher); missing history
+    # inside the stored range is a data problem, so it fails loudly.
+    if latest is None or (bars.empty and latest >= window.end):
         raise LookupError(
             f"no stored OHLCV for {window.symbol} between {first} and {last}: materialize "
             f"ohlcv_daily for {window.symbol} over those dates first"
@@ -250,7 +252,7 @@ def build_training_assets(
         for key in keys:
             window = _window(key)
             try:
-                run = _train_one(training, window)
+                run = train_window(training, window)
             except Exception as exc:
                 record = failure_record(window, exc)
                 write_record(record, training.layout.teacher_dir(window.label))

@@ -1,0 +1,120 @@
+"""Teacher training for every symbol × window of 3 years, and the student fit.
+
+Run from the repository root (about 20 minutes for all 102 symbols on 2 cores):
+
+    .venv/bin/python bench/bench_training.py [--symbols N]
+
+The warehouse is seeded with the synthetic source through plain domain calls (the backfill
+has its own benchmark). Then the same work is timed twice: as Dagster runs (one run per
+window covering every symbol, the shape a backfill takes) and as plain calls to
+``train_teacher`` / ``build_candidate``; the ratio is the orchestration overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+
+import pandas as pd
+from harness import bench_home, peak_memory_mib, report
+
+from sensequant_assets.defs.jobs import TEACHER_JOB
+from sensequant_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from sensequant_assets.defs.resources import MarketData
+from sensequant_assets.defs.training import Training, train_window
+from sensequant_assets.storage import WAREHOUSE_SCHEMA, connect
+from sensequant_assets.training import TrainingWindow
+from sensequant_assets.training.candidate import build_candidate
+
+START, END = dt.date(2023, 1, 2), dt.date(2025, 12, 31)
+
+
+def seed_warehouse(market_data: MarketData, symbols: list[str]) -> int:
+    sessions = market_data.calendar.sessions(START, END)
+    frames = []
+    for symbol in symbols:
+        result = market_data.ingestor("ohlcv_daily").run({symbol: sessions}, run_id="seed")
+        frames.append(result.frame)
+    bars = pd.concat(frames, ignore_index=True)
+    with connect(market_data.settings.duckdb_path) as con:
+        con.execute(f"create schema if not exists {WAREHOUSE_SCHEMA}")
+        con.register("bars", bars)
+        con.execute(f"create or replace table {WAREHOUSE_SCHEMA}.ohlcv_daily as select * from bars")
+    return len(bars)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=102)
+    args = parser.parse_args()
+    figures: dict[str, str] = {}
+    with bench_home(
+        SENSEQUANT_HISTORY_START=START.isoformat(), SENSEQUANT_DATA_SOURCE="synthetic"
+    ) as bench:
+        market_data: MarketData = bench.defs.resources["market_data"]
+        training: Training = bench.defs.resources["training"]
+        symbols = market_data.universe.default_symbols[: args.symbols]
+        rows = seed_warehouse(market_data, symbols)
+        teacher = bench.defs.resolve_assets_def("teacher_model")
+        windows = teacher.partitions_def.get_partitions_def_for_dimension(
+            "train_window"
+        ).get_partition_keys()
+        ordered = sorted(symbols)
+
+        started = time.perf_counter()
+        for i, key in enumerate(windows, start=1):
+            tags = {RANGE_START_TAG: f"{ordered[0]}|{key}", RANGE_END_TAG: f"{ordered[-1]}|{key}"}
+            bench.execute(TEACHER_JOB, tags)
+            if i % 5 == 0 or i == len(windows):
+                print(f"  dagster: {i}/{len(windows)} windows", flush=True)
+        dagster_teachers = time.perf_counter() - started
+        trained = len(bench.instance.get_materialized_partitions(teacher.key))
+
+        started = time.perf_counter()
+        bench.execute_assets(["student_model"])
+        dagster_student = time.perf_counter() - started
+
+        started = time.perf_counter()
+        statuses: dict[str, int] = {}
+        for key in windows:
+            start, end = (dt.date.fromisoformat(d) for d in key.split("_to_"))
+            for symbol in ordered:
+                run = train_window(training, TrainingWindow(symbol, start, end))
+                statuses[run.status] = statuses.get(run.status, 0) + 1
+        plain_teachers = time.perf_counter() - started
+
+        labels = [f"{s}_{k}" for k in windows for s in ordered]
+        bars = training.warehouse.query("ohlcv_daily", "true", [])
+        started = time.perf_counter()
+        build_candidate(
+            training.layout.new_candidate(dt.datetime(2000, 1, 1)),
+            training.layout.models / "teachers",
+            labels,
+            bars,
+            training.teacher_config.label,
+            training.student_config,
+            training.reward_config,
+        )
+        plain_student = time.perf_counter() - started
+
+    partitions = len(symbols) * len(windows)
+    figures.update(
+        {
+            "symbols x windows": f"{len(symbols)} x {len(windows)} = {partitions:,}",
+            "bars in the warehouse": f"{rows:,} ({START}..{END})",
+            "teachers trained / skipped": f"{trained:,} / {statuses.get('skipped', 0):,}",
+            "teachers, Dagster (1 run per window)": f"{dagster_teachers:.1f} s",
+            "teachers, plain domain calls": f"{plain_teachers:.1f} s",
+            "teacher overhead ratio": f"{dagster_teachers / plain_teachers:.2f}x",
+            "student, Dagster": f"{dagster_student:.1f} s",
+            "student, plain domain call": f"{plain_student:.1f} s",
+            "student overhead ratio": f"{dagster_student / plain_student:.2f}x",
+            "peak memory (RSS)": f"{peak_memory_mib():.0f} MiB",
+        }
+    )
+    report("training: teacher_model + student_model, synthetic source", figures)
+
+
+if __name__ == "__main__":
+    main()
