@@ -19,7 +19,7 @@ import dagster as dg
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
-from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB
+from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
 from sensequant_assets.defs.partitions import (
     DATE_FORMAT,
     RANGE_END_TAG,
@@ -27,10 +27,13 @@ from sensequant_assets.defs.partitions import (
     one_symbol_range_tags,
 )
 from sensequant_assets.settings import Settings, SettingsError, load_settings
+from sensequant_assets.storage import Warehouse
+from sensequant_assets.training import TrainingWindow, check_future_data
 from sensequant_assets.universe import UnknownSymbolError, load_universe, scrip_master_codes
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 class UsageError(ValueError):
@@ -76,19 +79,30 @@ def _check_summary(result: dg.ExecuteInProcessResult) -> str:
     return f"checks: {len(evaluations) - len(failed)} passed, not passed: {', '.join(failed)}"
 
 
-def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, label: str, **kwargs: object) -> bool:
+def _run(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    label: str,
+    run_config: dict[str, object] = QUIET,
+    **kwargs: object,
+) -> bool:
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,
-        run_config=QUIET,
+        run_config=run_config,
         **kwargs,  # type: ignore[arg-type]
     )
     # A range run records one materialization per partition, all carrying the run's metadata.
     materializations = result.asset_materializations_for_node(job.nodes[0].name)
-    rows = int(materializations[0].metadata["rows"].value) if materializations else 0  # type: ignore[arg-type]
+    first = materializations[0].metadata if materializations else {}
+    size = (
+        f"rows {first['rows'].value:>6}"
+        if "rows" in first
+        else f"partitions {len(materializations):>3}"
+    )
     status = "ok" if result.success else "FAILED"
     run = result.run_id[:8]
-    print(f"  {label:<32} {status:<7} run {run}  rows {rows:>6}  {_check_summary(result)}")
+    print(f"  {label:<32} {status:<7} run {run}  {size}  {_check_summary(result)}")
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
@@ -127,6 +141,71 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _trainable(settings: Settings, symbols: Sequence[str], windows: Sequence[str]) -> list[str]:
+    """Windows whose label horizon ends inside every symbol's stored data."""
+    warehouse = Warehouse(settings.duckdb_path)
+    latest = [warehouse.last_date("ohlcv_daily", s) for s in symbols]
+    if any(day is None for day in latest):
+        raise UsageError("some symbols have no stored bars: run `sensequant ingest` first")
+    last = min(d for d in latest if d is not None)
+    calendar = TradingCalendar.from_file(settings.holiday_file)
+    keep = []
+    for key in windows:
+        start, end = (dt.date.fromisoformat(d) for d in key.split("_to_"))
+        window = TrainingWindow(symbols[0], start, end)
+        if check_future_data(window, calendar, settings.label_horizon, last) is None:
+            keep.append(key)
+    return keep
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    defs = build_defs(settings)
+    teacher = defs.resolve_assets_def("teacher_model")
+    partitions = teacher.partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    windows = partitions.get_partitions_def_for_dimension("train_window").get_partition_keys()
+    known = partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    universe = load_universe(settings.scrip_master)
+    symbols = universe.resolve(args.symbols.split(",")) if args.symbols else known
+    outside = [s for s in symbols if s not in known]
+    if outside:
+        raise UsageError(
+            f"{', '.join(outside)} not in the partitioned universe (SENSEQUANT_SYMBOLS)"
+        )
+    if args.windows:
+        windows = _trainable(settings, symbols, windows)[-args.windows :]
+    if not windows:
+        raise UsageError("no training window fits the stored data; ingest more history first")
+    instance = _instance()
+    print(f"training teachers: {len(symbols)} symbol(s) x {len(windows)} window(s)")
+    ok = True
+    job = defs.resolve_job_def(TEACHER_JOB)
+    for symbol in symbols:
+        tags = {RANGE_START_TAG: f"{symbol}|{windows[0]}", RANGE_END_TAG: f"{symbol}|{windows[-1]}"}
+        ok &= _run(job, instance, f"teacher_model {symbol}", run_config=PROGRESS, tags=tags)
+    if not ok:
+        print("some windows failed: fix the cause and re-run; trained windows are kept")
+        return EXIT_FAILED
+    student = defs.resolve_implicit_global_asset_job_def()
+    result = student.execute_in_process(
+        instance=instance,
+        asset_selection=[dg.AssetKey("student_model")],
+        run_config=QUIET,
+        raise_on_error=False,
+    )
+    if not result.success:
+        print("student_model FAILED")
+        return EXIT_FAILED
+    metadata = result.asset_materializations_for_node("student_model")[0].metadata
+    print(
+        f"student_model ok: candidate {metadata['candidate'].value}\n"
+        f"  test accuracy {metadata['test_accuracy'].value:.3f} vs majority "
+        f"{metadata['majority_baseline_accuracy'].value:.3f}, yesterday's direction "
+        f"{metadata['yesterday_baseline_accuracy'].value:.3f}"
+    )
+    return EXIT_OK
+
+
 def cmd_universe_codes(args: argparse.Namespace, settings: Settings) -> int:
     shipped = load_universe()
     codes = scrip_master_codes(Path(args.master))
@@ -157,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-benchmark", dest="benchmark", action="store_false", help="skip the NIFTY 50 benchmark"
     )
     ingest.set_defaults(handler=cmd_ingest)
+
+    train = sub.add_parser("train", help="train teachers per window, then the student")
+    train.add_argument("--symbols", help="comma-separated symbols (default: all partitions)")
+    train.add_argument(
+        "--windows", type=int, help="only the latest N windows the stored data can label"
+    )
+    train.set_defaults(handler=cmd_train)
 
     universe = sub.add_parser("universe", help="inspect the instrument universe")
     universe_sub = universe.add_subparsers(dest="universe_command", required=True)

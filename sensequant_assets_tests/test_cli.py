@@ -72,3 +72,23 @@ def test_universe_codes_compares_a_master(
     assert main(argv) == EXIT_OK
     out = capsys.readouterr().out
     assert "TCS" in out and "<- differs" in out and "1 of 2 symbol(s) differ" in out
+
+
+@pytest.mark.slow
+def test_train_shows_progress_and_builds_a_candidate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.setenv("SENSEQUANT_SYMBOLS", "INFY,TCS")
+    argv = ["ingest", "--symbols", "INFY,TCS", "--start-date", "2024-01-01",
+            "--end-date", "2025-03-31", "--no-benchmark"]  # fmt: skip
+    assert main(argv) == EXIT_OK
+    code = main(["train", "--symbols", "INFY,TCS", "--windows", "5"])
+    out, err = capfd.readouterr()
+    assert code == EXIT_OK, out + err
+    assert "training teachers: 2 symbol(s) x 5 window(s)" in out
+    assert "5/5 windows (completed" in out + err  # the tracker's live line, once per symbol
+    assert "ETA" in out + err
+    assert "student_model ok: candidate" in out
