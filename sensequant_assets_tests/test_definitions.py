@@ -13,7 +13,7 @@ def test_default_definitions_load_and_are_valid() -> None:
     defs = build_defs(load_settings())
     dg.Definitions.validate_loadable(defs)
     keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
-    assert keys == {"ohlcv_daily", "nifty50_benchmark", "teacher_model"}
+    assert keys == {"ohlcv_daily", "nifty50_benchmark", "teacher_model", "student_model"}
     ohlcv = defs.resolve_assets_def("ohlcv_daily")
     assert ohlcv.group_names_by_key[dg.AssetKey("ohlcv_daily")] == "market_data"
     assert {c.name for c in ohlcv.check_specs} == {
