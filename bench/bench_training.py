@@ -25,7 +25,6 @@ from sensequant_assets.defs.resources import MarketData
 from sensequant_assets.defs.training import Training, train_window
 from sensequant_assets.storage import WAREHOUSE_SCHEMA, connect
 from sensequant_assets.training import TrainingWindow
-from sensequant_assets.training.candidate import build_candidate
 
 START, END = dt.date(2023, 1, 2), dt.date(2025, 12, 31)
 
@@ -87,14 +86,8 @@ def main() -> None:
         labels = [f"{s}_{k}" for k in windows for s in ordered]
         bars = training.warehouse.query("ohlcv_daily", "true", [])
         started = time.perf_counter()
-        build_candidate(
-            training.layout.new_candidate(dt.datetime(2000, 1, 1)),
-            training.layout.models / "teachers",
-            labels,
-            bars,
-            training.teacher_config.label,
-            training.student_config,
-            training.reward_config,
+        training.build_candidate(
+            training.layout.new_candidate(dt.datetime(2000, 1, 1)), labels, bars
         )
         plain_student = time.perf_counter() - started
 

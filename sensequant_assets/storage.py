@@ -65,30 +65,28 @@ class Warehouse:
     def bars(self, table: str, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         return self.query(table, "symbol = ? and date between ? and ?", [symbol, start, end])
 
+    def _scalar(self, table: str, select: str, params: list[object]) -> object | None:
+        """The first column of the first row, or None when there is no table or no row."""
+        if not self.path.exists():
+            return None
+        with connect(self.path) as con:
+            if not self._table_exists(con, table):
+                return None
+            row = con.execute(select.format(table=f'"{self.schema}"."{table}"'), params).fetchone()
+        return row[0] if row else None
+
     def last_date(self, table: str, symbol: str) -> dt.date | None:
         """The latest stored date for ``symbol``: how far labels can look ahead."""
-        if not self.path.exists():
-            return None
-        with connect(self.path) as con:
-            if not self._table_exists(con, table):
-                return None
-            row = con.execute(
-                f'select max(date) from "{self.schema}"."{table}" where symbol = ?', [symbol]
-            ).fetchone()
-        return pd.Timestamp(row[0]).date() if row and row[0] is not None else None
+        value = self._scalar(table, "select max(date) from {table} where symbol = ?", [symbol])
+        return pd.Timestamp(value).date() if value is not None else None
 
     def last_close_before(self, table: str, symbol: str, day: dt.date) -> float | None:
-        if not self.path.exists():
-            return None
-        with connect(self.path) as con:
-            if not self._table_exists(con, table):
-                return None
-            row = con.execute(
-                f'select close from "{self.schema}"."{table}" where symbol = ? and date < ? '
-                "order by date desc limit 1",
-                [symbol, day],
-            ).fetchone()
-        return float(row[0]) if row else None
+        value = self._scalar(
+            table,
+            "select close from {table} where symbol = ? and date < ? order by date desc limit 1",
+            [symbol, day],
+        )
+        return float(value) if value is not None else None
 
 
 class RawArchive:

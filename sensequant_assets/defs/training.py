@@ -14,14 +14,15 @@ from functools import cached_property
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
-from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.artifacts import ArtifactLayout, CandidateLayout
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features import WARMUP_SESSIONS, LabelSpec
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range, window_spans
-from sensequant_assets.training.candidate import build_candidate
+from sensequant_assets.training.candidate import CandidateOutcome, build_candidate
 from sensequant_assets.training.progress import ProgressTracker
 from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.student import StudentConfig
@@ -71,6 +72,20 @@ class Training:
         return StudentConfig(
             distill_alpha=self.settings.distill_alpha,
             embargo_sessions=self.settings.label_horizon,
+        )
+
+    def build_candidate(
+        self, candidate: CandidateLayout, window_labels: list[str], bars: pd.DataFrame
+    ) -> CandidateOutcome:
+        """Distil the stored teachers of ``window_labels`` into a student under ``candidate``."""
+        return build_candidate(
+            candidate,
+            self.layout.models / "teachers",
+            window_labels,
+            bars,
+            self.teacher_config.label,
+            self.student_config,
+            self.reward_config,
         )
 
     @cached_property
@@ -307,15 +322,7 @@ def build_training_assets(
             raise dg.Failure("no stored OHLCV: materialize ohlcv_daily and teacher_model first")
         candidate = training.layout.new_candidate()
         context.log.info(f"building {candidate.candidate_id} from {len(labels)} window(s)")
-        outcome = build_candidate(
-            candidate,
-            training.layout.models / "teachers",
-            labels,
-            bars,
-            training.teacher_config.label,
-            training.student_config,
-            training.reward_config,
-        )
+        outcome = training.build_candidate(candidate, labels, bars)
         metrics = outcome.result.metrics
         teachers = outcome.summary["teachers"]
         return dg.MaterializeResult(
