@@ -129,3 +129,26 @@ def test_student_builds_a_candidate_bundle_with_the_reward_loop(
         json.loads(history[0])
     )
     assert (candidate / "student" / "student_model.txt").read_text().startswith("tree")
+
+
+def test_sentiment_becomes_a_feature_when_enabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headlines = tmp_path / "headlines.csv"
+    headlines.write_text(
+        "date,symbol,headline\n"
+        "2024-04-02,TCS,TCS wins a record deal and shares surge\n"
+        "2024-05-06,TCS,TCS slumps after weak guidance\n"
+    )
+    monkeypatch.setenv("SENSEQUANT_SYMBOLS", "TCS")
+    monkeypatch.setenv("SENSEQUANT_SENTIMENT_HEADLINES_FILE", str(headlines))
+    settings = load_settings()
+    defs = build_defs(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        ingest(settings, instance, "TCS")
+        tags = one_symbol_range_tags("TCS", dt.date(2024, 1, 1), dt.date(2025, 4, 4))
+        sentiment = defs.resolve_job_def("sentiment_snapshots_job")
+        assert sentiment.execute_in_process(instance=instance, tags=tags).success
+        assert train(settings, instance, f"TCS|{FIRST}", f"TCS|{FIRST}").success
+    _, record = load_teacher(ArtifactLayout(settings.home).teacher_dir(f"TCS_{FIRST}"))
+    assert "sentiment_score" in record.features and "sentiment_available" in record.features

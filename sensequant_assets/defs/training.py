@@ -74,6 +74,34 @@ class Training:
             embargo_sessions=self.settings.label_horizon,
         )
 
+    @property
+    def sentiment_enabled(self) -> bool:
+        return self.settings.sentiment_headlines_file is not None
+
+    def sentiment_frame(
+        self, where: str = "true", params: list[object] | None = None
+    ) -> pd.DataFrame | None:
+        """Stored ``sentiment_snapshots`` rows, or None when sentiment is off."""
+        if not self.sentiment_enabled:
+            return None
+        frame = self.warehouse.query("sentiment_snapshots", where, params or [])
+        if frame.empty:
+            return pd.DataFrame(
+                {
+                    "date": pd.Series(dtype="datetime64[ns]"),
+                    "symbol": pd.Series(dtype=str),
+                    "sentiment_score": pd.Series(dtype=float),
+                }
+            )
+        return frame[["date", "symbol", "sentiment_score"]]
+
+    def sentiment_of(self, symbol: str, first: dt.date, last: dt.date) -> pd.Series | None:
+        """Daily scores of one symbol by date (an empty Series: no headline stored yet)."""
+        frame = self.sentiment_frame("symbol = ? and date between ? and ?", [symbol, first, last])
+        if frame is None:
+            return None
+        return frame.set_index("date")["sentiment_score"]
+
     def build_candidate(
         self, candidate: CandidateLayout, window_labels: list[str], bars: pd.DataFrame
     ) -> CandidateOutcome:
@@ -86,6 +114,7 @@ class Training:
             self.teacher_config.label,
             self.student_config,
             self.reward_config,
+            self.sentiment_frame(),
         )
 
     @cached_property
@@ -141,6 +170,7 @@ def train_window(training: Training, window: TrainingWindow) -> TeacherRun:
         training.calendar,
         latest,
         training.layout.teacher_dir(window.label),
+        training.sentiment_of(window.symbol, first, last),
     )
 
 

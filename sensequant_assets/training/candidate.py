@@ -81,14 +81,16 @@ def summarize_teacher_runs(runs: Iterable[TeacherRun], expected: int) -> dict[st
     }
 
 
-def student_samples(bars: pd.DataFrame, label: LabelSpec) -> pd.DataFrame:
+def student_samples(
+    bars: pd.DataFrame, label: LabelSpec, sentiment: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Causal features and labels for every symbol; rows with a feature or label missing go."""
     bars = bars.sort_values(["symbol", "date"]).reset_index(drop=True)
-    features = compute_features_panel(bars)
+    features = compute_features_panel(bars, sentiment)
     labels = pd.concat(
         [make_labels(group, label) for _, group in bars.groupby("symbol", sort=False)]
     ).loc[bars.index]
-    names = list(feature_columns())
+    names = list(feature_columns(with_sentiment=sentiment is not None))
     frame = features.assign(
         label=labels["label"],
         label_end=labels["label_end"],
@@ -102,7 +104,6 @@ def student_samples(bars: pd.DataFrame, label: LabelSpec) -> pd.DataFrame:
 
 def soft_targets(samples: pd.DataFrame, teacher_dirs: Mapping[str, Path]) -> np.ndarray:
     """Mean probabilities of the teachers covering each sample; one-hot where none does."""
-    names = list(feature_columns())
     total = np.zeros((len(samples), 3))
     covered = np.zeros(len(samples))
     for label, directory in teacher_dirs.items():
@@ -114,8 +115,8 @@ def soft_targets(samples: pd.DataFrame, teacher_dirs: Mapping[str, Path]) -> np.
         ).to_numpy()
         if not mask.any():
             continue
-        booster, _ = load_teacher(directory)
-        total[mask] += teacher_probabilities(booster, samples.loc[mask, names], names)
+        booster, run = load_teacher(directory)
+        total[mask] += teacher_probabilities(booster, samples.loc[mask, run.features], run.features)
         covered[mask] += 1
     onehot = np.eye(3)[samples["label"].to_numpy()]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -138,6 +139,7 @@ def build_candidate(
     label: LabelSpec,
     student_config: StudentConfig,
     reward_config: RewardConfig,
+    sentiment: pd.DataFrame | None = None,
 ) -> CandidateOutcome:
     """Write the whole training part of a candidate bundle under ``layout.root``."""
     labels = list(window_labels)
@@ -157,11 +159,11 @@ def build_candidate(
         {"summary": teacher_summary, "runs": [r.to_dict() for r in runs]},
     )
 
-    samples = student_samples(bars, label)
+    samples = student_samples(bars, label, sentiment)
     targets = soft_targets(
         samples, {r.window_label: layout.teacher_dir(r.window_label) for r in completed}
     )
-    names = list(feature_columns())
+    names = list(feature_columns(with_sentiment=sentiment is not None))
     result = train_student(samples, targets, names, student_config)
     reward_summary: dict[str, Any] = {"enabled": reward_config.enabled}
     if reward_config.enabled:

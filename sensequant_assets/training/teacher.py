@@ -217,7 +217,10 @@ class TeacherRun:
 
 
 def window_samples(
-    window: TrainingWindow, bars: pd.DataFrame, label: LabelSpec
+    window: TrainingWindow,
+    bars: pd.DataFrame,
+    label: LabelSpec,
+    sentiment: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The window's trainable samples and how many rows survived each stage.
 
@@ -229,8 +232,8 @@ def window_samples(
     if "symbol" in bars.columns and (bars["symbol"] != window.symbol).any():
         raise ValueError(f"{window.label}: bars hold symbols other than {window.symbol}")
     ordered = bars.sort_values("date", kind="stable").reset_index(drop=True)
-    names = list(feature_columns())
-    features = compute_features(ordered)
+    names = list(feature_columns(with_sentiment=sentiment is not None))
+    features = compute_features(ordered, sentiment)
     labels = make_labels(ordered, label)
     defined = features[names].notna().all(axis=1)
     dates = pd.to_datetime(ordered["date"])
@@ -335,11 +338,13 @@ def train_teacher(
     calendar: TradingCalendar,
     latest_data_day: dt.date,
     out_dir: Path,
+    sentiment: pd.Series | None = None,
 ) -> TeacherRun:
     """Train, evaluate and persist one window's teacher into ``out_dir``; return its record.
 
     ``bars`` are the symbol's daily bars over the window's data range (see
-    ``window_data_range``). Windows that cannot be trained honestly are recorded as skipped.
+    ``window_data_range``); ``sentiment`` (daily score by date), when given, adds the sentiment
+    features. Windows that cannot be trained honestly are recorded as skipped.
     Any other exception propagates, with ``out_dir`` untouched, so the orchestrator fails that
     window and a re-run retrains it; callers persist it with :func:`failure_record` and
     :func:`write_record` first if they want it on disk.
@@ -367,9 +372,9 @@ def train_teacher(
     if future is not None:
         return finish_skipped(future)
 
-    samples, counts = window_samples(window, bars, config.label)
+    samples, counts = window_samples(window, bars, config.label, sentiment)
     run.counts.update(counts)
-    names = list(feature_columns())
+    names = list(feature_columns(with_sentiment=sentiment is not None))
     run.features = names
     run.class_balance["labelled"] = _balance(samples["label"])
     try:
