@@ -158,6 +158,22 @@ def _trainable(settings: Settings, symbols: Sequence[str], windows: Sequence[str
     return keep
 
 
+def _contiguous(ordered: Sequence[str], wanted: Sequence[str]) -> list[list[str]]:
+    """Split ``wanted`` into runs of neighbours in ``ordered``: one partition range each."""
+    chosen = set(wanted)
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for key in ordered:
+        if key in chosen:
+            current.append(key)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     defs = build_defs(settings)
     teacher = defs.resolve_assets_def("teacher_model")
@@ -178,11 +194,18 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("no training window fits the stored data; ingest more history first")
     instance = _instance()
     print(f"training teachers: {len(symbols)} symbol(s) x {len(windows)} window(s)")
+    trained = set() if args.retrain else instance.get_materialized_partitions(teacher.key)
     ok = True
     job = defs.resolve_job_def(TEACHER_JOB)
     for symbol in symbols:
-        tags = {RANGE_START_TAG: f"{symbol}|{windows[0]}", RANGE_END_TAG: f"{symbol}|{windows[-1]}"}
-        ok &= _run(job, instance, f"teacher_model {symbol}", run_config=PROGRESS, tags=tags)
+        todo = [w for w in windows if f"{symbol}|{w}" not in trained]
+        if not todo:
+            print(f"  teacher_model {symbol:<18} all {len(windows)} window(s) already trained")
+            continue
+        for block in _contiguous(windows, todo):
+            tags = {RANGE_START_TAG: f"{symbol}|{block[0]}", RANGE_END_TAG: f"{symbol}|{block[-1]}"}
+            label = f"teacher_model {symbol} ({len(block)})"
+            ok &= _run(job, instance, label, run_config=PROGRESS, tags=tags)
     if not ok:
         print("some windows failed: fix the cause and re-run; trained windows are kept")
         return EXIT_FAILED
@@ -237,10 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.set_defaults(handler=cmd_ingest)
 
-    train = sub.add_parser("train", help="train teachers per window, then the student")
+    train = sub.add_parser(
+        "train", help="train missing or failed teacher windows, then the student"
+    )
     train.add_argument("--symbols", help="comma-separated symbols (default: all partitions)")
     train.add_argument(
         "--windows", type=int, help="only the latest N windows the stored data can label"
+    )
+    train.add_argument(
+        "--retrain", action="store_true", help="retrain windows that are already trained"
     )
     train.set_defaults(handler=cmd_train)
 

@@ -92,3 +92,17 @@ def test_train_shows_progress_and_builds_a_candidate(
     assert "5/5 windows (completed" in out + err  # the tracker's live line, once per symbol
     assert "ETA" in out + err
     assert "student_model ok: candidate" in out
+
+    assert main(["train", "--symbols", "INFY,TCS", "--windows", "5"]) == EXIT_OK
+    again = capfd.readouterr().out
+    assert "INFY" in again and "all 5 window(s) already trained" in again
+    assert "windows (completed" not in again  # nothing retrained, the student still rebuilt
+    assert "student_model ok" in again
+
+
+def test_contiguous_blocks_become_one_range_each() -> None:
+    from sensequant_assets.cli import _contiguous
+
+    ordered = ["w1", "w2", "w3", "w4", "w5", "w6"]
+    assert _contiguous(ordered, ["w2", "w3", "w5"]) == [["w2", "w3"], ["w5"]]
+    assert _contiguous(ordered, []) == []
