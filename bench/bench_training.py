@@ -77,9 +77,8 @@ def main() -> None:
         started = time.perf_counter()
         statuses: dict[str, int] = {}
         for key in windows:
-            start, end = (dt.date.fromisoformat(d) for d in key.split("_to_"))
             for symbol in ordered:
-                run = train_window(training, TrainingWindow(symbol, start, end))
+                run = train_window(training, TrainingWindow.from_span_key(symbol, key))
                 statuses[run.status] = statuses.get(run.status, 0) + 1
         plain_teachers = time.perf_counter() - started
 

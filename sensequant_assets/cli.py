@@ -151,8 +151,7 @@ def _trainable(settings: Settings, symbols: Sequence[str], windows: Sequence[str
     calendar = TradingCalendar.from_file(settings.holiday_file)
     keep = []
     for key in windows:
-        start, end = (dt.date.fromisoformat(d) for d in key.split("_to_"))
-        window = TrainingWindow(symbols[0], start, end)
+        window = TrainingWindow.from_span_key(symbols[0], key)
         if check_future_data(window, calendar, settings.label_horizon, last) is None:
             keep.append(key)
     return keep

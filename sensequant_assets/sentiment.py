@@ -84,6 +84,13 @@ def _next_session(day: dt.date, calendar: TradingCalendar) -> dt.date:
     return day
 
 
+def for_keys(daily: pd.DataFrame, keys: Sequence[tuple[dt.date, str]]) -> pd.DataFrame:
+    """The scored rows whose (date, symbol) is among ``keys``."""
+    requested = set(keys)
+    mask = [(d.date(), s) in requested for d, s in zip(daily["date"], daily["symbol"], strict=True)]
+    return daily[mask].reset_index(drop=True)
+
+
 def coverage(daily: pd.DataFrame, keys: Sequence[tuple[dt.date, str]]) -> float:
     """Share of requested (date, symbol) pairs that received a score."""
     if not keys:

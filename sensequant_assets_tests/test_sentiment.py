@@ -62,3 +62,13 @@ def test_sentiment_asset_reports_coverage(tmp_path: Path, monkeypatch: pytest.Mo
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         assert con.execute("select count(*) from market.sentiment_snapshots").fetchone()[0] == 3
+
+
+def test_for_keys_keeps_only_requested_symbol_days(tmp_path: Path) -> None:
+    from sensequant_assets.sentiment import for_keys
+
+    path = tmp_path / "h.csv"
+    path.write_text(HEADLINES)
+    daily = score_headlines(read_headlines(path), TradingCalendar())
+    kept = for_keys(daily, [(dt.date(2024, 1, 3), "TCS"), (dt.date(2024, 1, 3), "INFY")])
+    assert list(kept["date"].dt.date) == [dt.date(2024, 1, 3)] and list(kept["symbol"]) == ["TCS"]

@@ -146,13 +146,7 @@ def _sentiment_asset(symbol_days: dg.MultiPartitionsDefinition) -> dg.AssetsDefi
         wanted = sessions_by_symbol(context.partition_keys)
         keys = [(day, symbol) for symbol, days in wanted.items() for day in days]
         daily = sentiment.score_headlines(sentiment.read_headlines(path), market_data.calendar)
-        requested = set(keys)
-        in_run = daily[
-            [
-                (d.date(), s) in requested
-                for d, s in zip(daily["date"], daily["symbol"], strict=True)
-            ]
-        ].reset_index(drop=True)
+        in_run = sentiment.for_keys(daily, keys)
         share = sentiment.coverage(in_run, keys)
         yield dg.Output(
             in_run,

@@ -69,11 +69,6 @@ def sessions_of(partition_keys: Sequence[str]) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(str(k)) for k in partition_keys)
 
 
-def window_key(start: dt.date, end: dt.date) -> str:
-    """The ``train_window`` dimension key; with the symbol it forms the window label."""
-    return f"{start:%Y-%m-%d}_to_{end:%Y-%m-%d}"
-
-
 def symbol_window_partitions(
     symbols: Sequence[str], window_keys: Sequence[str]
 ) -> dg.MultiPartitionsDefinition:

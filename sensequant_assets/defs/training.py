@@ -21,7 +21,13 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features import WARMUP_SESSIONS, LabelSpec
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
-from sensequant_assets.training import TrainingWindow, window_data_range, window_spans
+from sensequant_assets.training import (
+    TrainingWindow,
+    diagnostics,
+    span_key,
+    window_data_range,
+    window_spans,
+)
 from sensequant_assets.training.candidate import CandidateOutcome, build_candidate
 from sensequant_assets.training.progress import ProgressTracker
 from sensequant_assets.training.rewards import RewardConfig
@@ -36,8 +42,6 @@ from sensequant_assets.training.teacher import (
 from sensequant_assets.universe import Universe
 
 GROUP = "training"
-MIN_CLASS_SHARE = 0.05
-SAMPLE_SKIPS = ("too_few_samples", "validation_too_small")
 
 
 @dataclass
@@ -140,22 +144,26 @@ def teacher_window_keys(settings: Settings, calendar: TradingCalendar, today: dt
     if first > today:
         return []
     spans = window_spans(first, today, settings.window_days, settings.window_step_days)
-    return [f"{start:%Y-%m-%d}_to_{end:%Y-%m-%d}" for start, end in spans]
+    return [span_key(start, end) for start, end in spans]
 
 
 def _window(partition_key: str) -> TrainingWindow:
     symbol, key = str(partition_key).split("|")
-    start, end = key.split("_to_")
-    return TrainingWindow(symbol, dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    return TrainingWindow.from_span_key(symbol, key)
 
 
-def train_window(training: Training, window: TrainingWindow) -> TeacherRun:
+def train_window(
+    training: Training, window: TrainingWindow, latest: dt.date | None = None
+) -> TeacherRun:
+    """Train one window from the warehouse; ``latest`` (the symbol's last stored day) may be
+    passed in so a run over many windows of one symbol looks it up once."""
     config = training.teacher_config
     first, last = window_data_range(
         window, training.calendar, WARMUP_SESSIONS, config.label.horizon
     )
     bars = training.warehouse.bars("ohlcv_daily", window.symbol, first, last)
-    latest = training.warehouse.last_date("ohlcv_daily", window.symbol)
+    if latest is None:
+        latest = training.warehouse.last_date("ohlcv_daily", window.symbol)
     # A window past the last stored day is a skip (decided in train_teacher); missing history
     # inside the stored range is a data problem, so it fails loudly.
     if latest is None or (bars.empty and latest >= window.end):
@@ -190,58 +198,27 @@ def _teacher_metadata(run: TeacherRun) -> dict[str, Any]:
 
 
 def teacher_check_results(runs: Sequence[TeacherRun]) -> list[dg.AssetCheckResult]:
-    """Aggregate the run's windows into the four teacher checks."""
-    completed = [r for r in runs if r.status == "completed"]
-    short = [r for r in runs if r.skip_reason and r.skip_reason["code"] in SAMPLE_SKIPS]
-    unbalanced = []
-    for run in completed:
-        train = run.class_balance["train"]
-        total = sum(train.values())
-        if total and min(train.values()) / total < MIN_CLASS_SHARE:
-            unbalanced.append(f"{run.window_label} {train}")
-    nonfinite = [r.window_label for r in completed if r.counts.get("nonfinite_features", 0)]
-    leaky = [
-        r.window_label
-        for r in completed
-        if r.train_last_label_end is None
-        or r.split_boundary is None
-        or r.train_last_label_end >= r.split_boundary
-    ]
-
-    def result(name: str, bad: list[str], severity: dg.AssetCheckSeverity, what: str):
-        return dg.AssetCheckResult(
+    """Report the run's windows against the four teacher rules in ``training.diagnostics``."""
+    verdicts = (
+        ("sample_minimum", diagnostics.short_windows(runs), "skipped for too few samples"),
+        (
+            "class_balance",
+            diagnostics.unbalanced_windows(runs),
+            f"with a class under {diagnostics.MIN_CLASS_SHARE:.0%} of training samples",
+        ),
+        ("finite_features", diagnostics.nonfinite_windows(runs), "trained on NaN or inf"),
+        ("no_leakage", diagnostics.leaky_windows(runs), "whose labels reach into validation"),
+    )
+    errors = {"finite_features", "no_leakage"}
+    return [
+        dg.AssetCheckResult(
             check_name=name,
             passed=not bad,
-            severity=severity,
+            severity=dg.AssetCheckSeverity.ERROR if name in errors else dg.AssetCheckSeverity.WARN,
             metadata={"windows_checked": len(runs), "violations": len(bad), "windows": bad[:50]},
             description=f"{len(bad)} window(s) {what}" if bad else None,
         )
-
-    return [
-        result(
-            "sample_minimum",
-            [f"{r.window_label}: {r.skip_reason['message']}" for r in short],  # type: ignore[index]
-            dg.AssetCheckSeverity.WARN,
-            "skipped for too few samples",
-        ),
-        result(
-            "class_balance",
-            unbalanced,
-            dg.AssetCheckSeverity.WARN,
-            f"with a class under {MIN_CLASS_SHARE:.0%} of training samples",
-        ),
-        result(
-            "finite_features",
-            nonfinite,
-            dg.AssetCheckSeverity.ERROR,
-            "trained on NaN or infinite features",
-        ),
-        result(
-            "no_leakage",
-            leaky,
-            dg.AssetCheckSeverity.ERROR,
-            "whose training labels reach into validation",
-        ),
+        for name, bad, what in verdicts
     ]
 
 
@@ -254,7 +231,10 @@ TEACHER_CHECKS = [
     dg.AssetCheckSpec(
         "class_balance",
         asset="teacher_model",
-        description=f"Every class holds at least {MIN_CLASS_SHARE:.0%} of a teacher's train set.",
+        description=(
+            f"Every class holds at least {diagnostics.MIN_CLASS_SHARE:.0%} of a teacher's "
+            "train set."
+        ),
     ),
     dg.AssetCheckSpec(
         "finite_features", asset="teacher_model", description="No NaN or inf feature reached a fit."
@@ -294,10 +274,13 @@ def build_training_assets(
         )
         runs: list[TeacherRun] = []
         failed: list[TeacherRun] = []
+        latest: dict[str, dt.date | None] = {}
         for key in keys:
             window = _window(key)
+            if window.symbol not in latest:
+                latest[window.symbol] = training.warehouse.last_date("ohlcv_daily", window.symbol)
             try:
-                run = train_window(training, window)
+                run = train_window(training, window, latest[window.symbol])
             except Exception as exc:
                 record = failure_record(window, exc)
                 write_record(record, training.layout.teacher_dir(window.label))
@@ -344,9 +327,10 @@ def build_training_assets(
         Writes a new candidate bundle ``data/models/live_candidate_<ts>/`` (teacher copies,
         ``teacher_runs.json``, ``student/``, ``student_runs.json``, reward history).
         """
-        partitions = teacher_model.partitions_def
-        labels = [f"{k.split('|')[0]}_{k.split('|')[1]}" for k in partitions.get_partition_keys()]
-        symbols = sorted({label.split("_")[0] for label in labels})
+        labels = [_window(k).label for k in teacher_model.partitions_def.get_partition_keys()]
+        symbols = teacher_model.partitions_def.get_partitions_def_for_dimension(
+            "symbol"
+        ).get_partition_keys()
         bars = training.warehouse.query("ohlcv_daily", "symbol in (select unnest(?))", [symbols])
         if bars.empty:
             raise dg.Failure("no stored OHLCV: materialize ohlcv_daily and teacher_model first")

@@ -20,6 +20,7 @@ from sensequant_assets.training.windows import (
     WindowSkipped,
     check_future_data,
     rolling_windows,
+    span_key,
     window_data_range,
     window_spans,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "check_future_data",
     "purged_time_split",
     "rolling_windows",
+    "span_key",
     "window_data_range",
     "window_spans",
 ]

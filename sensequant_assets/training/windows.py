@@ -57,7 +57,17 @@ class TrainingWindow:
     @property
     def label(self) -> str:
         """Stable key such as ``M&M_2024-01-01_to_2024-06-28``; usable as a partition key."""
-        return f"{self.symbol}_{self.start:%Y-%m-%d}_to_{self.end:%Y-%m-%d}"
+        return f"{self.symbol}_{self.span_key}"
+
+    @property
+    def span_key(self) -> str:
+        """``YYYY-MM-DD_to_YYYY-MM-DD``: the window without its symbol (a partition key)."""
+        return span_key(self.start, self.end)
+
+    @classmethod
+    def from_span_key(cls, symbol: str, key: str) -> TrainingWindow:
+        """The window of ``symbol`` over a :attr:`span_key`."""
+        return cls.from_label(f"{symbol}_{key}")
 
     @classmethod
     def from_label(cls, label: str) -> TrainingWindow:
@@ -86,6 +96,10 @@ def _require_int(value: object, name: str, *, minimum: int) -> int:
         kind = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{name} must be {kind}, got {value}")
     return value
+
+
+def span_key(start: dt.date, end: dt.date) -> str:
+    return f"{start:%Y-%m-%d}_to_{end:%Y-%m-%d}"
 
 
 def window_spans(
