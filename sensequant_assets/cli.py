@@ -21,15 +21,20 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
 from sensequant_assets.defs.partitions import (
-    DATE_FORMAT,
     RANGE_END_TAG,
     RANGE_START_TAG,
+    date_range_tags,
     one_symbol_range_tags,
 )
 from sensequant_assets.settings import Settings, SettingsError, load_settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, check_future_data
-from sensequant_assets.universe import UnknownSymbolError, load_universe, scrip_master_codes
+from sensequant_assets.universe import (
+    INDEX_SYMBOL,
+    UnknownSymbolError,
+    load_universe,
+    scrip_master_codes,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -132,10 +137,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         tags = one_symbol_range_tags(symbol, sessions[0], sessions[-1])
         ok &= _run(ohlcv_job, instance, f"ohlcv_daily {symbol}", tags=tags)
     if args.benchmark:
-        tags = {
-            RANGE_START_TAG: sessions[0].strftime(DATE_FORMAT),
-            RANGE_END_TAG: sessions[-1].strftime(DATE_FORMAT),
-        }
+        tags = date_range_tags(sessions[0], sessions[-1])
         ok &= _run(defs.resolve_job_def(BENCHMARK_JOB), instance, "nifty50_benchmark", tags=tags)
     print(f"warehouse: {settings.duckdb_path}")
     return EXIT_OK if ok else EXIT_FAILED
@@ -148,6 +150,14 @@ def _trainable(settings: Settings, symbols: Sequence[str], windows: Sequence[str
     if any(day is None for day in latest):
         raise UsageError("some symbols have no stored bars: run `sensequant ingest` first")
     last = min(d for d in latest if d is not None)
+    if (
+        settings.label_reference == "market"
+        and warehouse.last_date("nifty50_benchmark", INDEX_SYMBOL) is None
+    ):
+        raise UsageError(
+            "market-relative labels need the NIFTY 50 benchmark: run `sensequant ingest` "
+            "without --no-benchmark, or set SENSEQUANT_LABEL_REFERENCE=absolute"
+        )
     calendar = TradingCalendar.from_file(settings.holiday_file)
     keep = []
     for key in windows:

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
 
     label_horizon: int = Field(default=7, ge=1, description="Sessions ahead the label looks.")
     label_mode: Literal["fixed", "volatility"] = "volatility"
+    label_reference: Literal["absolute", "market"] = Field(
+        default="market",
+        description="Label the forward return itself or its excess over the NIFTY 50 benchmark.",
+    )
     label_threshold: float = Field(default=0.01, ge=0, description="Fixed-mode return threshold.")
     label_vol_multiplier: float = Field(default=0.5, ge=0)
     window_days: int = Field(default=180, gt=0, description="Teacher window, calendar days.")

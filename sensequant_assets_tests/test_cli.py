@@ -85,6 +85,9 @@ def test_train_shows_progress_and_builds_a_candidate(
     argv = ["ingest", "--symbols", "INFY,TCS", "--start-date", "2024-01-01",
             "--end-date", "2025-03-31", "--no-benchmark"]  # fmt: skip
     assert main(argv) == EXIT_OK
+    assert main(["train", "--symbols", "INFY,TCS", "--windows", "5"]) == EXIT_USAGE
+    assert "need the NIFTY 50 benchmark" in capfd.readouterr().err
+    assert main([*argv[:-1]]) == EXIT_OK
     code = main(["train", "--symbols", "INFY,TCS", "--windows", "5"])
     out, err = capfd.readouterr()
     assert code == EXIT_OK, out + err

@@ -162,3 +162,56 @@ def test_label_spec_defaults_and_immutability() -> None:
     assert (spec.vol_lookback, spec.vol_multiplier) == (20, 0.5)
     with pytest.raises(AttributeError):
         spec.horizon = 3  # type: ignore[misc]
+
+
+def _market(values: list[float]) -> pd.Series:
+    return pd.Series(values, index=pd.bdate_range("2024-03-01", periods=len(values)))
+
+
+def test_market_reference_labels_the_excess_over_the_benchmark() -> None:
+    # Stock forward returns +0.25, -0.2, -0.25, 0, +1; market +0.5, -0.5, 0, 0, +1.
+    market = _market([100.0, 150.0, 75.0, 75.0, 75.0, 150.0])
+    spec = LabelSpec(horizon=1, mode="fixed", threshold=0.1, reference="market")
+    labels = make_labels(EDGES, spec, market)
+    expected = [-0.25, 0.3, -0.25, 0.0, 0.0]
+    assert labels["forward_return"].iloc[:5].tolist() == pytest.approx(expected, abs=1e-12)
+    assert _classes(labels) == [0, 2, 0, 1, 1, -1]
+    absolute = make_labels(EDGES, LabelSpec(horizon=1, mode="fixed", threshold=0.1))
+    assert _classes(absolute) == [2, 0, 0, 1, 2, -1]
+
+
+def test_a_stock_that_is_the_market_is_always_neutral(bars: pd.DataFrame) -> None:
+    market = bars.set_index("date")["close"] * 2.0  # exact ratios: excess is exactly 0
+    spec = LabelSpec(mode="volatility", reference="market")
+    labels = make_labels(bars, spec, market)
+    known = labels["label"].dropna()
+    assert len(known) > 200 and set(known) == {1}
+
+
+def test_market_labels_need_the_benchmark_and_its_sessions() -> None:
+    spec = LabelSpec(horizon=1, mode="fixed", threshold=0.1, reference="market")
+    with pytest.raises(ValueError, match="materialize nifty50_benchmark"):
+        make_labels(EDGES, spec)
+    gappy = _market([100.0, 150.0, 75.0, 75.0, 75.0, 150.0]).drop(pd.Timestamp("2024-03-05"))
+    labels = make_labels(EDGES, spec, gappy)
+    # 2024-03-05 is the 3rd session: its own label and the one before it read the missing close.
+    assert _classes(labels) == [0, -1, -1, 1, 1, -1]
+    with pytest.raises(ValueError, match="not positive"):
+        make_labels(EDGES, spec, _market([100.0, 0.0, 1.0, 1.0, 1.0, 1.0]))
+
+
+def test_market_volatility_band_is_causal(bars: pd.DataFrame) -> None:
+    market = pd.Series(
+        np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, len(bars)))),
+        index=bars["date"],
+    )
+    spec = LabelSpec(mode="volatility", reference="market")
+    base = make_labels(bars, spec, market)
+    cut = 200
+    shocked = market.copy()
+    shocked.iloc[cut:] *= 1.5
+    after = make_labels(bars, spec, shocked)
+    pd.testing.assert_series_equal(base["threshold"].iloc[:cut], after["threshold"].iloc[:cut])
+    assert not np.allclose(
+        base["threshold"].iloc[cut:].dropna(), after["threshold"].iloc[cut:].dropna()
+    )

@@ -9,8 +9,8 @@ import pytest
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs import build_defs
-from sensequant_assets.defs.jobs import OHLCV_JOB, TEACHER_JOB
-from sensequant_assets.defs.partitions import one_symbol_range_tags
+from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
+from sensequant_assets.defs.partitions import date_range_tags, one_symbol_range_tags
 from sensequant_assets.settings import Settings, load_settings
 from sensequant_assets.training.teacher import load_teacher
 
@@ -27,6 +27,12 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
 def ingest(settings: Settings, instance: dg.DagsterInstance, symbol: str) -> None:
     job = build_defs(settings).resolve_job_def(OHLCV_JOB)
     tags = one_symbol_range_tags(symbol, dt.date(2024, 1, 1), dt.date(2025, 4, 4))
+    assert job.execute_in_process(instance=instance, tags=tags).success
+
+
+def ingest_benchmark(settings: Settings, instance: dg.DagsterInstance) -> None:
+    job = build_defs(settings).resolve_job_def(BENCHMARK_JOB)
+    tags = date_range_tags(dt.date(2024, 1, 1), dt.date(2025, 4, 4))
     assert job.execute_in_process(instance=instance, tags=tags).success
 
 
@@ -47,6 +53,12 @@ def test_windows_train_skip_and_fail_independently(settings: Settings, tmp_path:
         ingest(settings, instance, "INFY")
         ingest(settings, instance, "TCS")
 
+        no_benchmark = train(settings, instance, f"INFY|{FIRST}", f"INFY|{FIRST}")
+        assert not no_benchmark.success  # market-relative labels need the NIFTY 50
+        failure = json.loads((layout.teacher_dir(f"INFY_{FIRST}") / "metadata.json").read_text())
+        assert "materialize nifty50_benchmark" in failure["error"]["message"]
+
+        ingest_benchmark(settings, instance)
         result = train(settings, instance, f"INFY|{FIRST}", f"TCS|{FIRST}")
         assert not result.success  # RELIANCE has no stored bars
         done = instance.get_materialized_partitions(dg.AssetKey("teacher_model"))
@@ -100,6 +112,7 @@ def test_student_builds_a_candidate_bundle_with_the_reward_loop(
     with dg.DagsterInstance.ephemeral() as instance:
         for symbol in ("INFY", "RELIANCE", "TCS"):
             ingest(settings, instance, symbol)
+        ingest_benchmark(settings, instance)
         assert train(settings, instance, f"INFY|{FIRST}", f"TCS|{FIRST}").success
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, asset_selection=[dg.AssetKey("student_model")]
@@ -146,6 +159,7 @@ def test_sentiment_becomes_a_feature_when_enabled(
     defs = build_defs(settings)
     with dg.DagsterInstance.ephemeral() as instance:
         ingest(settings, instance, "TCS")
+        ingest_benchmark(settings, instance)
         tags = one_symbol_range_tags("TCS", dt.date(2024, 1, 1), dt.date(2025, 4, 4))
         sentiment = defs.resolve_job_def("sentiment_snapshots_job")
         assert sentiment.execute_in_process(instance=instance, tags=tags).success

@@ -48,6 +48,11 @@ def one_day_all_symbols_tags(day: dt.date, symbols: Sequence[str]) -> dict[str, 
     return {RANGE_START_TAG: f"{key}|{ordered[0]}", RANGE_END_TAG: f"{key}|{ordered[-1]}"}
 
 
+def date_range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
+    """Run tags covering the trading-day partitions from ``start`` to ``end`` (one run)."""
+    return {RANGE_START_TAG: start.strftime(DATE_FORMAT), RANGE_END_TAG: end.strftime(DATE_FORMAT)}
+
+
 def one_symbol_range_tags(symbol: str, start: dt.date, end: dt.date) -> dict[str, str]:
     """Run tags for one symbol over a range of trading days, in a single run."""
     return {

@@ -39,9 +39,10 @@ from sensequant_assets.training.teacher import (
     train_teacher,
     write_record,
 )
-from sensequant_assets.universe import Universe
+from sensequant_assets.universe import INDEX_SYMBOL, Universe
 
 GROUP = "training"
+BENCHMARK_TABLE = "nifty50_benchmark"
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Training:
         label = LabelSpec(
             horizon=s.label_horizon,
             mode=s.label_mode,
+            reference=s.label_reference,
             threshold=s.label_threshold,
             vol_multiplier=s.label_vol_multiplier,
         )
@@ -77,6 +79,19 @@ class Training:
             distill_alpha=self.settings.distill_alpha,
             embargo_sessions=self.settings.label_horizon,
         )
+
+    def market_closes(self, first: dt.date, last: dt.date) -> pd.Series | None:
+        """Benchmark closes by date over ``[first, last]`` when labels are market-relative."""
+        if self.teacher_config.label.reference != "market":
+            return None
+        rows = self.warehouse.bars(BENCHMARK_TABLE, INDEX_SYMBOL, first, last)
+        if rows.empty:
+            raise LookupError(
+                f"market-relative labels need {INDEX_SYMBOL} closes from {first} to {last}: "
+                "materialize nifty50_benchmark over those dates first, or set "
+                "SENSEQUANT_LABEL_REFERENCE=absolute"
+            )
+        return rows.set_index("date")["close"]
 
     @property
     def sentiment_enabled(self) -> bool:
@@ -110,6 +125,8 @@ class Training:
         self, candidate: CandidateLayout, window_labels: list[str], bars: pd.DataFrame
     ) -> CandidateOutcome:
         """Distil the stored teachers of ``window_labels`` into a student under ``candidate``."""
+        dates = pd.to_datetime(bars["date"])
+        market = self.market_closes(dates.min().date(), dates.max().date())
         return build_candidate(
             candidate,
             self.layout.models / "teachers",
@@ -119,6 +136,7 @@ class Training:
             self.student_config,
             self.reward_config,
             self.sentiment_frame(),
+            market,
         )
 
     @cached_property
@@ -179,6 +197,7 @@ def train_window(
         latest,
         training.layout.teacher_dir(window.label),
         training.sentiment_of(window.symbol, first, last),
+        training.market_closes(first, last),
     )
 
 
@@ -254,7 +273,12 @@ def build_training_assets(
         partitions_def=teacher_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         output_required=False,
-        deps=["ohlcv_daily"],
+        deps=[
+            "ohlcv_daily",
+            # every window reads the index over its own dates; no finer mapping exists from
+            # symbol × window to trading days
+            dg.AssetDep("nifty50_benchmark", partition_mapping=dg.AllPartitionMapping()),
+        ],
         check_specs=TEACHER_CHECKS,
         group_name=GROUP,
         kinds={"lightgbm"},

@@ -11,6 +11,15 @@ The neutral band exists because tiny moves are noise the model cannot act on. In
 mode it is a constant return; in ``volatility`` mode it scales with the symbol's own recent
 volatility (known at t, so the band itself never peeks ahead) and the horizon, so a calm
 utility and a volatile small cap get comparably balanced classes.
+
+Reference. ``absolute`` labels the stock's own forward return. ``market`` labels its return in
+excess of the benchmark's over the same sessions (r_stock − r_market), and the volatility band
+then uses the volatility of the daily excess log return. Most of a stock's week is the market's
+week: absolute classes mostly record the market's direction, which one model per stock cannot
+time, so the share of "up" swings with the trend of whatever period is held out and a naive
+majority-class guess can look as good as any model. Market-relative classes record what a
+per-stock model can know — whether this stock beats the market — and keep classes balanced
+across bull and bear periods.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ class LabelSpec:
 
     horizon: int = 7
     mode: Literal["fixed", "volatility"] = "fixed"
+    reference: Literal["absolute", "market"] = "absolute"
     threshold: float = 0.01
     vol_lookback: int = 20
     vol_multiplier: float = 0.5
@@ -47,6 +57,8 @@ class LabelSpec:
             raise ValueError(f"horizon must be an integer ≥ 1 session, got {self.horizon!r}")
         if self.mode not in ("fixed", "volatility"):
             raise ValueError(f"mode must be 'fixed' or 'volatility', got {self.mode!r}")
+        if self.reference not in ("absolute", "market"):
+            raise ValueError(f"reference must be 'absolute' or 'market', got {self.reference!r}")
         if not _is_real(self.threshold) or not 0.0 <= self.threshold < math.inf:
             raise ValueError(f"threshold must be a finite number ≥ 0, got {self.threshold!r}")
         if not _is_int(self.vol_lookback) or self.vol_lookback < 2:
@@ -60,12 +72,16 @@ class LabelSpec:
             )
 
 
-def make_labels(bars: pd.DataFrame, spec: LabelSpec) -> pd.DataFrame:
+def make_labels(
+    bars: pd.DataFrame, spec: LabelSpec, market: pd.Series | None = None
+) -> pd.DataFrame:
     """Labels for one symbol's bars (sorted by strictly increasing ``date``), row for row.
 
     ``label`` is nullable Int8: 0 down if r < −threshold, 2 up if r > threshold, otherwise 1
     (a move exactly at the threshold is neutral); <NA> where r or the threshold is unknown,
     i.e. the last ``horizon`` rows and, in volatility mode, the first ``vol_lookback`` rows.
+    With ``reference="market"``, ``market`` holds the benchmark's closes indexed by date and r
+    is the excess forward return; sessions the benchmark lacks get <NA>.
     """
     missing = [c for c in ("date", "close") if c not in bars.columns]
     if missing:
@@ -75,10 +91,15 @@ def make_labels(bars: pd.DataFrame, spec: LabelSpec) -> pd.DataFrame:
         raise ValueError("bars must be one symbol's rows sorted by strictly increasing date")
     close = bars["close"].astype("float64")
     forward = close.shift(-spec.horizon) / close - 1.0
+    log_return = np.log(close).diff()
+    if spec.reference == "market":
+        market_close = _market_closes(market, dates, bars.index)
+        forward = forward - (market_close.shift(-spec.horizon) / market_close - 1.0)
+        log_return = log_return - np.log(market_close).diff()
     if spec.mode == "fixed":
         threshold = pd.Series(spec.threshold, index=bars.index, dtype="float64")
     else:
-        daily_vol = np.log(close).diff().rolling(spec.vol_lookback).std()
+        daily_vol = log_return.rolling(spec.vol_lookback).std()
         threshold = spec.vol_multiplier * daily_vol * math.sqrt(spec.horizon)
 
     known = forward.notna() & threshold.notna()
@@ -94,6 +115,24 @@ def make_labels(bars: pd.DataFrame, spec: LabelSpec) -> pd.DataFrame:
         },
         index=bars.index,
     )
+
+
+def _market_closes(market: pd.Series | None, dates: pd.Series, index: pd.Index) -> pd.Series:
+    """The benchmark's closes on the stock's sessions (NaN where the benchmark has none)."""
+    if market is None:
+        raise ValueError(
+            "market-relative labels need the benchmark's closes; materialize "
+            "nifty50_benchmark over the same dates, or set SENSEQUANT_LABEL_REFERENCE=absolute"
+        )
+    closes = pd.Series(market, dtype="float64")
+    closes.index = pd.to_datetime(closes.index)
+    if not closes.index.is_unique:
+        raise ValueError("the benchmark's closes have duplicate dates")
+    if (closes <= 0).any():
+        bad = closes[closes <= 0].index[0].date()
+        raise ValueError(f"the benchmark's close on {bad} is not positive")
+    aligned = closes.reindex(pd.to_datetime(dates)).to_numpy()
+    return pd.Series(aligned, index=index, dtype="float64")
 
 
 def _is_int(value: object) -> bool:

@@ -13,10 +13,11 @@ final student's calls on the held-out rows, one JSON line per call, per symbol.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +83,19 @@ def summarize_teacher_runs(runs: Iterable[TeacherRun], expected: int) -> dict[st
 
 
 def student_samples(
-    bars: pd.DataFrame, label: LabelSpec, sentiment: pd.DataFrame | None = None
+    bars: pd.DataFrame,
+    label: LabelSpec,
+    sentiment: pd.DataFrame | None = None,
+    market: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Causal features and labels for every symbol; rows with a feature or label missing go."""
+    """Causal features and labels for every symbol; rows with a feature or label missing go.
+
+    ``market`` (benchmark closes by date) is needed for market-relative labels.
+    """
     bars = bars.sort_values(["symbol", "date"]).reset_index(drop=True)
     features = compute_features_panel(bars, sentiment)
     labels = pd.concat(
-        [make_labels(group, label) for _, group in bars.groupby("symbol", sort=False)]
+        [make_labels(group, label, market) for _, group in bars.groupby("symbol", sort=False)]
     ).loc[bars.index]
     names = list(feature_columns(with_sentiment=sentiment is not None))
     frame = features.assign(
@@ -102,10 +109,24 @@ def student_samples(
     return frame.sort_values(["date", "symbol"]).reset_index(drop=True)
 
 
-def soft_targets(samples: pd.DataFrame, teacher_dirs: Mapping[str, Path]) -> np.ndarray:
-    """Mean probabilities of the teachers covering each sample; one-hot where none does."""
-    total = np.zeros((len(samples), 3))
-    covered = np.zeros(len(samples))
+@dataclass(frozen=True)
+class TeacherOutput:
+    """One teacher's class probabilities for the sample rows it covers.
+
+    ``knowledge_end`` is the last date whose price the teacher's training could have read (the
+    latest ``label_end`` of the samples in its window); an evaluation fold may only use the
+    teacher if the fold starts after it.
+    """
+
+    window_label: str
+    rows: np.ndarray
+    probabilities: np.ndarray
+    knowledge_end: dt.date
+
+
+def teacher_outputs(samples: pd.DataFrame, teacher_dirs: Mapping[str, Path]) -> list[TeacherOutput]:
+    """Each stored teacher's probabilities on the samples of its symbol inside its window."""
+    outputs = []
     for label, directory in teacher_dirs.items():
         window = TrainingWindow.from_label(label)
         mask = (
@@ -116,9 +137,33 @@ def soft_targets(samples: pd.DataFrame, teacher_dirs: Mapping[str, Path]) -> np.
         if not mask.any():
             continue
         booster, run = load_teacher(directory)
-        total[mask] += teacher_probabilities(booster, samples.loc[mask, run.features], run.features)
-        covered[mask] += 1
-    onehot = np.eye(3)[samples["label"].to_numpy()]
+        outputs.append(
+            TeacherOutput(
+                window_label=label,
+                rows=np.flatnonzero(mask),
+                probabilities=teacher_probabilities(
+                    booster, samples.loc[mask, run.features], run.features
+                ),
+                knowledge_end=pd.Timestamp(samples.loc[mask, "label_end"].max()).date(),
+            )
+        )
+    return outputs
+
+
+def soft_targets(
+    labels: np.ndarray, outputs: Sequence[TeacherOutput], before: dt.date | None = None
+) -> np.ndarray:
+    """Mean probabilities of the teachers covering each sample; one-hot where none does.
+
+    With ``before``, only teachers whose knowledge ends before that date count.
+    """
+    total = np.zeros((len(labels), 3))
+    covered = np.zeros(len(labels))
+    for output in outputs:
+        if before is None or output.knowledge_end < before:
+            total[output.rows] += output.probabilities
+            covered[output.rows] += 1
+    onehot = np.eye(3)[np.asarray(labels, dtype=np.int64)]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / covered[:, None]
     return np.where(covered[:, None] > 0, mean, onehot)
@@ -140,6 +185,7 @@ def build_candidate(
     student_config: StudentConfig,
     reward_config: RewardConfig,
     sentiment: pd.DataFrame | None = None,
+    market: pd.Series | None = None,
 ) -> CandidateOutcome:
     """Write the whole training part of a candidate bundle under ``layout.root``."""
     labels = list(window_labels)
@@ -159,10 +205,11 @@ def build_candidate(
         {"summary": teacher_summary, "runs": [r.to_dict() for r in runs]},
     )
 
-    samples = student_samples(bars, label, sentiment)
-    targets = soft_targets(
+    samples = student_samples(bars, label, sentiment, market)
+    outputs = teacher_outputs(
         samples, {r.window_label: layout.teacher_dir(r.window_label) for r in completed}
     )
+    targets = soft_targets(samples["label"].to_numpy(), outputs)
     names = list(feature_columns(with_sentiment=sentiment is not None))
     result = train_student(samples, targets, names, student_config)
     reward_summary: dict[str, Any] = {"enabled": reward_config.enabled}
@@ -177,8 +224,7 @@ def build_candidate(
         "teacher_models_dir": str(layout.teacher_models.relative_to(layout.root)),
         "symbols": sorted(samples["symbol"].unique()),
         "date_range": [str(samples["date"].min().date()), str(samples["date"].max().date())],
-        "label": {"horizon": label.horizon, "mode": label.mode, "threshold": label.threshold,
-                  "vol_multiplier": label.vol_multiplier},
+        "label": asdict(label),
         "distillation": {"method": "sample expansion over soft targets",
                          "alpha": student_config.distill_alpha,
                          "rows_with_teacher_targets": int((targets.max(axis=1) < 1).sum())},

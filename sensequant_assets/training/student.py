@@ -256,20 +256,7 @@ def train_student(
         samples["date"], samples["label_end"], config.test_fraction, config.embargo_sessions
     )
     x = samples[features].to_numpy(dtype=np.float64)
-    rows, classes, row_weights = expand_soft_targets(targets[train_idx], weights[train_idx])
-    if not len(rows):
-        raise ValueError("every training sample has weight 0")
-    params = dict(config.lgbm_params)
-    rounds = int(params.pop("num_iterations"))
-    dataset = lgb.Dataset(
-        x[train_idx][rows],
-        label=classes,
-        weight=row_weights,
-        feature_name=features,
-        params={"verbosity": params.get("verbosity", -1)},
-    )
-    booster = lgb.train(params, dataset, num_boost_round=rounds)
-
+    booster = fit_booster(x[train_idx], targets[train_idx], weights[train_idx], features, config)
     probabilities = booster.predict(x[test_idx])
     predictions = probabilities.argmax(axis=1)
     metrics = _metrics(samples, labels, train_idx, test_idx, predictions, probabilities)
@@ -289,12 +276,40 @@ def train_student(
             "train": len(train_idx),
             "test": len(test_idx),
             "purged_or_embargoed": before_test - len(train_idx),
-            "expanded_train_rows": len(rows),
+            "expanded_train_rows": int(
+                np.count_nonzero(weights[train_idx, None] * targets[train_idx])
+            ),
         },
         test_start=test_dates.min().date(),
         test_rows_sha256=rows_sha256(samples, test_idx),
         distilled=soft_targets is not None and config.distill_alpha > 0,
     )
+
+
+def fit_booster(
+    x: np.ndarray,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    feature_names: Sequence[str],
+    config: StudentConfig,
+) -> lgb.Booster:
+    """Fit the student's booster to targets ``q`` (n × 3) by sample expansion.
+
+    Every row given is a training row: callers choose them (a holdout or a walk-forward fold).
+    """
+    rows, classes, row_weights = expand_soft_targets(targets, weights)
+    if not len(rows):
+        raise ValueError("every training sample has weight 0")
+    params = dict(config.lgbm_params)
+    rounds = int(params.pop("num_iterations"))
+    dataset = lgb.Dataset(
+        x[rows],
+        label=classes,
+        weight=row_weights,
+        feature_name=list(feature_names),
+        params={"verbosity": params.get("verbosity", -1)},
+    )
+    return lgb.train(params, dataset, num_boost_round=rounds)
 
 
 def rows_sha256(samples: pd.DataFrame, idx: np.ndarray) -> str:

@@ -221,6 +221,7 @@ def window_samples(
     bars: pd.DataFrame,
     label: LabelSpec,
     sentiment: pd.Series | None = None,
+    market: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The window's trainable samples and how many rows survived each stage.
 
@@ -234,7 +235,7 @@ def window_samples(
     ordered = bars.sort_values("date", kind="stable").reset_index(drop=True)
     names = list(feature_columns(with_sentiment=sentiment is not None))
     features = compute_features(ordered, sentiment)
-    labels = make_labels(ordered, label)
+    labels = make_labels(ordered, label, market)
     defined = features[names].notna().all(axis=1)
     dates = pd.to_datetime(ordered["date"])
     inside = (dates >= pd.Timestamp(window.start)) & (dates <= pd.Timestamp(window.end))
@@ -339,12 +340,14 @@ def train_teacher(
     latest_data_day: dt.date,
     out_dir: Path,
     sentiment: pd.Series | None = None,
+    market: pd.Series | None = None,
 ) -> TeacherRun:
     """Train, evaluate and persist one window's teacher into ``out_dir``; return its record.
 
     ``bars`` are the symbol's daily bars over the window's data range (see
     ``window_data_range``); ``sentiment`` (daily score by date), when given, adds the sentiment
-    features. Windows that cannot be trained honestly are recorded as skipped.
+    features; ``market`` (benchmark closes by date) serves market-relative labels. Windows that
+    cannot be trained honestly are recorded as skipped.
     Any other exception propagates, with ``out_dir`` untouched, so the orchestrator fails that
     window and a re-run retrains it; callers persist it with :func:`failure_record` and
     :func:`write_record` first if they want it on disk.
@@ -372,7 +375,7 @@ def train_teacher(
     if future is not None:
         return finish_skipped(future)
 
-    samples, counts = window_samples(window, bars, config.label, sentiment)
+    samples, counts = window_samples(window, bars, config.label, sentiment, market)
     run.counts.update(counts)
     names = list(feature_columns(with_sentiment=sentiment is not None))
     run.features = names
