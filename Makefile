@@ -38,6 +38,8 @@ bench: setup
 	$(BIN)/python bench/bench_backfill.py
 	$(BIN)/python bench/bench_daily_update.py
 	$(BIN)/python bench/bench_breeze_calls.py
+	$(BIN)/python bench/bench_training.py
+	$(BIN)/python bench/bench_calibration.py
 
 clean:
 	rm -rf $(VENV) data/dagster_home data/raw data/*.duckdb data/breeze data/breeze_calls.sqlite

@@ -1,0 +1,464 @@
+"""Vectorised daily backtest of directional predictions, with NSE costs and simple baselines.
+
+Conventions, and why:
+
+* **Timing.** A prediction dated t is made from data up to the close of t and sets the
+  position held over the NEXT session: it earns the simple return close_t → close_{t+1}
+  (``next_return`` at t). Execution is market-on-close at t; slippage is charged to pay for
+  trading at a close the model has just seen. The return ending at t is never credited to a
+  prediction dated t, which is the only alignment free of lookahead. "Next session" is the
+  symbol's next bar, so a missing bar makes the return span the gap.
+* **Positions.** long_flat: up → +1, down/neutral → 0. long_short: up → +1, down → −1,
+  neutral → 0, in units of the symbol's capital share. A symbol without a prediction on a
+  day is flat. A position still open after the last date is marked to market, not sold.
+* **Holding.** With ``holding_sessions`` h > 1 each day's call commits 1/h of the symbol's
+  capital share for h sessions (overlapping cohorts, as in Jegadeesh & Titman 1993): the
+  position at t is the mean of the calls dated t−h+1 … t (a missing call counts as flat).
+  A model trained on h-session labels makes h-session calls; acting on each call for one
+  session only would trade about h times as much for the same forecast.
+* **Costs.** Charged on turnover on the day the position changes: a change Δ costs
+  |Δ| × (round_trip_bp/2 + slippage_bp)/1e4, so enter + exit pays one round trip plus two
+  slippages, and a +1 → −1 flip pays two sides. The first day starts from flat, so initial
+  entries are paid for. Trades that would restore equal weights after prices drift are not
+  charged (small; the buy-and-hold baseline is treated the same way).
+* **Portfolio.** Each day the symbols with a prediction share the capital equally (1/n
+  each); a symbol's capital share earns position × next_return, and its flat part
+  (1 − |position|) earns the per-session risk-free rate (1 + rf)^(1/252) − 1. A short earns
+  no interest on its margin. Costs are charged on the change of portfolio weights
+  (position/n), which equals (Σ|Δposition|)/n while the set of predicted symbols is fixed.
+* **Timeline.** The dates are the prediction dates with at least one known next return;
+  prediction rows without one (each symbol's last bar, unknown closes, unknown symbols) are
+  dropped and counted. Consecutive dates are taken to be consecutive sessions: predict every
+  session (neutral to stay flat) for the costs of a gap to be counted.
+* **Baselines** use the same t → t+1 alignment over the same dates. Buy-and-hold is the
+  equal-weight portfolio rebalanced daily; its one entry cost (≈ 0.17% once) is ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from sensequant_assets.features.labels import DOWN, NEUTRAL, UP
+
+TRADING_DAYS_PER_YEAR = 252
+DELIVERY_ROUND_TRIP_BP = 24.0
+INTRADAY_ROUND_TRIP_BP = 8.0
+DEFAULT_SLIPPAGE_BP = 5.0
+
+Mode = Literal["long_flat", "long_short"]
+MODES: tuple[str, ...] = ("long_flat", "long_short")
+_POSITION_OF_CLASS = {
+    "long_flat": {DOWN: 0.0, NEUTRAL: 0.0, UP: 1.0},
+    "long_short": {DOWN: -1.0, NEUTRAL: 0.0, UP: 1.0},
+}
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Trading costs in basis points: the exchange/tax round trip plus slippage per side."""
+
+    round_trip_bp: float = DELIVERY_ROUND_TRIP_BP
+    slippage_bp: float = DEFAULT_SLIPPAGE_BP
+
+    def __post_init__(self) -> None:
+        for name in ("round_trip_bp", "slippage_bp"):
+            value = getattr(self, name)
+            if not _is_real(value) or not 0.0 <= float(value) < math.inf:
+                raise ValueError(
+                    f"{name} must be a finite number ≥ 0 (basis points), got {value!r}"
+                )
+
+    @property
+    def per_side_rate(self) -> float:
+        """Fraction of the traded amount paid per side: (round_trip_bp/2 + slippage_bp)/1e4."""
+        return (float(self.round_trip_bp) / 2.0 + float(self.slippage_bp)) / 1e4
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "round_trip_bp": float(self.round_trip_bp),
+            "slippage_bp": float(self.slippage_bp),
+            "per_side_rate": self.per_side_rate,
+        }
+
+    @classmethod
+    def delivery(cls, slippage_bp: float = DEFAULT_SLIPPAGE_BP) -> CostModel:
+        """NSE delivery equity, zero brokerage: ≈ 24 bp round trip (STT, stamp, fees, GST)."""
+        return cls(DELIVERY_ROUND_TRIP_BP, slippage_bp)
+
+    @classmethod
+    def intraday(cls, slippage_bp: float = DEFAULT_SLIPPAGE_BP) -> CostModel:
+        """NSE intraday equity: ≈ 8 bp round trip."""
+        return cls(INTRADAY_ROUND_TRIP_BP, slippage_bp)
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestResult:
+    """Daily series of one backtest, indexed by prediction date (``date``).
+
+    ``symbol_returns`` is each symbol's net return on its own capital share (NaN on days
+    without a prediction); while the set of predicted symbols is fixed, ``portfolio_returns``
+    is its row mean. ``positions`` holds the positions (NaN: no prediction, i.e. flat),
+    ``n_symbols`` the number of symbols sharing the capital, ``turnover`` Σ|Δweight| as a
+    fraction of the portfolio, ``costs_paid`` turnover × per-side rate, and
+    ``dropped_rows`` the prediction rows left out for lack of a known next return.
+    """
+
+    symbol_returns: pd.DataFrame
+    portfolio_returns: pd.Series
+    gross_portfolio_returns: pd.Series
+    turnover: pd.Series
+    costs_paid: pd.Series
+    positions: pd.DataFrame
+    n_symbols: pd.Series
+    mode: str
+    cost_model: CostModel
+    risk_free_annual: float
+    dropped_rows: int
+
+
+def periodic_risk_free(risk_free_annual: float) -> float:
+    """Per-session rate equivalent to an annual one: (1 + rf)^(1/252) − 1."""
+    if not _is_real(risk_free_annual) or not -1.0 < float(risk_free_annual) < math.inf:
+        raise ValueError(f"risk_free_annual must be a finite rate > −1, got {risk_free_annual!r}")
+    return (1.0 + float(risk_free_annual)) ** (1.0 / TRADING_DAYS_PER_YEAR) - 1.0
+
+
+def next_session_returns(bars: pd.DataFrame) -> pd.DataFrame:
+    """``date, symbol, next_return`` with next_return_t = close_{t+1}/close_t − 1 per symbol.
+
+    Rows come back sorted by date then symbol; each symbol's last row has NaN, and so do the
+    rows next to an unknown close (a gap is never bridged by guessing).
+    """
+    _require_columns(bars, ("date", "symbol", "close"), "bars")
+    frame = pd.DataFrame(
+        {
+            "date": _to_datetime(bars["date"], "bars"),
+            "symbol": _symbols(bars["symbol"], "bars"),
+            "close": pd.to_numeric(bars["close"], errors="coerce").astype("float64").to_numpy(),
+        }
+    )
+    _reject_duplicates(frame, "bars")
+    bad = frame["close"] <= 0
+    if bad.any():
+        row = frame[bad].iloc[0]
+        raise ValueError(
+            f"bars have non-positive close {row['close']!r} for {row['symbol']} on "
+            f"{_day(row['date'])} ({int(bad.sum())} row(s))"
+        )
+    frame = frame.sort_values(["symbol", "date"], kind="stable")
+    following = frame.groupby("symbol", sort=False)["close"].shift(-1)
+    frame["next_return"] = following / frame["close"] - 1.0
+    frame = frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+    return frame[["date", "symbol", "next_return"]]
+
+
+def positions_from_predictions(predictions: pd.DataFrame, mode: Mode) -> pd.DataFrame:
+    """``date, symbol, position`` from predicted classes (0 down, 1 neutral, 2 up).
+
+    long_flat: up → 1, otherwise 0. long_short: up → 1, down → −1, neutral → 0.
+    """
+    _check_mode(mode)
+    _require_columns(predictions, ("date", "symbol", "predicted"), "predictions")
+    raw = predictions["predicted"]
+    classes = pd.to_numeric(raw, errors="coerce")
+    known = classes.isin(list(_POSITION_OF_CLASS[mode])).fillna(False).to_numpy(dtype=bool)
+    if not known.all():
+        first = int(np.flatnonzero(~known)[0])
+        value, symbol = _plain(raw.iloc[first]), predictions["symbol"].iloc[first]
+        raise ValueError(
+            f"unknown predicted class {value!r} for {symbol} "
+            f"on {_day(predictions['date'].iloc[first])} ({int((~known).sum())} row(s)); "
+            f"expected 0 (down), 1 (neutral) or 2 (up)"
+        )
+    frame = pd.DataFrame(
+        {
+            "date": _to_datetime(predictions["date"], "predictions"),
+            "symbol": _symbols(predictions["symbol"], "predictions"),
+            "position": classes.astype("float64").map(_POSITION_OF_CLASS[mode]).to_numpy(),
+        }
+    )
+    _reject_duplicates(frame, "predictions")
+    return frame.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+
+
+def backtest(
+    predictions: pd.DataFrame,
+    returns: pd.DataFrame,
+    mode: Mode,
+    costs: CostModel,
+    risk_free_annual: float = 0.0,
+    holding_sessions: int = 1,
+) -> BacktestResult:
+    """Equal-weight daily backtest of ``predictions`` against ``next_session_returns`` output."""
+    if not isinstance(costs, CostModel):
+        raise ValueError(f"costs must be a CostModel, got {type(costs).__name__}")
+    if isinstance(holding_sessions, bool) or not isinstance(holding_sessions, int):
+        raise ValueError(f"holding_sessions must be an integer, got {holding_sessions!r}")
+    if holding_sessions < 1:
+        raise ValueError(f"holding_sessions must be ≥ 1, got {holding_sessions}")
+    periodic_risk_free(risk_free_annual)  # validate before the heavier work
+    positions = positions_from_predictions(predictions, mode)
+    layout = _Layout.build(positions[["date", "symbol"]], _clean_returns(returns))
+    grid = _staggered(layout.scatter(positions["position"]), holding_sessions)
+    return _simulate(layout, grid, mode, costs, risk_free_annual)
+
+
+def _staggered(calls: np.ndarray, holding_sessions: int) -> np.ndarray:
+    """Mean of each symbol's last ``holding_sessions`` calls (missing = flat); NaN stays NaN."""
+    if holding_sessions == 1:
+        return calls
+    filled = np.nan_to_num(calls, nan=0.0)
+    total = np.cumsum(filled, axis=0)
+    total[holding_sessions:] -= total[:-holding_sessions].copy()
+    return np.where(np.isnan(calls), np.nan, total / holding_sessions)
+
+
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """Where each prediction row lands in the date × symbol grid, and the returns grid.
+
+    Built once per set of (date, symbol) keys, so a search over many rules with the same keys
+    (the optimizer) aligns returns once and only scatters each rule's positions.
+    """
+
+    dates: pd.DatetimeIndex
+    symbols: pd.Index
+    kept: np.ndarray  # bool per key row: it has a known next return
+    rows: np.ndarray  # grid row of each kept key
+    cols: np.ndarray  # grid column of each kept key
+    returns: np.ndarray  # next returns on the grid, 0.0 where there is no kept key
+
+    @classmethod
+    def build(cls, keys: pd.DataFrame, returns: pd.DataFrame) -> _Layout:
+        aligned = keys.merge(returns, on=["date", "symbol"], how="left")
+        realised = aligned["next_return"].to_numpy(dtype="float64")
+        kept = np.isfinite(realised)
+        if not kept.any():
+            raise ValueError(
+                f"none of the {len(keys)} prediction row(s) has a known next-session return "
+                "(check that returns cover the predicted symbols and dates before their last bar)"
+            )
+        dates, rows = np.unique(aligned["date"].to_numpy()[kept], return_inverse=True)
+        symbols, cols = np.unique(aligned["symbol"].to_numpy()[kept], return_inverse=True)
+        grid = np.zeros((len(dates), len(symbols)))
+        grid[rows, cols] = realised[kept]
+        return cls(
+            dates=pd.DatetimeIndex(dates, name="date"),
+            symbols=pd.Index(symbols, name="symbol"),
+            kept=kept,
+            rows=rows,
+            cols=cols,
+            returns=grid,
+        )
+
+    @property
+    def dropped_rows(self) -> int:
+        return int((~self.kept).sum())
+
+    def scatter(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """Date × symbol grid of per-key ``values`` (one per key row), NaN where no key."""
+        grid = np.full((len(self.dates), len(self.symbols)), np.nan)
+        grid[self.rows, self.cols] = np.asarray(values, dtype="float64")[self.kept]
+        return grid
+
+
+def _simulate(
+    layout: _Layout,
+    positions: np.ndarray,
+    mode: str,
+    costs: CostModel,
+    risk_free_annual: float,
+) -> BacktestResult:
+    """The accounting of the module docstring on a date × symbol grid (NaN: no prediction)."""
+    rf = periodic_risk_free(risk_free_annual)
+    predicted = ~np.isnan(positions)
+    held = np.where(predicted, positions, 0.0)
+    realised = layout.returns
+
+    previous = np.vstack([np.zeros((1, held.shape[1])), held[:-1]])
+    traded = np.abs(held - previous)
+    per_symbol = held * realised + (1.0 - np.abs(held)) * rf - traded * costs.per_side_rate
+
+    n_symbols = predicted.sum(axis=1)
+    weights = held / n_symbols[:, None]
+    previous_weights = np.vstack([np.zeros((1, weights.shape[1])), weights[:-1]])
+    turnover = np.abs(weights - previous_weights).sum(axis=1)
+    cost = turnover * costs.per_side_rate
+    gross = (weights * realised).sum(axis=1) + (1.0 - np.abs(weights).sum(axis=1)) * rf
+
+    index, columns = layout.dates, layout.symbols
+    return BacktestResult(
+        symbol_returns=pd.DataFrame(
+            np.where(predicted, per_symbol, np.nan), index=index, columns=columns
+        ),
+        portfolio_returns=pd.Series(gross - cost, index=index, name="strategy"),
+        gross_portfolio_returns=pd.Series(gross, index=index, name="strategy_gross"),
+        turnover=pd.Series(turnover, index=index, name="turnover"),
+        costs_paid=pd.Series(cost, index=index, name="costs_paid"),
+        positions=pd.DataFrame(positions, index=index, columns=columns),
+        n_symbols=pd.Series(n_symbols, index=index, name="n_symbols"),
+        mode=mode,
+        cost_model=costs,
+        risk_free_annual=float(risk_free_annual),
+        dropped_rows=layout.dropped_rows,
+    )
+
+
+def buy_and_hold(returns: pd.DataFrame, dates: object) -> pd.Series:
+    """Equal-weight portfolio of every symbol in ``returns``, rebalanced daily to equal weight.
+
+    The value at t is the mean next_return over the symbols known at t (NaN if none). The
+    one-off entry cost is ignored: spread over a multi-year test it is negligible.
+    """
+    clean = _clean_returns(returns)
+    wide = clean.pivot(index="date", columns="symbol", values="next_return")
+    return wide.mean(axis=1).reindex(_date_index(dates)).rename("buy_and_hold")
+
+
+def cash(dates: object, risk_free_annual: float = 0.0) -> pd.Series:
+    """The per-session risk-free rate on every date."""
+    index = _date_index(dates)
+    return pd.Series(periodic_risk_free(risk_free_annual), index=index, name="cash")
+
+
+def sixty_forty(
+    benchmark_returns: pd.Series, dates: object, risk_free_annual: float = 0.0
+) -> pd.Series:
+    """60% benchmark + 40% cash, rebalanced daily (NaN where the benchmark is unknown)."""
+    index = _date_index(dates)
+    benchmark = pd.Series(
+        benchmark_returns.to_numpy(dtype="float64"),
+        index=_date_index(benchmark_returns.index),
+    )
+    if not benchmark.index.is_unique:
+        raise ValueError("benchmark_returns must have one value per date")
+    mixed = 0.6 * benchmark.reindex(index) + 0.4 * periodic_risk_free(risk_free_annual)
+    return mixed.rename("sixty_forty")
+
+
+def benchmark_next_returns(benchmark_bars: pd.DataFrame) -> pd.Series:
+    """Next-session returns of an index series (``date, close``), indexed by date."""
+    _require_columns(benchmark_bars, ("date", "close"), "benchmark_bars")
+    if "symbol" in benchmark_bars.columns and benchmark_bars["symbol"].nunique() > 1:
+        raise ValueError("benchmark_bars hold more than one symbol; pass a single series")
+    close = pd.Series(
+        pd.to_numeric(benchmark_bars["close"], errors="coerce").to_numpy(dtype="float64"),
+        index=pd.DatetimeIndex(_to_datetime(benchmark_bars["date"], "benchmark_bars"), name="date"),
+    )
+    duplicated = close.index.duplicated()
+    if duplicated.any():
+        raise ValueError(f"benchmark_bars have duplicate date {_day(close.index[duplicated][0])}")
+    if (close <= 0).any():
+        raise ValueError(
+            f"benchmark_bars have a non-positive close on {_day(close[close <= 0].index[0])}"
+        )
+    close = close.sort_index()
+    return (close.shift(-1) / close - 1.0).rename("benchmark")
+
+
+def equity_curve(returns: pd.Series) -> pd.Series:
+    """Compounded wealth starting at 1.0 before the first return (one more point than returns).
+
+    With a date index, the value at t is the wealth at the close of t, before the position
+    set at t has earned anything; the last point is labelled with the business day after the
+    last date (the next session, up to exchange holidays). Otherwise the index is 0..n.
+    """
+    values = returns.to_numpy(dtype="float64")
+    if not np.isfinite(values).all():
+        raise ValueError("returns contain NaN or infinite values; equity is undefined there")
+    wealth = np.concatenate([[1.0], np.cumprod(1.0 + values)])
+    if isinstance(returns.index, pd.DatetimeIndex) and len(returns):
+        last = returns.index[-1] + pd.offsets.BDay(1)
+        index = returns.index.append(pd.DatetimeIndex([last], name=returns.index.name))
+    else:
+        index = pd.RangeIndex(len(wealth))
+    return pd.Series(wealth, index=index, name="equity")
+
+
+def _clean_returns(returns: pd.DataFrame) -> pd.DataFrame:
+    _require_columns(returns, ("date", "symbol", "next_return"), "returns")
+    frame = pd.DataFrame(
+        {
+            "date": _to_datetime(returns["date"], "returns"),
+            "symbol": _symbols(returns["symbol"], "returns"),
+            "next_return": pd.to_numeric(returns["next_return"], errors="coerce")
+            .astype("float64")
+            .to_numpy(),
+        }
+    )
+    _reject_duplicates(frame, "returns")
+    return frame
+
+
+def _check_mode(mode: object) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+
+
+def _require_columns(frame: object, columns: tuple[str, ...], what: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} lack column(s) {missing}; have {list(frame.columns)}")
+
+
+def _to_datetime(values: pd.Series, what: str) -> np.ndarray:
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":  # naive datetime64
+        if values.isna().any():
+            raise ValueError(f"{what} have a missing date ({int(values.isna().sum())} row(s))")
+        return values.to_numpy().astype("datetime64[ns]")
+    try:
+        parsed = pd.to_datetime(pd.Series(values))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what} have a 'date' that is not a date: {exc}") from exc
+    if getattr(parsed.dt, "tz", None) is not None:
+        raise ValueError(f"{what} dates must be naive local market dates, got {parsed.dt.tz}")
+    if parsed.isna().any():
+        raise ValueError(f"{what} have a missing date ({int(parsed.isna().sum())} row(s))")
+    return parsed.astype("datetime64[ns]").to_numpy()
+
+
+def _date_index(dates: object) -> pd.DatetimeIndex:
+    index = pd.DatetimeIndex(pd.to_datetime(pd.Index(dates)), name="date")
+    if index.tz is not None:
+        raise ValueError("dates must be naive local market dates")
+    return index.astype("datetime64[ns]")
+
+
+def _symbols(values: pd.Series, what: str) -> np.ndarray:
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise ValueError(f"{what} have a missing symbol ({int(missing.sum())} row(s))")
+    return values.to_numpy()
+
+
+def _reject_duplicates(frame: pd.DataFrame, what: str) -> None:
+    duplicated = frame.duplicated(["date", "symbol"], keep="first").to_numpy()
+    if duplicated.any():
+        row = frame[duplicated].iloc[0]
+        raise ValueError(
+            f"{what} have duplicate (date, symbol) rows: {row['symbol']} on {_day(row['date'])}"
+            f" ({int(duplicated.sum())} extra row(s))"
+        )
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds, so messages read ``3``, not ``np.int64(3)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _day(value: object) -> str:
+    try:
+        return pd.Timestamp(value).date().isoformat()
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)

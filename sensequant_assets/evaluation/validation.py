@@ -1,0 +1,271 @@
+"""Out-of-sample evidence for one candidate: classification, backtests, baselines, optimizer.
+
+Everything is computed from the walk-forward predictions (``walk_forward.OOS_COLUMNS``) and the
+stored bars of this run; nothing is approximated or filled in. Accuracy, precision, recall and
+F1 come from scikit-learn on the predictions; the backtests follow ``backtest``'s timing and
+cost conventions; the rule optimizer searches the same out-of-sample dates, and every one of
+its trials is kept because the trial count deflates the Sharpe ratio in ``stat_tests``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from sensequant_assets.evaluation.backtest import (
+    BacktestResult,
+    CostModel,
+    backtest,
+    benchmark_next_returns,
+    buy_and_hold,
+    cash,
+    next_session_returns,
+    sixty_forty,
+)
+from sensequant_assets.evaluation.optimizer import (
+    OptimizationResult,
+    ParameterGrid,
+    run_optimizer,
+)
+from sensequant_assets.evaluation.performance import performance_summary
+from sensequant_assets.features.labels import CLASS_NAMES
+
+CLASSES = (0, 1, 2)
+BASELINE_PREDICTIONS = {"majority_class": "majority_predicted", "yesterday_direction":
+                        "yesterday_predicted"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How the evidence is computed; ``strategy`` is the backtest the promotion gate judges.
+
+    ``holding_sessions`` (default: the 7-session label horizon) is how long each call is held
+    in the backtest, see ``backtest``.
+    """
+
+    costs: CostModel = field(default_factory=CostModel)
+    risk_free_annual: float = 0.065
+    strategy: Literal["long_flat", "long_short"] = "long_short"
+    holding_sessions: int = 7
+    grid: ParameterGrid = field(default_factory=ParameterGrid)
+    n_boot: int = 2000
+    pbo_blocks: int = 16
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "costs": self.costs.to_dict(),
+            "risk_free_annual": self.risk_free_annual,
+            "strategy": self.strategy,
+            "holding_sessions": self.holding_sessions,
+            "optimizer_grid": {
+                "sma_length": list(self.grid.sma_length),
+                "rsi_entry": list(self.grid.rsi_entry),
+                "rsi_exit": list(self.grid.rsi_exit),
+            },
+            "n_boot": self.n_boot,
+            "pbo_blocks": self.pbo_blocks,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Validation:
+    """The computed evidence; ``summary`` is what ``validation_summary.json`` holds."""
+
+    oos: pd.DataFrame
+    config: EvaluationConfig
+    backtests: dict[str, BacktestResult]
+    baselines: dict[str, pd.Series]
+    benchmark: pd.Series
+    optimizer: OptimizationResult
+    summary: dict[str, Any]
+
+    @property
+    def strategy_returns(self) -> pd.Series:
+        return self.backtests[self.config.strategy].portfolio_returns
+
+
+def classification_report(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """Accuracy, macro and per-class precision/recall/F1 and the confusion matrix."""
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=list(CLASSES), zero_division=0
+    )
+    return {
+        "samples": len(truth),
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "precision_macro": float(precision.mean()),
+        "recall_macro": float(recall.mean()),
+        "f1_macro": float(f1.mean()),
+        "per_class": {
+            CLASS_NAMES[c]: {
+                "precision": float(precision[k]),
+                "recall": float(recall[k]),
+                "f1": float(f1[k]),
+                "support": int(support[k]),
+            }
+            for k, c in enumerate(CLASSES)
+        },
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=list(CLASSES)).tolist(),
+    }
+
+
+def daily_correct(oos: pd.DataFrame, column: str) -> pd.Series:
+    """Per date, the share of symbols whose ``column`` prediction equals the label.
+
+    Symbols on one date share the market's move, so their hits are not independent; tests
+    run on this daily series, one value per session.
+    """
+    hit = (oos[column].to_numpy() == oos["label"].to_numpy()).astype(float)
+    return pd.Series(hit, index=pd.to_datetime(oos["date"])).groupby(level=0).mean()
+
+
+def validate(
+    oos: pd.DataFrame,
+    bars: pd.DataFrame,
+    benchmark_bars: pd.DataFrame,
+    config: EvaluationConfig,
+) -> Validation:
+    """Compute the validation evidence for out-of-sample predictions ``oos``.
+
+    ``bars`` are the stored OHLCV rows (``date, symbol, close`` at least) of every symbol in
+    ``oos``, including the history before it (the rule optimizer's indicators warm up on it);
+    ``benchmark_bars`` the NIFTY 50's ``date, close``.
+    """
+    if oos.empty:
+        raise ValueError("no out-of-sample predictions to validate")
+    missing = sorted(set(oos["symbol"]) - set(bars["symbol"]))
+    if missing:
+        raise ValueError(f"no stored bars for out-of-sample symbol(s) {missing}")
+    if benchmark_bars.empty:
+        raise ValueError("no NIFTY 50 benchmark bars: materialize nifty50_benchmark")
+    returns = next_session_returns(bars[["date", "symbol", "close"]])
+    predictions = oos[["date", "symbol", "predicted"]]
+    backtests = {
+        mode: backtest(
+            predictions,
+            returns,
+            mode,
+            config.costs,
+            config.risk_free_annual,
+            config.holding_sessions,
+        )
+        for mode in ("long_flat", "long_short")
+    }
+    dates = backtests["long_flat"].portfolio_returns.index
+    benchmark = benchmark_next_returns(benchmark_bars[["date", "close"]]).reindex(dates)
+    if benchmark.isna().any():
+        gaps = [d.date().isoformat() for d in benchmark[benchmark.isna()].index[:5]]
+        raise ValueError(f"the NIFTY 50 benchmark has no next-session return on {gaps}")
+    baselines = {
+        "buy_and_hold": buy_and_hold(returns, dates),
+        "sixty_forty": sixty_forty(benchmark, dates, config.risk_free_annual),
+        "cash": cash(dates, config.risk_free_annual),
+    }
+    first, last = pd.Timestamp(dates.min()).date(), pd.Timestamp(dates.max()).date()
+    optimizer = run_optimizer(
+        bars[["date", "symbol", "close"]],
+        config.grid,
+        config.costs,
+        start=first,
+        end=last,
+        risk_free_annual=config.risk_free_annual,
+    )
+    summary = _summary(oos, config, backtests, baselines, benchmark, optimizer)
+    return Validation(oos, config, backtests, baselines, benchmark, optimizer, summary)
+
+
+def _summary(
+    oos: pd.DataFrame,
+    config: EvaluationConfig,
+    backtests: dict[str, BacktestResult],
+    baselines: dict[str, pd.Series],
+    benchmark: pd.Series,
+    optimizer: OptimizationResult,
+) -> dict[str, Any]:
+    truth = oos["label"].to_numpy()
+    rf = config.risk_free_annual
+    folds = []
+    for number, rows in oos.groupby("fold", sort=True):
+        fold_truth = rows["label"].to_numpy()
+        folds.append(
+            {
+                "fold": int(number),
+                "start": str(pd.Timestamp(rows["date"].min()).date()),
+                "end": str(pd.Timestamp(rows["date"].max()).date()),
+                "samples": len(rows),
+                "accuracy": float(np.mean(rows["predicted"].to_numpy() == fold_truth)),
+                **{
+                    f"{name}_accuracy": float(np.mean(rows[column].to_numpy() == fold_truth))
+                    for name, column in BASELINE_PREDICTIONS.items()
+                },
+            }
+        )
+    per_symbol = []
+    strategy = backtests[config.strategy]
+    for symbol, rows in oos.groupby("symbol", sort=True):
+        symbol_returns = strategy.symbol_returns[symbol].dropna()
+        per_symbol.append(
+            {
+                "symbol": symbol,
+                "samples": len(rows),
+                "accuracy": float(np.mean(rows["predicted"] == rows["label"])),
+                **_pick(performance_summary(symbol_returns, risk_free_annual=rf),
+                        ("total_return", "sharpe", "max_drawdown")),
+            }
+        )  # fmt: skip
+    dates = strategy.portfolio_returns.index
+    return {
+        "out_of_sample": {
+            "start": str(pd.Timestamp(dates.min()).date()),
+            "end": str(pd.Timestamp(dates.max()).date()),
+            "sessions": int(pd.Series(oos["date"]).nunique()),
+            "backtest_sessions": len(dates),
+            "samples": len(oos),
+            "symbols": sorted(oos["symbol"].unique().tolist()),
+            "folds": len(folds),
+        },
+        "classification": classification_report(truth, oos["predicted"].to_numpy()),
+        "baselines_classification": {
+            name: classification_report(truth, oos[column].to_numpy())
+            for name, column in BASELINE_PREDICTIONS.items()
+        },
+        "folds": folds,
+        "backtest": {
+            mode: {
+                **performance_summary(result.portfolio_returns, benchmark, rf),
+                "turnover_per_session": float(result.turnover.mean()),
+                "costs_paid": float(result.costs_paid.sum()),
+                "dropped_rows": result.dropped_rows,
+            }
+            for mode, result in backtests.items()
+        },
+        "baselines_backtest": {
+            name: performance_summary(series, benchmark, rf) for name, series in baselines.items()
+        },
+        "per_symbol": per_symbol,
+        "optimizer": {
+            "n_trials": optimizer.n_trials,
+            "best_trial": optimizer.best_trial,
+            "best_params": optimizer.best_params,
+            "trials": _records(optimizer.trials),
+        },
+        "config": config.to_dict(),
+    }
+
+
+def _pick(values: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: values[key] for key in keys}
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-safe rows: NaN becomes None."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+        for row in clean.to_dict(orient="records")
+    ]

@@ -1,0 +1,257 @@
+"""Walk-forward, out-of-sample predictions of the student's whole training procedure.
+
+One holdout says little: its score depends on what the market did in that stretch. Walk-forward
+re-fits the student on the past only, predicts the next block of dates, moves on, and so yields
+out-of-sample predictions for most of the history, one fold after another::
+
+    dates:  |── min_train ──|─ fold 1 ─|─ fold 2 ─|─ fold 3 ─| …
+    fold 2: |──── train (expanding, or the last train_sessions) ───|purge+embargo| test |
+
+For the fold whose test block starts at date T:
+
+* **purge** — a training sample must have ``label_end < T``: a label that reads a price of the
+  test period would leak it;
+* **embargo** — samples dated in the last ``embargo_sessions`` distinct dates before T are also
+  dropped, because their features (rolling windows) overlap the test period's and their errors
+  are serially correlated with it. Training never uses data after a test fold (the folds only
+  move forward), so the embargo that k-fold schemes need *after* a test fold is this gap before
+  the next one;
+* **teachers** — a sample's distillation target only uses teachers whose own training data
+  ended before T (``TeacherOutput.knowledge_end < T``, see ``training.candidate``); otherwise
+  the teacher's fit to test-period prices would reach the student through the soft targets.
+  Samples with no such teacher keep their hard label;
+* **rewards** — with the reward loop on, the fold's first fit is scored on its own training
+  rows (whose forward returns are realised before T), and the refit uses those weights.
+
+Baselines are predicted on the same rows: the majority class of the fold's training labels and
+yesterday's direction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from sensequant_assets.training.candidate import TeacherOutput, soft_targets
+from sensequant_assets.training.rewards import RewardConfig, compute_rewards, reward_weights
+from sensequant_assets.training.student import (
+    YESTERDAY_FEATURE,
+    StudentConfig,
+    distillation_targets,
+    fit_booster,
+    yesterday_direction,
+)
+
+OOS_COLUMNS = (
+    "date",
+    "symbol",
+    "fold",
+    "label",
+    "forward_return",
+    "predicted",
+    "p_down",
+    "p_neutral",
+    "p_up",
+    "majority_predicted",
+    "yesterday_predicted",
+)
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    """Fold layout. ``train_sessions`` is the rolling scheme's training length in dates."""
+
+    n_folds: int = 5
+    min_train_sessions: int = 120
+    embargo_sessions: int = 7
+    scheme: Literal["expanding", "rolling"] = "expanding"
+    train_sessions: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("n_folds", "min_train_sessions", "embargo_sessions"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer ≥ 0, got {value!r}")
+        if self.n_folds < 1:
+            raise ValueError(f"n_folds must be ≥ 1, got {self.n_folds}")
+        if self.scheme not in ("expanding", "rolling"):
+            raise ValueError(f"scheme must be 'expanding' or 'rolling', got {self.scheme!r}")
+        if self.scheme == "rolling" and (self.train_sessions is None or self.train_sessions < 1):
+            raise ValueError("the rolling scheme needs train_sessions ≥ 1")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "n_folds": self.n_folds,
+            "min_train_sessions": self.min_train_sessions,
+            "embargo_sessions": self.embargo_sessions,
+            "scheme": self.scheme,
+            "train_sessions": self.train_sessions,
+        }
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Positions (into the samples) of one fold's training and test rows, in date order."""
+
+    number: int
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    train_start: dt.date
+    train_end: dt.date
+    test_start: dt.date
+    test_end: dt.date
+    purged: int
+    embargoed: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "fold": self.number,
+            "train_start": self.train_start.isoformat(),
+            "train_end": self.train_end.isoformat(),
+            "test_start": self.test_start.isoformat(),
+            "test_end": self.test_end.isoformat(),
+            "train_samples": len(self.train_idx),
+            "test_samples": len(self.test_idx),
+            "purged": self.purged,
+            "embargoed": self.embargoed,
+        }
+
+
+def walk_forward_folds(
+    dates: Sequence[object] | pd.Series, label_ends: Sequence[object] | pd.Series,
+    config: WalkForwardConfig,
+) -> list[Fold]:  # fmt: skip
+    """Purged, embargoed forward folds over the distinct dates of ``dates``."""
+    day = pd.to_datetime(pd.Series(dates).reset_index(drop=True)).to_numpy("datetime64[ns]")
+    end = pd.to_datetime(pd.Series(label_ends).reset_index(drop=True)).to_numpy("datetime64[ns]")
+    if len(day) != len(end):
+        raise ValueError(f"dates and label_ends differ in length: {len(day)}, {len(end)}")
+    if np.isnat(day).any() or np.isnat(end).any():
+        raise ValueError("every sample needs a date and a label_end")
+    distinct = np.unique(day)
+    first_test = config.min_train_sessions + config.embargo_sessions
+    n_test_dates = len(distinct) - first_test
+    if n_test_dates < config.n_folds:
+        raise ValueError(
+            f"{len(distinct)} distinct dates leave {max(n_test_dates, 0)} for testing after "
+            f"{config.min_train_sessions} training and {config.embargo_sessions} embargo "
+            f"sessions; {config.n_folds} fold(s) need at least one date each"
+        )
+    order = np.argsort(day, kind="stable")
+    position = np.searchsorted(distinct, day)
+    folds = []
+    for number, block in enumerate(np.array_split(np.arange(first_test, len(distinct)),
+                                                  config.n_folds), start=1):  # fmt: skip
+        start, stop = int(block[0]), int(block[-1])
+        cutoff = start - config.embargo_sessions
+        earliest = 0
+        if config.scheme == "rolling":
+            earliest = max(0, cutoff - int(config.train_sessions or 0))
+        before = (position >= earliest) & (position < start)
+        not_embargoed = position < cutoff
+        clean = end < distinct[start]
+        train_mask = before & not_embargoed & clean
+        test_mask = (position >= start) & (position <= stop)
+        if not train_mask.any():
+            raise ValueError(f"fold {number} has no training sample left after purging")
+        train_dates = day[train_mask]
+        folds.append(
+            Fold(
+                number=number,
+                train_idx=order[train_mask[order]],
+                test_idx=order[test_mask[order]],
+                train_start=_date(train_dates.min()),
+                train_end=_date(train_dates.max()),
+                test_start=_date(distinct[start]),
+                test_end=_date(distinct[stop]),
+                purged=int((before & not_embargoed & ~clean).sum()),
+                embargoed=int((before & ~not_embargoed).sum()),
+            )
+        )
+    return folds
+
+
+def walk_forward_predictions(
+    samples: pd.DataFrame,
+    feature_names: Sequence[str],
+    student_config: StudentConfig,
+    folds: Sequence[Fold],
+    teachers: Sequence[TeacherOutput] = (),
+    reward_config: RewardConfig | None = None,
+    on_fold: Callable[[Fold, int], None] | None = None,
+) -> pd.DataFrame:
+    """Out-of-sample predictions of every fold, with the baselines' on the same rows.
+
+    ``samples`` is the student's sample frame (``date, symbol, label, label_end,
+    forward_return``, the features and ``log_return_1``). ``on_fold(fold, n_folds)``, when
+    given, is called after each fold (progress reporting). Returns :data:`OOS_COLUMNS`.
+    """
+    features = list(feature_names)
+    x = samples[features].to_numpy(dtype=np.float64)
+    labels = samples["label"].to_numpy(dtype=np.int64)
+    returns = samples["forward_return"].to_numpy(dtype=np.float64)
+    yesterday = yesterday_direction(samples[YESTERDAY_FEATURE].to_numpy())
+    frames = []
+    for fold in folds:
+        targets = distillation_targets(
+            labels,
+            soft_targets(labels, teachers, before=fold.test_start) if teachers else None,
+            student_config.distill_alpha,
+        )
+        train = fold.train_idx
+        weights = np.ones(len(train))
+        booster = fit_booster(x[train], targets[train], weights, features, student_config)
+        if reward_config is not None and reward_config.enabled:
+            calls = booster.predict(x[train]).argmax(axis=1)
+            weights = reward_weights(
+                compute_rewards(calls, returns[train], reward_config), reward_config
+            )
+            booster = fit_booster(x[train], targets[train], weights, features, student_config)
+        probabilities = booster.predict(x[fold.test_idx])
+        majority = int(np.bincount(labels[train], minlength=3).argmax())
+        test = samples.iloc[fold.test_idx]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": test["date"].to_numpy(),
+                    "symbol": test["symbol"].to_numpy(),
+                    "fold": fold.number,
+                    "label": labels[fold.test_idx],
+                    "forward_return": returns[fold.test_idx],
+                    "predicted": probabilities.argmax(axis=1),
+                    "p_down": probabilities[:, 0],
+                    "p_neutral": probabilities[:, 1],
+                    "p_up": probabilities[:, 2],
+                    "majority_predicted": majority,
+                    "yesterday_predicted": yesterday[fold.test_idx],
+                }
+            )
+        )
+        if on_fold is not None:
+            on_fold(fold, len(folds))
+    return pd.concat(frames, ignore_index=True)[list(OOS_COLUMNS)]
+
+
+def default_config(n_dates: int, embargo_sessions: int) -> WalkForwardConfig:
+    """Folds sized to the history: half of the dates train the first fold, at most 5 folds.
+
+    A short history (a one-year pilot has ~190 labelled dates) still gets several folds of at
+    least ~20 sessions each; a long one gets 5 folds over its second half.
+    """
+    min_train = max(60, n_dates // 2)
+    available = n_dates - min_train - embargo_sessions
+    n_folds = max(1, min(5, available // 20)) if available > 0 else 1
+    return WalkForwardConfig(
+        n_folds=n_folds,
+        min_train_sessions=min_train,
+        embargo_sessions=embargo_sessions,
+    )
+
+
+def _date(value: np.datetime64) -> dt.date:
+    return pd.Timestamp(value).date()
