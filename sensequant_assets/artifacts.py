@@ -78,3 +78,6 @@ class ArtifactLayout:
 
     def audit_dir(self, candidate: CandidateLayout) -> Path:
         return self.release / f"audit_{candidate.candidate_id}"
+
+    def stress_dir(self, candidate: CandidateLayout) -> Path:
+        return self.release / f"stress_tests_{candidate.candidate_id}"

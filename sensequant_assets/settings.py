@@ -94,6 +94,23 @@ class Settings(BaseSettings):
     min_samples: int = Field(default=20, gt=0)
     distill_alpha: float = Field(default=0.5, ge=0, le=1)
 
+    risk_free_rate: float = Field(
+        default=0.065, ge=0, lt=1, description="Annual risk-free rate for Sharpe and cash."
+    )
+    evaluation_strategy: Literal["long_flat", "long_short"] = Field(
+        default="long_short", description="The backtest the promotion gate judges."
+    )
+    cost_round_trip_bp: float = Field(default=24.0, ge=0, description="NSE delivery ≈ 24 bp.")
+    slippage_bp: float = Field(default=5.0, ge=0, description="Per side, on top of costs.")
+    walk_forward_folds: int = Field(default=5, ge=1, le=20)
+    run_stress_tests: bool = False
+    stress_windows_file: Path | None = None
+    gate_significance: float = Field(default=0.05, gt=0, lt=1)
+    gate_min_dsr: float = Field(default=0.95, ge=0, le=1)
+    gate_max_pbo: float = Field(default=0.5, ge=0, le=1)
+    gate_min_resilience: float = Field(default=50.0, ge=0, le=100)
+    gate_min_oos_sessions: int = Field(default=60, ge=1)
+
     reward_loop_enabled: bool = Field(default=False, validation_alias=_seed("REWARD_LOOP_ENABLED"))
     reward_horizon_days: int | None = Field(
         default=None, ge=1, validation_alias=_seed("REWARD_HORIZON_DAYS")

@@ -13,7 +13,15 @@ def test_default_definitions_load_and_are_valid() -> None:
     defs = build_defs(load_settings())
     dg.Definitions.validate_loadable(defs)
     keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
-    assert keys == {"ohlcv_daily", "nifty50_benchmark", "teacher_model", "student_model"}
+    assert keys == {
+        "ohlcv_daily",
+        "nifty50_benchmark",
+        "teacher_model",
+        "student_model",
+        "model_validation",
+        "stat_tests",
+        "promotion_gate",
+    }
     ohlcv = defs.resolve_assets_def("ohlcv_daily")
     assert ohlcv.group_names_by_key[dg.AssetKey("ohlcv_daily")] == "market_data"
     assert {c.name for c in ohlcv.check_specs} == {
@@ -29,6 +37,15 @@ def test_default_definitions_load_and_are_valid() -> None:
     days = partitions.get_partitions_def_for_dimension("date").get_partition_keys()
     assert "2024-01-26" not in days and "2024-01-27" not in days and "2024-01-25" in days
     assert ohlcv.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+def test_stress_tests_join_the_graph_only_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENSEQUANT_RUN_STRESS_TESTS", "true")
+    defs = build_defs(load_settings())
+    dg.Definitions.validate_loadable(defs)
+    gate = defs.resolve_assets_def("promotion_gate")
+    upstream = {key.to_user_string() for key in gate.dependency_keys}
+    assert upstream == {"stat_tests", "stress_tests"}
 
 
 def test_teacher_partitions_are_symbol_by_window() -> None:

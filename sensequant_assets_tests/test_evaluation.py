@@ -12,6 +12,7 @@ import pytest
 from sensequant_assets.evaluation.calibration import (
     PLANTED_STRENGTH,
     CalibrationSetup,
+    UniverseOutcome,
     approval_rate,
     evaluate_universe,
     synthetic_universe,
@@ -126,3 +127,12 @@ def test_gate_is_calibrated_on_synthetic_universes() -> None:
     planted = [evaluate_universe(seed, PLANTED_STRENGTH, setup) for seed in range(20)]
     assert sum(o.decision.recommendation == "approve" for o in null) <= 1
     assert approval_rate(planted) >= 0.8
+    # the student itself: significantly better than both naive baselines with the planted
+    # signal, and not better than them (within noise) without it
+    assert sum(_beats_both(o) for o in planted) >= 18
+    assert sum(_beats_both(o) for o in null) <= 1
+
+
+def _beats_both(outcome: UniverseOutcome) -> bool:
+    figures = outcome.figures
+    return figures["p_majority"] <= 0.05 and figures["p_yesterday"] <= 0.05

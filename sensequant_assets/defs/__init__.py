@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs.evaluation import Evaluation, build_evaluation_assets
 from sensequant_assets.defs.jobs import build_jobs
 from sensequant_assets.defs.market_data import build_market_data_assets
 from sensequant_assets.defs.partitions import (
@@ -34,16 +35,19 @@ def build_defs(settings: Settings) -> dg.Definitions:
     pool = BREEZE_POOL if settings.data_source == "breeze" else None
     windows = teacher_window_keys(settings, calendar, dt.date.today())
     teacher_partitions = symbol_window_partitions(symbols, windows)
+    training = Training(settings, universe, calendar)
     return dg.Definitions(
         assets=[
             *build_market_data_assets(symbol_days, days, pool, sentiment_enabled),
             *build_training_assets(teacher_partitions),
+            *build_evaluation_assets(settings.run_stress_tests),
         ],
         jobs=build_jobs(sentiment_enabled),
         schedules=build_schedules(calendar, symbols),
         resources={
             "market_data": MarketData(settings, universe, calendar),
-            "training": Training(settings, universe, calendar),
+            "training": training,
+            "evaluation": Evaluation(training),
             "warehouse_io_manager": warehouse_io_manager(settings),
         },
     )

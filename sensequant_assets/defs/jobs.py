@@ -8,6 +8,7 @@ OHLCV_JOB = "ohlcv_daily_job"
 BENCHMARK_JOB = "nifty50_benchmark_job"
 SENTIMENT_JOB = "sentiment_snapshots_job"
 TEACHER_JOB = "teacher_model_job"
+CANDIDATE_JOB = "candidate_job"
 
 
 def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]:
@@ -26,6 +27,12 @@ def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]
             TEACHER_JOB,
             selection=dg.AssetSelection.assets("teacher_model"),
             description="Train LightGBM teachers for symbol × window partitions.",
+        ),
+        dg.define_asset_job(
+            CANDIDATE_JOB,
+            selection=dg.AssetSelection.assets("student_model")
+            | dg.AssetSelection.groups("evaluation"),
+            description="Distil the trained teachers into a candidate and evaluate it.",
         ),
     ]
     if sentiment_enabled:

@@ -521,6 +521,7 @@ def run_stress_tests(
     costs: CostModel,
     risk_free_annual: float = 0.0,
     min_sessions: int = 5,
+    holding_sessions: int = 1,
 ) -> StressResult:
     """Replay ``oos`` predictions through each window; see the module docstring.
 
@@ -560,7 +561,9 @@ def run_stress_tests(
     in_any = np.zeros(len(frame), dtype=bool)
     for mask in masks.values():
         in_any |= mask
-    context = _Context(frame, returns, benchmark, costs, float(risk_free_annual))
+    context = _Context(
+        frame, returns, benchmark, costs, float(risk_free_annual), int(holding_sessions)
+    )
     outside = _outside_summary(context, frame[~in_any])
 
     results: list[dict[str, Any]] = []
@@ -579,6 +582,7 @@ def run_stress_tests(
     )
     settings = {
         "mode": MODE,
+        "holding_sessions": int(holding_sessions),
         "costs": costs.to_dict(),
         "risk_free_annual": float(risk_free_annual),
         "min_sessions": int(min_sessions),
@@ -606,6 +610,7 @@ class _Context:
     benchmark: pd.Series
     costs: CostModel
     risk_free_annual: float
+    holding_sessions: int = 1
 
 
 def _prepare_oos(oos: pd.DataFrame) -> pd.DataFrame:
@@ -713,6 +718,7 @@ def _replay(context: _Context, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[s
         MODE,
         context.costs,
         context.risk_free_annual,
+        context.holding_sessions,
     )
     dates = result.portfolio_returns.index
     held = result.positions.abs().fillna(0.0).sum(axis=1) / result.n_symbols

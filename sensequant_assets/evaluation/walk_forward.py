@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -255,3 +255,26 @@ def default_config(n_dates: int, embargo_sessions: int) -> WalkForwardConfig:
 
 def _date(value: np.datetime64) -> dt.date:
     return pd.Timestamp(value).date()
+
+
+def candidate_walk_forward(
+    samples: pd.DataFrame,
+    feature_names: Sequence[str],
+    teachers: Sequence[TeacherOutput],
+    student_config: StudentConfig,
+    reward_config: RewardConfig | None,
+    max_folds: int,
+    on_fold: Callable[[Fold, int], None] | None = None,
+) -> tuple[pd.DataFrame, list[Fold], WalkForwardConfig]:
+    """Walk-forward of a candidate's whole procedure (distillation and reward loop included).
+
+    Folds follow :func:`default_config`, capped at ``max_folds``, with the student's embargo.
+    """
+    config = default_config(int(samples["date"].nunique()), student_config.embargo_sessions)
+    if config.n_folds > max_folds:
+        config = replace(config, n_folds=max_folds)
+    folds = walk_forward_folds(samples["date"], samples["label_end"], config)
+    oos = walk_forward_predictions(
+        samples, feature_names, student_config, folds, teachers, reward_config, on_fold
+    )
+    return oos, folds, config

@@ -1,0 +1,278 @@
+"""Evaluation assets (group ``evaluation``): the evidence a promotion decision rests on.
+
+Each asset judges the candidate that the latest ``student_model`` materialization wrote (its
+path is in that event's metadata), so every file lands next to the right bundle under
+``release/audit_live_candidate_<ts>/``. ``model_validation`` stores its walk-forward
+predictions; the later stages replay those exact predictions rather than re-fitting.
+"""
+
+import json
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.defs.training import BENCHMARK_TABLE, Training
+from sensequant_assets.evaluation.backtest import (
+    CostModel,
+    benchmark_next_returns,
+    next_session_returns,
+)
+from sensequant_assets.evaluation.gate import GateThresholds, decide
+from sensequant_assets.evaluation.outputs import (
+    ACCURACY_REPORT,
+    GATE_JSON,
+    OOS_PREDICTIONS,
+    STAT_TESTS_JSON,
+    write_json,
+    write_oos,
+    write_validation,
+)
+from sensequant_assets.evaluation.stat_tests import statistical_tests
+from sensequant_assets.evaluation.stress import (
+    SUMMARY_FILE,
+    load_stress_windows,
+    run_stress_tests,
+    write_stress_report,
+)
+from sensequant_assets.evaluation.validation import EvaluationConfig, Validation, validate
+from sensequant_assets.evaluation.walk_forward import candidate_walk_forward
+from sensequant_assets.features import feature_columns
+from sensequant_assets.training.candidate import student_samples, teacher_outputs
+from sensequant_assets.universe import INDEX_SYMBOL
+
+GROUP = "evaluation"
+
+
+@dataclass
+class Evaluation:
+    """What evaluation assets share: the training resource plus the evaluation settings."""
+
+    training: Training
+
+    @cached_property
+    def config(self) -> EvaluationConfig:
+        s = self.training.settings
+        return EvaluationConfig(
+            costs=CostModel(s.cost_round_trip_bp, s.slippage_bp),
+            risk_free_annual=s.risk_free_rate,
+            strategy=s.evaluation_strategy,
+            holding_sessions=s.label_horizon,
+        )
+
+    @cached_property
+    def thresholds(self) -> GateThresholds:
+        s = self.training.settings
+        return GateThresholds(
+            significance=s.gate_significance,
+            min_dsr=s.gate_min_dsr,
+            max_pbo=s.gate_max_pbo,
+            min_resilience=s.gate_min_resilience,
+            min_oos_sessions=s.gate_min_oos_sessions,
+        )
+
+    def candidate(self, context: dg.AssetExecutionContext) -> CandidateLayout:
+        """The bundle written by the latest ``student_model`` materialization."""
+        event = context.instance.get_latest_materialization_event(dg.AssetKey("student_model"))
+        if event is None or event.asset_materialization is None:
+            raise dg.Failure("no student_model materialization: train a candidate first")
+        path = Path(str(event.asset_materialization.metadata["candidate"].value))
+        if not (path / "student_runs.json").is_file():
+            raise dg.Failure(f"candidate bundle {path} is missing or incomplete")
+        return CandidateLayout(path)
+
+    def audit_dir(self, candidate: CandidateLayout) -> Path:
+        return self.training.layout.audit_dir(candidate)
+
+    def market_data(self, candidate: CandidateLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every stored bar of the candidate's symbols, and the NIFTY 50's."""
+        symbols = json.loads(candidate.student_runs.read_text())["symbols"]
+        warehouse = self.training.warehouse
+        bars = warehouse.query("ohlcv_daily", "symbol in (select unnest(?))", [symbols])
+        benchmark = warehouse.query(BENCHMARK_TABLE, "symbol = ?", [INDEX_SYMBOL])
+        if bars.empty or benchmark.empty:
+            raise dg.Failure(
+                "validation needs the candidate's OHLCV and the NIFTY 50 benchmark in the "
+                "warehouse: materialize ohlcv_daily and nifty50_benchmark"
+            )
+        return bars, benchmark
+
+    def replay(self, candidate: CandidateLayout) -> Validation:
+        """Recompute the validation from the stored walk-forward predictions (deterministic)."""
+        path = self.audit_dir(candidate) / OOS_PREDICTIONS
+        if not path.is_file():
+            raise dg.Failure(f"{path} is missing: materialize model_validation first")
+        bars, benchmark = self.market_data(candidate)
+        return validate(pd.read_parquet(path), bars, benchmark, self.config)
+
+
+def _validate_candidate(
+    context: dg.AssetExecutionContext, evaluation: Evaluation
+) -> tuple[CandidateLayout, Validation, dict[str, Any]]:
+    training = evaluation.training
+    candidate = evaluation.candidate(context)
+    bars, benchmark = evaluation.market_data(candidate)
+    market = benchmark.set_index("date")["close"]
+    sentiment = training.sentiment_frame()
+    label = training.teacher_config.label
+    samples = student_samples(bars, label, sentiment, market)
+    runs = json.loads(candidate.teacher_runs.read_text())["runs"]
+    completed = [r["window_label"] for r in runs if r["status"] == "completed"]
+    teachers = teacher_outputs(samples, {w: candidate.teacher_dir(w) for w in completed})
+
+    def progress(fold: Any, total: int) -> None:
+        context.log.info(
+            f"walk-forward fold {fold.number}/{total}: tested {fold.test_start}..{fold.test_end} "
+            f"on {len(fold.test_idx):,} samples, trained on {len(fold.train_idx):,}"
+        )
+
+    oos, folds, config = candidate_walk_forward(
+        samples,
+        feature_columns(with_sentiment=sentiment is not None),
+        teachers,
+        training.student_config,
+        training.reward_config,
+        training.settings.walk_forward_folds,
+        progress,
+    )
+    validation = validate(oos, bars, benchmark, evaluation.config)
+    return (
+        candidate,
+        validation,
+        {
+            "walk_forward": config.to_dict(),
+            "fold_layout": [f.to_dict() for f in folds],
+            "teachers_used": len(teachers),
+        },
+    )
+
+
+def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
+    @dg.asset(deps=["student_model", "nifty50_benchmark"], group_name=GROUP)
+    def model_validation(
+        context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
+    ) -> dg.MaterializeResult:
+        """Walk-forward out-of-sample predictions, backtests, baselines and the rule optimizer.
+
+        Files: ``validation_summary.json/.md``, ``reports/accuracy_report.html``,
+        ``reports/optimization_report.html`` and ``oos_predictions.parquet`` in the audit dir.
+        """
+        candidate, validation, layout = _validate_candidate(context, evaluation)
+        audit = evaluation.audit_dir(candidate)
+        summary = {**validation.summary, **layout}
+        write_oos(validation.oos, audit)
+        written = write_validation(replace(validation, summary=summary), audit)
+        strategy = summary["backtest"][evaluation.config.strategy]
+        baselines = summary["baselines_classification"]
+        return dg.MaterializeResult(
+            metadata={
+                "candidate": candidate.candidate_id,
+                "audit_dir": str(audit),
+                "oos_sessions": summary["out_of_sample"]["sessions"],
+                "oos_accuracy": summary["classification"]["accuracy"],
+                "majority_accuracy": baselines["majority_class"]["accuracy"],
+                "yesterday_accuracy": baselines["yesterday_direction"]["accuracy"],
+                f"{evaluation.config.strategy}_sharpe": strategy["sharpe"],
+                "accuracy_report": dg.MetadataValue.path(str(written[ACCURACY_REPORT])),
+            }
+        )
+
+    @dg.asset(deps=[model_validation], group_name=GROUP)
+    def stat_tests(
+        context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
+    ) -> dg.MaterializeResult:
+        """Paired tests, bootstrap intervals, Sharpe/Sortino, alpha/beta/IR, PSR, DSR and PBO.
+
+        File: ``stat_tests.json`` in the audit dir (conventions stated inside).
+        """
+        candidate = evaluation.candidate(context)
+        tests = statistical_tests(evaluation.replay(candidate))
+        path = write_json(evaluation.audit_dir(candidate) / STAT_TESTS_JSON, tests)
+        paired = tests["paired_accuracy_tests"]
+        return dg.MaterializeResult(
+            metadata={
+                "candidate": candidate.candidate_id,
+                "path": dg.MetadataValue.path(str(path)),
+                "p_vs_majority": paired["majority_class"]["p_value"],
+                "p_vs_yesterday": paired["yesterday_direction"]["p_value"],
+                "dsr": tests["dsr"]["dsr"],
+                "pbo": (tests["pbo"] or {}).get("pbo"),
+            }
+        )
+
+    gate_deps: list[Any] = [stat_tests]
+    assets: list[dg.AssetsDefinition] = [model_validation, stat_tests]
+    if stress_enabled:
+
+        @dg.asset(deps=[model_validation], group_name=GROUP)
+        def stress_tests(
+            context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
+        ) -> dg.MaterializeResult:
+            """Replay of the student through the stress windows (``SENSEQUANT_RUN_STRESS_TESTS``).
+
+            Files: ``release/stress_tests_<candidate>/`` (summary JSON, report, PNGs).
+            """
+            candidate = evaluation.candidate(context)
+            oos = pd.read_parquet(evaluation.audit_dir(candidate) / OOS_PREDICTIONS)
+            bars, benchmark = evaluation.market_data(candidate)
+            config = evaluation.config
+            result = run_stress_tests(
+                oos,
+                next_session_returns(bars[["date", "symbol", "close"]]),
+                benchmark_next_returns(benchmark[["date", "close"]]),
+                load_stress_windows(evaluation.training.settings.stress_windows_file),
+                config.costs,
+                config.risk_free_annual,
+                holding_sessions=config.holding_sessions,
+            )
+            out_dir = evaluation.training.layout.stress_dir(candidate)
+            write_stress_report(result, out_dir)
+            for window in result.windows:
+                if window["status"] == "skipped":
+                    context.log.info(f"stress window {window['name']} skipped: {window['reason']}")
+            return dg.MaterializeResult(
+                metadata={
+                    "candidate": candidate.candidate_id,
+                    "summary": dg.MetadataValue.path(str(out_dir / SUMMARY_FILE)),
+                    "evaluated": result.evaluated,
+                    "skipped": result.skipped,
+                    "resilience": result.overall_score,
+                }
+            )
+
+        gate_deps.append(stress_tests)
+        assets.append(stress_tests)
+
+    @dg.asset(deps=gate_deps, group_name=GROUP)
+    def promotion_gate(
+        context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
+    ) -> dg.MaterializeResult:
+        """approve / reject / needs_review with every rule's value and threshold.
+
+        File: ``gate_decision.json`` in the audit dir.
+        """
+        candidate = evaluation.candidate(context)
+        audit = evaluation.audit_dir(candidate)
+        tests = json.loads((audit / STAT_TESTS_JSON).read_text())
+        stress = None
+        if stress_enabled:
+            stress_file = evaluation.training.layout.stress_dir(candidate) / SUMMARY_FILE
+            stress = json.loads(stress_file.read_text())
+        decision = decide(tests, stress, evaluation.thresholds)
+        write_json(audit / GATE_JSON, decision.to_dict())
+        for reason in decision.reasons:
+            context.log.info(reason)
+        return dg.MaterializeResult(
+            metadata={
+                "candidate": candidate.candidate_id,
+                "recommendation": decision.recommendation,
+                "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
+            }
+        )
+
+    assets.append(promotion_gate)
+    return assets

@@ -1,0 +1,70 @@
+"""student_model → model_validation → stat_tests → stress_tests → promotion_gate in Dagster."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.jobs import CANDIDATE_JOB
+from sensequant_assets.settings import load_settings
+from sensequant_assets_tests.test_training_assets import FIRST, ingest, ingest_benchmark, train
+
+
+@pytest.mark.slow
+def test_candidate_job_writes_the_evidence_and_a_gate_decision(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENSEQUANT_SYMBOLS", "INFY,RELIANCE,TCS")
+    monkeypatch.setenv("SENSEQUANT_RUN_STRESS_TESTS", "true")
+    settings = load_settings()
+    defs = build_defs(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        for symbol in ("INFY", "RELIANCE", "TCS"):
+            ingest(settings, instance, symbol)
+        ingest_benchmark(settings, instance)
+        assert train(settings, instance, f"INFY|{FIRST}", f"TCS|{FIRST}").success
+        result = defs.resolve_job_def(CANDIDATE_JOB).execute_in_process(instance=instance)
+    assert result.success
+    student = result.asset_materializations_for_node("student_model")[0].metadata
+    candidate = Path(student["candidate"].value)
+    audit = settings.home / "release" / f"audit_{candidate.name}"
+    for name in (
+        "validation_summary.json",
+        "validation_summary.md",
+        "stat_tests.json",
+        "gate_decision.json",
+        "oos_predictions.parquet",
+        "reports/accuracy_report.html",
+        "reports/optimization_report.html",
+    ):
+        assert (audit / name).is_file(), name
+
+    summary = json.loads((audit / "validation_summary.json").read_text())
+    oos = pd.read_parquet(audit / "oos_predictions.parquet")
+    assert summary["out_of_sample"]["samples"] == len(oos)
+    assert summary["teachers_used"] == 3 and summary["walk_forward"]["n_folds"] >= 2
+    validation = result.asset_materializations_for_node("model_validation")[0].metadata
+    assert validation["oos_accuracy"].value == summary["classification"]["accuracy"]
+
+    tests = json.loads((audit / "stat_tests.json").read_text())
+    assert tests["conventions"]["periods_per_year"] == 252
+    assert tests["sessions"] == summary["out_of_sample"]["backtest_sessions"]
+
+    stress = json.loads(
+        (
+            settings.home / "release" / f"stress_tests_{candidate.name}" / "stress_summary.json"
+        ).read_text()
+    )
+    # 2024-25 data overlaps none of the listed windows: all skipped with a reason, none failed
+    assert stress["evaluated"] == 0 and stress["skipped"] == len(stress["windows"])
+    assert all(w["reason"] for w in stress["windows"])
+
+    gate = json.loads((audit / "gate_decision.json").read_text())
+    assert gate["recommendation"] in {"approve", "reject", "needs_review"}
+    assert any(r["name"] == "stress_resilience" and not r["passed"] for r in gate["rules"])
+    assert gate["recommendation"] != "approve"
+    metadata = result.asset_materializations_for_node("promotion_gate")[0].metadata
+    assert metadata["recommendation"].value == gate["recommendation"]
