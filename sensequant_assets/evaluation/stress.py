@@ -9,11 +9,12 @@ named by the setting ``SENSEQUANT_STRESS_WINDOWS_FILE`` and loaded by
 For every window, ``run_stress_tests`` takes the out-of-sample prediction rows dated inside
 ``[start, end]`` (both ends included) and, if they cover at least ``min_sessions`` sessions
 with a known next-session return, replays them with ``backtest.backtest`` in ``long_flat``
-mode (up → long, otherwise flat; the timing and cost conventions are those of
-``backtest.py``) next to three baselines on the same dates: buy-and-hold (equal weight over
-exactly the (date, symbol) pairs the student had a prediction for, so both trade the same
-universe), 60/40 (60% benchmark + 40% cash) and cash. A window without enough sessions is
-SKIPPED with a reason: it is neither passed nor failed and does not enter the overall score.
+mode (up → long, otherwise flat, each call held ``holding_sessions`` sessions; the timing and
+cost conventions are those of ``backtest.py``) next to three baselines on the same dates:
+buy-and-hold (equal weight over exactly the (date, symbol) pairs the student had a prediction
+for, so both trade the same universe), 60/40 (60% benchmark + 40% cash) and cash. A window
+without enough sessions is SKIPPED with a reason: it is neither passed nor failed and does not
+enter the overall score.
 Metrics follow ``performance.py`` (undefined → None, never NaN).
 
 Resilience score (0–100 per window): the mean of the components below that can be computed,
