@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from sensequant_assets.evaluation.backtest import (
     BacktestResult,
@@ -32,9 +31,8 @@ from sensequant_assets.evaluation.optimizer import (
     run_optimizer,
 )
 from sensequant_assets.evaluation.performance import performance_summary
-from sensequant_assets.features.labels import CLASS_NAMES
+from sensequant_assets.training.metrics import classification_report
 
-CLASSES = (0, 1, 2)
 BASELINE_PREDICTIONS = {"majority_class": "majority_predicted", "yesterday_direction":
                         "yesterday_predicted"}  # fmt: skip
 
@@ -88,30 +86,6 @@ class Validation:
     @property
     def strategy_returns(self) -> pd.Series:
         return self.backtests[self.config.strategy].portfolio_returns
-
-
-def classification_report(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    """Accuracy, macro and per-class precision/recall/F1 and the confusion matrix."""
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predicted, labels=list(CLASSES), zero_division=0
-    )
-    return {
-        "samples": len(truth),
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "precision_macro": float(precision.mean()),
-        "recall_macro": float(recall.mean()),
-        "f1_macro": float(f1.mean()),
-        "per_class": {
-            CLASS_NAMES[c]: {
-                "precision": float(precision[k]),
-                "recall": float(recall[k]),
-                "f1": float(f1[k]),
-                "support": int(support[k]),
-            }
-            for k, c in enumerate(CLASSES)
-        },
-        "confusion_matrix": confusion_matrix(truth, predicted, labels=list(CLASSES)).tolist(),
-    }
 
 
 def daily_correct(oos: pd.DataFrame, column: str) -> pd.Series:

@@ -47,14 +47,10 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    log_loss,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import log_loss
 
 from sensequant_assets.features.labels import CLASS_NAMES, DOWN, NEUTRAL, UP
+from sensequant_assets.training.metrics import classification_report
 
 CLASSES = (DOWN, NEUTRAL, UP)
 N_CLASSES = len(CLASSES)
@@ -443,11 +439,8 @@ def _metrics(
 ) -> dict[str, Any]:
     """Held-out metrics plus the two naive baselines, all on the same test rows."""
     truth = labels[test_idx]
-    classes = list(CLASSES)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predictions, labels=classes, zero_division=0
-    )
-    accuracy = float(accuracy_score(truth, predictions))
+    report = classification_report(truth, predictions)
+    accuracy = report["accuracy"]
     train_counts = np.bincount(labels[train_idx], minlength=N_CLASSES)
     majority = int(train_counts.argmax())
     majority_accuracy = float(np.mean(truth == majority))
@@ -455,21 +448,8 @@ def _metrics(
     yesterday_accuracy = float(np.mean(truth == yesterday))
     return {
         "n_test": len(test_idx),
-        "accuracy": accuracy,
-        "precision_macro": float(precision.mean()),
-        "recall_macro": float(recall.mean()),
-        "f1_macro": float(f1.mean()),
-        "per_class": {
-            CLASS_NAMES[c]: {
-                "precision": float(precision[k]),
-                "recall": float(recall[k]),
-                "f1": float(f1[k]),
-                "support": int(support[k]),
-            }
-            for k, c in enumerate(classes)
-        },
-        "confusion_matrix": confusion_matrix(truth, predictions, labels=classes).tolist(),
-        "log_loss": float(log_loss(truth, probabilities, labels=classes)),
+        **{k: v for k, v in report.items() if k != "samples"},
+        "log_loss": float(log_loss(truth, probabilities, labels=list(CLASSES))),
         "baselines": {
             "majority_class": {
                 "class": CLASS_NAMES[majority],
