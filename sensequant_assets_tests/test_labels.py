@@ -39,7 +39,14 @@ def test_class_names() -> None:
 
 def test_output_columns_and_types(bars: pd.DataFrame) -> None:
     labels = make_labels(bars, LabelSpec())
-    assert list(labels.columns) == ["date", "forward_return", "threshold", "label", "label_end"]
+    assert list(labels.columns) == [
+        "date",
+        "forward_return",
+        "threshold",
+        "label",
+        "label_end",
+        "last_return",
+    ]
     assert labels.index.equals(bars.index)
     assert labels["label"].dtype == "Int8"
     assert labels["label_end"].dtype == "datetime64[ns]"

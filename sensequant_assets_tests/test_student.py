@@ -51,7 +51,7 @@ def build_panel(strength: float, n_symbols: int = 20) -> pd.DataFrame:
     for symbol in symbols[:n_symbols]:
         bars = source.fetch(symbol, dt.date(2022, 1, 1), dt.date(2024, 12, 31))
         bars["symbol"] = symbol
-        labels = make_labels(bars, SPEC)[["forward_return", "label", "label_end"]]
+        labels = make_labels(bars, SPEC)[["forward_return", "label", "label_end", "last_return"]]
         rows = compute_features_panel(bars).join(labels).iloc[WARMUP_SESSIONS:]
         parts.append(rows[rows["label"].notna()])
     panel = pd.concat(parts, ignore_index=True)

@@ -40,7 +40,7 @@ import pandas as pd
 from sensequant_assets.training.candidate import TeacherOutput, soft_targets
 from sensequant_assets.training.rewards import RewardConfig, compute_rewards, reward_weights
 from sensequant_assets.training.student import (
-    YESTERDAY_FEATURE,
+    YESTERDAY_COLUMN,
     StudentConfig,
     distillation_targets,
     fit_booster,
@@ -188,14 +188,14 @@ def walk_forward_predictions(
     """Out-of-sample predictions of every fold, with the baselines' on the same rows.
 
     ``samples`` is the student's sample frame (``date, symbol, label, label_end,
-    forward_return``, the features and ``log_return_1``). ``on_fold(fold, n_folds)``, when
+    forward_return, last_return`` and the features). ``on_fold(fold, n_folds)``, when
     given, is called after each fold (progress reporting). Returns :data:`OOS_COLUMNS`.
     """
     features = list(feature_names)
     x = samples[features].to_numpy(dtype=np.float64)
     labels = samples["label"].to_numpy(dtype=np.int64)
     returns = samples["forward_return"].to_numpy(dtype=np.float64)
-    yesterday = yesterday_direction(samples[YESTERDAY_FEATURE].to_numpy())
+    yesterday = yesterday_direction(samples[YESTERDAY_COLUMN].to_numpy())
     frames = []
     for fold in folds:
         targets = distillation_targets(

@@ -33,7 +33,7 @@ import pandas as pd
 
 CLASS_NAMES = {0: "down", 1: "neutral", 2: "up"}
 DOWN, NEUTRAL, UP = 0, 1, 2
-LABEL_COLUMNS = ("date", "forward_return", "threshold", "label", "label_end")
+LABEL_COLUMNS = ("date", "forward_return", "threshold", "label", "label_end", "last_return")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,9 @@ def make_labels(
     (a move exactly at the threshold is neutral); <NA> where r or the threshold is unknown,
     i.e. the last ``horizon`` rows and, in volatility mode, the first ``vol_lookback`` rows.
     With ``reference="market"``, ``market`` holds the benchmark's closes indexed by date and r
-    is the excess forward return; sessions the benchmark lacks get <NA>.
+    is the excess forward return; sessions the benchmark lacks get <NA>. ``last_return`` is the
+    same measure over the session ending at t (a log return, known at t): the input of the
+    yesterday's-direction baseline, so that baseline predicts what the label measures.
     """
     missing = [c for c in ("date", "close") if c not in bars.columns]
     if missing:
@@ -112,6 +114,7 @@ def make_labels(
             "threshold": threshold,
             "label": label,
             "label_end": dates.shift(-spec.horizon),
+            "last_return": log_return,
         },
         index=bars.index,
     )

@@ -102,6 +102,7 @@ def student_samples(
         label=labels["label"],
         label_end=labels["label_end"],
         forward_return=labels["forward_return"],
+        last_return=labels["last_return"],
     )
     keep = frame[names].notna().all(axis=1) & frame["label"].notna()
     frame = frame[keep].copy()

@@ -55,7 +55,7 @@ from sensequant_assets.training.metrics import classification_report
 CLASSES = (DOWN, NEUTRAL, UP)
 N_CLASSES = len(CLASSES)
 SAMPLE_COLUMNS = ("date", "symbol", "label", "label_end", "forward_return")
-YESTERDAY_FEATURE = "log_return_1"
+YESTERDAY_COLUMN = "last_return"
 
 MODEL_FILE = "student_model.txt"
 METADATA_FILE = "student_metadata.json"
@@ -237,7 +237,8 @@ def train_student(
     """Train on the purged past of ``samples``, evaluate on its held-out most recent dates.
 
     ``samples`` holds ``date, symbol, label, label_end, forward_return``, the features and
-    ``log_return_1`` (needed by the yesterday's-direction baseline even if not a feature);
+    ``last_return`` (the label's measure over the last session, for the yesterday's-direction
+    baseline; see ``make_labels``);
     every row must be labelled. ``soft_targets`` and ``sample_weight`` are row for row with
     ``samples``; only their training rows are used, so test-period teacher outputs or weights
     can never shape the model that is scored on that period.
@@ -320,12 +321,14 @@ def rows_sha256(samples: pd.DataFrame, idx: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def yesterday_direction(log_return_1: np.ndarray | pd.Series) -> np.ndarray:
-    """Predict the last session's direction: up (2) if its log return > 0, down (0) if < 0.
+def yesterday_direction(last_return: np.ndarray | pd.Series) -> np.ndarray:
+    """Predict the last session's direction: up (2) if its return > 0, down (0) if < 0.
 
+    Fed the label's own measure (``last_return``: with market-relative labels, whether the
+    stock beat the market yesterday), so the baseline predicts what the label scores.
     A zero return, or an unknown (NaN) one, predicts neutral (1).
     """
-    r = np.asarray(log_return_1, dtype=np.float64)
+    r = np.asarray(last_return, dtype=np.float64)
     return np.select([r > 0, r < 0], [UP, DOWN], NEUTRAL)
 
 
@@ -396,7 +399,7 @@ def load_student(out_dir: str | os.PathLike[str]) -> tuple[lgb.Booster, dict[str
 
 
 def _check_samples(samples: pd.DataFrame, features: list[str]) -> None:
-    missing = [c for c in (*SAMPLE_COLUMNS, YESTERDAY_FEATURE, *features) if c not in samples]
+    missing = [c for c in (*SAMPLE_COLUMNS, YESTERDAY_COLUMN, *features) if c not in samples]
     if missing:
         raise ValueError(f"samples lack column(s) {sorted(set(missing))}")
     if not features:
@@ -444,7 +447,7 @@ def _metrics(
     train_counts = np.bincount(labels[train_idx], minlength=N_CLASSES)
     majority = int(train_counts.argmax())
     majority_accuracy = float(np.mean(truth == majority))
-    yesterday = yesterday_direction(samples[YESTERDAY_FEATURE].to_numpy()[test_idx])
+    yesterday = yesterday_direction(samples[YESTERDAY_COLUMN].to_numpy()[test_idx])
     yesterday_accuracy = float(np.mean(truth == yesterday))
     return {
         "n_test": len(test_idx),
