@@ -397,3 +397,16 @@ def test_report_files(panel: dict[str, object], tmp_path: Path) -> None:
     assert all((out / name).is_file() for name in linked)
     assert "data starts 2020-01-01" in markdown
     assert "black_swan" in markdown
+
+
+def test_long_short_replay_profits_from_down_calls_in_a_crash(panel: dict[str, object]) -> None:
+    def student(mode: str) -> dict:
+        result = run_stress_tests(
+            panel["always_down"], panel["returns"], panel["benchmark"], [CRASH], COSTS, mode=mode
+        )
+        assert result.settings["mode"] == mode
+        return _window(result, CRASH.name)["metrics"]["student"]
+
+    flat, short = student("long_flat"), student("long_short")
+    assert flat["total_return"] == 0.0 and flat["exposure"] == 0.0
+    assert short["total_return"] > 0.3 and short["exposure"] == pytest.approx(1.0)

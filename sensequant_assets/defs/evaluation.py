@@ -228,6 +228,7 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
                 config.costs,
                 config.risk_free_annual,
                 holding_sessions=config.holding_sessions,
+                mode=config.strategy,
             )
             out_dir = evaluation.training.layout.stress_dir(candidate)
             write_stress_report(result, out_dir)

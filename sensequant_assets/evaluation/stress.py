@@ -8,9 +8,10 @@ named by the setting ``SENSEQUANT_STRESS_WINDOWS_FILE`` and loaded by
 
 For every window, ``run_stress_tests`` takes the out-of-sample prediction rows dated inside
 ``[start, end]`` (both ends included) and, if they cover at least ``min_sessions`` sessions
-with a known next-session return, replays them with ``backtest.backtest`` in ``long_flat``
-mode (up → long, otherwise flat, each call held ``holding_sessions`` sessions; the timing and
-cost conventions are those of ``backtest.py``) next to three baselines on the same dates:
+with a known next-session return, replays them with ``backtest.backtest`` in ``mode``
+(``long_flat`` by default: up → long, otherwise flat; ``long_short`` also shorts "down"), each
+call held ``holding_sessions`` sessions, with the timing and cost conventions of
+``backtest.py``, next to three baselines on the same dates:
 buy-and-hold (equal weight over exactly the (date, symbol) pairs the student had a prediction
 for, so both trade the same universe), 60/40 (60% benchmark + 40% cash) and cash. A window
 without enough sessions is SKIPPED with a reason: it is neither passed nor failed and does not
@@ -80,6 +81,7 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from sensequant_assets.evaluation.backtest import (
     CostModel,
+    Mode,
     backtest,
     buy_and_hold,
     cash,
@@ -136,7 +138,6 @@ BLACK_SWAN_DRAWDOWN_SHARE = 0.8
 REGIME_CHANGE_ACCURACY_DROP = 0.10
 OVERFIT_MAX_ACCURACY_GAP = 0.10
 
-MODE = "long_flat"
 STRATEGIES: tuple[str, ...] = ("student", "buy_and_hold", "sixty_forty", "cash")
 STRATEGY_LABELS = {
     "student": "student",
@@ -523,6 +524,7 @@ def run_stress_tests(
     risk_free_annual: float = 0.0,
     min_sessions: int = 5,
     holding_sessions: int = 1,
+    mode: Mode = "long_flat",
 ) -> StressResult:
     """Replay ``oos`` predictions through each window; see the module docstring.
 
@@ -563,7 +565,7 @@ def run_stress_tests(
     for mask in masks.values():
         in_any |= mask
     context = _Context(
-        frame, returns, benchmark, costs, float(risk_free_annual), int(holding_sessions)
+        frame, returns, benchmark, costs, float(risk_free_annual), int(holding_sessions), mode
     )
     outside = _outside_summary(context, frame[~in_any])
 
@@ -582,7 +584,7 @@ def run_stress_tests(
         float(sum(w["score"] * w["sessions"] for w in evaluated) / weights) if evaluated else None
     )
     settings = {
-        "mode": MODE,
+        "mode": mode,
         "holding_sessions": int(holding_sessions),
         "costs": costs.to_dict(),
         "risk_free_annual": float(risk_free_annual),
@@ -612,6 +614,7 @@ class _Context:
     costs: CostModel
     risk_free_annual: float
     holding_sessions: int = 1
+    mode: Mode = "long_flat"
 
 
 def _prepare_oos(oos: pd.DataFrame) -> pd.DataFrame:
@@ -716,7 +719,7 @@ def _replay(context: _Context, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[s
     result = backtest(
         rows[["date", "symbol", "predicted"]],
         context.returns,
-        MODE,
+        context.mode,
         context.costs,
         context.risk_free_annual,
         context.holding_sessions,
