@@ -21,6 +21,8 @@ def test_default_definitions_load_and_are_valid() -> None:
         "model_validation",
         "stat_tests",
         "promotion_gate",
+        "release_audit",
+        "promotion_briefing",
     }
     ohlcv = defs.resolve_assets_def("ohlcv_daily")
     assert ohlcv.group_names_by_key[dg.AssetKey("ohlcv_daily")] == "market_data"

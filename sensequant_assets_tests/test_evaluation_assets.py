@@ -1,4 +1,4 @@
-"""student_model → model_validation → stat_tests → stress_tests → promotion_gate in Dagster."""
+"""student_model → evaluation → release_audit → promotion_briefing, as one Dagster run."""
 
 import json
 from pathlib import Path
@@ -9,6 +9,11 @@ import pytest
 
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import CANDIDATE_JOB
+from sensequant_assets.release.manifest import (
+    ArtifactMismatchError,
+    read_manifest,
+    verify_artifacts,
+)
 from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.test_training_assets import FIRST, ingest, ingest_benchmark, train
 
@@ -19,6 +24,7 @@ def test_candidate_job_writes_the_evidence_and_a_gate_decision(
 ) -> None:
     monkeypatch.setenv("SENSEQUANT_SYMBOLS", "INFY,RELIANCE,TCS")
     monkeypatch.setenv("SENSEQUANT_RUN_STRESS_TESTS", "true")
+    monkeypatch.setenv("BREEZE_API_SECRET", "very-secret-value")  # must never reach an artifact
     settings = load_settings()
     defs = build_defs(settings)
     with dg.DagsterInstance.ephemeral() as instance:
@@ -68,3 +74,35 @@ def test_candidate_job_writes_the_evidence_and_a_gate_decision(
     assert gate["recommendation"] != "approve"
     metadata = result.asset_materializations_for_node("promotion_gate")[0].metadata
     assert metadata["recommendation"].value == gate["recommendation"]
+
+    # release audit: lineage, hashes of every artifact, no secret
+    manifest = read_manifest(audit)
+    assert manifest["release_id"] == candidate.name and manifest["status"] == "ready-for-review"
+    assert manifest["training"]["symbols"] == ["INFY", "RELIANCE", "TCS"]
+    assert len(manifest["training"]["teacher_windows"]["completed"]) == 3
+    assert len(manifest["lineage"]["data_snapshot_sha256"]) == 64
+    assert f"{manifest['candidate_dir']}/student/student_model.txt" in manifest["artifacts"]
+    assert verify_artifacts(manifest, settings.home) == len(manifest["artifacts"])
+    for path in [audit / "manifest.yaml", *audit.rglob("*.json"), *candidate.rglob("*.json")]:
+        assert "very-secret-value" not in path.read_text(), path
+    model = candidate / "student" / "student_model.txt"
+    model.write_text(model.read_text() + "\n")
+    with pytest.raises(ArtifactMismatchError, match=r"student_model\.txt has SHA-256"):
+        verify_artifacts(manifest, settings.home)
+
+    # the briefing copies the stage outputs' numbers
+    briefing = json.loads((audit / "promotion_briefing.json").read_text())
+    assert briefing["recommendation"] == gate["recommendation"]
+    assert (
+        briefing["validation_results"]["student"]["accuracy"]
+        == (summary["classification"]["accuracy"])
+    )
+    paired = briefing["statistical_tests"]["paired_accuracy_tests"]["majority_class"]
+    assert paired["p_value"] == tests["paired_accuracy_tests"]["majority_class"]["p_value"]
+    assert briefing["statistical_tests"]["dsr"] == tests["dsr"]["dsr"]
+    teachers = json.loads((candidate / "teacher_runs.json").read_text())["summary"]
+    assert briefing["training_summary"]["teacher_runs"]["completed"] == teachers["completed"]
+    assert briefing["stress_tests"]["ran"] and briefing["stress_tests"]["evaluated"] == 0
+    markdown = (audit / "promotion_briefing.md").read_text()
+    assert f"{summary['classification']['accuracy']:.4f}" in markdown
+    assert "## Risk assessment" in markdown and "## Next steps" in markdown

@@ -15,6 +15,7 @@ from sensequant_assets.defs.partitions import (
     symbol_window_partitions,
     trading_day_partitions,
 )
+from sensequant_assets.defs.release import build_release_assets
 from sensequant_assets.defs.resources import MarketData, warehouse_io_manager
 from sensequant_assets.defs.schedules import build_schedules
 from sensequant_assets.defs.training import Training, build_training_assets, teacher_window_keys
@@ -41,6 +42,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             *build_market_data_assets(symbol_days, days, pool, sentiment_enabled),
             *build_training_assets(teacher_partitions),
             *build_evaluation_assets(settings.run_stress_tests),
+            *build_release_assets(),
         ],
         jobs=build_jobs(sentiment_enabled),
         schedules=build_schedules(calendar, symbols),

@@ -31,8 +31,8 @@ def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]
         dg.define_asset_job(
             CANDIDATE_JOB,
             selection=dg.AssetSelection.assets("student_model")
-            | dg.AssetSelection.groups("evaluation"),
-            description="Distil the trained teachers into a candidate and evaluate it.",
+            | dg.AssetSelection.groups("evaluation", "release"),
+            description="Distil the trained teachers into a candidate, evaluate and brief it.",
         ),
     ]
     if sentiment_enabled:

@@ -1,0 +1,134 @@
+"""Release assets (group ``release``): the audit manifest and the promotion briefing.
+
+Both write into the candidate's audit directory; the briefing copies its numbers from the
+stage outputs already on disk, so what a reviewer reads is what the stages computed.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.defs.evaluation import Evaluation
+from sensequant_assets.evaluation.outputs import (
+    GATE_JSON,
+    STAT_TESTS_JSON,
+    VALIDATION_JSON,
+    write_json,
+)
+from sensequant_assets.evaluation.stress import SUMMARY_FILE
+from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
+from sensequant_assets.release.lineage import code_version, data_snapshot_hash, public_configuration
+from sensequant_assets.release.manifest import (
+    build_manifest,
+    headline_sections,
+    read_manifest,
+    write_manifest,
+)
+
+GROUP = "release"
+BRIEFING_JSON = "promotion_briefing.json"
+BRIEFING_MD = "promotion_briefing.md"
+
+
+def stage_outputs(
+    evaluation: Evaluation, candidate: CandidateLayout, release_id: str | None = None
+) -> StageOutputs:
+    """Every stage output that exists on disk for ``candidate`` (None where absent)."""
+    audit = evaluation.audit_dir(candidate)
+    stress_dir = evaluation.training.layout.stress_dir(candidate)
+
+    def load(path: Path) -> dict[str, Any] | None:
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    manifest = read_manifest(audit) if (audit / "manifest.yaml").is_file() else None
+    return StageOutputs(
+        release_id=release_id or candidate.candidate_id,
+        teacher_runs=load(candidate.teacher_runs),
+        student_runs=load(candidate.student_runs),
+        validation=load(audit / VALIDATION_JSON),
+        stat_tests=load(audit / STAT_TESTS_JSON),
+        stress=load(stress_dir / SUMMARY_FILE),
+        gate=load(audit / GATE_JSON),
+        manifest=manifest,
+        stress_requested=evaluation.training.settings.run_stress_tests,
+    )
+
+
+def write_briefing(audit_dir: Path, outputs: StageOutputs) -> dict[str, Any]:
+    """``promotion_briefing.json`` and ``.md`` into ``audit_dir``; returns the briefing."""
+    briefing = build_briefing(outputs)
+    write_json(audit_dir / BRIEFING_JSON, briefing)
+    markdown = render_markdown(briefing)
+    path = audit_dir / BRIEFING_MD
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(markdown, encoding="utf-8")
+    tmp.replace(path)
+    return briefing
+
+
+def build_release_assets() -> list[dg.AssetsDefinition]:
+    @dg.asset(deps=["promotion_gate"], group_name=GROUP)
+    def release_audit(
+        context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
+    ) -> dg.MaterializeResult:
+        """``manifest.yaml``: what the candidate is, where it came from, every file's SHA-256."""
+        candidate = evaluation.candidate(context)
+        outputs = stage_outputs(evaluation, candidate)
+        if outputs.student_runs is None or outputs.gate is None or outputs.stat_tests is None:
+            raise dg.Failure(
+                f"{candidate.candidate_id} lacks student, statistical-test or gate outputs: "
+                "materialize student_model through promotion_gate first"
+            )
+        training = evaluation.training
+        settings = training.settings
+        bars, benchmark = evaluation.market_data(candidate)
+        manifest = build_manifest(
+            release_id=candidate.candidate_id,
+            home=settings.home,
+            candidate_dir=candidate.root,
+            audit_dir=evaluation.audit_dir(candidate),
+            sections=headline_sections(outputs, training.universe.snapshot),
+            lineage={
+                "code": code_version(),
+                "data_snapshot_sha256": data_snapshot_hash(bars),
+                "benchmark_snapshot_sha256": data_snapshot_hash(benchmark),
+                "data_rows": len(bars),
+                "data_source": settings.data_source,
+                "cost_model": evaluation.config.costs.to_dict(),
+            },
+            configuration=public_configuration(settings),
+        )
+        path = write_manifest(evaluation.audit_dir(candidate), manifest)
+        return dg.MaterializeResult(
+            metadata={
+                "candidate": candidate.candidate_id,
+                "manifest": dg.MetadataValue.path(str(path)),
+                "artifacts_hashed": len(manifest["artifacts"]),
+                "code_commit": str(manifest["lineage"]["code"].get("commit")),
+                "dirty": str(manifest["lineage"]["code"].get("dirty")),
+            }
+        )
+
+    @dg.asset(deps=[release_audit], group_name=GROUP)
+    def promotion_briefing(
+        context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
+    ) -> dg.MaterializeResult:
+        """``promotion_briefing.md/.json``: the reviewer's document, every number from this run."""
+        candidate = evaluation.candidate(context)
+        outputs = stage_outputs(evaluation, candidate)
+        outputs.dagster_run_id = context.run.run_id
+        briefing = write_briefing(evaluation.audit_dir(candidate), outputs)
+        return dg.MaterializeResult(
+            metadata={
+                "candidate": candidate.candidate_id,
+                "recommendation": briefing["recommendation"],
+                "briefing": dg.MetadataValue.path(
+                    str(evaluation.audit_dir(candidate) / BRIEFING_MD)
+                ),
+            }
+        )
+
+    return [release_audit, promotion_briefing]

@@ -1,0 +1,1 @@
+"""Release audit (manifest with lineage and hashes) and the promotion briefing."""

@@ -1,0 +1,353 @@
+"""The promotion briefing: what a reviewer reads before approving or rejecting a candidate.
+
+Every number is copied from this run's stage outputs (``teacher_runs.json``,
+``student_runs.json``, ``validation_summary.json``, ``stat_tests.json``, the stress summary,
+``gate_decision.json``, ``manifest.yaml``); nothing is recomputed or filled in. A phase that did
+not run leaves its section saying so, and a run that failed writes a partial briefing naming the
+failed phase and its error, so the reviewer always gets a document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+PHASES = (
+    "ingest",
+    "teachers",
+    "student",
+    "validation",
+    "statistical tests",
+    "stress tests",
+    "release audit",
+    "briefing",
+)
+SHORT_HISTORY_SESSIONS = 250
+
+
+@dataclass
+class StageOutputs:
+    """Whatever the stages produced; None where a stage did not run (or failed)."""
+
+    release_id: str
+    teacher_runs: dict[str, Any] | None = None
+    student_runs: dict[str, Any] | None = None
+    validation: dict[str, Any] | None = None
+    stat_tests: dict[str, Any] | None = None
+    stress: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
+    manifest: dict[str, Any] | None = None
+    stress_requested: bool = False
+    failed_phase: str | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    dagster_run_id: str | None = None
+
+
+def build_briefing(outputs: StageOutputs) -> dict[str, Any]:
+    """The briefing as JSON-ready data (``promotion_briefing.json``)."""
+    gate = outputs.gate
+    recommendation = gate["recommendation"] if gate else None
+    status = "failed" if outputs.failed_phase else "ready-for-review"
+    return {
+        "release_id": outputs.release_id,
+        "status": status,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "dagster_run_id": outputs.dagster_run_id,
+        "failed_phase": outputs.failed_phase,
+        "error": outputs.error,
+        "recommendation": recommendation,
+        "recommendation_reasons": gate["reasons"] if gate else [],
+        "training_summary": _training(outputs),
+        "validation_results": _validation(outputs.validation),
+        "statistical_tests": _stat_tests(outputs.stat_tests),
+        "stress_tests": _stress(outputs.stress, outputs.stress_requested),
+        "risk_assessment": _risks(outputs),
+        "artifacts": _artifacts(outputs.manifest),
+        "next_steps": _next_steps(outputs.release_id, status, recommendation),
+    }
+
+
+def _training(outputs: StageOutputs) -> dict[str, Any] | None:
+    if outputs.student_runs is None and outputs.teacher_runs is None:
+        return None
+    student = outputs.student_runs or {}
+    teachers = (outputs.teacher_runs or {}).get("summary") or student.get("teachers") or {}
+    metrics = student.get("metrics") or {}
+    return {
+        "symbols": student.get("symbols"),
+        "date_range": student.get("date_range"),
+        "label": student.get("label"),
+        "teacher_runs": {
+            key: teachers.get(key) for key in ("total", "completed", "skipped", "failed", "missing")
+        },
+        "teacher_skip_reasons": teachers.get("skip_reasons"),
+        "teacher_mean_metrics": teachers.get("mean_metrics_completed"),
+        "student_samples": student.get("sample_counts"),
+        "student_holdout_metrics": {
+            key: metrics.get(key)
+            for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "log_loss")
+        }
+        if metrics
+        else None,
+        "distillation": student.get("distillation"),
+        "reward_loop": student.get("rewards"),
+    }
+
+
+def _validation(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    classification = summary["classification"]
+    return {
+        "out_of_sample": summary["out_of_sample"],
+        "student": {
+            key: classification[key]
+            for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro")
+        },
+        "baselines": {
+            name: report["accuracy"] for name, report in summary["baselines_classification"].items()
+        },
+        "backtest": summary["backtest"],
+        "baselines_backtest": summary["baselines_backtest"],
+        "optimizer_best": {
+            "trial": summary["optimizer"]["best_trial"],
+            "n_trials": summary["optimizer"]["n_trials"],
+        },
+    }
+
+
+def _stat_tests(tests: dict[str, Any] | None) -> dict[str, Any] | None:
+    if tests is None:
+        return None
+    return {
+        "strategy": tests["strategy"],
+        "sessions": tests["sessions"],
+        "paired_accuracy_tests": {
+            name: {k: test[k] for k in ("student_accuracy", "baseline_accuracy", "p_value", "ci")}
+            for name, test in tests["paired_accuracy_tests"].items()
+        },
+        "sharpe_ci": tests["bootstrap_ci"]["strategy_sharpe_annualized"],
+        "vs_buy_and_hold": {
+            k: v for k, v in tests["vs_buy_and_hold"].items() if k != "paired_return_test"
+        },
+        "vs_nifty50": tests["vs_nifty50"],
+        "psr": tests["psr"],
+        "dsr": tests["dsr"]["dsr"],
+        "dsr_trials": tests["dsr"]["n_trials"],
+        "pbo": (tests.get("pbo") or {}).get("pbo"),
+    }
+
+
+def _stress(stress: dict[str, Any] | None, requested: bool) -> dict[str, Any] | None:
+    if not requested:
+        return {"ran": False, "note": "not requested (--run-stress-tests)"}
+    if stress is None:
+        return {"ran": False, "note": "requested but did not complete"}
+    return {
+        "ran": True,
+        "overall_score": stress.get("overall_score"),
+        "passed": stress.get("passed"),
+        "evaluated": stress.get("evaluated"),
+        "skipped": stress.get("skipped"),
+        "windows": [
+            {
+                "name": w["name"],
+                "status": w["status"],
+                "reason": w.get("reason"),
+                "score": w.get("score"),
+                "failure_mode": w.get("failure_mode"),
+            }
+            for w in stress.get("windows", [])
+        ],
+    }
+
+
+def _risks(outputs: StageOutputs) -> dict[str, Any]:
+    issues: list[str] = []
+    warnings = list(outputs.warnings)
+    if outputs.failed_phase:
+        issues.append(f"phase '{outputs.failed_phase}' failed: {outputs.error}")
+    if outputs.gate:
+        issues += [r.removeprefix("FAIL ") for r in outputs.gate["reasons"] if r.startswith("FAIL")]
+    teachers = ((outputs.teacher_runs or {}).get("summary")) or {}
+    if teachers.get("skipped"):
+        warnings.append(
+            f"{teachers['skipped']} of {teachers.get('total')} teacher window(s) skipped "
+            f"({teachers.get('skip_reasons')})"
+        )
+    if teachers.get("failed"):
+        warnings.append(f"{teachers['failed']} teacher window(s) failed")
+    if outputs.validation:
+        sessions = outputs.validation["out_of_sample"]["sessions"]
+        if sessions < SHORT_HISTORY_SESSIONS:
+            warnings.append(
+                f"short out-of-sample period: {sessions} sessions (under "
+                f"{SHORT_HISTORY_SESSIONS}, about a year); statistics are weak"
+            )
+    review = [
+        "read the gate's reasons and every FAIL above",
+        "compare the student's out-of-sample hit rate with both baselines, per fold",
+        "check the equity curve and drawdown in reports/accuracy_report.html",
+        "check that the manifest's code commit is clean (dirty: false) and expected",
+    ]
+    return {"outstanding_issues": issues, "warnings": warnings, "manual_review": review}
+
+
+def _artifacts(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    if manifest is None:
+        return None
+    return {
+        "candidate_dir": manifest["candidate_dir"],
+        "audit_dir": manifest["audit_dir"],
+        "manifest": f"{manifest['audit_dir']}/manifest.yaml",
+        "files": len(manifest["artifacts"]),
+        "code": manifest["lineage"]["code"],
+        "data_snapshot_sha256": manifest["lineage"]["data_snapshot_sha256"],
+    }
+
+
+def _next_steps(release_id: str, status: str, recommendation: str | None) -> list[str]:
+    if status == "failed":
+        return [
+            "fix the failed phase (see the error) and re-run `sensequant historical-run`",
+            f"the registry records {release_id} as failed; nothing was promoted",
+        ]
+    steps = [f"review this briefing and `sensequant candidates show {release_id}`"]
+    if recommendation == "approve":
+        steps.append(f"approve: `sensequant candidates approve {release_id} --by <your name>`")
+    else:
+        steps.append(
+            f"the gate recommends {recommendation}: approve only with a written reason, or "
+            f"`sensequant candidates reject {release_id} --by <name> --reason <text>`"
+        )
+    steps.append("an approved candidate is promoted to production by the promotion sensor")
+    return steps
+
+
+def render_markdown(briefing: dict[str, Any]) -> str:
+    """``promotion_briefing.md`` from the briefing data."""
+    b = briefing
+    lines = [f"# Promotion briefing: {b['release_id']}", ""]
+    lines.append(f"- **Status:** {b['status']}")
+    lines.append(f"- **Recommendation:** {b['recommendation'] or 'none (gate not reached)'}")
+    if b["failed_phase"]:
+        lines.append(f"- **Failed phase:** {b['failed_phase']}: {b['error']}")
+    if b["dagster_run_id"]:
+        lines.append(f"- **Dagster run:** {b['dagster_run_id']}")
+    lines += ["", "## Recommendation", ""]
+    lines += [f"- {r}" for r in b["recommendation_reasons"]] or ["- gate not reached"]
+    lines += _section("Training summary", b["training_summary"], _training_md)
+    lines += _section("Validation results", b["validation_results"], _validation_md)
+    lines += _section("Statistical tests", b["statistical_tests"], _tests_md)
+    lines += _section("Stress tests", b["stress_tests"], _stress_md)
+    risks = b["risk_assessment"]
+    lines += ["", "## Risk assessment", "", "**Outstanding issues**", ""]
+    lines += [f"- {i}" for i in risks["outstanding_issues"]] or ["- none"]
+    lines += ["", "**Warnings**", ""]
+    lines += [f"- {w}" for w in risks["warnings"]] or ["- none"]
+    lines += ["", "**Manual review**", ""]
+    lines += [f"- [ ] {item}" for item in risks["manual_review"]]
+    lines += _section("Artifacts", b["artifacts"], _artifacts_md)
+    lines += ["", "## Next steps", ""]
+    lines += [f"{k}. {step}" for k, step in enumerate(b["next_steps"], start=1)]
+    return "\n".join(lines) + "\n"
+
+
+def _section(title: str, data: Any, render: Any) -> list[str]:
+    if data is None:
+        return ["", f"## {title}", "", "_Not reached in this run._"]
+    return ["", f"## {title}", "", *render(data)]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _training_md(t: dict[str, Any]) -> list[str]:
+    runs = t["teacher_runs"]
+    mean = t["teacher_mean_metrics"] or {}
+    student = t["student_holdout_metrics"] or {}
+    symbols = t["symbols"] or []
+    dates = t["date_range"] or ["—", "—"]
+    return [
+        f"- Symbols ({len(symbols)}): {', '.join(symbols)}",
+        f"- Dates: {dates[0]} to {dates[1]}",
+        f"- Teacher windows: {runs['total']} total, {runs['completed']} completed, "
+        f"{runs['skipped']} skipped, {runs['failed']} failed, {runs['missing']} missing",
+        f"- Teachers (completed, mean): precision {_fmt(mean.get('precision_macro'))}, recall "
+        f"{_fmt(mean.get('recall_macro'))}, F1 {_fmt(mean.get('f1_macro'))}",
+        f"- Student samples: {t['student_samples']}",
+        f"- Student holdout: accuracy {_fmt(student.get('accuracy'))}, F1 "
+        f"{_fmt(student.get('f1_macro'))}",
+    ]
+
+
+def _validation_md(v: dict[str, Any]) -> list[str]:
+    oos = v["out_of_sample"]
+    lines = [
+        f"- Out of sample: {oos['sessions']} sessions, {oos['start']} to {oos['end']}, "
+        f"{oos['folds']} walk-forward folds, {oos['samples']} predictions",
+        f"- Student accuracy {_fmt(v['student']['accuracy'])} (F1 "
+        f"{_fmt(v['student']['f1_macro'])}); baselines: "
+        + ", ".join(f"{k.replace('_', ' ')} {_fmt(a)}" for k, a in v["baselines"].items()),
+        "",
+        "| strategy | total return | Sharpe | Sortino | max drawdown |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    rows = {**{f"student {k}": s for k, s in v["backtest"].items()}, **v["baselines_backtest"]}
+    for name, s in rows.items():
+        lines.append(
+            f"| {name.replace('_', ' ')} | {_fmt(s['total_return'])} | {_fmt(s['sharpe'])} | "
+            f"{_fmt(s['sortino'])} | {_fmt(s['max_drawdown'])} |"
+        )
+    return lines
+
+
+def _tests_md(t: dict[str, Any]) -> list[str]:
+    lines = [f"- Gated strategy: {t['strategy']}, {t['sessions']} sessions"]
+    for name, test in t["paired_accuracy_tests"].items():
+        lines.append(
+            f"- vs {name.replace('_', ' ')}: hit rate {_fmt(test['student_accuracy'])} vs "
+            f"{_fmt(test['baseline_accuracy'])}, one-sided p = {_fmt(test['p_value'])}"
+        )
+    ci = t["sharpe_ci"]
+    nifty = t["vs_nifty50"]
+    lines += [
+        f"- Sharpe {_fmt(ci['estimate'])} (95% CI {_fmt(ci['lower'])} to {_fmt(ci['upper'])})",
+        f"- vs NIFTY 50: alpha {_fmt(nifty.get('alpha'))}, beta {_fmt(nifty.get('beta'))}, "
+        f"information ratio {_fmt(nifty.get('information_ratio'))} per session",
+        f"- PSR {_fmt(t['psr'])}, DSR {_fmt(t['dsr'])} over {t['dsr_trials']} trials, "
+        f"PBO {_fmt(t['pbo'])}",
+    ]
+    return lines
+
+
+def _stress_md(s: dict[str, Any]) -> list[str]:
+    if not s["ran"]:
+        return [f"- {s['note']}"]
+    lines = [
+        f"- Resilience {_fmt(s['overall_score'])} (passed: {s['passed']}), "
+        f"{s['evaluated']} window(s) evaluated, {s['skipped']} skipped"
+    ]
+    for w in s["windows"]:
+        detail = w["reason"] if w["status"] == "skipped" else (
+            f"score {_fmt(w['score'])}, failure mode {w['failure_mode']}"
+        )  # fmt: skip
+        lines.append(f"- {w['name']}: {w['status']} — {detail}")
+    return lines
+
+
+def _artifacts_md(a: dict[str, Any]) -> list[str]:
+    code = a["code"]
+    return [
+        f"- Candidate: `{a['candidate_dir']}`",
+        f"- Audit: `{a['audit_dir']}` (manifest `{a['manifest']}`, {a['files']} files hashed)",
+        f"- Code: commit {code.get('commit')}, uncommitted changes: {code.get('dirty')}",
+        f"- Input data snapshot SHA-256: {a['data_snapshot_sha256']}",
+    ]

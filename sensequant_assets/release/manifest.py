@@ -1,0 +1,162 @@
+"""The release audit: ``manifest.yaml``, the one record of what a candidate is and came from.
+
+It holds the seed's fields (release id, status, training symbols and dates, headline
+validation and test numbers, the artifact list) plus the lineage a promotion gate needs, and
+the SHA-256 of every artifact of the candidate bundle and of its audit directory (files
+written before the manifest). ``verify_artifacts`` recomputes them: promotion refuses a
+candidate whose files no longer match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sensequant_assets.release.briefing import StageOutputs
+from sensequant_assets.release.lineage import artifact_hashes, file_sha256
+
+MANIFEST_FILE = "manifest.yaml"
+MANIFEST_VERSION = 1
+READY_FOR_REVIEW = "ready-for-review"
+
+
+class ArtifactMismatchError(ValueError):
+    """A file listed in a manifest is missing or its SHA-256 differs."""
+
+
+def build_manifest(
+    *,
+    release_id: str,
+    home: Path,
+    candidate_dir: Path,
+    audit_dir: Path,
+    sections: dict[str, Any],
+    lineage: dict[str, Any],
+    configuration: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest as a plain mapping; artifact paths are relative to ``home``."""
+    artifacts = {
+        f"{_relative(candidate_dir, home)}/{name}": sha
+        for name, sha in artifact_hashes(candidate_dir).items()
+    }
+    artifacts.update(
+        {
+            f"{_relative(audit_dir, home)}/{name}": sha
+            for name, sha in artifact_hashes(audit_dir, exclude=(MANIFEST_FILE,)).items()
+            if not name.startswith("promotion_briefing")
+        }
+    )
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "release_id": release_id,
+        "status": READY_FOR_REVIEW,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "candidate_dir": _relative(candidate_dir, home),
+        "audit_dir": _relative(audit_dir, home),
+        **sections,
+        "lineage": lineage,
+        "configuration": configuration,
+        "artifacts": artifacts,
+    }
+
+
+def headline_sections(outputs: StageOutputs, universe_snapshot: str) -> dict[str, Any]:
+    """The manifest's training, validation, test, stress and gate sections, copied from the
+    stage outputs (which must include the student, the statistical tests and the gate)."""
+    student = outputs.student_runs or {}
+    runs = (outputs.teacher_runs or {}).get("runs", [])
+    tests = outputs.stat_tests or {}
+    paired = tests.get("paired_accuracy_tests", {})
+    validation = outputs.validation
+    return {
+        "training": {
+            "symbols": student.get("symbols"),
+            "date_range": student.get("date_range"),
+            "universe_snapshot": universe_snapshot,
+            "label": student.get("label"),
+            "teacher_windows": {
+                status: sorted(r["window_label"] for r in runs if r["status"] == status)
+                for status in ("completed", "skipped", "failed")
+            },
+            "distillation": student.get("distillation"),
+            "reward_loop": (student.get("rewards") or {}).get("config"),
+        },
+        "validation": {
+            "out_of_sample": validation["out_of_sample"],
+            "accuracy": validation["classification"]["accuracy"],
+            "baseline_accuracy": {
+                name: report["accuracy"]
+                for name, report in validation["baselines_classification"].items()
+            },
+        }
+        if validation
+        else None,
+        "statistical_tests": {
+            "p_vs_majority": paired.get("majority_class", {}).get("p_value"),
+            "p_vs_yesterday": paired.get("yesterday_direction", {}).get("p_value"),
+            "dsr": (tests.get("dsr") or {}).get("dsr"),
+            "pbo": (tests.get("pbo") or {}).get("pbo"),
+        },
+        "stress_tests": {"overall_score": outputs.stress.get("overall_score")}
+        if outputs.stress
+        else None,
+        "gate": {"recommendation": (outputs.gate or {}).get("recommendation")},
+    }
+
+
+def write_manifest(audit_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Atomically write ``manifest.yaml`` into ``audit_dir``."""
+    path = audit_dir / MANIFEST_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_FILE}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_manifest(audit_dir: Path) -> dict[str, Any]:
+    path = audit_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: materialize release_audit first")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def verify_artifacts(manifest: dict[str, Any], home: Path) -> int:
+    """Recompute every listed SHA-256 under ``home``; raise on the first problems found.
+
+    Returns the number of files verified.
+    """
+    problems = []
+    for relative, expected in manifest["artifacts"].items():
+        path = home / relative
+        if not path.is_file():
+            problems.append(f"{relative} is missing")
+        elif (actual := file_sha256(path)) != expected:
+            problems.append(f"{relative} has SHA-256 {actual}, the manifest records {expected}")
+    if problems:
+        shown = "; ".join(problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ArtifactMismatchError(
+            f"release {manifest['release_id']} does not match its manifest: {shown}{more}"
+        )
+    return len(manifest["artifacts"])
+
+
+def _relative(path: Path, home: Path) -> str:
+    try:
+        return path.resolve().relative_to(home.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
