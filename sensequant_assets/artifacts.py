@@ -69,6 +69,19 @@ class ArtifactLayout:
         return self.models / "teachers" / window_label
 
     @property
+    def registry(self) -> Path:
+        """The candidate registry's SQLite file."""
+        return self.home / "data" / "registry" / "candidates.sqlite"
+
+    @property
+    def production_dir(self) -> Path:
+        return self.models / "production"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.models / "staging"
+
+    @property
     def progress_dir(self) -> Path:
         return self.models / "progress"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from sensequant_assets import cli_candidates
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     codes.add_argument("--master", required=True, help="path to NSEScripMaster.txt")
     codes.add_argument("--symbols", help="comma-separated symbols (default: the universe)")
     codes.set_defaults(handler=cmd_universe_codes)
+    cli_candidates.add_parser(sub)
     return parser
 
 

@@ -111,6 +111,17 @@ class Settings(BaseSettings):
     gate_min_resilience: float = Field(default=50.0, ge=0, le=100)
     gate_min_oos_sessions: int = Field(default=60, ge=1)
 
+    candidate_auto_approve: bool = Field(
+        default=False, validation_alias=_seed("CANDIDATE_AUTO_APPROVE")
+    )
+    candidate_approval_threshold: float = Field(
+        default=0.95,
+        ge=0,
+        le=1,
+        validation_alias=_seed("CANDIDATE_APPROVAL_THRESHOLD"),
+        description="Auto-approval also needs the gate's DSR at or above this.",
+    )
+
     reward_loop_enabled: bool = Field(default=False, validation_alias=_seed("REWARD_LOOP_ENABLED"))
     reward_horizon_days: int | None = Field(
         default=None, ge=1, validation_alias=_seed("REWARD_HORIZON_DAYS")

@@ -109,3 +109,35 @@ def test_contiguous_blocks_become_one_range_each() -> None:
     ordered = ["w1", "w2", "w3", "w4", "w5", "w6"]
     assert _contiguous(ordered, ["w2", "w3", "w5"]) == [["w2", "w3"], ["w5"]]
     assert _contiguous(ordered, []) == []
+
+
+def test_candidates_commands_review_the_registry(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from sensequant_assets.artifacts import ArtifactLayout
+    from sensequant_assets.registry import StateManager
+    from sensequant_assets.settings import load_settings
+
+    registry = StateManager(ArtifactLayout(load_settings().home).registry)
+    registry.record_candidate_run(
+        "live_candidate_20261124_101500", recommendation="approve", score=0.97, symbols=["TCS"]
+    )
+    registry.record_candidate_run("live_candidate_20261124_111500", recommendation="reject")
+
+    assert main(["candidates", "list", "--status", "ready-for-review"]) == EXIT_OK
+    listing = capfd.readouterr().out
+    assert "live_candidate_20261124_101500" in listing and "0.970" in listing
+    approve = ["candidates", "approve", "live_candidate_20261124_101500", "--by", "asha"]
+    assert main(approve) == EXIT_OK
+    assert "approved by asha" in capfd.readouterr().out
+    assert main(approve) == EXIT_USAGE
+    assert "it is approved" in capfd.readouterr().err
+    reject = ["candidates", "reject", "live_candidate_20261124_111500", "--by", "asha",
+              "--reason", "fails the majority baseline"]  # fmt: skip
+    assert main(reject) == EXIT_OK
+    assert main(["candidates", "show", "live_candidate_20261124_111500"]) == EXIT_OK
+    shown = capfd.readouterr().out
+    assert "ready-for-review -> rejected  by asha" in shown
+    assert main(["candidates", "approve", "no_such_run", "--by", "asha"]) == EXIT_USAGE
+    assert "no_such_run" in capfd.readouterr().err
+    assert main(["candidates", "rollback", "--by", "asha"]) == EXIT_USAGE

@@ -9,6 +9,7 @@ import pytest
 
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import CANDIDATE_JOB
+from sensequant_assets.registry import StateManager
 from sensequant_assets.release.manifest import (
     ArtifactMismatchError,
     read_manifest,
@@ -106,3 +107,11 @@ def test_candidate_job_writes_the_evidence_and_a_gate_decision(
     markdown = (audit / "promotion_briefing.md").read_text()
     assert f"{summary['classification']['accuracy']:.4f}" in markdown
     assert "## Risk assessment" in markdown and "## Next steps" in markdown
+
+    # the registry holds the candidate, ready for a human (auto-approval is off by default)
+    registry = StateManager(settings.home / "data" / "registry" / "candidates.sqlite")
+    run = registry.get_candidate_run(candidate.name)
+    assert run.status == "ready-for-review" and run.recommendation == gate["recommendation"]
+    assert run.score == tests["dsr"]["dsr"] and list(run.symbols) == ["INFY", "RELIANCE", "TCS"]
+    registration = result.asset_materializations_for_node("promotion_briefing")[0].metadata
+    assert registration["registry_status"].value == "ready-for-review"

@@ -19,6 +19,7 @@ from sensequant_assets.evaluation.outputs import (
     write_json,
 )
 from sensequant_assets.evaluation.stress import SUMMARY_FILE
+from sensequant_assets.registry import AutoApprovalPolicy, StateManager
 from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
 from sensequant_assets.release.lineage import code_version, data_snapshot_hash, public_configuration
 from sensequant_assets.release.manifest import (
@@ -27,6 +28,7 @@ from sensequant_assets.release.manifest import (
     read_manifest,
     write_manifest,
 )
+from sensequant_assets.release.registration import register_candidate
 
 GROUP = "release"
 BRIEFING_JSON = "promotion_briefing.json"
@@ -120,10 +122,21 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
         candidate = evaluation.candidate(context)
         outputs = stage_outputs(evaluation, candidate)
         outputs.dagster_run_id = context.run.run_id
-        briefing = write_briefing(evaluation.audit_dir(candidate), outputs)
+        audit = evaluation.audit_dir(candidate)
+        briefing = write_briefing(audit, outputs)
+        settings = evaluation.training.settings
+        policy = AutoApprovalPolicy(
+            settings.candidate_auto_approve, settings.candidate_approval_threshold
+        )
+        registry = StateManager(evaluation.training.layout.registry)
+        run, new = register_candidate(registry, briefing, candidate.root, audit, policy)
+        context.log.info(
+            f"registry: {run.run_id} {'recorded' if new else 'already recorded'} as {run.status}"
+        )
         return dg.MaterializeResult(
             metadata={
                 "candidate": candidate.candidate_id,
+                "registry_status": run.status,
                 "recommendation": briefing["recommendation"],
                 "briefing": dg.MetadataValue.path(
                     str(evaluation.audit_dir(candidate) / BRIEFING_MD)

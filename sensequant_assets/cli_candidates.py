@@ -1,0 +1,92 @@
+"""``sensequant candidates``: list, show, approve, reject and roll back candidate runs.
+
+The registry is the one place a reviewer decides; approving here is what the promotion sensor
+acts on. Every change lands in the registry's append-only audit log with the name given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.registry import STATUSES, StateManager
+from sensequant_assets.settings import Settings
+
+EXIT_OK = 0
+
+
+def registry(settings: Settings) -> StateManager:
+    return StateManager(ArtifactLayout(settings.home).registry)
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    runs = registry(settings).get_candidate_runs(status=args.status)
+    if not runs:
+        print("no candidate runs" + (f" with status {args.status}" if args.status else ""))
+        return EXIT_OK
+    print(f"{'run id':<32} {'status':<17} {'gate':<13} {'DSR':>6}  symbols")
+    for run in runs:
+        score = "—" if run.score is None else f"{run.score:.3f}"
+        flag = "  (dry run)" if run.dryrun else ""
+        print(
+            f"{run.run_id:<32} {run.status:<17} {run.recommendation or '—':<13} {score:>6}  "
+            f"{len(run.symbols)}{flag}"
+        )
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    manager = registry(settings)
+    run = manager.get_candidate_run(args.run_id)
+    print(json.dumps(run.to_dict(), indent=2))
+    print("\naudit log:")
+    for change in manager.audit_log(args.run_id):
+        note = f"  ({change.note})" if change.note else ""
+        print(
+            f"  {change.at.isoformat(timespec='seconds')}  {change.from_status or '(new)'} -> "
+            f"{change.to_status}  by {change.by}{note}"
+        )
+    return EXIT_OK
+
+
+def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
+    run = registry(settings).approve_candidate_run(args.run_id, approved_by=args.by)
+    print(f"{run.run_id} approved by {args.by}; the promotion sensor will deploy it")
+    return EXIT_OK
+
+
+def cmd_reject(args: argparse.Namespace, settings: Settings) -> int:
+    run = registry(settings).reject_candidate_run(args.run_id, args.by, args.reason)
+    print(f"{run.run_id} rejected by {args.by}: {args.reason}")
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    deployment = registry(settings).rollback(args.stage, by=args.by)
+    print(f"{args.stage} rolled back to {deployment.run_id} by {args.by}")
+    return EXIT_OK
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    candidates = sub.add_parser("candidates", help="review candidate runs in the registry")
+    actions = candidates.add_subparsers(dest="candidates_command", required=True)
+    listing = actions.add_parser("list", help="candidate runs, newest first")
+    listing.add_argument("--status", choices=STATUSES)
+    listing.set_defaults(handler=cmd_list)
+    show = actions.add_parser("show", help="one run and its audit log")
+    show.add_argument("run_id")
+    show.set_defaults(handler=cmd_show)
+    approve = actions.add_parser("approve", help="approve a run that is ready for review")
+    approve.add_argument("run_id")
+    approve.add_argument("--by", required=True, help="your name (recorded in the audit log)")
+    approve.set_defaults(handler=cmd_approve)
+    reject = actions.add_parser("reject", help="reject a run, with a reason")
+    reject.add_argument("run_id")
+    reject.add_argument("--by", required=True)
+    reject.add_argument("--reason", required=True)
+    reject.set_defaults(handler=cmd_reject)
+    rollback = actions.add_parser("rollback", help="redeploy the previous production model")
+    rollback.add_argument("--by", required=True)
+    rollback.add_argument("--stage", default="production", choices=("production", "staging"))
+    rollback.set_defaults(handler=cmd_rollback)

@@ -1,0 +1,58 @@
+"""The candidate registry: review decisions, deployments and their audit log in one SQLite file.
+
+``StateManager`` is the only way in; see :mod:`sensequant_assets.registry.state`.
+"""
+
+from sensequant_assets.registry.state import (
+    APPROVED,
+    DEPLOYED,
+    FAILED,
+    INITIAL_STATUSES,
+    PRODUCTION,
+    READY_FOR_REVIEW,
+    REJECTED,
+    RETIRED,
+    RUNNING,
+    SCHEMA_VERSION,
+    STAGES,
+    STAGING,
+    STATUSES,
+    TRANSITIONS,
+    AutoApprovalPolicy,
+    CandidateRun,
+    Deployment,
+    IllegalTransitionError,
+    NothingToRollBackError,
+    RegistryBusyError,
+    RegistryError,
+    StateManager,
+    StatusChange,
+    UnknownRunError,
+)
+
+__all__ = [
+    "APPROVED",
+    "DEPLOYED",
+    "FAILED",
+    "INITIAL_STATUSES",
+    "PRODUCTION",
+    "READY_FOR_REVIEW",
+    "REJECTED",
+    "RETIRED",
+    "RUNNING",
+    "SCHEMA_VERSION",
+    "STAGES",
+    "STAGING",
+    "STATUSES",
+    "TRANSITIONS",
+    "AutoApprovalPolicy",
+    "CandidateRun",
+    "Deployment",
+    "IllegalTransitionError",
+    "NothingToRollBackError",
+    "RegistryBusyError",
+    "RegistryError",
+    "StateManager",
+    "StatusChange",
+    "UnknownRunError",
+]

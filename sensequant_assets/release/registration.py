@@ -1,0 +1,71 @@
+"""Entering a briefed candidate, or a failed run, into the candidate registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sensequant_assets.registry import (
+    FAILED,
+    READY_FOR_REVIEW,
+    AutoApprovalPolicy,
+    CandidateRun,
+    StateManager,
+    UnknownRunError,
+)
+
+
+def register_candidate(
+    manager: StateManager,
+    briefing: dict[str, Any],
+    candidate_dir: Path,
+    audit_dir: Path,
+    policy: AutoApprovalPolicy,
+) -> tuple[CandidateRun, bool]:
+    """Record the briefed candidate as ready for review, then apply auto-approval.
+
+    Returns the run and whether it was newly recorded: a candidate already in the registry
+    (the briefing re-materialized) keeps its status and its reviewer's decision.
+    """
+    release_id = briefing["release_id"]
+    try:
+        return manager.get_candidate_run(release_id), False
+    except UnknownRunError:
+        pass
+    training = briefing["training_summary"] or {}
+    dates = training.get("date_range") or [None, None]
+    tests = briefing["statistical_tests"] or {}
+    validation = briefing["validation_results"] or {}
+    manager.record_candidate_run(
+        release_id,
+        READY_FOR_REVIEW,
+        candidate_dir=candidate_dir,
+        audit_dir=audit_dir,
+        symbols=training.get("symbols") or [],
+        start_date=dates[0],
+        end_date=dates[1],
+        recommendation=briefing["recommendation"],
+        score=tests.get("dsr"),
+        metrics={
+            "oos_accuracy": (validation.get("student") or {}).get("accuracy"),
+            "baseline_accuracy": validation.get("baselines"),
+            "dsr": tests.get("dsr"),
+            "pbo": tests.get("pbo"),
+            "psr": tests.get("psr"),
+        },
+        dagster_run_id=briefing["dagster_run_id"],
+    )
+    return manager.apply_auto_approval(release_id, policy), True
+
+
+def register_failure(
+    manager: StateManager, release_id: str, phase: str, error: str
+) -> CandidateRun:
+    """Record the run as ``failed`` with the phase and error (creating it if never recorded)."""
+    try:
+        current = manager.get_candidate_run(release_id)
+    except UnknownRunError:
+        current = None
+    if current is not None and current.status == FAILED:
+        return current
+    return manager.mark_failed(release_id, f"phase '{phase}' failed: {error}")

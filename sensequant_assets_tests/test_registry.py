@@ -1,0 +1,527 @@
+"""The candidate registry against real SQLite files: lifecycle, audit log, deployments, races."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import pickle
+import sqlite3
+import threading
+import traceback
+from pathlib import Path
+
+import pytest
+
+from sensequant_assets.registry import (
+    APPROVED,
+    DEPLOYED,
+    FAILED,
+    READY_FOR_REVIEW,
+    REJECTED,
+    RETIRED,
+    RUNNING,
+    STATUSES,
+    AutoApprovalPolicy,
+    CandidateRun,
+    IllegalTransitionError,
+    NothingToRollBackError,
+    RegistryBusyError,
+    RegistryError,
+    StateManager,
+    UnknownRunError,
+)
+
+RUN = "live_candidate_20261124_101500"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> StateManager:
+    return StateManager(tmp_path / "state" / "registry.sqlite")
+
+
+def _record(manager: StateManager, run_id: str, **kwargs) -> CandidateRun:
+    kwargs.setdefault("symbols", ["RELIANCE", "TCS"])
+    return manager.record_candidate_run(run_id, **kwargs)
+
+
+def _approved(manager: StateManager, run_id: str) -> CandidateRun:
+    _record(manager, run_id)
+    return manager.approve_candidate_run(run_id, approved_by="alice")
+
+
+# ---------------------------------------------------------------------------------------------
+# recording and review
+
+
+def test_fields_round_trip_and_schema_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "registry.sqlite"
+    manager = StateManager(path)
+    run = manager.record_candidate_run(
+        RUN,
+        candidate_dir=tmp_path / "data" / "models" / RUN,
+        audit_dir=str(tmp_path / "release" / f"audit_{RUN}"),
+        symbols=("RELIANCE", "TCS"),
+        start_date=dt.date(2024, 1, 1),
+        end_date="2024-12-31",
+        recommendation="approve",
+        score=0.97,
+        metrics={"sharpe": 1.4, "trades": 120, "nested": {"hit_rate": 0.55}, "undefined": None},
+        dagster_run_id="b5ff3992",
+        recorded_by="sensor",
+    )
+    assert path.is_file()
+    assert run.status == READY_FOR_REVIEW
+    assert run.candidate_dir == tmp_path / "data" / "models" / RUN
+    assert run.audit_dir == tmp_path / "release" / f"audit_{RUN}"
+    assert run.symbols == ("RELIANCE", "TCS")
+    assert (run.start_date, run.end_date) == (dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    assert (run.recommendation, run.score, run.dagster_run_id) == ("approve", 0.97, "b5ff3992")
+    assert run.metrics == {
+        "sharpe": 1.4,
+        "trades": 120,
+        "nested": {"hit_rate": 0.55},
+        "undefined": None,
+    }
+    assert run.recorded_by == "sensor" and run.dryrun is False
+    assert run.created_at.tzinfo is not None and run.created_at == run.updated_at
+    assert manager.get_candidate_run(RUN) == run
+
+    data = json.loads(json.dumps(run.to_dict()))
+    assert data["start_date"] == "2024-01-01" and data["end_date"] == "2024-12-31"
+    assert data["symbols"] == ["RELIANCE", "TCS"]
+    assert data["metrics"]["nested"] == {"hit_rate": 0.55}
+    assert data["candidate_dir"] == str(tmp_path / "data" / "models" / RUN)
+
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    # Opening the same file again is idempotent and sees everything.
+    assert StateManager(path).get_candidate_run(RUN) == run
+
+
+def test_latest_and_listing_by_status(registry: StateManager) -> None:
+    for name in ("a", "b", "c", "d"):
+        _record(registry, name)
+    _record(registry, "dry", dryrun=True)
+    registry.approve_candidate_run("b", approved_by="alice")
+    registry.reject_candidate_run("c", rejected_by="bob", reason="drawdown too deep")
+
+    assert registry.get_latest_candidate_run().run_id == "d"  # dry runs skipped by default
+    assert registry.get_latest_candidate_run(include_dryrun=True).run_id == "dry"
+    assert registry.get_latest_candidate_run(APPROVED).run_id == "b"
+    assert registry.get_latest_candidate_run(DEPLOYED) is None
+    assert [run.run_id for run in registry.get_candidate_runs()] == ["dry", "d", "c", "b", "a"]
+    assert [run.run_id for run in registry.get_candidate_runs(include_dryrun=False)] == [
+        "d",
+        "c",
+        "b",
+        "a",
+    ]
+    assert [run.run_id for run in registry.get_candidate_runs(READY_FOR_REVIEW)] == [
+        "dry",
+        "d",
+        "a",
+    ]
+    assert [run.run_id for run in registry.get_candidate_runs(REJECTED)] == ["c"]
+    with pytest.raises(ValueError, match=r"unknown status 'approve'.*ready-for-review"):
+        registry.get_candidate_runs("approve")
+    with pytest.raises(ValueError, match="valid statuses"):
+        registry.get_latest_candidate_run("done")
+
+
+def test_approve_and_reject_store_who_when_why(registry: StateManager) -> None:
+    _record(registry, "a")
+    _record(registry, "b")
+    approved = registry.approve_candidate_run("a", approved_by="  alice ")
+    assert approved.status == APPROVED and approved.approved_by == "alice"
+    assert approved.approved_at is not None and approved.updated_at == approved.approved_at
+    rejected = registry.reject_candidate_run("b", rejected_by="bob", reason="overfit")
+    assert (rejected.status, rejected.rejected_by, rejected.rejection_reason) == (
+        REJECTED,
+        "bob",
+        "overfit",
+    )
+    # An approved but not yet deployed run can still be rejected.
+    assert registry.reject_candidate_run("a", "carol", "late finding").status == REJECTED
+
+    _record(registry, "c")
+    for bad in ("", "   ", None):
+        with pytest.raises(ValueError, match="approved_by must be a non-empty"):
+            registry.approve_candidate_run("c", approved_by=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="reason must be a non-empty"):
+        registry.reject_candidate_run("c", rejected_by="bob", reason=" ")
+    with pytest.raises(ValueError, match="rejected_by must be a non-empty"):
+        registry.reject_candidate_run("c", rejected_by="", reason="bad")
+    assert registry.get_candidate_run("c").status == READY_FOR_REVIEW
+
+
+def test_running_run_is_completed_by_recording_it_again(registry: StateManager) -> None:
+    started = registry.record_candidate_run(RUN, RUNNING, symbols=["TCS"], dagster_run_id="d1")
+    assert started.status == RUNNING and started.score is None
+    done = registry.record_candidate_run(
+        RUN, READY_FOR_REVIEW, recommendation="needs_review", score=0.5, metrics={"sharpe": 0.3}
+    )
+    assert done.status == READY_FOR_REVIEW
+    assert (done.recommendation, done.score, done.metrics) == ("needs_review", 0.5, {"sharpe": 0.3})
+    assert done.symbols == ("TCS",) and done.dagster_run_id == "d1"  # kept
+    assert done.created_at == started.created_at and done.updated_at > started.updated_at
+
+    with pytest.raises(IllegalTransitionError, match="it is ready-for-review"):
+        registry.record_candidate_run(RUN, READY_FOR_REVIEW)
+    with pytest.raises(IllegalTransitionError, match="use the dedicated method to approve"):
+        registry.record_candidate_run(RUN, APPROVED)
+    with pytest.raises(IllegalTransitionError, match="a new run starts as running"):
+        registry.record_candidate_run("new", DEPLOYED)
+    with pytest.raises(ValueError, match="unknown status"):
+        registry.record_candidate_run("new", "done")
+    assert [c.to_status for c in registry.audit_log(RUN)] == [RUNNING, READY_FOR_REVIEW]
+
+
+def test_mark_failed(registry: StateManager) -> None:
+    registry.record_candidate_run("training", RUNNING)
+    failed = registry.mark_failed("training", error="OOM in teacher fit", by="sensor")
+    assert (failed.status, failed.error) == (FAILED, "OOM in teacher fit")
+    created = registry.mark_failed("never_seen", error="crashed before recording")
+    assert created.status == FAILED and created.recorded_by == "system"
+    assert registry.audit_log("never_seen")[0].from_status is None
+    _approved(registry, "good")
+    with pytest.raises(IllegalTransitionError, match="cannot mark failed good: it is approved"):
+        registry.mark_failed("good", error="late")
+
+
+# ---------------------------------------------------------------------------------------------
+# illegal transitions
+
+
+def test_illegal_transitions_have_clear_messages(registry: StateManager) -> None:
+    _record(registry, RUN)
+    registry.reject_candidate_run(RUN, rejected_by="bob", reason="too few trades")
+    with pytest.raises(IllegalTransitionError) as info:
+        registry.approve_candidate_run(RUN, approved_by="alice")
+    assert str(info.value) == (
+        f"cannot approve {RUN}: it is rejected (allowed from ready-for-review)"
+    )
+    assert (info.value.run_id, info.value.current, info.value.requested) == (
+        RUN,
+        REJECTED,
+        APPROVED,
+    )
+    assert isinstance(info.value, RegistryError) and isinstance(info.value, ValueError)
+    # The error survives a trip between processes.
+    assert str(pickle.loads(pickle.dumps(info.value))) == str(info.value)
+
+    with pytest.raises(UnknownRunError, match="live_candidate_19990101_000000"):
+        registry.approve_candidate_run("live_candidate_19990101_000000", approved_by="alice")
+
+    _approved(registry, "twice")
+    with pytest.raises(IllegalTransitionError, match="cannot approve twice: it is approved"):
+        registry.approve_candidate_run("twice", approved_by="alice")
+
+    registry.record_deployment("twice", "production", by="ops")
+    with pytest.raises(
+        IllegalTransitionError,
+        match="cannot reject twice: it is deployed \\(allowed from ready-for-review or approved\\)",
+    ):
+        registry.reject_candidate_run("twice", rejected_by="bob", reason="regret")
+
+    _record(registry, "unreviewed")
+    for stage in ("production", "staging"):
+        with pytest.raises(IllegalTransitionError, match="it is ready-for-review"):
+            registry.record_deployment("unreviewed", stage, by="ops")
+
+    _record(registry, "dry", dryrun=True)
+    registry.approve_candidate_run("dry", approved_by="alice")
+    for stage in ("production", "staging"):
+        with pytest.raises(IllegalTransitionError, match="dry run"):
+            registry.record_deployment("dry", stage, by="ops")
+    with pytest.raises(ValueError, match="unknown stage"):
+        registry.record_deployment("twice", "prod", by="ops")
+    with pytest.raises(UnknownRunError, match="ghost"):
+        registry.record_deployment("ghost", "production", by="ops")
+
+    # Nothing above changed anything it should not have.
+    assert registry.get_candidate_run(RUN).status == REJECTED
+    assert registry.get_candidate_run("twice").status == DEPLOYED
+    assert registry.get_candidate_run("unreviewed").status == READY_FOR_REVIEW
+    assert registry.get_candidate_run("dry").status == APPROVED
+    assert [d.run_id for d in registry.deployment_history()] == ["twice"]
+
+
+# ---------------------------------------------------------------------------------------------
+# audit log
+
+
+def test_audit_log_records_every_change_in_order(registry: StateManager) -> None:
+    registry.record_candidate_run("a", RUNNING, recorded_by="sensor")
+    registry.record_candidate_run("a", READY_FOR_REVIEW, recorded_by="sensor")
+    registry.approve_candidate_run("a", approved_by="alice")
+    registry.record_deployment("a", "production", by="ops")
+    _approved(registry, "b")
+    registry.record_deployment("b", "production", by="ops")
+
+    log = registry.audit_log("a")
+    assert [(c.from_status, c.to_status, c.by) for c in log] == [
+        (None, RUNNING, "sensor"),
+        (RUNNING, READY_FOR_REVIEW, "sensor"),
+        (READY_FOR_REVIEW, APPROVED, "alice"),
+        (APPROVED, DEPLOYED, "ops"),
+        (DEPLOYED, RETIRED, "ops"),
+    ]
+    assert [c.at for c in log] == sorted(c.at for c in log)
+    assert all(c.at.utcoffset() == dt.timedelta(0) for c in log)
+    assert "replaced in production by b" in log[-1].note
+    everything = registry.audit_log()
+    assert len(everything) == 5 + 3
+    assert [c.change_id for c in everything] == sorted(c.change_id for c in everything)
+    assert json.loads(json.dumps(log[0].to_dict()))["from_status"] is None
+    with pytest.raises(UnknownRunError):
+        registry.audit_log("ghost")
+
+
+def test_audit_and_deployment_tables_are_append_only(registry: StateManager) -> None:
+    _approved(registry, "a")
+    registry.record_deployment("a", "production", by="ops")
+    with sqlite3.connect(registry.path) as conn:
+        for sql in (
+            "UPDATE status_changes SET changed_by = 'mallory'",
+            "DELETE FROM status_changes",
+            "UPDATE deployments SET run_id = 'x'",
+            "DELETE FROM deployments",
+            "DELETE FROM candidate_runs",
+        ):
+            with pytest.raises(sqlite3.DatabaseError, match=r"append-only|cannot be deleted"):
+                conn.execute(sql)
+    assert [c.by for c in registry.audit_log("a")] == ["system", "alice", "ops"]
+    assert len(registry.deployment_history()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# deployments
+
+
+def test_promotion_retires_the_previous_run_and_rollback_restores_it(
+    registry: StateManager,
+) -> None:
+    _approved(registry, "A")
+    _approved(registry, "B")
+    first = registry.record_deployment("A", "production", by="ops")
+    assert (first.run_id, first.replaced_run_id, first.action) == ("A", None, "deploy")
+    with pytest.raises(NothingToRollBackError, match="no run was deployed before it"):
+        registry.rollback(by="ops")
+    second = registry.record_deployment("B", "production", by="ops")
+    assert second.replaced_run_id == "A"
+    assert registry.get_candidate_run("A").status == RETIRED
+    assert registry.get_candidate_run("B").status == DEPLOYED
+    assert registry.current_deployment("production") == second
+    assert [d.run_id for d in registry.deployment_history("production")] == ["B", "A"]
+
+    back = registry.rollback("production", by="oncall")
+    assert (back.run_id, back.action, back.replaced_run_id, back.deployed_by) == (
+        "A",
+        "rollback",
+        "B",
+        "oncall",
+    )
+    assert registry.get_candidate_run("A").status == DEPLOYED
+    assert registry.get_candidate_run("B").status == RETIRED
+    assert registry.current_deployment("production").run_id == "A"
+    assert [d.run_id for d in registry.deployment_history()] == ["A", "B", "A"]
+    # A was the first production run: there is nothing older to go back to.
+    with pytest.raises(NothingToRollBackError, match="cannot roll back production"):
+        registry.rollback(by="oncall")
+    # A retired run can be promoted again by hand (the manual rollback path).
+    registry.record_deployment("B", "production", by="ops")
+    assert registry.get_candidate_run("A").status == RETIRED
+    assert len(registry.get_candidate_runs(DEPLOYED)) == 1
+
+
+def test_rollbacks_stack(registry: StateManager) -> None:
+    for name in ("A", "B", "C"):
+        _approved(registry, name)
+        registry.record_deployment(name, "production", by="ops")
+    assert registry.rollback(by="ops").run_id == "B"
+    assert registry.rollback(by="ops").run_id == "A"
+    assert [registry.get_candidate_run(n).status for n in "ABC"] == [DEPLOYED, RETIRED, RETIRED]
+
+
+def test_rollback_with_nothing_deployed(registry: StateManager) -> None:
+    with pytest.raises(NothingToRollBackError, match="nothing has ever been deployed"):
+        registry.rollback(by="ops")
+    assert registry.current_deployment("production") is None
+    assert registry.deployment_history() == []
+    with pytest.raises(ValueError, match="by must be a non-empty"):
+        registry.rollback(by=" ")
+
+
+def test_staging_keeps_status(registry: StateManager) -> None:
+    _approved(registry, "A")
+    staged = registry.record_deployment("A", "staging", by="ops")
+    assert staged.stage == "staging"
+    assert registry.get_candidate_run("A").status == APPROVED
+    assert registry.current_deployment("staging") == staged
+    assert registry.current_deployment("production") is None
+    with pytest.raises(RegistryError, match="already live in staging"):
+        registry.record_deployment("A", "staging", by="ops")
+    registry.record_deployment("A", "production", by="ops")
+    assert [d.stage for d in registry.deployment_history()] == ["production", "staging"]
+    assert json.loads(json.dumps(staged.to_dict()))["stage"] == "staging"
+
+
+# ---------------------------------------------------------------------------------------------
+# auto-approval
+
+
+def test_auto_approval(registry: StateManager) -> None:
+    assert AutoApprovalPolicy() == AutoApprovalPolicy(enabled=False, threshold=0.95)
+    _record(registry, "strong", recommendation="approve", score=0.97)
+    _record(registry, "edge", recommendation="approve", score=0.95)
+    _record(registry, "weak", recommendation="approve", score=0.90)
+    _record(registry, "unsure", recommendation="needs_review", score=0.99)
+    _record(registry, "unscored", recommendation="approve")
+    _record(registry, "dry", recommendation="approve", score=0.99, dryrun=True)
+
+    # Off by default: nothing changes.
+    assert registry.apply_auto_approval("strong", AutoApprovalPolicy()).status == READY_FOR_REVIEW
+
+    policy = AutoApprovalPolicy(enabled=True, threshold=0.95)
+    strong = registry.apply_auto_approval("strong", policy)
+    assert strong.status == APPROVED
+    assert strong.approved_by == "auto-approval (threshold 0.95)"
+    assert registry.audit_log("strong")[-1].by == "auto-approval (threshold 0.95)"
+    assert registry.apply_auto_approval("edge", policy).status == APPROVED
+    for name in ("weak", "unsure", "unscored", "dry"):
+        assert registry.apply_auto_approval(name, policy).status == READY_FOR_REVIEW, name
+        assert len(registry.audit_log(name)) == 1
+    # Already approved: returned unchanged, not approved twice.
+    assert registry.apply_auto_approval("strong", policy) == registry.get_candidate_run("strong")
+    registry.reject_candidate_run("weak", "bob", "weak")
+    assert registry.apply_auto_approval("weak", policy).status == REJECTED
+    with pytest.raises(UnknownRunError):
+        registry.apply_auto_approval("ghost", policy)
+    with pytest.raises(ValueError, match="finite"):
+        AutoApprovalPolicy(enabled=True, threshold=float("nan"))
+
+
+# ---------------------------------------------------------------------------------------------
+# persistence and concurrency
+
+
+def test_second_manager_sees_the_first_ones_writes(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"
+    first, second = StateManager(path), StateManager(path)
+    _approved(first, "A")
+    assert second.get_candidate_run("A").status == APPROVED
+    second.record_deployment("A", "production", by="ops")
+    assert first.current_deployment("production").run_id == "A"
+    assert len(first.audit_log()) == len(second.audit_log()) == 3
+    with pytest.raises(RegistryError, match="file path"):
+        StateManager(":memory:")
+
+
+def test_a_busy_registry_waits_then_fails_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"
+    impatient = StateManager(path, timeout=0.3)
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        with pytest.raises(RegistryBusyError, match="stayed busy") as info:
+            impatient.record_candidate_run("a")
+        assert "database is locked" not in str(info.value)
+        assert impatient.get_candidate_runs() == []  # readers are not blocked (WAL)
+        # A patient writer simply waits for the lock to be released.
+        release = threading.Timer(0.2, blocker.execute, args=("ROLLBACK",))
+        release.start()
+        assert StateManager(path).record_candidate_run("a").status == READY_FOR_REVIEW
+        release.join()
+    finally:
+        blocker.close()
+    assert [run.run_id for run in impatient.get_candidate_runs()] == ["a"]
+
+
+def _writer(path: str, worker: int, count: int, start, results) -> None:
+    """Record ``count`` runs and approve every other one (runs in a spawned process)."""
+    try:
+        start.wait(60)
+        manager = StateManager(path)  # concurrent schema creation on a fresh file, too
+        for index in range(count):
+            run_id = f"w{worker}_{index:03d}"
+            manager.record_candidate_run(
+                run_id, symbols=["RELIANCE"], score=index / count, recorded_by=f"worker-{worker}"
+            )
+            if index % 2 == 0:
+                manager.approve_candidate_run(run_id, approved_by=f"worker-{worker}")
+        results.put((worker, None))
+    except BaseException:
+        results.put((worker, traceback.format_exc()))
+
+
+def _racer(path: str, worker: int, run_ids: list[str], start, results) -> None:
+    """Try to approve every run; exactly one process may win each (runs in a spawned process)."""
+    try:
+        manager = StateManager(path)
+        start.wait(60)
+        won = []
+        for run_id in run_ids:
+            try:
+                manager.approve_candidate_run(run_id, approved_by=f"worker-{worker}")
+                won.append(run_id)
+            except IllegalTransitionError:
+                pass
+        results.put((worker, won))
+    except BaseException:
+        results.put((worker, traceback.format_exc()))
+
+
+def _run_processes(target, args_for_worker, workers: int) -> dict[int, object]:
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    processes = [
+        ctx.Process(target=target, args=(*args_for_worker(w), start, results))
+        for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    start.set()
+    outcome = dict(results.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    return outcome
+
+
+def test_concurrent_writer_processes(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared" / "registry.sqlite")
+    outcome = _run_processes(_writer, lambda worker: (path, worker, 50), workers=2)
+    assert outcome == {0: None, 1: None}, outcome
+
+    registry = StateManager(path)
+    runs = registry.get_candidate_runs()
+    assert len(runs) == 100 and len({run.run_id for run in runs}) == 100
+    for run in runs:
+        index = int(run.run_id.split("_")[1])
+        assert run.status == (APPROVED if index % 2 == 0 else READY_FOR_REVIEW), run.run_id
+        assert run.recorded_by == f"worker-{run.run_id[1]}"
+    assert len(registry.get_candidate_runs(APPROVED)) == 50
+    log = registry.audit_log()
+    assert len(log) == 100 + 50
+    assert sum(change.to_status == APPROVED for change in log) == 50
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_racing_approvals_have_exactly_one_winner(tmp_path: Path) -> None:
+    path = str(tmp_path / "registry.sqlite")
+    registry = StateManager(path)
+    run_ids = [f"run_{index:02d}" for index in range(20)]
+    for run_id in run_ids:
+        _record(registry, run_id)
+    outcome = _run_processes(_racer, lambda worker: (path, worker, run_ids), workers=3)
+    assert all(isinstance(won, list) for won in outcome.values()), outcome
+    winners = sorted(run_id for won in outcome.values() for run_id in won)
+    assert winners == run_ids  # every run approved once, by exactly one process
+    for run_id in run_ids:
+        approvals = [c for c in registry.audit_log(run_id) if c.to_status == APPROVED]
+        assert len(approvals) == 1
+        assert registry.get_candidate_run(run_id).approved_by == approvals[0].by
+    assert set(STATUSES) >= {run.status for run in registry.get_candidate_runs()}
