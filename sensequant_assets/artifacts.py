@@ -85,6 +85,22 @@ class ArtifactLayout:
     def progress_dir(self) -> Path:
         return self.models / "progress"
 
+    def candidate(self, candidate_id: str) -> CandidateLayout:
+        """The bundle of an existing or pre-assigned candidate id (``live_candidate_<ts>``)."""
+        stamp = candidate_id.removeprefix(CANDIDATE_PREFIX)
+        try:
+            dt.datetime.strptime(stamp, TIMESTAMP_FORMAT)
+        except ValueError:
+            raise ValueError(
+                f"{candidate_id!r} is not a candidate id ({CANDIDATE_PREFIX}YYYYmmdd_HHMMSS)"
+            ) from None
+        if not candidate_id.startswith(CANDIDATE_PREFIX):
+            raise ValueError(f"{candidate_id!r} must start with {CANDIDATE_PREFIX}")
+        return CandidateLayout(self.models / candidate_id)
+
+    def new_candidate_id(self, now: dt.datetime | None = None) -> str:
+        return CANDIDATE_PREFIX + (now or dt.datetime.now()).strftime(TIMESTAMP_FORMAT)
+
     def new_candidate(self, now: dt.datetime | None = None) -> CandidateLayout:
         stamp = (now or dt.datetime.now()).strftime(TIMESTAMP_FORMAT)
         return CandidateLayout(self.models / f"{CANDIDATE_PREFIX}{stamp}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from sensequant_assets.defs.partitions import (
     date_range_tags,
     one_symbol_range_tags,
 )
+from sensequant_assets.runs import PROGRESS, QUIET, cli_instance, contiguous, run_job
 from sensequant_assets.settings import Settings, SettingsError, load_settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, check_future_data
@@ -38,8 +38,6 @@ from sensequant_assets.universe import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 class UsageError(ValueError):
@@ -51,13 +49,6 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (expected YYYY-MM-DD)") from None
-
-
-def _instance() -> dg.DagsterInstance:
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    print("DAGSTER_HOME is not set: using an ephemeral instance (runs won't show in Dagit)")
-    return dg.DagsterInstance.ephemeral()
 
 
 def _sessions(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:
@@ -75,47 +66,6 @@ def _sessions(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]
     return sessions
 
 
-def _check_summary(result: dg.ExecuteInProcessResult) -> str:
-    evaluations = result.get_asset_check_evaluations()
-    failed = [e.check_name for e in evaluations if not e.passed]
-    if not evaluations:
-        return "checks: none ran"
-    if not failed:
-        return f"checks: {len(evaluations)} passed"
-    return f"checks: {len(evaluations) - len(failed)} passed, not passed: {', '.join(failed)}"
-
-
-def _run(
-    job: dg.JobDefinition,
-    instance: dg.DagsterInstance,
-    label: str,
-    run_config: dict[str, object] = QUIET,
-    **kwargs: object,
-) -> bool:
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config=run_config,
-        **kwargs,  # type: ignore[arg-type]
-    )
-    # A range run records one materialization per partition, all carrying the run's metadata.
-    materializations = result.asset_materializations_for_node(job.nodes[0].name)
-    first = materializations[0].metadata if materializations else {}
-    size = (
-        f"rows {first['rows'].value:>6}"
-        if "rows" in first
-        else f"partitions {len(materializations):>3}"
-    )
-    status = "ok" if result.success else "FAILED"
-    run = result.run_id[:8]
-    print(f"  {label:<32} {status:<7} run {run}  {size}  {_check_summary(result)}")
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data:
-                print(f"    {event.step_failure_data.error.message.strip()}")
-    return result.success
-
-
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     universe = load_universe(settings.scrip_master)
     symbols = universe.resolve(s for s in args.symbols.split(",") if s.strip())
@@ -127,7 +77,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         )
     sessions = _sessions(settings, args.start_date, args.end_date)
     defs = build_defs(settings)
-    instance = _instance()
+    instance = cli_instance()
     print(
         f"ingesting {len(symbols)} symbol(s), {len(sessions)} session(s) "
         f"{sessions[0]}..{sessions[-1]} from {settings.data_source}"
@@ -136,10 +86,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     ohlcv_job = defs.resolve_job_def(OHLCV_JOB)
     for symbol in symbols:
         tags = one_symbol_range_tags(symbol, sessions[0], sessions[-1])
-        ok &= _run(ohlcv_job, instance, f"ohlcv_daily {symbol}", tags=tags)
+        ok &= run_job(ohlcv_job, instance, f"ohlcv_daily {symbol}", tags=tags)
     if args.benchmark:
         tags = date_range_tags(sessions[0], sessions[-1])
-        ok &= _run(defs.resolve_job_def(BENCHMARK_JOB), instance, "nifty50_benchmark", tags=tags)
+        ok &= run_job(defs.resolve_job_def(BENCHMARK_JOB), instance, "nifty50_benchmark", tags=tags)
     print(f"warehouse: {settings.duckdb_path}")
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -168,22 +118,6 @@ def _trainable(settings: Settings, symbols: Sequence[str], windows: Sequence[str
     return keep
 
 
-def _contiguous(ordered: Sequence[str], wanted: Sequence[str]) -> list[list[str]]:
-    """Split ``wanted`` into runs of neighbours in ``ordered``: one partition range each."""
-    chosen = set(wanted)
-    blocks: list[list[str]] = []
-    current: list[str] = []
-    for key in ordered:
-        if key in chosen:
-            current.append(key)
-        elif current:
-            blocks.append(current)
-            current = []
-    if current:
-        blocks.append(current)
-    return blocks
-
-
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     defs = build_defs(settings)
     teacher = defs.resolve_assets_def("teacher_model")
@@ -202,7 +136,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         windows = _trainable(settings, symbols, windows)[-args.windows :]
     if not windows:
         raise UsageError("no training window fits the stored data; ingest more history first")
-    instance = _instance()
+    instance = cli_instance()
     print(f"training teachers: {len(symbols)} symbol(s) x {len(windows)} window(s)")
     trained = set() if args.retrain else instance.get_materialized_partitions(teacher.key)
     ok = True
@@ -212,10 +146,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         if not todo:
             print(f"  teacher_model {symbol:<18} all {len(windows)} window(s) already trained")
             continue
-        for block in _contiguous(windows, todo):
+        for block in contiguous(windows, todo):
             tags = {RANGE_START_TAG: f"{symbol}|{block[0]}", RANGE_END_TAG: f"{symbol}|{block[-1]}"}
             label = f"teacher_model {symbol} ({len(block)})"
-            ok &= _run(job, instance, label, run_config=PROGRESS, tags=tags)
+            ok &= run_job(job, instance, label, run_config=PROGRESS, tags=tags)
     if not ok:
         print("some windows failed: fix the cause and re-run; trained windows are kept")
         return EXIT_FAILED

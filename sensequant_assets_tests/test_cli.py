@@ -104,11 +104,11 @@ def test_train_shows_progress_and_builds_a_candidate(
 
 
 def test_contiguous_blocks_become_one_range_each() -> None:
-    from sensequant_assets.cli import _contiguous
+    from sensequant_assets.runs import contiguous
 
     ordered = ["w1", "w2", "w3", "w4", "w5", "w6"]
-    assert _contiguous(ordered, ["w2", "w3", "w5"]) == [["w2", "w3"], ["w5"]]
-    assert _contiguous(ordered, []) == []
+    assert contiguous(ordered, ["w2", "w3", "w5"]) == [["w2", "w3"], ["w5"]]
+    assert contiguous(ordered, []) == []
 
 
 def test_candidates_commands_review_the_registry(

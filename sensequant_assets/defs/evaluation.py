@@ -16,6 +16,7 @@ import dagster as dg
 import pandas as pd
 
 from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.defs.training import BENCHMARK_TABLE, Training
 from sensequant_assets.evaluation.backtest import (
     CostModel,
@@ -76,11 +77,15 @@ class Evaluation:
         )
 
     def candidate(self, context: dg.AssetExecutionContext) -> CandidateLayout:
-        """The bundle written by the latest ``student_model`` materialization."""
-        event = context.instance.get_latest_materialization_event(dg.AssetKey("student_model"))
-        if event is None or event.asset_materialization is None:
-            raise dg.Failure("no student_model materialization: train a candidate first")
-        path = Path(str(event.asset_materialization.metadata["candidate"].value))
+        """The run's tagged candidate, else the latest ``student_model`` materialization's."""
+        scope = CandidateScope.from_tags(context.run.tags)
+        if scope.candidate_id:
+            path = self.training.layout.candidate(scope.candidate_id).root
+        else:
+            event = context.instance.get_latest_materialization_event(dg.AssetKey("student_model"))
+            if event is None or event.asset_materialization is None:
+                raise dg.Failure("no student_model materialization: train a candidate first")
+            path = Path(str(event.asset_materialization.metadata["candidate"].value))
         if not (path / "student_runs.json").is_file():
             raise dg.Failure(f"candidate bundle {path} is missing or incomplete")
         return CandidateLayout(path)
@@ -89,11 +94,18 @@ class Evaluation:
         return self.training.layout.audit_dir(candidate)
 
     def market_data(self, candidate: CandidateLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Every stored bar of the candidate's symbols, and the NIFTY 50's."""
-        symbols = json.loads(candidate.student_runs.read_text())["symbols"]
+        """The candidate's bars (its symbols over its data range), and the NIFTY 50's."""
+        runs = json.loads(candidate.student_runs.read_text())
+        symbols, (first, last) = runs["symbols"], runs["data_range"]
         warehouse = self.training.warehouse
-        bars = warehouse.query("ohlcv_daily", "symbol in (select unnest(?))", [symbols])
-        benchmark = warehouse.query(BENCHMARK_TABLE, "symbol = ?", [INDEX_SYMBOL])
+        bars = warehouse.query(
+            "ohlcv_daily",
+            "symbol in (select unnest(?)) and date between ? and ?",
+            [symbols, first, last],
+        )
+        benchmark = warehouse.query(
+            BENCHMARK_TABLE, "symbol = ? and date between ? and ?", [INDEX_SYMBOL, first, last]
+        )
         if bars.empty or benchmark.empty:
             raise dg.Failure(
                 "validation needs the candidate's OHLCV and the NIFTY 50 benchmark in the "

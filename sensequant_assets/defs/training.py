@@ -18,6 +18,7 @@ import pandas as pd
 
 from sensequant_assets.artifacts import ArtifactLayout, CandidateLayout
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.features import WARMUP_SESSIONS, LabelSpec
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
@@ -351,14 +352,29 @@ def build_training_assets(
         Writes a new candidate bundle ``data/models/live_candidate_<ts>/`` (teacher copies,
         ``teacher_runs.json``, ``student/``, ``student_runs.json``, reward history).
         """
-        labels = [_window(k).label for k in teacher_model.partitions_def.get_partition_keys()]
-        symbols = teacher_model.partitions_def.get_partitions_def_for_dimension(
+        scope = CandidateScope.from_tags(context.run.tags)
+        partitioned = teacher_model.partitions_def.get_partitions_def_for_dimension(
             "symbol"
         ).get_partition_keys()
-        bars = training.warehouse.query("ohlcv_daily", "symbol in (select unnest(?))", [symbols])
+        symbols = list(scope.symbols or partitioned)
+        windows = [_window(k) for k in teacher_model.partitions_def.get_partition_keys()]
+        labels = [w.label for w in windows if w.symbol in symbols]
+        where, params = "symbol in (select unnest(?))", [symbols]
+        if scope.start:
+            where, params = f"{where} and date >= ?", [*params, scope.start]
+        if scope.end:
+            where, params = f"{where} and date <= ?", [*params, scope.end]
+        bars = training.warehouse.query("ohlcv_daily", where, params)
         if bars.empty:
-            raise dg.Failure("no stored OHLCV: materialize ohlcv_daily and teacher_model first")
-        candidate = training.layout.new_candidate()
+            raise dg.Failure(
+                f"no stored OHLCV for {', '.join(symbols[:5])} between {scope.start or 'the start'}"
+                f" and {scope.end or 'the end'}: materialize ohlcv_daily and teacher_model first"
+            )
+        candidate = (
+            training.layout.candidate(scope.candidate_id)
+            if scope.candidate_id
+            else training.layout.new_candidate()
+        )
         context.log.info(f"building {candidate.candidate_id} from {len(labels)} window(s)")
         outcome = training.build_candidate(candidate, labels, bars)
         metrics = outcome.result.metrics

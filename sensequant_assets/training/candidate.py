@@ -225,6 +225,10 @@ def build_candidate(
         "teacher_models_dir": str(layout.teacher_models.relative_to(layout.root)),
         "symbols": sorted(samples["symbol"].unique()),
         "date_range": [str(samples["date"].min().date()), str(samples["date"].max().date())],
+        "data_range": [
+            str(pd.Timestamp(bars["date"].min()).date()),
+            str(pd.Timestamp(bars["date"].max()).date()),
+        ],
         "label": asdict(label),
         "distillation": {"method": "sample expansion over soft targets",
                          "alpha": student_config.distill_alpha,

@@ -1,0 +1,59 @@
+"""Run tags that scope a candidate run; Dagit users can set the same tags on a launch.
+
+A run tagged with ``sensequant/candidate`` writes that candidate id (so every stage, and a
+failure handler, knows the bundle before it exists); ``sensequant/symbols`` and
+``sensequant/start_date`` / ``sensequant/end_date`` restrict the student and its evaluation to
+those symbols and dates. Without them a candidate covers every stored symbol and date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+CANDIDATE_TAG = "sensequant/candidate"
+SYMBOLS_TAG = "sensequant/symbols"
+START_TAG = "sensequant/start_date"
+END_TAG = "sensequant/end_date"
+HISTORICAL_RUN_TAG = "sensequant/historical_run"
+DRYRUN_TAG = "sensequant/dryrun"
+
+
+@dataclass(frozen=True)
+class CandidateScope:
+    candidate_id: str | None
+    symbols: tuple[str, ...] | None
+    start: dt.date | None
+    end: dt.date | None
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> CandidateScope:
+        symbols = tags.get(SYMBOLS_TAG)
+        return cls(
+            candidate_id=tags.get(CANDIDATE_TAG) or None,
+            symbols=tuple(s for s in symbols.split(",") if s) if symbols else None,
+            start=_date(tags, START_TAG),
+            end=_date(tags, END_TAG),
+        )
+
+
+def scope_tags(
+    candidate_id: str, symbols: Sequence[str], start: dt.date, end: dt.date
+) -> dict[str, str]:
+    return {
+        CANDIDATE_TAG: candidate_id,
+        SYMBOLS_TAG: ",".join(symbols),
+        START_TAG: start.isoformat(),
+        END_TAG: end.isoformat(),
+    }
+
+
+def _date(tags: Mapping[str, str], key: str) -> dt.date | None:
+    value = tags.get(key)
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"run tag {key}={value!r} is not a date (YYYY-MM-DD)") from None
