@@ -22,7 +22,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 run: setup
-	$(BIN)/sensequant ingest --symbols RELIANCE,TCS --start-date 2024-01-01 --end-date 2024-12-31
+	$(BIN)/sensequant historical-run --symbols RELIANCE,TCS --start-date 2024-01-01 --end-date 2024-12-31
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from sensequant_assets import cli_candidates
+from sensequant_assets import cli_candidates, cli_historical
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
@@ -26,7 +26,14 @@ from sensequant_assets.defs.partitions import (
     date_range_tags,
     one_symbol_range_tags,
 )
-from sensequant_assets.runs import PROGRESS, QUIET, cli_instance, contiguous, run_job
+from sensequant_assets.runs import (
+    PROGRESS,
+    QUIET,
+    UsageError,
+    cli_instance,
+    contiguous,
+    run_job,
+)
 from sensequant_assets.settings import Settings, SettingsError, load_settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, check_future_data
@@ -38,10 +45,6 @@ from sensequant_assets.universe import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(ValueError):
-    pass
 
 
 def _date(text: str) -> dt.date:
@@ -86,10 +89,12 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     ohlcv_job = defs.resolve_job_def(OHLCV_JOB)
     for symbol in symbols:
         tags = one_symbol_range_tags(symbol, sessions[0], sessions[-1])
-        ok &= run_job(ohlcv_job, instance, f"ohlcv_daily {symbol}", tags=tags)
+        ok &= run_job(ohlcv_job, instance, f"ohlcv_daily {symbol}", tags=tags).success
     if args.benchmark:
         tags = date_range_tags(sessions[0], sessions[-1])
-        ok &= run_job(defs.resolve_job_def(BENCHMARK_JOB), instance, "nifty50_benchmark", tags=tags)
+        ok &= run_job(
+            defs.resolve_job_def(BENCHMARK_JOB), instance, "nifty50_benchmark", tags=tags
+        ).success
     print(f"warehouse: {settings.duckdb_path}")
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -149,7 +154,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         for block in contiguous(windows, todo):
             tags = {RANGE_START_TAG: f"{symbol}|{block[0]}", RANGE_END_TAG: f"{symbol}|{block[-1]}"}
             label = f"teacher_model {symbol} ({len(block)})"
-            ok &= run_job(job, instance, label, run_config=PROGRESS, tags=tags)
+            ok &= run_job(job, instance, label, run_config=PROGRESS, tags=tags).success
     if not ok:
         print("some windows failed: fix the cause and re-run; trained windows are kept")
         return EXIT_FAILED
@@ -225,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     codes.add_argument("--symbols", help="comma-separated symbols (default: the universe)")
     codes.set_defaults(handler=cmd_universe_codes)
     cli_candidates.add_parser(sub)
+    cli_historical.add_parser(sub)
     return parser
 
 

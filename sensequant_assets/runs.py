@@ -15,6 +15,10 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
+class UsageError(ValueError):
+    """Bad arguments: the command exits 2 with the message."""
+
+
 def cli_instance() -> dg.DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
@@ -38,7 +42,8 @@ def run_job(
     label: str,
     run_config: dict[str, object] = QUIET,
     **kwargs: object,
-) -> bool:
+) -> dg.ExecuteInProcessResult:
+    """Run ``job`` in this process on ``instance`` and print one line about it."""
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,
@@ -60,7 +65,7 @@ def run_job(
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
                 print(f"    {event.step_failure_data.error.message.strip()}")
-    return result.success
+    return result
 
 
 def contiguous(ordered: Sequence[str], wanted: Sequence[str]) -> list[list[str]]:

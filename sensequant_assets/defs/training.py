@@ -358,7 +358,13 @@ def build_training_assets(
         ).get_partition_keys()
         symbols = list(scope.symbols or partitioned)
         windows = [_window(k) for k in teacher_model.partitions_def.get_partition_keys()]
-        labels = [w.label for w in windows if w.symbol in symbols]
+        labels = [
+            w.label
+            for w in windows
+            if w.symbol in symbols
+            and (scope.start is None or w.start >= scope.start)
+            and (scope.end is None or w.end <= scope.end)
+        ]
         where, params = "symbol in (select unnest(?))", [symbols]
         if scope.start:
             where, params = f"{where} and date >= ?", [*params, scope.start]

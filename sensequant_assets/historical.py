@@ -1,0 +1,310 @@
+"""The historical run: ingest → teachers → student → validation → tests → audit → briefing.
+
+Each phase is a Dagster run on the configured instance (Dagit shows them; filter by the tag
+``sensequant/historical_run=<candidate id>``): one ingest run per symbol plus the benchmark, one
+teacher run per symbol over the windows the dates can label, then ``candidate_job`` for the
+student and every later stage, scoped to the run's symbols and dates by run tags. The
+candidate id is assigned up front, so a failure in any phase still gets a partial briefing in
+``release/audit_<id>/`` and a ``failed`` entry in the registry.
+
+``--dryrun`` runs the same phases on a tiny synthetic sample (at most two symbols, at most the
+last year of the range) in a home of its own under ``data/dryrun/``: production data, models
+and the registry are never touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.evaluation import Evaluation
+from sensequant_assets.defs.jobs import BENCHMARK_JOB, CANDIDATE_JOB, OHLCV_JOB, TEACHER_JOB
+from sensequant_assets.defs.partitions import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    date_range_tags,
+    one_symbol_range_tags,
+)
+from sensequant_assets.defs.release import stage_outputs, write_briefing
+from sensequant_assets.defs.tags import DRYRUN_TAG, HISTORICAL_RUN_TAG, scope_tags
+from sensequant_assets.defs.training import Training
+from sensequant_assets.features import WARMUP_SESSIONS
+from sensequant_assets.registry import StateManager
+from sensequant_assets.release.registration import register_failure
+from sensequant_assets.runs import PROGRESS, QUIET, contiguous, run_job
+from sensequant_assets.settings import Settings
+from sensequant_assets.storage import Warehouse
+from sensequant_assets.training import TrainingWindow, window_data_range
+from sensequant_assets.universe import INDEX_SYMBOL, load_universe
+
+DRYRUN_SYMBOLS = 2
+DRYRUN_DAYS = 365
+STAGE_PHASES = {
+    "student_model": "student",
+    "model_validation": "validation",
+    "stat_tests": "statistical tests",
+    "stress_tests": "stress tests",
+    "promotion_gate": "promotion gate",
+    "release_audit": "release audit",
+    "promotion_briefing": "briefing",
+}
+
+
+class PhaseFailed(Exception):
+    def __init__(self, phase: str, message: str):
+        super().__init__(f"{phase}: {message}")
+        self.phase = phase
+        self.message = message
+
+
+@dataclass(frozen=True)
+class HistoricalRequest:
+    symbols: tuple[str, ...]
+    start: dt.date
+    end: dt.date
+    skip_fetch: bool = False
+    dryrun: bool = False
+    run_stress_tests: bool = False
+
+
+@dataclass
+class HistoricalOutcome:
+    candidate_id: str
+    settings: Settings
+    succeeded: bool
+    failed_phase: str | None = None
+    error: str | None = None
+    recommendation: str | None = None
+    registry_status: str | None = None
+    dagster_runs: list[str] = field(default_factory=list)
+
+
+def prepare(request: HistoricalRequest, settings: Settings) -> tuple[HistoricalRequest, Settings]:
+    """The request and settings the run uses: a dry run shrinks both and moves home."""
+    overrides: dict[str, object] = {}
+    if request.run_stress_tests:
+        overrides["run_stress_tests"] = True
+    if request.dryrun:
+        start = max(request.start, request.end - dt.timedelta(days=DRYRUN_DAYS))
+        request = HistoricalRequest(
+            request.symbols[:DRYRUN_SYMBOLS], start, request.end, False, True,
+            request.run_stress_tests,
+        )  # fmt: skip
+        stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+        overrides |= {
+            "home": settings.home / "data" / "dryrun" / stamp,
+            "data_source": "synthetic",
+            "history_start": min(settings.history_start, start),
+        }
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    return request, settings
+
+
+def run_historical(
+    request: HistoricalRequest,
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    say: Callable[[str], None] = print,
+) -> HistoricalOutcome:
+    """Run every phase; never raises for a failed phase (the outcome says what failed)."""
+    layout = ArtifactLayout(settings.home)
+    candidate_id = layout.new_candidate_id()
+    outcome = HistoricalOutcome(candidate_id, settings, succeeded=False)
+    base_tags = {HISTORICAL_RUN_TAG: candidate_id, DRYRUN_TAG: str(request.dryrun).lower()}
+    defs = build_defs(settings)
+    phases = [
+        ("ingest", lambda: _ingest(request, settings, defs, instance, base_tags, say)),
+        ("teachers", lambda: _teachers(request, settings, defs, instance, base_tags, say)),
+        ("candidate", lambda: _candidate(request, candidate_id, defs, instance, base_tags, say)),
+    ]
+    say(
+        f"historical run {candidate_id}: {len(request.symbols)} symbol(s) "
+        f"{request.start}..{request.end}, source {settings.data_source}"
+        + (" (dry run)" if request.dryrun else "")
+    )
+    try:
+        for number, (name, phase) in enumerate(phases, start=1):
+            say(f"[{number}/{len(phases)}] {name}")
+            started = time.perf_counter()
+            outcome.dagster_runs += phase()
+            say(f"      {name} done in {time.perf_counter() - started:.1f} s")
+    except PhaseFailed as failed:
+        outcome.failed_phase, outcome.error = failed.phase, failed.message
+        _record_failure(outcome, say)
+        return outcome
+    registry = StateManager(layout.registry)
+    run = registry.get_candidate_run(candidate_id)
+    outcome.succeeded = True
+    outcome.recommendation = run.recommendation
+    outcome.registry_status = run.status
+    return outcome
+
+
+def _ingest(
+    request: HistoricalRequest,
+    settings: Settings,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    tags: dict[str, str],
+    say: Callable[[str], None],
+) -> list[str]:
+    calendar = TradingCalendar.from_file(settings.holiday_file)
+    sessions = calendar.sessions(request.start, min(request.end, dt.date.today()))
+    if not sessions:
+        raise PhaseFailed("ingest", f"no NSE session between {request.start} and {request.end}")
+    if request.skip_fetch:
+        _check_stored(request, settings, sessions, say)
+        return []
+    runs = []
+    job = defs.resolve_job_def(OHLCV_JOB)
+    for symbol in request.symbols:
+        range_tags = one_symbol_range_tags(symbol, sessions[0], sessions[-1])
+        runs.append(_run(job, instance, f"ohlcv_daily {symbol}", "ingest", {**tags, **range_tags}))
+    benchmark = defs.resolve_job_def(BENCHMARK_JOB)
+    range_tags = date_range_tags(sessions[0], sessions[-1])
+    runs.append(_run(benchmark, instance, "nifty50_benchmark", "ingest", {**tags, **range_tags}))
+    return runs
+
+
+def _check_stored(
+    request: HistoricalRequest,
+    settings: Settings,
+    sessions: Sequence[dt.date],
+    say: Callable[[str], None],
+) -> None:
+    """--skip-fetch: every symbol and the benchmark must already cover every session."""
+    warehouse = Warehouse(settings.duckdb_path)
+    missing = []
+    for table, symbol in [*(("ohlcv_daily", s) for s in request.symbols),
+                          ("nifty50_benchmark", INDEX_SYMBOL)]:  # fmt: skip
+        stored = warehouse.bars(table, symbol, sessions[0], sessions[-1])
+        have = {d.date() for d in stored["date"]} if not stored.empty else set()
+        gaps = [d for d in sessions if d not in have]
+        if gaps:
+            missing.append(
+                f"{symbol} lacks {len(gaps)} of {len(sessions)} sessions (first {gaps[0]})"
+            )
+    if missing:
+        raise PhaseFailed(
+            "ingest",
+            "--skip-fetch needs stored data for every session: "
+            + "; ".join(missing)
+            + ". Run without --skip-fetch (or `sensequant ingest`) first",
+        )
+    say(f"      --skip-fetch: stored data covers all {len(sessions)} sessions")
+
+
+def _teachers(
+    request: HistoricalRequest,
+    settings: Settings,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    tags: dict[str, str],
+    say: Callable[[str], None],
+) -> list[str]:
+    teacher = defs.resolve_assets_def("teacher_model")
+    partitions = teacher.partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    ordered = partitions.get_partitions_def_for_dimension("train_window").get_partition_keys()
+    calendar = TradingCalendar.from_file(settings.holiday_file)
+    windows = []
+    for key in ordered:
+        first, last = window_data_range(
+            TrainingWindow.from_span_key(request.symbols[0], key),
+            calendar,
+            WARMUP_SESSIONS,
+            settings.label_horizon,
+        )
+        if first >= request.start and last <= request.end:
+            windows.append(key)
+    if not windows:
+        raise PhaseFailed(
+            "teachers",
+            f"no {settings.window_days}-day training window (plus {WARMUP_SESSIONS} warm-up and "
+            f"{settings.label_horizon} label sessions) fits {request.start}..{request.end}",
+        )
+    say(f"      {len(request.symbols)} symbol(s) x {len(windows)} window(s)")
+    job = defs.resolve_job_def(TEACHER_JOB)
+    runs = []
+    for symbol in request.symbols:
+        for block in contiguous(ordered, windows):
+            range_tags = {
+                RANGE_START_TAG: f"{symbol}|{block[0]}",
+                RANGE_END_TAG: f"{symbol}|{block[-1]}",
+            }
+            label = f"teacher_model {symbol} ({len(block)})"
+            runs.append(_run(job, instance, label, "teachers", {**tags, **range_tags}, PROGRESS))
+    return runs
+
+
+def _candidate(
+    request: HistoricalRequest,
+    candidate_id: str,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    tags: dict[str, str],
+    say: Callable[[str], None],
+) -> list[str]:
+    job = defs.resolve_job_def(CANDIDATE_JOB)
+    scope = scope_tags(candidate_id, request.symbols, request.start, request.end)
+    result = job.execute_in_process(
+        instance=instance, tags={**tags, **scope}, run_config=PROGRESS, raise_on_error=False
+    )
+    for event in result.all_events:
+        if event.is_step_success and event.step_key in STAGE_PHASES:
+            say(f"      ✓ {STAGE_PHASES[event.step_key]}")
+    if not result.success:
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        error = failure.step_failure_data.error if failure.step_failure_data else None
+        while error is not None and error.cause is not None:
+            error = error.cause  # the user's exception, not Dagster's wrapper
+        message = error.message.strip() if error else "step failed"
+        raise PhaseFailed(STAGE_PHASES.get(failure.step_key or "", "candidate"), message)
+    return [result.run_id]
+
+
+def _run(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    label: str,
+    phase: str,
+    tags: dict[str, str],
+    run_config: dict[str, object] = QUIET,
+) -> str:
+    result = run_job(job, instance, label, run_config=run_config, tags=tags)
+    if not result.success:
+        raise PhaseFailed(phase, f"{label} failed (run {result.run_id}, see it in Dagit)")
+    return result.run_id
+
+
+def _record_failure(outcome: HistoricalOutcome, say: Callable[[str], None]) -> None:
+    """Partial briefing with what exists, and a failed registry entry."""
+    settings = outcome.settings
+    evaluation = Evaluation(
+        Training(
+            settings,
+            load_universe(settings.scrip_master),
+            TradingCalendar.from_file(settings.holiday_file),
+        )
+    )
+    layout = ArtifactLayout(settings.home)
+    candidate = layout.candidate(outcome.candidate_id)
+    outputs = stage_outputs(evaluation, candidate)
+    outputs.failed_phase, outputs.error = outcome.failed_phase, outcome.error
+    audit = layout.audit_dir(candidate)
+    write_briefing(audit, outputs)
+    register_failure(
+        StateManager(layout.registry),
+        outcome.candidate_id,
+        outcome.failed_phase or "unknown",
+        outcome.error or "",
+    )
+    say(f"FAILED in phase {outcome.failed_phase}: {outcome.error}")
