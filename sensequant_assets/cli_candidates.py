@@ -11,6 +11,7 @@ import json
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.registry import STATUSES, StateManager
+from sensequant_assets.release.deployment import rollback_production
 from sensequant_assets.settings import Settings
 
 EXIT_OK = 0
@@ -63,8 +64,9 @@ def cmd_reject(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    deployment = registry(settings).rollback(args.stage, by=args.by)
-    print(f"{args.stage} rolled back to {deployment.run_id} by {args.by}")
+    layout = ArtifactLayout(settings.home)
+    deployment = rollback_production(layout, registry(settings), by=args.by)
+    print(f"production rolled back to {deployment.run_id} by {args.by}")
     return EXIT_OK
 
 
@@ -88,5 +90,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     reject.set_defaults(handler=cmd_reject)
     rollback = actions.add_parser("rollback", help="redeploy the previous production model")
     rollback.add_argument("--by", required=True)
-    rollback.add_argument("--stage", default="production", choices=("production", "staging"))
     rollback.set_defaults(handler=cmd_rollback)

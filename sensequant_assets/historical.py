@@ -25,7 +25,13 @@ from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.evaluation import Evaluation
-from sensequant_assets.defs.jobs import BENCHMARK_JOB, CANDIDATE_JOB, OHLCV_JOB, TEACHER_JOB
+from sensequant_assets.defs.jobs import (
+    BENCHMARK_JOB,
+    CANDIDATE_JOB,
+    OHLCV_JOB,
+    STAGE_PHASES,
+    TEACHER_JOB,
+)
 from sensequant_assets.defs.partitions import (
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -46,15 +52,6 @@ from sensequant_assets.universe import INDEX_SYMBOL, load_universe
 
 DRYRUN_SYMBOLS = 2
 DRYRUN_DAYS = 365
-STAGE_PHASES = {
-    "student_model": "student",
-    "model_validation": "validation",
-    "stat_tests": "statistical tests",
-    "stress_tests": "stress tests",
-    "promotion_gate": "promotion gate",
-    "release_audit": "release audit",
-    "promotion_briefing": "briefing",
-}
 
 
 class PhaseFailed(Exception):

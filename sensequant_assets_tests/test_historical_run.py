@@ -9,8 +9,11 @@ import pytest
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.jobs import PROMOTE_JOB
 from sensequant_assets.historical import HistoricalRequest, run_historical
 from sensequant_assets.registry import StateManager
+from sensequant_assets.release.deployment import current_production
 from sensequant_assets.settings import load_settings
 
 PILOT = ["historical-run", "--symbols", "RELIANCE,TCS", "--start-date", "2024-01-01",
@@ -80,6 +83,23 @@ def test_pilot_runs_the_phases_in_order_and_writes_the_contract(
     assert main([*PILOT, "--skip-fetch"]) == EXIT_OK
     again = capfd.readouterr().out
     assert "--skip-fetch: stored data covers all" in again and "ohlcv_daily RELIANCE" not in again
+
+    # a reviewer approves; the promotion sensor deploys it once
+    assert main(["candidates", "approve", candidate_id, "--by", "asha"]) == EXIT_OK
+    defs = build_defs(load_settings())
+    sensor = defs.resolve_sensor_def("promotion_sensor")
+    with dg.DagsterInstance.get() as instance:
+        tick = sensor(dg.build_sensor_context(instance=instance))
+        (request,) = tick.run_requests
+        promote = defs.resolve_job_def(PROMOTE_JOB)
+        assert promote.execute_in_process(instance=instance, tags=request.tags).success
+        assert (
+            sensor(dg.build_sensor_context(instance=instance, cursor=tick.cursor)).run_requests
+            == []
+        )
+    assert current_production(layout) == candidate_id
+    assert StateManager(layout.registry).get_candidate_run(candidate_id).status == "deployed"
+    assert (layout.production_dir / candidate_id / "student" / "student_model.txt").is_file()
 
 
 @pytest.mark.slow

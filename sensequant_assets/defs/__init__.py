@@ -8,16 +8,18 @@ import dagster as dg
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.evaluation import Evaluation, build_evaluation_assets
-from sensequant_assets.defs.jobs import build_jobs
+from sensequant_assets.defs.jobs import CANDIDATE_JOB, build_jobs
 from sensequant_assets.defs.market_data import build_market_data_assets
 from sensequant_assets.defs.partitions import (
     symbol_day_partitions,
     symbol_window_partitions,
     trading_day_partitions,
 )
+from sensequant_assets.defs.promotion import production_model
 from sensequant_assets.defs.release import build_release_assets
 from sensequant_assets.defs.resources import MarketData, warehouse_io_manager
 from sensequant_assets.defs.schedules import build_schedules
+from sensequant_assets.defs.sensors import build_sensors
 from sensequant_assets.defs.training import Training, build_training_assets, teacher_window_keys
 from sensequant_assets.settings import Settings
 from sensequant_assets.universe import load_universe
@@ -37,19 +39,25 @@ def build_defs(settings: Settings) -> dg.Definitions:
     windows = teacher_window_keys(settings, calendar, dt.date.today())
     teacher_partitions = symbol_window_partitions(symbols, windows)
     training = Training(settings, universe, calendar)
+    evaluation = Evaluation(training)
+    jobs = build_jobs(sentiment_enabled)
     return dg.Definitions(
         assets=[
             *build_market_data_assets(symbol_days, days, pool, sentiment_enabled),
             *build_training_assets(teacher_partitions),
             *build_evaluation_assets(settings.run_stress_tests),
             *build_release_assets(),
+            production_model,
         ],
-        jobs=build_jobs(sentiment_enabled),
+        jobs=jobs,
+        sensors=build_sensors(
+            training.layout, evaluation, [j for j in jobs if j.name == CANDIDATE_JOB]
+        ),
         schedules=build_schedules(calendar, symbols),
         resources={
             "market_data": MarketData(settings, universe, calendar),
             "training": training,
-            "evaluation": Evaluation(training),
+            "evaluation": evaluation,
             "warehouse_io_manager": warehouse_io_manager(settings),
         },
     )

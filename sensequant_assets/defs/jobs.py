@@ -9,6 +9,17 @@ BENCHMARK_JOB = "nifty50_benchmark_job"
 SENTIMENT_JOB = "sentiment_snapshots_job"
 TEACHER_JOB = "teacher_model_job"
 CANDIDATE_JOB = "candidate_job"
+PROMOTE_JOB = "promote_job"
+# The candidate job's assets, named as the phases a person reads in logs and briefings.
+STAGE_PHASES = {
+    "student_model": "student",
+    "model_validation": "validation",
+    "stat_tests": "statistical tests",
+    "stress_tests": "stress tests",
+    "promotion_gate": "promotion gate",
+    "release_audit": "release audit",
+    "promotion_briefing": "briefing",
+}
 
 
 def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]:
@@ -33,6 +44,11 @@ def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]
             selection=dg.AssetSelection.assets("student_model")
             | dg.AssetSelection.groups("evaluation", "release"),
             description="Distil the trained teachers into a candidate, evaluate and brief it.",
+        ),
+        dg.define_asset_job(
+            PROMOTE_JOB,
+            selection=dg.AssetSelection.assets("production_model"),
+            description="Deploy the approved candidate named by the sensequant/candidate tag.",
         ),
     ]
     if sentiment_enabled:

@@ -1,0 +1,82 @@
+"""Sensors: promote approved candidates, train new windows, record failed candidate runs.
+
+All keep cursors (and run keys) so a tick never re-fires for the same approval or window.
+"""
+
+import json
+from collections.abc import Sequence
+
+import dagster as dg
+
+from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.defs.evaluation import Evaluation
+from sensequant_assets.defs.jobs import PROMOTE_JOB, STAGE_PHASES
+from sensequant_assets.defs.release import stage_outputs, write_briefing
+from sensequant_assets.defs.tags import CANDIDATE_TAG, HISTORICAL_RUN_TAG
+from sensequant_assets.registry import APPROVED, StateManager
+from sensequant_assets.release.registration import register_failure
+
+
+def promotion_requests(registry: StateManager, cursor: str | None) -> tuple[list[str], str]:
+    """Approved, non-dry-run candidates approved after ``cursor`` (oldest first), new cursor.
+
+    The cursor is the latest approval time handed out, plus the ids approved at that instant,
+    so two approvals within the same second are both seen exactly once.
+    """
+    state = json.loads(cursor) if cursor else {"after": "", "ids": []}
+    approved = [
+        r for r in registry.get_candidate_runs(status=APPROVED, include_dryrun=False)
+        if r.approved_at is not None
+    ]  # fmt: skip
+    fresh = sorted(
+        (r for r in approved
+         if (stamp := r.approved_at.isoformat()) > state["after"]
+         or (stamp == state["after"] and r.run_id not in state["ids"])),
+        key=lambda r: (r.approved_at, r.run_id),
+    )  # fmt: skip
+    if not fresh:
+        return [], json.dumps(state)
+    latest = fresh[-1].approved_at.isoformat()
+    same = [r.run_id for r in approved if r.approved_at.isoformat() == latest]
+    return [r.run_id for r in fresh], json.dumps({"after": latest, "ids": same})
+
+
+def build_sensors(
+    layout: ArtifactLayout, evaluation: Evaluation, monitored: Sequence[object]
+) -> list[dg.SensorDefinition]:
+    @dg.sensor(job_name=PROMOTE_JOB, minimum_interval_seconds=60)
+    def promotion_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        """Deploy each newly approved candidate to production, once."""
+        ids, cursor = promotion_requests(StateManager(layout.registry), context.cursor)
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key=f"promote:{run_id}", tags={CANDIDATE_TAG: run_id})
+                for run_id in ids
+            ],
+            cursor=cursor,
+        )
+
+    @dg.run_failure_sensor(monitored_jobs=list(monitored))  # type: ignore[arg-type]
+    def candidate_failure_sensor(context: dg.RunFailureSensorContext) -> None:
+        """A failed candidate run gets a partial briefing and a failed registry entry."""
+        tags = context.dagster_run.tags
+        candidate_id = tags.get(CANDIDATE_TAG) or tags.get(HISTORICAL_RUN_TAG)
+        if not candidate_id:
+            context.log.info(f"run {context.dagster_run.run_id} has no candidate tag: skipped")
+            return
+        steps = context.get_step_failure_events()
+        phase = STAGE_PHASES.get(steps[0].step_key or "", "candidate") if steps else "candidate"
+        error = context.failure_event.message or "run failed"
+        if steps and steps[0].step_failure_data:
+            root = steps[0].step_failure_data.error
+            while root is not None and root.cause is not None:
+                root = root.cause
+            error = root.message.strip() if root else error
+        candidate = layout.candidate(candidate_id)
+        outputs = stage_outputs(evaluation, candidate)
+        outputs.failed_phase, outputs.error = phase, error
+        outputs.dagster_run_id = context.dagster_run.run_id
+        write_briefing(layout.audit_dir(candidate), outputs)
+        register_failure(StateManager(layout.registry), candidate_id, phase, error)
+
+    return [promotion_sensor, candidate_failure_sensor]
