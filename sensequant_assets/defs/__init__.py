@@ -8,7 +8,7 @@ import dagster as dg
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.evaluation import Evaluation, build_evaluation_assets
-from sensequant_assets.defs.jobs import CANDIDATE_JOB, build_jobs
+from sensequant_assets.defs.jobs import CANDIDATE_JOB, TEACHER_JOB, build_jobs
 from sensequant_assets.defs.market_data import build_market_data_assets
 from sensequant_assets.defs.partitions import (
     symbol_day_partitions,
@@ -18,6 +18,7 @@ from sensequant_assets.defs.partitions import (
 from sensequant_assets.defs.promotion import production_model
 from sensequant_assets.defs.release import build_release_assets
 from sensequant_assets.defs.resources import MarketData, warehouse_io_manager
+from sensequant_assets.defs.retraining import build_retraining
 from sensequant_assets.defs.schedules import build_schedules
 from sensequant_assets.defs.sensors import build_sensors
 from sensequant_assets.defs.training import Training, build_training_assets, teacher_window_keys
@@ -41,6 +42,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
     training = Training(settings, universe, calendar)
     evaluation = Evaluation(training)
     jobs = build_jobs(sentiment_enabled)
+    by_name = {job.name: job for job in jobs}
+    retrain_schedules, retrain_sensors = build_retraining(
+        settings, calendar, symbols, windows, by_name[TEACHER_JOB], by_name[CANDIDATE_JOB]
+    )
     return dg.Definitions(
         assets=[
             *build_market_data_assets(symbol_days, days, pool, sentiment_enabled),
@@ -50,10 +55,11 @@ def build_defs(settings: Settings) -> dg.Definitions:
             production_model,
         ],
         jobs=jobs,
-        sensors=build_sensors(
-            training.layout, evaluation, [j for j in jobs if j.name == CANDIDATE_JOB]
-        ),
-        schedules=build_schedules(calendar, symbols),
+        sensors=[
+            *build_sensors(training.layout, evaluation, [by_name[CANDIDATE_JOB]]),
+            *retrain_sensors,
+        ],
+        schedules=[*build_schedules(calendar, symbols), *retrain_schedules],
         resources={
             "market_data": MarketData(settings, universe, calendar),
             "training": training,

@@ -1,0 +1,88 @@
+"""Retraining: schedules launch candidates; a complete new window trains teachers, then a
+candidate, each exactly once."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.jobs import TEACHER_JOB
+from sensequant_assets.defs.retraining import NEW_WINDOW_TAG, latest_complete_window
+from sensequant_assets.settings import load_settings
+from sensequant_assets_tests.test_training_assets import ingest, ingest_benchmark
+
+IST = ZoneInfo("Asia/Kolkata")
+WINDOWS = ["2024-03-13_to_2024-09-08", "2024-04-12_to_2024-10-08", "2024-05-12_to_2024-11-07"]
+
+
+def test_latest_complete_window_needs_the_label_horizon_stored() -> None:
+    from sensequant_assets.calendar import TradingCalendar
+
+    calendar = TradingCalendar()
+    # the second window ends 2024-10-08; 7 sessions later is 2024-10-17
+    assert (
+        latest_complete_window(WINDOWS, ["TCS"], calendar, 7, dt.date(2024, 10, 16)) == (WINDOWS[0])
+    )
+    assert (
+        latest_complete_window(WINDOWS, ["TCS"], calendar, 7, dt.date(2024, 10, 17)) == (WINDOWS[1])
+    )
+    assert latest_complete_window(WINDOWS, ["TCS"], calendar, 7, None) is None
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SENSEQUANT_SYMBOLS", "INFY,TCS")
+    return load_settings()
+
+
+def test_schedules_launch_a_named_candidate_once_data_exists(settings) -> None:
+    defs = build_defs(settings)
+    weekly = defs.resolve_schedule_def("weekly_retrain")
+    assert weekly.execution_timezone == "Asia/Kolkata"
+    moment = dt.datetime(2025, 4, 5, 10, 0, tzinfo=IST)
+    with dg.DagsterInstance.ephemeral() as instance:
+        empty = weekly(dg.build_schedule_context(instance, scheduled_execution_time=moment))
+        assert isinstance(empty, dg.SkipReason)
+        for symbol in ("INFY", "TCS"):
+            ingest(settings, instance, symbol)
+        request = weekly(dg.build_schedule_context(instance, scheduled_execution_time=moment))
+    assert request.run_key == "candidate:live_candidate_20250405_100000"
+    assert request.tags["sensequant/candidate"] == "live_candidate_20250405_100000"
+    assert request.tags["sensequant/symbols"] == "INFY,TCS"
+    assert request.tags["sensequant/end_date"] == "2025-04-04"
+
+
+@pytest.mark.slow
+def test_a_complete_new_window_trains_teachers_then_a_candidate_once(settings) -> None:
+    defs = build_defs(settings)
+    sensor = defs.resolve_sensor_def("new_window_sensor")
+    follow_up = defs.resolve_sensor_def("new_window_candidate_sensor")
+    with dg.DagsterInstance.ephemeral() as instance:
+        for symbol in ("INFY", "TCS"):
+            ingest(settings, instance, symbol)
+        ingest_benchmark(settings, instance)
+        tick = sensor(dg.build_sensor_context(instance=instance))
+        (request,) = tick.run_requests
+        window = request.tags[NEW_WINDOW_TAG]
+        assert request.run_key == f"window:{window}" and tick.cursor == window
+        assert request.tags["dagster/asset_partition_range_start"] == f"INFY|{window}"
+        assert request.tags["dagster/asset_partition_range_end"] == f"TCS|{window}"
+        again = sensor(dg.build_sensor_context(instance=instance, cursor=tick.cursor))
+        assert isinstance(again, dg.SkipReason)
+
+        result = defs.resolve_job_def(TEACHER_JOB).execute_in_process(
+            instance=instance, tags=request.tags
+        )
+        assert result.success
+        context = dg.build_run_status_sensor_context(
+            sensor_name="new_window_candidate_sensor",
+            dagster_event=result.get_run_success_event(),
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+        )
+        candidate = follow_up(context)
+    assert candidate.run_key == f"candidate-for-window:{window}"
+    assert candidate.tags["sensequant/retrain"] == "new_window"
+    assert candidate.tags["sensequant/candidate"].startswith("live_candidate_")
