@@ -105,6 +105,19 @@ def prepare(request: HistoricalRequest, settings: Settings) -> tuple[HistoricalR
     return request, settings
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every phase of one historical run shares."""
+
+    request: HistoricalRequest
+    settings: Settings
+    candidate_id: str
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    tags: dict[str, str]
+    say: Callable[[str], None]
+
+
 def run_historical(
     request: HistoricalRequest,
     settings: Settings,
@@ -115,13 +128,9 @@ def run_historical(
     layout = ArtifactLayout(settings.home)
     candidate_id = layout.new_candidate_id()
     outcome = HistoricalOutcome(candidate_id, settings, succeeded=False)
-    base_tags = {HISTORICAL_RUN_TAG: candidate_id, DRYRUN_TAG: str(request.dryrun).lower()}
-    defs = build_defs(settings)
-    phases = [
-        ("ingest", lambda: _ingest(request, settings, defs, instance, base_tags, say)),
-        ("teachers", lambda: _teachers(request, settings, defs, instance, base_tags, say)),
-        ("candidate", lambda: _candidate(request, candidate_id, defs, instance, base_tags, say)),
-    ]
+    tags = {HISTORICAL_RUN_TAG: candidate_id, DRYRUN_TAG: str(request.dryrun).lower()}
+    run = _Run(request, settings, candidate_id, build_defs(settings), instance, tags, say)
+    phases = [("ingest", _ingest), ("teachers", _teachers), ("candidate", _candidate)]
     say(
         f"historical run {candidate_id}: {len(request.symbols)} symbol(s) "
         f"{request.start}..{request.end}, source {settings.data_source}"
@@ -131,28 +140,22 @@ def run_historical(
         for number, (name, phase) in enumerate(phases, start=1):
             say(f"[{number}/{len(phases)}] {name}")
             started = time.perf_counter()
-            outcome.dagster_runs += phase()
+            outcome.dagster_runs += phase(run)
             say(f"      {name} done in {time.perf_counter() - started:.1f} s")
     except PhaseFailed as failed:
         outcome.failed_phase, outcome.error = failed.phase, failed.message
         _record_failure(outcome, say)
         return outcome
-    registry = StateManager(layout.registry)
-    run = registry.get_candidate_run(candidate_id)
+    record = StateManager(layout.registry).get_candidate_run(candidate_id)
     outcome.succeeded = True
-    outcome.recommendation = run.recommendation
-    outcome.registry_status = run.status
+    outcome.recommendation = record.recommendation
+    outcome.registry_status = record.status
     return outcome
 
 
-def _ingest(
-    request: HistoricalRequest,
-    settings: Settings,
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    tags: dict[str, str],
-    say: Callable[[str], None],
-) -> list[str]:
+def _ingest(run: _Run) -> list[str]:
+    request, settings, defs, say = run.request, run.settings, run.defs, run.say
+    instance, tags = run.instance, run.tags
     calendar = TradingCalendar.from_file(settings.holiday_file)
     sessions = calendar.sessions(request.start, min(request.end, dt.date.today()))
     if not sessions:
@@ -199,14 +202,9 @@ def _check_stored(
     say(f"      --skip-fetch: stored data covers all {len(sessions)} sessions")
 
 
-def _teachers(
-    request: HistoricalRequest,
-    settings: Settings,
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    tags: dict[str, str],
-    say: Callable[[str], None],
-) -> list[str]:
+def _teachers(run: _Run) -> list[str]:
+    request, settings, defs, say = run.request, run.settings, run.defs, run.say
+    instance, tags = run.instance, run.tags
     teacher = defs.resolve_assets_def("teacher_model")
     partitions = teacher.partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
@@ -242,18 +240,12 @@ def _teachers(
     return runs
 
 
-def _candidate(
-    request: HistoricalRequest,
-    candidate_id: str,
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    tags: dict[str, str],
-    say: Callable[[str], None],
-) -> list[str]:
-    job = defs.resolve_job_def(CANDIDATE_JOB)
-    scope = scope_tags(candidate_id, request.symbols, request.start, request.end)
+def _candidate(run: _Run) -> list[str]:
+    request, say = run.request, run.say
+    job = run.defs.resolve_job_def(CANDIDATE_JOB)
+    scope = scope_tags(run.candidate_id, request.symbols, request.start, request.end)
     result = job.execute_in_process(
-        instance=instance, tags={**tags, **scope}, run_config=PROGRESS, raise_on_error=False
+        instance=run.instance, tags={**run.tags, **scope}, run_config=PROGRESS, raise_on_error=False
     )
     for event in result.all_events:
         if event.is_step_success and event.step_key in STAGE_PHASES:
