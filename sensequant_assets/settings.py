@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     gate_min_resilience: float = Field(default=50.0, ge=0, le=100)
     gate_min_oos_sessions: int = Field(default=60, ge=1)
 
+    promote_via_staging: bool = Field(
+        default=False, description="Stage and smoke-test an approved candidate before production."
+    )
     candidate_auto_approve: bool = Field(
         default=False, validation_alias=_seed("CANDIDATE_AUTO_APPROVE")
     )

@@ -1,12 +1,20 @@
 """Deploying approved candidates: verified, atomic, the previous one kept for rollback."""
 
+import hashlib
+import json
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
 import pytest
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.deployment import (
     current_production,
+    current_staging,
     deploy_to_production,
+    deploy_to_staging,
     rollback_production,
 )
 from sensequant_assets.release.manifest import (
@@ -18,10 +26,26 @@ from sensequant_assets.release.manifest import (
 A, B = "live_candidate_20261101_090000", "live_candidate_20261108_090000"
 
 
+def _student(directory: Path, seed: int) -> None:
+    """A real (tiny) 3-class LightGBM student with the metadata ``load_student`` checks."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(90, 2)), np.arange(90) % 3
+    data = lgb.Dataset(x, label=y, feature_name=["f1", "f2"])
+    params = {"objective": "multiclass", "num_class": 3, "verbosity": -1, "min_data_in_leaf": 5}
+    text = lgb.train(params, data, num_boost_round=3).model_to_string().encode()
+    directory.mkdir(parents=True)
+    (directory / "student_model.txt").write_bytes(text)
+    metadata = {
+        "model_file": "student_model.txt",
+        "model_sha256": hashlib.sha256(text).hexdigest(),
+        "feature_names": ["f1", "f2"],
+    }
+    (directory / "student_metadata.json").write_text(json.dumps(metadata))
+
+
 def _candidate(layout: ArtifactLayout, registry: StateManager, run_id: str) -> None:
     candidate = layout.candidate(run_id)
-    candidate.student_dir.mkdir(parents=True)
-    (candidate.student_dir / "student_model.txt").write_text(f"tree for {run_id}\n")
+    _student(candidate.student_dir, seed=len(run_id) + int(run_id[-6:]))
     audit = layout.audit_dir(candidate)
     audit.mkdir(parents=True)
     (audit / "promotion_briefing.md").write_text(f"# {run_id}\n")
@@ -57,7 +81,7 @@ def test_a_tampered_or_unapproved_candidate_is_refused(tmp_path) -> None:
     registry = StateManager(layout.registry)
     _candidate(layout, registry, A)
     model = layout.candidate(A).student_dir / "student_model.txt"
-    model.write_text("something else\n")
+    model.write_text(model.read_text() + "tampered\n")
     with pytest.raises(ArtifactMismatchError, match=r"student_model\.txt has SHA-256"):
         deploy_to_production(layout, registry, A, by="sensor")
     assert current_production(layout) is None and not (layout.production_dir / A).exists()
@@ -66,3 +90,16 @@ def test_a_tampered_or_unapproved_candidate_is_refused(tmp_path) -> None:
     registry.record_candidate_run(B, recommendation="reject")
     with pytest.raises(ValueError, match="ready-for-review, not approved"):
         deploy_to_production(layout, registry, B, by="sensor")
+
+
+def test_staging_smoke_tests_the_bundle_before_production(tmp_path) -> None:
+    layout = ArtifactLayout(tmp_path)
+    registry = StateManager(layout.registry)
+    _candidate(layout, registry, A)
+    staged = deploy_to_staging(layout, registry, A, by="sensor")
+    assert staged.stage == "staging" and current_staging(layout) == A
+    assert (layout.staging_dir / A / "student" / "student_metadata.json").is_file()
+    assert current_production(layout) is None  # staging alone does not touch production
+    assert registry.get_candidate_run(A).status == "approved"
+    deploy_to_production(layout, registry, A, by="sensor")
+    assert current_production(layout) == A

@@ -9,7 +9,7 @@ import dagster as dg
 from sensequant_assets.defs.evaluation import Evaluation
 from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.registry import StateManager
-from sensequant_assets.release.deployment import deploy_to_production
+from sensequant_assets.release.deployment import deploy_to_production, deploy_to_staging
 
 PROMOTED_BY = "promotion sensor"
 
@@ -24,6 +24,9 @@ def production_model(
         raise dg.Failure("launch production_model with the tag sensequant/candidate=<run id>")
     layout = evaluation.training.layout
     registry = StateManager(layout.registry)
+    if evaluation.training.settings.promote_via_staging:
+        deploy_to_staging(layout, registry, candidate_id, by=PROMOTED_BY)
+        context.log.info(f"{candidate_id} staged and smoke-tested in {layout.staging_dir}")
     deployment = deploy_to_production(layout, registry, candidate_id, by=PROMOTED_BY)
     context.log.info(
         f"{candidate_id} is live in production"

@@ -2,6 +2,9 @@
 
 ``data/models/production/<candidate id>/`` holds an immutable copy of each deployed bundle (the
 student, its manifest and briefing); ``data/models/production/CURRENT`` names the live one.
+With staging configured, the bundle first goes to ``data/models/staging/`` the same way and must
+pass a smoke test there (the student loads with its hash verified and scores a row into three
+probabilities) before production is touched.
 A deployment verifies every SHA-256 of the candidate's manifest first, copies into a temporary
 directory that is renamed into place, then switches ``CURRENT`` atomically and records the
 deployment in the registry — so a reader sees either the old model or the new one, never half
@@ -15,17 +18,54 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from sensequant_assets.artifacts import ArtifactLayout
-from sensequant_assets.registry import PRODUCTION, Deployment, StateManager
+from sensequant_assets.registry import PRODUCTION, STAGING, Deployment, StateManager
 from sensequant_assets.release.manifest import MANIFEST_FILE, read_manifest, verify_artifacts
+from sensequant_assets.training.student import load_student
 
 CURRENT_FILE = "CURRENT"
 BRIEFING_FILES = ("promotion_briefing.md", "promotion_briefing.json")
 
 
 def current_production(layout: ArtifactLayout) -> str | None:
-    path = layout.production_dir / CURRENT_FILE
-    return path.read_text().strip() if path.is_file() else None
+    return _current(layout.production_dir)
+
+
+def current_staging(layout: ArtifactLayout) -> str | None:
+    return _current(layout.staging_dir)
+
+
+def deploy_to_staging(
+    layout: ArtifactLayout, registry: StateManager, candidate_id: str, by: str
+) -> Deployment:
+    """Verify and copy to staging, smoke-test the staged student, record the deployment."""
+    run = registry.get_candidate_run(candidate_id)
+    if run.status != "approved":
+        raise ValueError(f"{candidate_id} is {run.status}, not approved: nothing staged")
+    candidate = layout.candidate(candidate_id)
+    audit = layout.audit_dir(candidate)
+    verify_artifacts(read_manifest(audit), layout.home)
+    target = layout.staging_dir / candidate_id
+    if not target.exists():
+        _copy_bundle(candidate.student_dir, audit, target)
+    smoke_test(target)
+    deployment = registry.record_deployment(candidate_id, STAGING, by=by)
+    _point_current(layout.staging_dir, candidate_id)
+    return deployment
+
+
+def smoke_test(bundle: Path) -> None:
+    """The bundle's student loads (hash verified) and turns a row into three probabilities."""
+    booster, metadata = load_student(bundle / "student")
+    row = np.zeros((1, len(metadata["feature_names"])))
+    probabilities = np.asarray(booster.predict(row))
+    if probabilities.shape != (1, 3) or not np.isclose(probabilities.sum(), 1.0):
+        raise ValueError(
+            f"smoke test of {bundle.name}: expected 3 class probabilities summing to 1, got "
+            f"{probabilities.tolist()}"
+        )
 
 
 def deploy_to_production(
@@ -42,7 +82,7 @@ def deploy_to_production(
     if not target.exists():
         _copy_bundle(candidate.student_dir, audit, target)
     deployment = registry.record_deployment(candidate_id, PRODUCTION, by=by)
-    _point_current(layout, candidate_id)
+    _point_current(layout.production_dir, candidate_id)
     return deployment
 
 
@@ -54,7 +94,7 @@ def rollback_production(layout: ArtifactLayout, registry: StateManager, by: str)
             f"the registry rolled back to {deployment.run_id}, but its bundle is missing from "
             f"{layout.production_dir}"
         )
-    _point_current(layout, deployment.run_id)
+    _point_current(layout.production_dir, deployment.run_id)
     return deployment
 
 
@@ -72,8 +112,13 @@ def _copy_bundle(student_dir: Path, audit_dir: Path, target: Path) -> None:
         raise
 
 
-def _point_current(layout: ArtifactLayout, candidate_id: str) -> None:
-    path = layout.production_dir / CURRENT_FILE
+def _current(stage_dir: Path) -> str | None:
+    path = stage_dir / CURRENT_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def _point_current(stage_dir: Path, candidate_id: str) -> None:
+    path = stage_dir / CURRENT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(candidate_id + "\n")
