@@ -71,6 +71,11 @@ def test_deploy_switches_current_and_keeps_the_previous_bundle(tmp_path) -> None
     assert (layout.production_dir / B / "manifest.yaml").is_file()
     assert registry.get_candidate_run(A).status == "retired"
 
+    # a crash after recording but before switching CURRENT: re-running repairs the file
+    (layout.production_dir / "CURRENT").write_text(A)
+    assert deploy_to_production(layout, registry, B, by="sensor").run_id == B
+    assert current_production(layout) == B
+
     back = rollback_production(layout, registry, by="asha")
     assert back.run_id == A and current_production(layout) == A
     assert registry.get_candidate_run(B).status == "retired"

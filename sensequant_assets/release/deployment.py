@@ -71,8 +71,16 @@ def smoke_test(bundle: Path) -> None:
 def deploy_to_production(
     layout: ArtifactLayout, registry: StateManager, candidate_id: str, by: str
 ) -> Deployment:
-    """Verify, copy and switch to ``candidate_id``; the registry must hold it as approved."""
+    """Verify, copy and switch to ``candidate_id``; the registry must hold it as approved.
+
+    Re-running it for the run the registry already has live only re-points ``CURRENT``, which
+    repairs a crash between recording the deployment and switching the file.
+    """
     run = registry.get_candidate_run(candidate_id)
+    live = registry.current_deployment(PRODUCTION)
+    if run.status == "deployed" and live is not None and live.run_id == candidate_id:
+        _point_current(layout.production_dir, candidate_id)
+        return live
     if run.status != "approved":
         raise ValueError(f"{candidate_id} is {run.status}, not approved: nothing deployed")
     candidate = layout.candidate(candidate_id)
