@@ -68,7 +68,7 @@ CONVENTIONS: dict[str, Any] = {
 ReturnsLike = pd.Series | np.ndarray | list[float]
 
 
-def _as_returns(returns: ReturnsLike, name: str = "returns") -> np.ndarray:
+def finite_1d(returns: ReturnsLike, name: str = "returns") -> np.ndarray:
     """A clean 1-D float array, or a ValueError that says what is wrong with the input."""
     if isinstance(returns, pd.DataFrame):
         raise ValueError(f"{name} must be 1-D (a Series or array), got a DataFrame")
@@ -135,12 +135,12 @@ def to_period_rate(annual_rate: float, periods: int = PERIODS_PER_YEAR) -> float
 
 
 def _excess(returns: ReturnsLike, risk_free_annual: float) -> np.ndarray:
-    return _as_returns(returns) - to_period_rate(risk_free_annual)
+    return finite_1d(returns) - to_period_rate(risk_free_annual)
 
 
 def total_return(returns: ReturnsLike) -> float | None:
     """Compounded return over the whole series; None for an empty series."""
-    r = _as_returns(returns)
+    r = finite_1d(returns)
     if r.size == 0:
         return None
     return float(np.prod(1.0 + r) - 1.0)
@@ -151,7 +151,7 @@ def annual_return(returns: ReturnsLike) -> float | None:
 
     None for an empty series, or when the equity curve ends below zero (no real CAGR exists).
     """
-    r = _as_returns(returns)
+    r = finite_1d(returns)
     if r.size == 0:
         return None
     ending = float(np.prod(1.0 + r))
@@ -162,7 +162,7 @@ def annual_return(returns: ReturnsLike) -> float | None:
 
 def annual_volatility(returns: ReturnsLike) -> float | None:
     """Sample standard deviation scaled by sqrt(252); None with fewer than two returns."""
-    r = _as_returns(returns)
+    r = finite_1d(returns)
     if r.size < 2:
         return None
     if _is_constant(r):
@@ -204,7 +204,7 @@ def drawdown_series(returns: ReturnsLike) -> pd.Series:
     The curve starts at 1 before the first return, so a loss on day one is already a drawdown.
     Keeps the input's index (a RangeIndex for arrays).
     """
-    r = _as_returns(returns)
+    r = finite_1d(returns)
     index = returns.index if isinstance(returns, pd.Series) else pd.RangeIndex(r.size)
     equity = np.cumprod(1.0 + r)
     peak = np.maximum.accumulate(np.concatenate(([1.0], equity)))[1:]
@@ -274,7 +274,7 @@ def performance_summary(
     Benchmark-relative keys (alpha, beta, information_ratio, information_ratio_annualized,
     tracking_error) are present only when a benchmark is given.
     """
-    r = _as_returns(returns)
+    r = finite_1d(returns)
     summary: dict[str, float | int | None] = {
         "sessions": int(r.size),
         "total_return": total_return(returns),

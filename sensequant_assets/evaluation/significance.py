@@ -25,31 +25,18 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from sensequant_assets.evaluation.performance import finite_1d
+
 EULER_GAMMA = 0.5772156649015329
 PERIODS_PER_YEAR = 252
-
-
-def _as_1d(x: Any, name: str = "x") -> np.ndarray:
-    """A finite 1-D float array, or a ValueError naming what is wrong."""
-    if isinstance(x, pd.DataFrame):
-        raise ValueError(f"{name} must be 1-D, got a DataFrame")
-    values = np.asarray(x, dtype=float)
-    if values.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {values.shape}")
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise ValueError(
-            f"{name} contains {int(bad.sum())} NaN/inf value(s), "
-            f"first at position {int(np.flatnonzero(bad)[0])}"
-        )
-    return values
 
 
 def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def _none_if_nan(value: float) -> float | None:
+def none_if_nan(value: float) -> float | None:
+    """A JSON-safe float: None for NaN or inf."""
     return None if not math.isfinite(value) else float(value)
 
 
@@ -77,7 +64,7 @@ def optimal_block_length(x: Any) -> float:
     b = (2 G^2 / D_SB)^(1/3) n^(1/3). The result is clamped to [1, n/3]: shorter blocks are
     meaningless, longer ones leave too few distinct blocks to resample.
     """
-    values = _as_1d(x)
+    values = finite_1d(x)
     n = values.size
     upper = max(1.0, n / 3.0)
     if n < 4 or values.max() == values.min():
@@ -173,7 +160,7 @@ def bootstrap_ci(
     ``mean_block`` defaults to :func:`optimal_block_length` of ``x``. ``statistic`` is called
     as ``statistic(samples, axis=1)`` when it supports that, else once per resample.
     """
-    values = _as_1d(x)
+    values = finite_1d(x)
     if values.size < 2:
         raise ValueError(f"need at least 2 observations, got {values.size}")
     if not 0.0 < confidence < 1.0:
@@ -198,7 +185,7 @@ def _paired_difference(a: Any, b: Any) -> np.ndarray:
     if isinstance(a, pd.Series) and isinstance(b, pd.Series):
         common = a.index.intersection(b.index)
         a, b = a.reindex(common), b.reindex(common)
-    left, right = _as_1d(a, "a"), _as_1d(b, "b")
+    left, right = finite_1d(a, "a"), finite_1d(b, "b")
     if left.shape != right.shape:
         raise ValueError(f"a and b differ in length ({left.size} vs {right.size})")
     return left - right
@@ -266,7 +253,7 @@ def paired_bootstrap_test(
 
 def _sharpe_moments(returns: Any) -> tuple[float, float, float, int]:
     """Per-period Sharpe (ddof=1), moment skewness, raw moment kurtosis and T."""
-    r = _as_1d(returns, "returns")
+    r = finite_1d(returns, "returns")
     t = r.size
     if t < 2 or r.max() == r.min():
         return math.nan, math.nan, math.nan, t
@@ -307,7 +294,7 @@ def expected_max_sharpe(trial_sharpes: Any) -> float:
     constant and σ the sample (ddof=1) dispersion of the trials' Sharpes (Bailey & López de
     Prado 2014). A single trial has no selection to correct for: 0.0.
     """
-    sharpes = _as_1d(trial_sharpes, "trial_sharpes")
+    sharpes = finite_1d(trial_sharpes, "trial_sharpes")
     n = sharpes.size
     if n == 0:
         raise ValueError("trial_sharpes is empty; pass the Sharpe of every trial evaluated")
@@ -330,13 +317,13 @@ def deflated_sharpe_ratio(returns: Any, trial_sharpes: Any) -> dict[str, Any]:
     sharpe, skew, kurt, t = _sharpe_moments(returns)
     sr0 = expected_max_sharpe(trial_sharpes)
     return {
-        "dsr": _none_if_nan(_psr(sharpe, skew, kurt, t, sr0)),
+        "dsr": none_if_nan(_psr(sharpe, skew, kurt, t, sr0)),
         "sr0": sr0,
         "n_trials": int(np.asarray(trial_sharpes).size),
-        "sharpe": _none_if_nan(sharpe),
-        "sharpe_annualized": _none_if_nan(sharpe * math.sqrt(PERIODS_PER_YEAR)),
-        "skew": _none_if_nan(skew),
-        "kurtosis": _none_if_nan(kurt),
+        "sharpe": none_if_nan(sharpe),
+        "sharpe_annualized": none_if_nan(sharpe * math.sqrt(PERIODS_PER_YEAR)),
+        "skew": none_if_nan(skew),
+        "kurtosis": none_if_nan(kurt),
         "T": t,
     }
 
@@ -440,8 +427,8 @@ def pbo_cscv(
         "logit_mean": float(logits.mean()),
         "logit_median": float(np.median(logits)),
         "oos_relative_rank_mean": float(omega.mean()),
-        "is_best_metric_mean": _none_if_nan(float(np.mean(best_is))),
-        "oos_metric_of_is_best_mean": _none_if_nan(float(np.mean(best_oos))),
+        "is_best_metric_mean": none_if_nan(float(np.mean(best_is))),
+        "oos_metric_of_is_best_mean": none_if_nan(float(np.mean(best_oos))),
         "prob_oos_loss": float(np.mean(best_oos < 0.0)),
         "degradation_slope": slope,
         "degradation_intercept": intercept,

@@ -33,6 +33,7 @@ from sensequant_assets.evaluation.backtest import periodic_risk_free
 from sensequant_assets.evaluation.significance import (
     bootstrap_ci,
     deflated_sharpe_ratio,
+    none_if_nan,
     paired_bootstrap_test,
     pbo_cscv,
     probabilistic_sharpe_ratio,
@@ -150,7 +151,7 @@ def statistical_tests(validation: Validation) -> dict[str, Any]:
             ).items()
             if key in NIFTY50_METRICS
         },
-        "psr": _none_if_nan(probabilistic_sharpe_ratio(excess.to_numpy())),
+        "psr": none_if_nan(probabilistic_sharpe_ratio(excess.to_numpy())),
         "dsr": deflated_sharpe_ratio(
             excess.to_numpy(), trial_sharpes[student_columns].dropna().to_numpy()
         ),
@@ -163,7 +164,3 @@ def statistical_tests(validation: Validation) -> dict[str, Any]:
         "pbo": pbo,
         "trials": {"count": len(trials.columns), "columns": list(trials.columns)},
     }
-
-
-def _none_if_nan(value: float) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)

@@ -39,6 +39,7 @@ import pandas as pd
 
 from sensequant_assets.training.candidate import TeacherOutput, soft_targets
 from sensequant_assets.training.rewards import RewardConfig, compute_rewards, reward_weights
+from sensequant_assets.training.split import sample_dates
 from sensequant_assets.training.student import (
     YESTERDAY_COLUMN,
     StudentConfig,
@@ -127,12 +128,7 @@ def walk_forward_folds(
     config: WalkForwardConfig,
 ) -> list[Fold]:  # fmt: skip
     """Purged, embargoed forward folds over the distinct dates of ``dates``."""
-    day = pd.to_datetime(pd.Series(dates).reset_index(drop=True)).to_numpy("datetime64[ns]")
-    end = pd.to_datetime(pd.Series(label_ends).reset_index(drop=True)).to_numpy("datetime64[ns]")
-    if len(day) != len(end):
-        raise ValueError(f"dates and label_ends differ in length: {len(day)}, {len(end)}")
-    if np.isnat(day).any() or np.isnat(end).any():
-        raise ValueError("every sample needs a date and a label_end")
+    day, end = sample_dates(dates, label_ends)
     distinct = np.unique(day)
     first_test = config.min_train_sessions + config.embargo_sessions
     n_test_dates = len(distinct) - first_test

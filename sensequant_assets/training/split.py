@@ -56,6 +56,19 @@ def _to_datetimes(values: DateLike, name: str) -> np.ndarray:
         raise ValueError(f"{name} must hold dates: {exc}") from None
 
 
+def sample_dates(dates: DateLike, label_ends: DateLike) -> tuple[np.ndarray, np.ndarray]:
+    """Sample dates and label ends as ``datetime64[ns]`` arrays, position for position.
+
+    Every sample needs both: a missing ``label_end`` could not be purged, so it is refused.
+    """
+    day, end = _to_datetimes(dates, "dates"), _to_datetimes(label_ends, "label_ends")
+    if len(day) != len(end):
+        raise ValueError(f"dates and label_ends differ in length: {len(day)}, {len(end)}")
+    if np.isnat(day).any() or np.isnat(end).any():
+        raise ValueError("every sample needs a date and a label_end")
+    return day, end
+
+
 def _to_labels(values: Sequence[int] | pd.Series | np.ndarray) -> pd.Series:
     series = (
         values.reset_index(drop=True)

@@ -51,6 +51,7 @@ from sklearn.metrics import log_loss
 
 from sensequant_assets.features.labels import CLASS_NAMES, DOWN, NEUTRAL, UP
 from sensequant_assets.training.metrics import classification_report
+from sensequant_assets.training.split import sample_dates
 
 CLASSES = (DOWN, NEUTRAL, UP)
 N_CLASSES = len(CLASSES)
@@ -203,12 +204,7 @@ def time_holdout_split(
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     if embargo_sessions < 0:
         raise ValueError(f"embargo_sessions must be ≥ 0, got {embargo_sessions}")
-    day = pd.to_datetime(pd.Series(dates).reset_index(drop=True)).to_numpy("datetime64[ns]")
-    end = pd.to_datetime(pd.Series(label_ends).reset_index(drop=True)).to_numpy("datetime64[ns]")
-    if len(day) != len(end):
-        raise ValueError(f"dates and label_ends differ in length: {len(day)}, {len(end)}")
-    if np.isnat(day).any() or np.isnat(end).any():
-        raise ValueError("every sample needs a date and a label_end")
+    day, end = sample_dates(dates, label_ends)
     distinct = np.unique(day)
     n_test = max(1, math.ceil(test_fraction * len(distinct)))
     first_train_excluded = len(distinct) - n_test - embargo_sessions
