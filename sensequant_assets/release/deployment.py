@@ -41,16 +41,7 @@ def deploy_to_staging(
     layout: ArtifactLayout, registry: StateManager, candidate_id: str, by: str
 ) -> Deployment:
     """Verify and copy to staging, smoke-test the staged student, record the deployment."""
-    run = registry.get_candidate_run(candidate_id)
-    if run.status != "approved":
-        raise ValueError(f"{candidate_id} is {run.status}, not approved: nothing staged")
-    candidate = layout.candidate(candidate_id)
-    audit = layout.audit_dir(candidate)
-    verify_artifacts(read_manifest(audit), layout.home)
-    target = layout.staging_dir / candidate_id
-    if not target.exists():
-        _copy_bundle(candidate.student_dir, audit, target)
-    smoke_test(target)
+    smoke_test(_install(layout, registry, candidate_id, layout.staging_dir))
     deployment = registry.record_deployment(candidate_id, STAGING, by=by)
     _point_current(layout.staging_dir, candidate_id)
     return deployment
@@ -81,14 +72,7 @@ def deploy_to_production(
     if run.status == "deployed" and live is not None and live.run_id == candidate_id:
         _point_current(layout.production_dir, candidate_id)
         return live
-    if run.status != "approved":
-        raise ValueError(f"{candidate_id} is {run.status}, not approved: nothing deployed")
-    candidate = layout.candidate(candidate_id)
-    audit = layout.audit_dir(candidate)
-    verify_artifacts(read_manifest(audit), layout.home)
-    target = layout.production_dir / candidate_id
-    if not target.exists():
-        _copy_bundle(candidate.student_dir, audit, target)
+    _install(layout, registry, candidate_id, layout.production_dir)
     deployment = registry.record_deployment(candidate_id, PRODUCTION, by=by)
     _point_current(layout.production_dir, candidate_id)
     return deployment
@@ -104,6 +88,24 @@ def rollback_production(layout: ArtifactLayout, registry: StateManager, by: str)
         )
     _point_current(layout.production_dir, deployment.run_id)
     return deployment
+
+
+def _install(
+    layout: ArtifactLayout, registry: StateManager, candidate_id: str, stage_dir: Path
+) -> Path:
+    """Check the run is approved and its files match the manifest; copy it into ``stage_dir``."""
+    run = registry.get_candidate_run(candidate_id)
+    if run.status != "approved":
+        raise ValueError(
+            f"{candidate_id} is {run.status}, not approved: nothing copied to {stage_dir.name}"
+        )
+    candidate = layout.candidate(candidate_id)
+    audit = layout.audit_dir(candidate)
+    verify_artifacts(read_manifest(audit), layout.home)
+    target = stage_dir / candidate_id
+    if not target.exists():
+        _copy_bundle(candidate.student_dir, audit, target)
+    return target
 
 
 def _copy_bundle(student_dir: Path, audit_dir: Path, target: Path) -> None:
