@@ -7,7 +7,8 @@ predictions; the later stages replay those exact predictions rather than re-fitt
 """
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,13 @@ from sensequant_assets.evaluation.stress import (
     run_stress_tests,
     write_stress_report,
 )
-from sensequant_assets.evaluation.validation import EvaluationConfig, Validation, validate
-from sensequant_assets.evaluation.walk_forward import candidate_walk_forward
-from sensequant_assets.features import feature_columns
-from sensequant_assets.training.candidate import student_samples, teacher_outputs
+from sensequant_assets.evaluation.validation import (
+    EvaluationConfig,
+    Validation,
+    validate,
+    validate_candidate,
+)
+from sensequant_assets.evaluation.walk_forward import Fold
 from sensequant_assets.universe import INDEX_SYMBOL
 
 GROUP = "evaluation"
@@ -122,45 +126,14 @@ class Evaluation:
         return validate(pd.read_parquet(path), bars, benchmark, self.config)
 
 
-def _validate_candidate(
-    context: dg.AssetExecutionContext, evaluation: Evaluation
-) -> tuple[CandidateLayout, Validation, dict[str, Any]]:
-    training = evaluation.training
-    candidate = evaluation.candidate(context)
-    bars, benchmark = evaluation.market_data(candidate)
-    market = benchmark.set_index("date")["close"]
-    sentiment = training.sentiment_frame()
-    label = training.teacher_config.label
-    samples = student_samples(bars, label, sentiment, market)
-    runs = json.loads(candidate.teacher_runs.read_text())["runs"]
-    completed = [r["window_label"] for r in runs if r["status"] == "completed"]
-    teachers = teacher_outputs(samples, {w: candidate.teacher_dir(w) for w in completed})
-
-    def progress(fold: Any, total: int) -> None:
+def _fold_progress(context: dg.AssetExecutionContext) -> Callable[[Fold, int], None]:
+    def progress(fold: Fold, total: int) -> None:
         context.log.info(
             f"walk-forward fold {fold.number}/{total}: tested {fold.test_start}..{fold.test_end} "
             f"on {len(fold.test_idx):,} samples, trained on {len(fold.train_idx):,}"
         )
 
-    oos, folds, config = candidate_walk_forward(
-        samples,
-        feature_columns(with_sentiment=sentiment is not None),
-        teachers,
-        training.student_config,
-        training.reward_config,
-        training.settings.walk_forward_folds,
-        progress,
-    )
-    validation = validate(oos, bars, benchmark, evaluation.config)
-    return (
-        candidate,
-        validation,
-        {
-            "walk_forward": config.to_dict(),
-            "fold_layout": [f.to_dict() for f in folds],
-            "teachers_used": len(teachers),
-        },
-    )
+    return progress
 
 
 def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
@@ -173,11 +146,25 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
         Files: ``validation_summary.json/.md``, ``reports/accuracy_report.html``,
         ``reports/optimization_report.html`` and ``oos_predictions.parquet`` in the audit dir.
         """
-        candidate, validation, layout = _validate_candidate(context, evaluation)
+        training = evaluation.training
+        candidate = evaluation.candidate(context)
+        bars, benchmark = evaluation.market_data(candidate)
+        validation = validate_candidate(
+            candidate,
+            bars,
+            benchmark,
+            training.teacher_config.label,
+            training.student_config,
+            training.reward_config,
+            evaluation.config,
+            training.settings.walk_forward_folds,
+            training.sentiment_frame(),
+            _fold_progress(context),
+        )
         audit = evaluation.audit_dir(candidate)
-        summary = {**validation.summary, **layout}
+        summary = validation.summary
         write_oos(validation.oos, audit)
-        written = write_validation(replace(validation, summary=summary), audit)
+        written = write_validation(validation, audit)
         strategy = summary["backtest"][evaluation.config.strategy]
         baselines = summary["baselines_classification"]
         return dg.MaterializeResult(

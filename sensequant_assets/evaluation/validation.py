@@ -9,12 +9,15 @@ its trials is kept because the trial count deflates the Sharpe ratio in ``stat_t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from sensequant_assets.artifacts import CandidateLayout
 from sensequant_assets.evaluation.backtest import (
     BacktestResult,
     CostModel,
@@ -31,7 +34,12 @@ from sensequant_assets.evaluation.optimizer import (
     run_optimizer,
 )
 from sensequant_assets.evaluation.performance import performance_summary
+from sensequant_assets.evaluation.walk_forward import Fold, candidate_walk_forward
+from sensequant_assets.features import LabelSpec, feature_columns
+from sensequant_assets.training.candidate import student_samples, teacher_outputs
 from sensequant_assets.training.metrics import classification_report
+from sensequant_assets.training.rewards import RewardConfig
+from sensequant_assets.training.student import StudentConfig
 
 BASELINE_PREDICTIONS = {"majority_class": "majority_predicted", "yesterday_direction":
                         "yesterday_predicted"}  # fmt: skip
@@ -151,6 +159,45 @@ def validate(
     )
     summary = _summary(oos, config, backtests, baselines, benchmark, optimizer)
     return Validation(oos, config, backtests, baselines, benchmark, optimizer, summary)
+
+
+def validate_candidate(
+    candidate: CandidateLayout,
+    bars: pd.DataFrame,
+    benchmark_bars: pd.DataFrame,
+    label: LabelSpec,
+    student_config: StudentConfig,
+    reward_config: RewardConfig | None,
+    config: EvaluationConfig,
+    max_folds: int,
+    sentiment: pd.DataFrame | None = None,
+    on_fold: Callable[[Fold, int], None] | None = None,
+) -> Validation:
+    """Walk-forward the candidate's procedure with its own teachers, then :func:`validate`.
+
+    The summary also records the fold layout and how many teachers took part.
+    """
+    market = benchmark_bars.set_index("date")["close"]
+    samples = student_samples(bars, label, sentiment, market)
+    runs = json.loads(candidate.teacher_runs.read_text())["runs"]
+    completed = [r["window_label"] for r in runs if r["status"] == "completed"]
+    teachers = teacher_outputs(samples, {w: candidate.teacher_dir(w) for w in completed})
+    oos, folds, walk_forward = candidate_walk_forward(
+        samples,
+        feature_columns(with_sentiment=sentiment is not None),
+        teachers,
+        student_config,
+        reward_config,
+        max_folds,
+        on_fold,
+    )
+    validation = validate(oos, bars, benchmark_bars, config)
+    layout = {
+        "walk_forward": walk_forward.to_dict(),
+        "fold_layout": [f.to_dict() for f in folds],
+        "teachers_used": len(teachers),
+    }
+    return replace(validation, summary={**validation.summary, **layout})
 
 
 def _summary(
