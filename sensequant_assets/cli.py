@@ -27,11 +27,15 @@ from sensequant_assets.defs.partitions import (
     one_symbol_range_tags,
 )
 from sensequant_assets.runs import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
     PROGRESS,
     QUIET,
     UsageError,
     cli_instance,
     contiguous,
+    parse_date,
     run_job,
 )
 from sensequant_assets.settings import Settings, SettingsError, load_settings
@@ -43,15 +47,6 @@ from sensequant_assets.universe import (
     load_universe,
     scrip_master_codes,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (expected YYYY-MM-DD)") from None
 
 
 def _sessions(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:
@@ -202,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="materialize OHLCV (+ NIFTY 50) for symbols and dates")
     ingest.add_argument("--symbols", required=True, help="comma-separated NSE symbols")
-    ingest.add_argument("--start-date", required=True, type=_date)
-    ingest.add_argument("--end-date", required=True, type=_date)
+    ingest.add_argument("--start-date", required=True, type=parse_date)
+    ingest.add_argument("--end-date", required=True, type=parse_date)
     ingest.add_argument(
         "--no-benchmark", dest="benchmark", action="store_false", help="skip the NIFTY 50 benchmark"
     )

@@ -12,9 +12,8 @@ import json
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.registry import STATUSES, StateManager
 from sensequant_assets.release.deployment import rollback_production
+from sensequant_assets.runs import EXIT_OK
 from sensequant_assets.settings import Settings
-
-EXIT_OK = 0
 
 
 def registry(settings: Settings) -> StateManager:

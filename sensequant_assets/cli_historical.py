@@ -8,11 +8,10 @@ import datetime as dt
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.historical import HistoricalRequest, prepare, run_historical
 from sensequant_assets.release.manifest import MANIFEST_FILE
-from sensequant_assets.runs import UsageError, cli_instance
+from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError, cli_instance, parse_date
 from sensequant_assets.settings import Settings
 from sensequant_assets.universe import INDEX_SYMBOL, load_universe
 
-EXIT_OK, EXIT_FAILED = 0, 1
 BRIEFING = "promotion_briefing.md"
 
 
@@ -79,8 +78,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="ingest, train, validate, test, audit and brief a candidate for symbols and dates",
     )
     run.add_argument("--symbols", required=True, help="comma-separated NSE symbols")
-    run.add_argument("--start-date", required=True, type=_date)
-    run.add_argument("--end-date", required=True, type=_date)
+    run.add_argument("--start-date", required=True, type=parse_date)
+    run.add_argument("--end-date", required=True, type=parse_date)
     run.add_argument("--skip-fetch", action="store_true", help="use stored data, fetch nothing")
     run.add_argument(
         "--dryrun",
@@ -90,10 +89,3 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--run-stress-tests", action="store_true", help="add the stress tests")
     run.add_argument("--benchmark", default=INDEX_SYMBOL, help="benchmark index (NIFTY50)")
     run.set_defaults(handler=cmd_historical_run)
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (expected YYYY-MM-DD)") from None

@@ -38,13 +38,12 @@ from sensequant_assets.defs.partitions import (
     date_range_tags,
     one_symbol_range_tags,
 )
-from sensequant_assets.defs.release import stage_outputs, write_briefing
+from sensequant_assets.defs.release import record_failed_candidate
 from sensequant_assets.defs.tags import DRYRUN_TAG, HISTORICAL_RUN_TAG, scope_tags
 from sensequant_assets.defs.training import Training
 from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.registry import StateManager
-from sensequant_assets.release.registration import register_failure
-from sensequant_assets.runs import PROGRESS, QUIET, contiguous, run_job
+from sensequant_assets.runs import PROGRESS, QUIET, contiguous, run_job, step_failure
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range
@@ -251,12 +250,8 @@ def _candidate(run: _Run) -> list[str]:
         if event.is_step_success and event.step_key in STAGE_PHASES:
             say(f"      ✓ {STAGE_PHASES[event.step_key]}")
     if not result.success:
-        failure = next(e for e in result.all_events if e.is_step_failure)
-        error = failure.step_failure_data.error if failure.step_failure_data else None
-        while error is not None and error.cause is not None:
-            error = error.cause  # the user's exception, not Dagster's wrapper
-        message = error.message.strip() if error else "step failed"
-        raise PhaseFailed(STAGE_PHASES.get(failure.step_key or "", "candidate"), message)
+        step, message = step_failure(next(e for e in result.all_events if e.is_step_failure))
+        raise PhaseFailed(STAGE_PHASES.get(step, "candidate"), message)
     return [result.run_id]
 
 
@@ -284,16 +279,7 @@ def _record_failure(outcome: HistoricalOutcome, say: Callable[[str], None]) -> N
             TradingCalendar.from_file(settings.holiday_file),
         )
     )
-    layout = ArtifactLayout(settings.home)
-    candidate = layout.candidate(outcome.candidate_id)
-    outputs = stage_outputs(evaluation, candidate)
-    outputs.failed_phase, outputs.error = outcome.failed_phase, outcome.error
-    audit = layout.audit_dir(candidate)
-    write_briefing(audit, outputs)
-    register_failure(
-        StateManager(layout.registry),
-        outcome.candidate_id,
-        outcome.failed_phase or "unknown",
-        outcome.error or "",
+    record_failed_candidate(
+        evaluation, outcome.candidate_id, outcome.failed_phase or "unknown", outcome.error or ""
     )
     say(f"FAILED in phase {outcome.failed_phase}: {outcome.error}")

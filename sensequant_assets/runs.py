@@ -6,17 +6,28 @@ one when it is unset), and print one line per run.
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import os
 from collections.abc import Sequence
 
 import dagster as dg
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 class UsageError(ValueError):
     """Bad arguments: the command exits 2 with the message."""
+
+
+def parse_date(text: str) -> dt.date:
+    """An ISO date argument, or argparse's usage error naming the bad value."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (expected YYYY-MM-DD)") from None
 
 
 def cli_instance() -> dg.DagsterInstance:
@@ -66,6 +77,17 @@ def run_job(
             if event.is_step_failure and event.step_failure_data:
                 print(f"    {event.step_failure_data.error.message.strip()}")
     return result
+
+
+def step_failure(event: dg.DagsterEvent) -> tuple[str, str]:
+    """``(asset or step key, message of the user's exception)`` of a step-failure event.
+
+    Dagster wraps the exception an asset raised; the innermost cause is what a person needs.
+    """
+    error = event.step_failure_data.error if event.step_failure_data else None
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return event.step_key or "", error.message.strip() if error else "step failed"
 
 
 def contiguous(ordered: Sequence[str], wanted: Sequence[str]) -> list[list[str]]:

@@ -28,7 +28,7 @@ from sensequant_assets.release.manifest import (
     read_manifest,
     write_manifest,
 )
-from sensequant_assets.release.registration import register_candidate
+from sensequant_assets.release.registration import register_candidate, register_failure
 
 GROUP = "release"
 BRIEFING_JSON = "promotion_briefing.json"
@@ -69,6 +69,22 @@ def write_briefing(audit_dir: Path, outputs: StageOutputs) -> dict[str, Any]:
     tmp.write_text(markdown, encoding="utf-8")
     tmp.replace(path)
     return briefing
+
+
+def record_failed_candidate(
+    evaluation: Evaluation,
+    candidate_id: str,
+    phase: str,
+    error: str,
+    dagster_run_id: str | None = None,
+) -> None:
+    """A partial briefing from whatever stages finished, and a ``failed`` registry entry."""
+    layout = evaluation.training.layout
+    candidate = layout.candidate(candidate_id)
+    outputs = stage_outputs(evaluation, candidate)
+    outputs.failed_phase, outputs.error, outputs.dagster_run_id = phase, error, dagster_run_id
+    write_briefing(layout.audit_dir(candidate), outputs)
+    register_failure(StateManager(layout.registry), candidate_id, phase, error)
 
 
 def build_release_assets() -> list[dg.AssetsDefinition]:

@@ -11,10 +11,10 @@ import dagster as dg
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs.evaluation import Evaluation
 from sensequant_assets.defs.jobs import PROMOTE_JOB, STAGE_PHASES
-from sensequant_assets.defs.release import stage_outputs, write_briefing
+from sensequant_assets.defs.release import record_failed_candidate
 from sensequant_assets.defs.tags import CANDIDATE_TAG, HISTORICAL_RUN_TAG
 from sensequant_assets.registry import APPROVED, StateManager
-from sensequant_assets.release.registration import register_failure
+from sensequant_assets.runs import step_failure
 
 
 def promotion_requests(registry: StateManager, cursor: str | None) -> tuple[list[str], str]:
@@ -65,18 +65,10 @@ def build_sensors(
             context.log.info(f"run {context.dagster_run.run_id} has no candidate tag: skipped")
             return
         steps = context.get_step_failure_events()
-        phase = STAGE_PHASES.get(steps[0].step_key or "", "candidate") if steps else "candidate"
-        error = context.failure_event.message or "run failed"
-        if steps and steps[0].step_failure_data:
-            root = steps[0].step_failure_data.error
-            while root is not None and root.cause is not None:
-                root = root.cause
-            error = root.message.strip() if root else error
-        candidate = layout.candidate(candidate_id)
-        outputs = stage_outputs(evaluation, candidate)
-        outputs.failed_phase, outputs.error = phase, error
-        outputs.dagster_run_id = context.dagster_run.run_id
-        write_briefing(layout.audit_dir(candidate), outputs)
-        register_failure(StateManager(layout.registry), candidate_id, phase, error)
+        phase, error = "candidate", context.failure_event.message or "run failed"
+        if steps:
+            step, error = step_failure(steps[0])
+            phase = STAGE_PHASES.get(step, "candidate")
+        record_failed_candidate(evaluation, candidate_id, phase, error, context.dagster_run.run_id)
 
     return [promotion_sensor, candidate_failure_sensor]
