@@ -124,3 +124,13 @@ def test_dagster_and_dg_command_lines_load_the_definitions(command: list[str]) -
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
     assert "ohlcv_daily" in output or "Validation successful" in output
+
+
+def test_loading_definitions_does_not_import_matplotlib() -> None:
+    """Every Dagster load and CLI start pays for imports; charts load only when drawing."""
+    import subprocess
+    import sys
+
+    code = "import sys, sensequant_assets.definitions; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -93,7 +93,7 @@ def test_a_tampered_or_unapproved_candidate_is_refused(tmp_path) -> None:
     assert registry.get_candidate_run(A).status == "approved"
 
     registry.record_candidate_run(B, recommendation="reject")
-    with pytest.raises(ValueError, match="ready-for-review, not approved: nothing copied to production"):
+    with pytest.raises(ValueError, match="not approved: nothing copied to production"):
         deploy_to_production(layout, registry, B, by="sensor")
 
 

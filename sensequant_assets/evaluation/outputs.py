@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 
-from sensequant_assets.evaluation import charts
 from sensequant_assets.evaluation.backtest import equity_curve
 from sensequant_assets.evaluation.reports import (
     Image,
@@ -148,6 +147,10 @@ def _summary_sections(summary: dict[str, Any]) -> list[Section]:
 
 
 def _chart_sections(validation: Validation) -> list[Section]:
+    # matplotlib costs ~0.4 s to import: only runs that draw pay for it, not every
+    # definitions load
+    from sensequant_assets.evaluation import charts
+
     summary = validation.summary
     curves = {
         f"student {mode.replace('_', '/')}": equity_curve(result.portfolio_returns)
@@ -186,6 +189,8 @@ def _chart_sections(validation: Validation) -> list[Section]:
 
 
 def _optimizer_sections(validation: Validation) -> list[Section]:
+    from sensequant_assets.evaluation import charts  # lazily, as in _chart_sections
+
     trials = validation.optimizer.trials
     grid = trials.assign(
         thresholds=trials["rsi_entry"].astype(str) + "–" + trials["rsi_exit"].astype(str)

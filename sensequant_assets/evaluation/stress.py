@@ -89,7 +89,6 @@ from sensequant_assets.evaluation.backtest import (
     periodic_risk_free,
     sixty_forty,
 )
-from sensequant_assets.evaluation.charts import drawdown_png, equity_curves_png
 from sensequant_assets.evaluation.performance import (
     CONVENTIONS,
     max_drawdown,
@@ -994,6 +993,9 @@ def _unique_slugs(names: Sequence[str]) -> dict[str, str]:
 
 
 def _window_images(series: pd.DataFrame | None, name: str) -> dict[str, Image]:
+    # imported here: matplotlib is slow to import and only report writing needs it
+    from sensequant_assets.evaluation.charts import drawdown_png, equity_curves_png
+
     if series is None:
         return {}
     curves: dict[str, pd.Series] = {}
