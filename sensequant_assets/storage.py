@@ -62,6 +62,21 @@ class Warehouse:
                 params,
             ).df()
 
+    def symbols_bars(
+        self,
+        table: str,
+        symbols: list[str],
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+    ) -> pd.DataFrame:
+        """Rows of several symbols, optionally bounded by dates (both inclusive)."""
+        where, params = "symbol in (select unnest(?))", [list(symbols)]
+        if start is not None:
+            where, params = f"{where} and date >= ?", [*params, start]
+        if end is not None:
+            where, params = f"{where} and date <= ?", [*params, end]
+        return self.query(table, where, params)
+
     def bars(self, table: str, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         return self.query(table, "symbol = ? and date between ? and ?", [symbol, start, end])
 

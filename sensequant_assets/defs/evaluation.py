@@ -102,14 +102,8 @@ class Evaluation:
         runs = json.loads(candidate.student_runs.read_text())
         symbols, (first, last) = runs["symbols"], runs["data_range"]
         warehouse = self.training.warehouse
-        bars = warehouse.query(
-            "ohlcv_daily",
-            "symbol in (select unnest(?)) and date between ? and ?",
-            [symbols, first, last],
-        )
-        benchmark = warehouse.query(
-            BENCHMARK_TABLE, "symbol = ? and date between ? and ?", [INDEX_SYMBOL, first, last]
-        )
+        bars = warehouse.symbols_bars("ohlcv_daily", symbols, first, last)
+        benchmark = warehouse.symbols_bars(BENCHMARK_TABLE, [INDEX_SYMBOL], first, last)
         if bars.empty or benchmark.empty:
             raise dg.Failure(
                 "validation needs the candidate's OHLCV and the NIFTY 50 benchmark in the "

@@ -365,12 +365,7 @@ def build_training_assets(
             and (scope.start is None or w.start >= scope.start)
             and (scope.end is None or w.end <= scope.end)
         ]
-        where, params = "symbol in (select unnest(?))", [symbols]
-        if scope.start:
-            where, params = f"{where} and date >= ?", [*params, scope.start]
-        if scope.end:
-            where, params = f"{where} and date <= ?", [*params, scope.end]
-        bars = training.warehouse.query("ohlcv_daily", where, params)
+        bars = training.warehouse.symbols_bars("ohlcv_daily", symbols, scope.start, scope.end)
         if bars.empty:
             raise dg.Failure(
                 f"no stored OHLCV for {', '.join(symbols[:5])} between {scope.start or 'the start'}"
