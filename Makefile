@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export SENSEQUANT_HOME ?= $(CURDIR)
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: setup run test lint ui bench clean
+.PHONY: setup system-packages run test lint ui bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 2; }
@@ -21,10 +21,14 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
+# PostgreSQL and Chromium for the production-shape tests (skipped, with a note, without root)
+system-packages:
+	@scripts/install_system_packages.sh
+
 run: setup
 	$(BIN)/sensequant historical-run --symbols RELIANCE,TCS --start-date 2024-01-01 --end-date 2024-12-31
 
-test: setup
+test: setup system-packages
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sensequant_assets.settings import get_settings
+from sensequant_assets_tests.services import PostgresServer, postgres_bin, postgres_server
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -16,7 +21,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     import os
 
     for name in list(os.environ):
-        if name.startswith(("SENSEQUANT_", "BREEZE_")) or name == "DAGSTER_HOME":
+        if name.startswith(("SENSEQUANT_", "BREEZE_", "DAGSTER_PG_")) or name == "DAGSTER_HOME":
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()
@@ -25,3 +30,28 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster for the session; each test takes its own database."""
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_dagster_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres: PostgresServer
+) -> Path:
+    """A DAGSTER_HOME running on the repo's production instance file, deploy/dagster.yaml."""
+    home = tmp_path / "dagster_home_pg"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    database = f"dagster_{uuid.uuid4().hex[:12]}"
+    postgres.create_database(database)
+    for name, value in postgres.env(database).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

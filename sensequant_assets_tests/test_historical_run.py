@@ -50,6 +50,11 @@ def test_pilot_runs_the_phases_in_order_and_writes_the_contract(
     dagster_home: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     assert main(PILOT) == EXIT_OK
+    assert_pilot_outcome(capfd)
+
+
+def assert_pilot_outcome(capfd: pytest.CaptureFixture[str]) -> None:
+    """What the pilot must leave behind on any instance: phases, artifacts, runs, promotion."""
     out = capfd.readouterr().out
     order = [
         "[1/3] ingest",
