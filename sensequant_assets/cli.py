@@ -90,13 +90,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         ok &= run_job(
             defs.resolve_job_def(BENCHMARK_JOB), instance, "nifty50_benchmark", tags=tags
         ).success
-    print(f"warehouse: {settings.duckdb_path}")
+    print(f"warehouse: {settings.warehouse_location}")
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def _trainable(settings: Settings, symbols: Sequence[str], windows: Sequence[str]) -> list[str]:
     """Windows whose label horizon ends inside every symbol's stored data."""
-    warehouse = Warehouse(settings.duckdb_path)
+    warehouse = Warehouse.from_settings(settings)
     latest = [warehouse.last_date("ohlcv_daily", s) for s in symbols]
     if any(day is None for day in latest):
         raise UsageError("some symbols have no stored bars: run `sensequant ingest` first")

@@ -98,6 +98,7 @@ def prepare(request: HistoricalRequest, settings: Settings) -> tuple[HistoricalR
             "home": settings.home / "data" / "dryrun" / stamp,
             "data_source": "synthetic",
             "history_start": min(settings.history_start, start),
+            "warehouse_uri": None,  # Delta tables move into the dry run's home, like DuckDB's
         }
     if overrides:
         settings = settings.model_copy(update=overrides)
@@ -180,7 +181,7 @@ def _check_stored(
     say: Callable[[str], None],
 ) -> None:
     """--skip-fetch: every symbol and the benchmark must already cover every session."""
-    warehouse = Warehouse(settings.duckdb_path)
+    warehouse = Warehouse.from_settings(settings)
     missing = []
     for table, symbol in [*(("ohlcv_daily", s) for s in request.symbols),
                           ("nifty50_benchmark", INDEX_SYMBOL)]:  # fmt: skip

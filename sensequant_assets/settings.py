@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "SENSEQUANT_"
 SECRET_ENV_NAMES = frozenset({"BREEZE_API_KEY", "BREEZE_API_SECRET", "BREEZE_SESSION_TOKEN"})
 DEFECT_KINDS = ("negative_volume", "broken_ohlc", "missing_days", "unadjusted_split")
+OBJECT_STORE_SCHEMES = ("s3", "s3a")
 
 
 def _seed(name: str) -> AliasChoices:
@@ -61,6 +62,24 @@ class Settings(BaseSettings):
     scrip_master: Path | None = Field(
         default=None, description="An NSEScripMaster.txt whose EQ rows extend the known symbols."
     )
+
+    warehouse: Literal["duckdb", "delta"] = Field(
+        default="duckdb",
+        description="Curated tables: a local DuckDB file (one machine) or Delta tables (shared).",
+    )
+    warehouse_uri: str | None = Field(
+        default=None,
+        description="Root of the Delta tables: s3://bucket/prefix or a path; default data/delta.",
+    )
+    aws_region: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    aws_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias="AWS_ENDPOINT_URL",
+        description="An S3-compatible endpoint (MinIO, a proxy); unset means AWS itself.",
+    )
+    aws_allow_http: bool = Field(default=False, validation_alias="AWS_ALLOW_HTTP")
 
     synthetic_seed: int = 7
     synthetic_signal_strength: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -141,6 +160,27 @@ class Settings(BaseSettings):
         default=False, validation_alias=_seed("REWARD_AB_TESTING_ENABLED")
     )
 
+    executor: Literal["in_process", "multiprocess", "dask", "k8s"] = Field(
+        default="multiprocess",
+        description="Where a launched run's steps execute (defs/executors.py); `dask` needs "
+        "the `distributed` extra, `k8s` (one pod per step) the `k8s` extra.",
+    )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of an existing Dask scheduler (tcp://host:8786); unset: a "
+        "LocalCluster per run.",
+    )
+    dask_workers: int = Field(default=2, ge=1, description="Worker processes of a LocalCluster.")
+
+    @model_validator(mode="after")
+    def _executor_requirements(self) -> Settings:
+        if self.dask_scheduler and self.executor != "dask":
+            raise ValueError(
+                f"SENSEQUANT_DASK_SCHEDULER is set but SENSEQUANT_EXECUTOR={self.executor}: "
+                "set SENSEQUANT_EXECUTOR=dask to use the cluster"
+            )
+        return self
+
     @field_validator("synthetic_defects")
     @classmethod
     def _known_defects(cls, value: str) -> str:
@@ -160,6 +200,33 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
+
+    @field_validator("warehouse_uri")
+    @classmethod
+    def _supported_uri(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme not in OBJECT_STORE_SCHEMES and scheme not in ("", "file"):
+            raise ValueError("must be an s3:// URI or a local path")
+        return value.strip().rstrip("/")
+
+    @field_validator("aws_endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _warehouse_requirements(self) -> Settings:
+        plain_http = (self.aws_endpoint_url or "").startswith("http://")
+        if self.warehouse_on_object_store and plain_http and not self.aws_allow_http:
+            raise ValueError(
+                f"AWS_ENDPOINT_URL={self.aws_endpoint_url} is plain http: set "
+                "AWS_ALLOW_HTTP=true (test and in-cluster endpoints only)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _source_requirements(self) -> Settings:
@@ -207,6 +274,40 @@ class Settings(BaseSettings):
     @property
     def duckdb_path(self) -> Path:
         return self.data_dir / "sensequant.duckdb"
+
+    @property
+    def warehouse_root(self) -> str:
+        """Root of the Delta tables: an object-store URI as given, a local path made absolute."""
+        uri = self.warehouse_uri or str(self.data_dir / "delta")
+        if uri.split("://", 1)[0].lower() in OBJECT_STORE_SCHEMES:
+            return uri
+        return str(Path(uri.removeprefix("file://")).expanduser().resolve())
+
+    @property
+    def warehouse_on_object_store(self) -> bool:
+        return self.warehouse == "delta" and "://" in self.warehouse_root
+
+    @property
+    def object_store_options(self) -> dict[str, str]:
+        """delta-rs storage options for an s3:// root, none of them secret.
+
+        Credentials stay out of the settings on purpose: delta-rs reads ``AWS_ACCESS_KEY_ID``,
+        ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` (or a pod's web identity) from the
+        process environment itself, so they never reach Dagster's config, a log or a manifest.
+        """
+        if not self.warehouse_on_object_store:
+            return {}
+        options = {"AWS_ALLOW_HTTP": str(self.aws_allow_http).lower()}
+        if self.aws_region:
+            options["AWS_REGION"] = self.aws_region
+        if self.aws_endpoint_url:
+            options["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        return options
+
+    @property
+    def warehouse_location(self) -> str:
+        """Where curated tables live, for messages: the DuckDB file or the Delta root."""
+        return self.warehouse_root if self.warehouse == "delta" else str(self.duckdb_path)
 
     @property
     def models_dir(self) -> Path:

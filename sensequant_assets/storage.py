@@ -1,11 +1,12 @@
-"""Where market data lives: the DuckDB warehouse and the archive of raw rows as received.
+"""Where market data lives: the warehouse and the archive of raw rows as received.
 
-Curated tables are written by Dagster's DuckDB IO manager (one schema, one table per asset);
-this module only *reads* them, for the things an asset needs before it writes: the last stored
-close (to spot an unadjusted split on a one-day update) and rows already fetched from a paid
-API (so a re-run costs no calls). Raw rows are archived as one Parquet file per run, written
-atomically, so a correction can always be audited or undone and concurrent runs never contend
-for the DuckDB write lock.
+Curated tables are written by a Dagster IO manager (one schema, one table per asset): DuckDB's
+in a local file, or Delta tables on a path or object storage (``SENSEQUANT_WAREHOUSE``). This
+module only *reads* them, with the same SQL on either backend, for what assets need: the bars
+training learns from, the last stored close (to spot an unadjusted split on a one-day update)
+and rows already fetched from a paid API (so a re-run costs no calls). Raw rows are archived
+as one Parquet file per run, written atomically, so a correction can always be audited or
+undone and concurrent runs never contend for the DuckDB write lock.
 """
 
 from __future__ import annotations
@@ -14,10 +15,19 @@ import datetime as dt
 import os
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+if TYPE_CHECKING:
+    from sensequant_assets.settings import Settings
 
 WAREHOUSE_SCHEMA = "market"
 
@@ -36,11 +46,31 @@ def connect(path: Path, read_only: bool = False, attempts: int = 20) -> duckdb.D
 
 
 class Warehouse:
-    """Read access to the curated tables the IO manager maintains."""
+    """Read access to the curated tables the IO manager maintains, in the DuckDB file."""
 
     def __init__(self, path: Path, schema: str = WAREHOUSE_SCHEMA):
         self.path = path
         self.schema = schema
+
+    @staticmethod
+    def from_settings(settings: Settings) -> Warehouse:
+        """The warehouse ``SENSEQUANT_WAREHOUSE`` selects: the one place that decides."""
+        if settings.warehouse == "delta":
+            return DeltaWarehouse(settings.warehouse_root, settings.object_store_options)
+        return Warehouse(settings.duckdb_path)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @contextmanager
+    def _opened(self, table: str) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A connection where ``"schema"."table"`` can be queried; None while there is no table."""
+        if not self.path.exists():
+            yield None
+            return
+        with connect(self.path) as con:
+            yield con if self._table_exists(con, table) else None
 
     def _table_exists(self, con: duckdb.DuckDBPyConnection, table: str) -> bool:
         found = con.execute(
@@ -51,14 +81,15 @@ class Warehouse:
         return bool(found and found[0])
 
     def query(self, table: str, sql_where: str, params: list[object]) -> pd.DataFrame:
-        """Rows of ``table`` matching ``sql_where``; empty when the table doesn't exist yet."""
-        if not self.path.exists():
-            return pd.DataFrame()
-        with connect(self.path) as con:
-            if not self._table_exists(con, table):
+        """Rows of ``table`` matching ``sql_where``; empty when the table doesn't exist yet.
+
+        Ordered by date then symbol: a total order, so every backend returns the same frame.
+        """
+        with self._opened(table) as con:
+            if con is None:
                 return pd.DataFrame()
             return con.execute(
-                f'select * from "{self.schema}"."{table}" where {sql_where} order by date',
+                f'select * from "{self.schema}"."{table}" where {sql_where} order by date, symbol',
                 params,
             ).df()
 
@@ -82,10 +113,8 @@ class Warehouse:
 
     def _scalar(self, table: str, select: str, params: list[object]) -> object | None:
         """The first column of the first row, or None when there is no table or no row."""
-        if not self.path.exists():
-            return None
-        with connect(self.path) as con:
-            if not self._table_exists(con, table):
+        with self._opened(table) as con:
+            if con is None:
                 return None
             row = con.execute(select.format(table=f'"{self.schema}"."{table}"'), params).fetchone()
         return row[0] if row else None
@@ -102,6 +131,69 @@ class Warehouse:
             [symbol, day],
         )
         return float(value) if value is not None else None
+
+
+class DeltaWarehouse(Warehouse):
+    """The same reads over Delta tables (``<root>/<schema>/<table>``, a path or s3://).
+
+    Each read opens an in-memory DuckDB and registers the table's Arrow dataset as a view named
+    like the DuckDB table, so every query is the same SQL on both backends; naive timestamps are
+    cast to nanoseconds as the DuckDB IO manager stores them, so both return identical frames.
+    DuckDB's own delta/httpfs extensions are not used: they download at run time. Tables are
+    opened once and then refreshed incrementally, so a sensor asking a hundred symbols for their
+    last date reads the transaction log once, not a hundred times.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        storage_options: dict[str, str] | None = None,
+        schema: str = WAREHOUSE_SCHEMA,
+    ):
+        self.root = root.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self.schema = schema
+        self._tables: dict[str, DeltaTable] = {}
+
+    @property
+    def location(self) -> str:
+        return self.root
+
+    def table_uri(self, table: str) -> str:
+        return f"{self.root}/{self.schema}/{table}"
+
+    def _delta_table(self, table: str) -> DeltaTable | None:
+        cached = self._tables.get(table)
+        if cached is not None:
+            cached.update_incremental()
+            return cached
+        try:
+            opened = DeltaTable(self.table_uri(table), storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+        self._tables[table] = opened
+        return opened
+
+    @contextmanager
+    def _opened(self, table: str) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        delta = self._delta_table(table)
+        if delta is None:
+            yield None
+            return
+        dataset = delta.to_pyarrow_dataset()
+        columns = ", ".join(
+            f'cast("{f.name}" as timestamp_ns) as "{f.name}"'
+            if pa.types.is_timestamp(f.type) and f.type.tz is None
+            else f'"{f.name}"'
+            for f in dataset.schema
+        )
+        with duckdb.connect() as con:
+            con.register("delta_scan", dataset)
+            con.execute(f'create schema "{self.schema}"')
+            con.execute(
+                f'create view "{self.schema}"."{table}" as select {columns} from delta_scan'
+            )
+            yield con
 
 
 class RawArchive:

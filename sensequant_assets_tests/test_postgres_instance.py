@@ -12,9 +12,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from sensequant_assets.cli import EXIT_OK, main
+from sensequant_assets.pooled_postgres import (
+    PooledPostgresEventLogStorage,
+    PooledPostgresRunStorage,
+    PooledPostgresScheduleStorage,
+)
 from sensequant_assets.settings import load_settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets_tests.test_historical_run import PILOT, assert_pilot_outcome
@@ -27,8 +31,9 @@ def test_production_instance_file_selects_postgres_and_the_run_queue(
     postgres_dagster_home: Path,
 ) -> None:
     with dg.DagsterInstance.get() as instance:
-        assert isinstance(instance.run_storage, PostgresRunStorage)
-        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        assert isinstance(instance.run_storage, PooledPostgresRunStorage)
+        assert isinstance(instance.event_log_storage, PooledPostgresEventLogStorage)
+        assert isinstance(instance.schedule_storage, PooledPostgresScheduleStorage)
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
         assert instance.event_log_storage.supports_global_concurrency_limits

@@ -8,6 +8,7 @@ import dagster as dg
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.evaluation import Evaluation, build_evaluation_assets
+from sensequant_assets.defs.executors import build_executor
 from sensequant_assets.defs.jobs import CANDIDATE_JOB, TEACHER_JOB, build_jobs
 from sensequant_assets.defs.market_data import build_market_data_assets
 from sensequant_assets.defs.partitions import (
@@ -46,15 +47,17 @@ def build_defs(settings: Settings) -> dg.Definitions:
     retrain_schedules, retrain_sensors = build_retraining(
         settings, calendar, symbols, windows, by_name[TEACHER_JOB], by_name[CANDIDATE_JOB]
     )
+    storage_kind = "deltalake" if settings.warehouse == "delta" else "duckdb"
     return dg.Definitions(
         assets=[
-            *build_market_data_assets(symbol_days, days, pool, sentiment_enabled),
+            *build_market_data_assets(symbol_days, days, pool, sentiment_enabled, storage_kind),
             *build_training_assets(teacher_partitions),
             *build_evaluation_assets(settings.run_stress_tests),
             *build_release_assets(),
             production_model,
         ],
         jobs=jobs,
+        executor=build_executor(settings),
         sensors=[
             *build_sensors(training.layout, evaluation, [by_name[CANDIDATE_JOB]]),
             *retrain_sensors,

@@ -66,7 +66,10 @@ def build_market_data_assets(
     days: dg.TimeWindowPartitionsDefinition,
     pool: str | None,
     sentiment_enabled: bool,
+    storage_kind: str = "duckdb",
 ) -> list[dg.AssetsDefinition]:
+    """The market-data assets; ``storage_kind`` (``duckdb``/``deltalake``) labels them in Dagit."""
+
     @dg.asset(
         partitions_def=symbol_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -74,7 +77,7 @@ def build_market_data_assets(
         check_specs=check_specs("ohlcv_daily"),
         io_manager_key="warehouse_io_manager",
         group_name=GROUP,
-        kinds={"duckdb", "pandas"},
+        kinds={storage_kind, "pandas"},
         pool=pool,
     )
     def ohlcv_daily(
@@ -102,7 +105,7 @@ def build_market_data_assets(
         check_specs=check_specs("nifty50_benchmark", BENCHMARK_CHECKS),
         io_manager_key="warehouse_io_manager",
         group_name=GROUP,
-        kinds={"duckdb", "pandas"},
+        kinds={storage_kind, "pandas"},
         pool=pool,
     )
     def nifty50_benchmark(
@@ -117,11 +120,13 @@ def build_market_data_assets(
 
     assets = [ohlcv_daily, nifty50_benchmark]
     if sentiment_enabled:
-        assets.append(_sentiment_asset(symbol_days))
+        assets.append(_sentiment_asset(symbol_days, storage_kind))
     return assets
 
 
-def _sentiment_asset(symbol_days: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
+def _sentiment_asset(
+    symbol_days: dg.MultiPartitionsDefinition, storage_kind: str
+) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=symbol_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -135,7 +140,7 @@ def _sentiment_asset(symbol_days: dg.MultiPartitionsDefinition) -> dg.AssetsDefi
         ],
         io_manager_key="warehouse_io_manager",
         group_name=GROUP,
-        kinds={"duckdb", "pandas"},
+        kinds={storage_kind, "pandas"},
     )
     def sentiment_snapshots(
         context: dg.AssetExecutionContext, market_data: dg.ResourceParam[MarketData]

@@ -1,13 +1,16 @@
-"""Resources: the DuckDB warehouse IO manager and the market-data context assets share."""
+"""Resources: the warehouse IO manager and the market-data context assets share."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
+from dagster_deltalake import LocalConfig, S3Config
+from dagster_deltalake.config import ClientConfig
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs.delta_io import SliceDeltaLakePandasIOManager
 from sensequant_assets.ingest import Ingestor
 from sensequant_assets.settings import Settings
 from sensequant_assets.sources import MarketDataSource, build_source
@@ -33,7 +36,7 @@ class MarketData:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.settings.duckdb_path)
+        return Warehouse.from_settings(self.settings)
 
     @cached_property
     def archive(self) -> RawArchive:
@@ -45,7 +48,29 @@ class MarketData:
         )
 
 
-def warehouse_io_manager(settings: Settings) -> DuckDBPandasIOManager:
-    """DuckDB under ``$SENSEQUANT_HOME/data``; the IO manager won't create the folder itself."""
+def warehouse_io_manager(
+    settings: Settings,
+) -> DuckDBPandasIOManager | SliceDeltaLakePandasIOManager:
+    """The IO manager of the curated tables, as ``SENSEQUANT_WAREHOUSE`` says.
+
+    ``duckdb``: a file under ``$SENSEQUANT_HOME/data`` (the IO manager won't create the folder
+    itself). ``delta``: Delta tables under ``SENSEQUANT_WAREHOUSE_URI``; only non-secret S3
+    options enter the resource config (Dagit shows it), credentials come from the environment.
+    """
+    if settings.warehouse == "delta":
+        if not settings.warehouse_on_object_store:
+            return SliceDeltaLakePandasIOManager(
+                root_uri=settings.warehouse_root,
+                storage_options=LocalConfig(),
+                schema=WAREHOUSE_SCHEMA,
+            )
+        return SliceDeltaLakePandasIOManager(
+            root_uri=settings.warehouse_root,
+            storage_options=S3Config(
+                region=settings.aws_region, endpoint=settings.aws_endpoint_url
+            ),
+            client_options=ClientConfig(allow_http=settings.aws_allow_http),
+            schema=WAREHOUSE_SCHEMA,
+        )
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     return DuckDBPandasIOManager(database=str(settings.duckdb_path), schema=WAREHOUSE_SCHEMA)

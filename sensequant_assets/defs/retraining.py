@@ -87,7 +87,7 @@ def build_retraining(
 
     def stored_until() -> dt.date | None:
         """The last day every symbol has stored (the slowest symbol decides)."""
-        warehouse = Warehouse(settings.duckdb_path)
+        warehouse = Warehouse.from_settings(settings)
         days = [warehouse.last_date("ohlcv_daily", s) for s in ordered]
         return None if any(d is None for d in days) else min(d for d in days if d)
 

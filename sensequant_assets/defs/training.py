@@ -60,7 +60,7 @@ class Training:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.settings.duckdb_path)
+        return Warehouse.from_settings(self.settings)
 
     @cached_property
     def teacher_config(self) -> TeacherConfig:
