@@ -6,6 +6,11 @@ cap counting back from ``to_date``, the per-minute and per-day limits, the silen
 for an unknown stock code, and the error shapes listed in DESIGN.md. Every request is recorded
 so tests and the benchmark can count calls, peak calls per minute and candles per reply.
 
+Faults are scripted two ways: ``fail_next`` answers the next few history requests with named
+faults, and ``fail_pattern`` makes the server intermittently flaky for a whole backfill (a
+repeating mask over history requests, e.g. ``"..F"`` fails every third one), cycling through
+``fail_with``. ``drop_connection`` closes the socket without a reply, as a crashed gateway does.
+
     with FakeBreeze() as fake:
         source = BreezeSource(..., base_url=fake.base_url)
 """
@@ -22,7 +27,7 @@ import time
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +72,11 @@ FAULTS: dict[str, tuple[int, str | dict[str, Any]]] = {
     "day_limit": (200, DAY_LIMIT),
     "session_expired": (200, SESSION_EXPIRED_V2),
 }
+#: A fault with no reply at all: the server closes the connection after reading the request.
+DROP_CONNECTION = "drop_connection"
+FAULT_NAMES = (*FAULTS, DROP_CONNECTION)
+# The status the request handler reads as "send nothing, hang up".
+_NO_REPLY = 0
 
 # The 61 columns of ICICI's NSEScripMaster.txt, in order.
 # fmt: off
@@ -135,6 +145,12 @@ def scrip_master_text(universe: Universe, symbols: Iterable[str]) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
+def _check_faults(faults: Iterable[str]) -> None:
+    unknown = sorted(set(faults) - set(FAULT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown fault(s) {unknown}; choose from {sorted(FAULT_NAMES)}")
+
+
 def _known_codes(universe: Universe) -> set[str]:
     symbols = [*universe.default_symbols, INDEX_SYMBOL]
     return {universe.isec_code(s) for s in symbols if s in universe}
@@ -145,7 +161,10 @@ class FakeBreeze:
 
     ``clock`` drives the rate limits and the call log, so a test can pair it with the
     ``sleep`` it injects into the client. ``to_date_slack_days`` serves candles a few days past
-    ``to_date``, as a server reading dates in another timezone would.
+    ``to_date``, as a server reading dates in another timezone would. ``fail_pattern`` (``.``
+    serve, ``F`` fail; repeated over the history requests in arrival order) and ``fail_with``
+    (fault names, used in turn) make the server intermittently flaky; assign ``fail_pattern =
+    ""`` to heal it. Faults queued with ``fail_next`` come first and do not advance the pattern.
     """
 
     def __init__(
@@ -162,7 +181,12 @@ class FakeBreeze:
         to_date_slack_days: int = 0,
         clock: Callable[[], float] = time.time,
         calendar: TradingCalendar | None = None,
+        fail_pattern: str = "",
+        fail_with: Sequence[str] = ("error_500",),
     ):
+        _check_faults(fail_with)
+        if set(fail_pattern) - {".", "F"} or not fail_with:
+            raise ValueError("fail_pattern holds only '.' and 'F'; fail_with names 1+ faults")
         universe = load_universe()
         self.api_key = api_key
         self.api_secret = api_secret
@@ -177,7 +201,11 @@ class FakeBreeze:
         self.clock = clock
         self.calendar = calendar or TradingCalendar()
         self.calls: list[Call] = []
+        self.fail_pattern = fail_pattern
+        self.fail_with = tuple(fail_with)
         self._faults: deque[str] = deque()
+        self._patterned = 0
+        self._injected = 0
         self._lock = threading.Lock()
         self._master_zip = self._build_master(universe)
         self._server: ThreadingHTTPServer | None = None
@@ -217,16 +245,18 @@ class FakeBreeze:
     # --- scripting and inspection --------------------------------------------------------
 
     def fail_next(self, *faults: str) -> None:
-        """Answer the next historicalcharts calls with these faults (names from ``FAULTS``)."""
-        unknown = sorted(set(faults) - set(FAULTS))
-        if unknown:
-            raise ValueError(f"unknown fault(s) {unknown}; choose from {sorted(FAULTS)}")
+        """Answer the next historicalcharts calls with these faults (``FAULT_NAMES``)."""
+        _check_faults(faults)
         with self._lock:
             self._faults.extend(faults)
 
     def history_calls(self) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.endpoint == HISTORICAL_CHARTS]
+
+    def injected_faults(self) -> list[Call]:
+        """History requests answered with a scripted or patterned fault (not enforced limits)."""
+        return [c for c in self.history_calls() if c.fault in FAULT_NAMES]
 
     def peak_calls_per_minute(self) -> int:
         """Most API calls (session + history) received in any 60 s window."""
@@ -278,12 +308,12 @@ class FakeBreeze:
         start, end = params.get("from_date", ""), params.get("to_date", "")
         with self._lock:
             now = self.clock()
-            fault = self._faults.popleft() if self._faults else None
+            fault = self._faults.popleft() if self._faults else self._patterned_fault()
             if fault is not None:
                 if fault == "session_expired":
                     self.expired = True
                 self.calls.append(Call(now, HISTORICAL_CHARTS, code, start, end, 0, fault))
-                return FAULTS[fault]
+                return (_NO_REPLY, "") if fault == DROP_CONNECTION else FAULTS[fault]
             refusal = self._limit_refusal(now) or self._session_refusal(headers)
             if refusal is not None:
                 self.calls.append(Call(now, HISTORICAL_CHARTS, code, start, end, 0, refusal[0]))
@@ -291,6 +321,17 @@ class FakeBreeze:
             candles = self._candles(params)
             self.calls.append(Call(now, HISTORICAL_CHARTS, code, start, end, len(candles)))
         return 200, {"Success": candles, "Status": 200, "Error": None}
+
+    def _patterned_fault(self) -> str | None:
+        """The intermittent fault due for this history request, if any (lock held)."""
+        pattern = self.fail_pattern
+        position = self._patterned
+        self._patterned += 1
+        if not pattern or pattern[position % len(pattern)] != "F":
+            return None
+        fault = self.fail_with[self._injected % len(self.fail_with)]
+        self._injected += 1
+        return fault
 
     def _limit_refusal(self, now: float) -> tuple[str, dict[str, Any]] | None:
         """Breeze counts every API call against the key; refused calls are not counted."""
@@ -338,7 +379,9 @@ class _Handler(BaseHTTPRequestHandler):
             params = {k: v[-1] for k, v in parse_qs(url.query).items()}
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, body = self.fake.historical_charts(params, headers)
-            if isinstance(body, str):
+            if status == _NO_REPLY:
+                self.close_connection = True
+            elif isinstance(body, str):
                 self._send(status, body.encode(), "text/html")
             else:
                 self._send_json(status, body)

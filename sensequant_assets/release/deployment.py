@@ -5,10 +5,13 @@ student, its manifest and briefing); ``data/models/production/CURRENT`` names th
 With staging configured, the bundle first goes to ``data/models/staging/`` the same way and must
 pass a smoke test there (the student loads with its hash verified and scores a row into three
 probabilities) before production is touched.
-A deployment verifies every SHA-256 of the candidate's manifest first, copies into a temporary
-directory that is renamed into place, then switches ``CURRENT`` atomically and records the
-deployment in the registry — so a reader sees either the old model or the new one, never half
-of one, and the previous bundle stays on disk for ``rollback``.
+A deployment writes the new ``CURRENT`` beside the old one first, verifies every SHA-256 of the
+candidate's manifest, copies into a temporary directory that is renamed into place, records the
+deployment in the registry and only then renames the new ``CURRENT`` over the old — so a reader
+sees either the old model or the new one, never half of one, and the previous bundle stays on
+disk for ``rollback``. Every write that can fail for lack of space happens before the registry
+is told: a full disk fails the deployment cleanly instead of leaving the registry naming a
+model ``CURRENT`` does not (the fault drills found that window).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +46,10 @@ def deploy_to_staging(
     layout: ArtifactLayout, registry: StateManager, candidate_id: str, by: str
 ) -> Deployment:
     """Verify and copy to staging, smoke-test the staged student, record the deployment."""
-    smoke_test(_install(layout, registry, candidate_id, layout.staging_dir))
-    deployment = registry.record_deployment(candidate_id, STAGING, by=by)
-    _point_current(layout.staging_dir, candidate_id)
+    with _new_pointer(layout.staging_dir, candidate_id) as switch:
+        smoke_test(_install(layout, registry, candidate_id, layout.staging_dir))
+        deployment = registry.record_deployment(candidate_id, STAGING, by=by)
+        switch()
     return deployment
 
 
@@ -72,9 +78,10 @@ def deploy_to_production(
     if run.status == "deployed" and live is not None and live.run_id == candidate_id:
         _point_current(layout.production_dir, candidate_id)
         return live
-    _install(layout, registry, candidate_id, layout.production_dir)
-    deployment = registry.record_deployment(candidate_id, PRODUCTION, by=by)
-    _point_current(layout.production_dir, candidate_id)
+    with _new_pointer(layout.production_dir, candidate_id) as switch:
+        _install(layout, registry, candidate_id, layout.production_dir)
+        deployment = registry.record_deployment(candidate_id, PRODUCTION, by=by)
+        switch()
     return deployment
 
 
@@ -127,9 +134,27 @@ def _current(stage_dir: Path) -> str | None:
     return path.read_text().strip() if path.is_file() else None
 
 
+@contextmanager
+def _new_pointer(stage_dir: Path, candidate_id: str) -> Iterator[Callable[[], None]]:
+    """Write ``CURRENT`` naming ``candidate_id`` under a temporary name; yield the switch.
+
+    Writing is what a full disk makes fail, the switch is a rename that needs no new space: so
+    callers write first, record, then switch. The temporary is removed whatever happens.
+    """
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{CURRENT_FILE}.", dir=stage_dir)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(candidate_id + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; readers of CURRENT may be other users
+        yield lambda: os.replace(tmp, stage_dir / CURRENT_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _point_current(stage_dir: Path, candidate_id: str) -> None:
-    path = stage_dir / CURRENT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(candidate_id + "\n")
-    os.replace(tmp, path)
+    with _new_pointer(stage_dir, candidate_id) as switch:
+        switch()
