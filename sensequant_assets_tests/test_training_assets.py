@@ -11,8 +11,10 @@ from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
 from sensequant_assets.defs.partitions import date_range_tags, one_symbol_range_tags
+from sensequant_assets.defs.training import RunReads, Training, train_window
 from sensequant_assets.settings import Settings, load_settings
 from sensequant_assets.training.teacher import load_teacher
+from sensequant_assets.training.windows import TrainingWindow
 
 FIRST = "2024-03-13_to_2024-09-08"  # first window after the 49-session warm-up from 2024-01-01
 LATE = "2024-10-09_to_2025-04-06"  # ends on the data's last days: no future for its labels
@@ -166,3 +168,35 @@ def test_sentiment_becomes_a_feature_when_enabled(
         assert train(settings, instance, f"TCS|{FIRST}", f"TCS|{FIRST}").success
     _, record = load_teacher(ArtifactLayout(settings.home).teacher_dir(f"TCS_{FIRST}"))
     assert "sentiment_score" in record.features and "sentiment_available" in record.features
+
+
+def test_a_run_reading_once_trains_the_same_teachers_as_windows_read_alone(
+    settings: Settings,
+) -> None:
+    """RunReads slices one read per symbol; every window must see exactly its own rows."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        ingest(settings, instance, "INFY")
+        ingest(settings, instance, "TCS")
+        ingest_benchmark(settings, instance)
+    defs = build_defs(settings)
+    training = defs.resources["training"]
+    assert isinstance(training, Training)
+    keys = ["2024-03-13_to_2024-09-08", "2024-05-12_to_2024-11-08", LATE]
+    windows = [TrainingWindow.from_span_key(s, k) for s in ("INFY", "TCS") for k in keys]
+    reads = RunReads(training, windows)
+    layout = ArtifactLayout(settings.home)
+    for window in windows:
+        shared = train_window(training, window, reads=reads)
+        model = layout.teacher_dir(window.label) / "model.txt"
+        shared_model = model.read_text() if model.exists() else None
+        alone = train_window(training, window)
+        assert (shared.status, shared.counts, shared.metrics) == (
+            alone.status,
+            alone.counts,
+            alone.metrics,
+        ), window.label
+        assert shared_model == (model.read_text() if model.exists() else None), window.label
+    assert {r.status for r in (train_window(training, w) for w in windows)} == {
+        "completed",
+        "skipped",
+    }

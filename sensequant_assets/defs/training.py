@@ -81,18 +81,25 @@ class Training:
             embargo_sessions=self.settings.label_horizon,
         )
 
-    def market_closes(self, first: dt.date, last: dt.date) -> pd.Series | None:
-        """Benchmark closes by date over ``[first, last]`` when labels are market-relative."""
+    def market_closes(
+        self, first: dt.date, last: dt.date, read: pd.Series | None = None
+    ) -> pd.Series | None:
+        """Benchmark closes by date over ``[first, last]`` when labels are market-relative;
+        sliced from ``read`` (closes already read over a wider span) when given."""
         if self.teacher_config.label.reference != "market":
             return None
-        rows = self.warehouse.bars(BENCHMARK_TABLE, INDEX_SYMBOL, first, last)
-        if rows.empty:
+        if read is not None:
+            closes = read.loc[pd.Timestamp(first) : pd.Timestamp(last)]
+        else:
+            closes = self.warehouse.bars(BENCHMARK_TABLE, INDEX_SYMBOL, first, last)
+            closes = closes.set_index("date")["close"] if not closes.empty else closes
+        if closes.empty:
             raise LookupError(
                 f"market-relative labels need {INDEX_SYMBOL} closes from {first} to {last}: "
                 "materialize nifty50_benchmark over those dates first, or set "
                 "SENSEQUANT_LABEL_REFERENCE=absolute"
             )
-        return rows.set_index("date")["close"]
+        return closes
 
     @property
     def sentiment_enabled(self) -> bool:
@@ -171,16 +178,62 @@ def _window(partition_key: str) -> TrainingWindow:
     return TrainingWindow.from_span_key(symbol, key)
 
 
+class RunReads:
+    """Warehouse reads shared by the windows of one teacher run.
+
+    Opening the warehouse costs more than fitting a window (a connection and a table lookup per
+    read: half of a 28-window run's time went there), so each symbol's bars and the benchmark
+    are read once over the span of all the run's windows and sliced per window.
+    """
+
+    def __init__(self, training: Training, windows: list[TrainingWindow]):
+        self._training = training
+        self._spans: dict[str, tuple[dt.date, dt.date]] = {}
+        horizon = training.teacher_config.label.horizon
+        for window in windows:
+            first, last = window_data_range(window, training.calendar, WARMUP_SESSIONS, horizon)
+            low, high = self._spans.get(window.symbol, (first, last))
+            self._spans[window.symbol] = (min(low, first), max(high, last))
+        self._bars: dict[str, pd.DataFrame] = {}
+        self.closes: pd.Series | None = None
+        if self._spans and training.teacher_config.label.reference == "market":
+            first = min(low for low, _ in self._spans.values())
+            last = max(high for _, high in self._spans.values())
+            read = training.warehouse.bars(BENCHMARK_TABLE, INDEX_SYMBOL, first, last)
+            self.closes = (
+                read.set_index("date")["close"]
+                if not read.empty
+                else pd.Series(dtype=float, index=pd.DatetimeIndex([], name="date"), name="close")
+            )
+
+    def bars(self, symbol: str, first: dt.date, last: dt.date) -> pd.DataFrame:
+        if symbol not in self._bars:
+            low, high = self._spans[symbol]
+            self._bars[symbol] = self._training.warehouse.bars("ohlcv_daily", symbol, low, high)
+        stored = self._bars[symbol]
+        if stored.empty:
+            return stored
+        inside = (stored["date"] >= pd.Timestamp(first)) & (stored["date"] <= pd.Timestamp(last))
+        return stored.loc[inside].reset_index(drop=True)
+
+
 def train_window(
-    training: Training, window: TrainingWindow, latest: dt.date | None = None
+    training: Training,
+    window: TrainingWindow,
+    latest: dt.date | None = None,
+    reads: RunReads | None = None,
 ) -> TeacherRun:
-    """Train one window from the warehouse; ``latest`` (the symbol's last stored day) may be
-    passed in so a run over many windows of one symbol looks it up once."""
+    """Train one window from the warehouse; ``latest`` (the symbol's last stored day) and
+    ``reads`` (bars and closes read once for a whole run) spare a run of many windows the
+    repeated lookups."""
     config = training.teacher_config
     first, last = window_data_range(
         window, training.calendar, WARMUP_SESSIONS, config.label.horizon
     )
-    bars = training.warehouse.bars("ohlcv_daily", window.symbol, first, last)
+    if reads is not None:
+        bars = reads.bars(window.symbol, first, last)
+    else:
+        bars = training.warehouse.bars("ohlcv_daily", window.symbol, first, last)
     if latest is None:
         latest = training.warehouse.last_date("ohlcv_daily", window.symbol)
     # A window past the last stored day is a skip (decided in train_teacher); missing history
@@ -198,7 +251,7 @@ def train_window(
         latest,
         training.layout.teacher_dir(window.label),
         training.sentiment_of(window.symbol, first, last),
-        training.market_closes(first, last),
+        training.market_closes(first, last, reads.closes if reads is not None else None),
     )
 
 
@@ -300,12 +353,13 @@ def build_training_assets(
         runs: list[TeacherRun] = []
         failed: list[TeacherRun] = []
         latest: dict[str, dt.date | None] = {}
+        reads = RunReads(training, [_window(key) for key in keys])
         for key in keys:
             window = _window(key)
             if window.symbol not in latest:
                 latest[window.symbol] = training.warehouse.last_date("ohlcv_daily", window.symbol)
             try:
-                run = train_window(training, window, latest[window.symbol])
+                run = train_window(training, window, latest[window.symbol], reads)
             except Exception as exc:
                 record = failure_record(window, exc)
                 write_record(record, training.layout.teacher_dir(window.label))
