@@ -57,37 +57,27 @@ def _kwargs(inst_data: ConfigurableClassData | None, config: Mapping[str, Any]) 
     }
 
 
-class PooledPostgresRunStorage(PostgresRunStorage):
+class _Pooled:
+    """Mixin: build the stock storage, then give it a pool; config is the stock schema."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _pooled(self)
 
     @classmethod
-    def from_config_value(  # type: ignore[override]
+    def from_config_value(
         cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> PooledPostgresRunStorage:
+    ) -> Any:
         return cls(**_kwargs(inst_data, config_value))
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _pooled(self)
-
-    @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> PooledPostgresEventLogStorage:
-        return cls(**_kwargs(inst_data, config_value))
+class PooledPostgresRunStorage(_Pooled, PostgresRunStorage):
+    pass
 
 
-class PooledPostgresScheduleStorage(PostgresScheduleStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _pooled(self)
+class PooledPostgresEventLogStorage(_Pooled, PostgresEventLogStorage):
+    pass
 
-    @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> PooledPostgresScheduleStorage:
-        return cls(**_kwargs(inst_data, config_value))
+
+class PooledPostgresScheduleStorage(_Pooled, PostgresScheduleStorage):
+    pass
