@@ -82,6 +82,7 @@ def test_helm_values_render_the_same_queue_and_monitoring_as_the_instance_file()
         daemon["runMonitoring"]["freeSlotsAfterRunEndSeconds"]
         == monitoring["free_slots_after_run_end_seconds"]
     )
+    assert daemon["runMonitoring"]["maxRuntimeSeconds"] == monitoring["max_runtime_seconds"]
     assert (
         values["concurrency"]["pools"]["defaultLimit"]
         == instance["concurrency"]["pools"]["default_limit"]
