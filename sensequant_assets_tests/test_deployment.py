@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import lightgbm as lgb
@@ -79,6 +80,23 @@ def test_deploy_switches_current_and_keeps_the_previous_bundle(tmp_path) -> None
     back = rollback_production(layout, registry, by="asha")
     assert back.run_id == A and current_production(layout) == A
     assert registry.get_candidate_run(B).status == "retired"
+
+
+def test_a_rollback_to_a_missing_bundle_changes_nothing(tmp_path) -> None:
+    layout = ArtifactLayout(tmp_path)
+    registry = StateManager(layout.registry)
+    _candidate(layout, registry, A)
+    _candidate(layout, registry, B)
+    deploy_to_production(layout, registry, A, by="sensor")
+    deploy_to_production(layout, registry, B, by="sensor")
+    history = [d.to_dict() for d in registry.deployment_history()]
+    shutil.rmtree(layout.production_dir / A)  # deleted by hand
+
+    with pytest.raises(FileNotFoundError, match=f"cannot roll back to {A}"):
+        rollback_production(layout, registry, by="asha")
+    assert [d.to_dict() for d in registry.deployment_history()] == history
+    assert registry.get_candidate_run(B).status == "deployed" and current_production(layout) == B
+    assert sorted(p.name for p in layout.production_dir.iterdir()) == ["CURRENT", B]
 
 
 def test_a_tampered_or_unapproved_candidate_is_refused(tmp_path) -> None:

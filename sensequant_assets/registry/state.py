@@ -1040,25 +1040,34 @@ class StateManager:
         by = _require_text(by, "by")
 
         def op(conn: sqlite3.Connection) -> Deployment:
-            current = self._current_row(conn, stage)
-            if current is None:
-                raise NothingToRollBackError(
-                    f"cannot roll back {stage}: nothing has ever been deployed there"
-                )
-            if current["rollback_to"] is None:
-                raise NothingToRollBackError(
-                    f"cannot roll back {stage}: {current['run_id']} is live and no run was "
-                    "deployed before it to go back to"
-                )
-            target = conn.execute(
-                "SELECT * FROM deployments WHERE id = ?", (current["rollback_to"],)
-            ).fetchone()
+            target = self._rollback_row(conn, stage)
             row = self._require(conn, target["run_id"], f"roll {stage} back to")
             return self._deploy(
                 conn, row, stage, by, action="rollback", rollback_to=target["rollback_to"]
             )
 
         return self._write(op)
+
+    def rollback_target(self, stage: str = PRODUCTION) -> str:
+        """The run a ``rollback`` of ``stage`` would restore, without recording anything: a
+        caller checks the bundle is still on disk before the registry moves."""
+        stage = _check_stage(stage)
+        return self._read(lambda conn: str(self._rollback_row(conn, stage)["run_id"]))
+
+    def _rollback_row(self, conn: sqlite3.Connection, stage: str) -> sqlite3.Row:
+        current = self._current_row(conn, stage)
+        if current is None:
+            raise NothingToRollBackError(
+                f"cannot roll back {stage}: nothing has ever been deployed there"
+            )
+        if current["rollback_to"] is None:
+            raise NothingToRollBackError(
+                f"cannot roll back {stage}: {current['run_id']} is live and no run was "
+                "deployed before it to go back to"
+            )
+        return conn.execute(
+            "SELECT * FROM deployments WHERE id = ?", (current["rollback_to"],)
+        ).fetchone()
 
     def current_deployment(self, stage: str = PRODUCTION) -> Deployment | None:
         """The latest deployment of ``stage`` (the live run), or ``None``."""

@@ -86,14 +86,23 @@ def deploy_to_production(
 
 
 def rollback_production(layout: ArtifactLayout, registry: StateManager, by: str) -> Deployment:
-    """Re-deploy the previous production bundle (kept on disk) and record it."""
-    deployment = registry.rollback(PRODUCTION, by=by)
-    if not (layout.production_dir / deployment.run_id).is_dir():
+    """Re-deploy the previous production bundle (kept on disk) and record it.
+
+    The bundle is checked and the new ``CURRENT`` written before the registry moves, so a
+    missing bundle or a full disk leaves both the registry and ``CURRENT`` as they were."""
+    target = registry.rollback_target(PRODUCTION)
+    if not (layout.production_dir / target).is_dir():
         raise FileNotFoundError(
-            f"the registry rolled back to {deployment.run_id}, but its bundle is missing from "
-            f"{layout.production_dir}"
+            f"cannot roll back to {target}: its bundle is missing from {layout.production_dir}"
         )
-    _point_current(layout.production_dir, deployment.run_id)
+    with _new_pointer(layout.production_dir, target) as switch:
+        deployment = registry.rollback(PRODUCTION, by=by)
+        if deployment.run_id != target:
+            raise RuntimeError(
+                f"production changed during the rollback: the registry restored "
+                f"{deployment.run_id}, not {target}; CURRENT was left as it was"
+            )
+        switch()
     return deployment
 
 
