@@ -18,6 +18,7 @@ from sensequant_assets.evaluation.outputs import (
     VALIDATION_JSON,
     write_json,
 )
+from sensequant_assets.evaluation.reports import write_report
 from sensequant_assets.evaluation.stress import SUMMARY_FILE
 from sensequant_assets.registry import AutoApprovalPolicy, StateManager
 from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
@@ -63,11 +64,7 @@ def write_briefing(audit_dir: Path, outputs: StageOutputs) -> dict[str, Any]:
     """``promotion_briefing.json`` and ``.md`` into ``audit_dir``; returns the briefing."""
     briefing = build_briefing(outputs)
     write_json(audit_dir / BRIEFING_JSON, briefing)
-    markdown = render_markdown(briefing)
-    path = audit_dir / BRIEFING_MD
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(markdown, encoding="utf-8")
-    tmp.replace(path)
+    write_report(audit_dir / BRIEFING_MD, render_markdown(briefing))
     return briefing
 
 

@@ -41,8 +41,11 @@ def write_oos(oos: pd.DataFrame, audit_dir: Path) -> Path:
     path = audit_dir / OOS_PREDICTIONS
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    oos.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    try:
+        oos.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
