@@ -38,12 +38,15 @@ lint: setup
 ui: setup
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
-bench: setup
+bench: setup system-packages
 	$(BIN)/python bench/bench_backfill.py
 	$(BIN)/python bench/bench_daily_update.py
 	$(BIN)/python bench/bench_breeze_calls.py
 	$(BIN)/python bench/bench_training.py
 	$(BIN)/python bench/bench_calibration.py
+	$(BIN)/python bench/bench_instance_storage.py
+	$(BIN)/python bench/bench_full_run.py
+	$(BIN)/python bench/drill_faults.py
 
 clean:
 	rm -rf $(VENV) data/dagster_home data/raw data/*.duckdb data/breeze data/breeze_calls.sqlite
