@@ -88,11 +88,8 @@ class Training:
         sliced from ``read`` (closes already read over a wider span) when given."""
         if self.teacher_config.label.reference != "market":
             return None
-        if read is not None:
-            closes = read.loc[pd.Timestamp(first) : pd.Timestamp(last)]
-        else:
-            closes = self.warehouse.bars(BENCHMARK_TABLE, INDEX_SYMBOL, first, last)
-            closes = closes.set_index("date")["close"] if not closes.empty else closes
+        stored = read if read is not None else self.benchmark_closes(first, last)
+        closes = stored.loc[pd.Timestamp(first) : pd.Timestamp(last)]
         if closes.empty:
             raise LookupError(
                 f"market-relative labels need {INDEX_SYMBOL} closes from {first} to {last}: "
@@ -100,6 +97,13 @@ class Training:
                 "SENSEQUANT_LABEL_REFERENCE=absolute"
             )
         return closes
+
+    def benchmark_closes(self, first: dt.date, last: dt.date) -> pd.Series:
+        """Stored NIFTY 50 closes by date over ``[first, last]``; empty when none are stored."""
+        rows = self.warehouse.bars(BENCHMARK_TABLE, INDEX_SYMBOL, first, last)
+        if rows.empty:
+            return pd.Series(dtype=float, index=pd.DatetimeIndex([], name="date"), name="close")
+        return rows.set_index("date")["close"]
 
     @property
     def sentiment_enabled(self) -> bool:
@@ -199,12 +203,7 @@ class RunReads:
         if self._spans and training.teacher_config.label.reference == "market":
             first = min(low for low, _ in self._spans.values())
             last = max(high for _, high in self._spans.values())
-            read = training.warehouse.bars(BENCHMARK_TABLE, INDEX_SYMBOL, first, last)
-            self.closes = (
-                read.set_index("date")["close"]
-                if not read.empty
-                else pd.Series(dtype=float, index=pd.DatetimeIndex([], name="date"), name="close")
-            )
+            self.closes = training.benchmark_closes(first, last)
 
     def bars(self, symbol: str, first: dt.date, last: dt.date) -> pd.DataFrame:
         if symbol not in self._bars:
