@@ -73,6 +73,11 @@ class TradingCalendar:
         self.horizon: dt.date = known[-1]
         self.extra_holidays = frozenset(extra_holidays)
         self._holidays = frozenset(known) | self.extra_holidays
+        # (first, last, sessions): every session from first to last as a sorted datetime64[D]
+        # array, built on first use and widened on demand. Lookups become binary searches
+        # instead of generating and filtering a date range per call (training asks thousands
+        # of times). One tuple, replaced whole, so concurrent readers see a consistent cache.
+        self._cache: tuple[np.datetime64, np.datetime64, np.ndarray] | None = None
 
     @classmethod
     def from_file(cls, holiday_file: Path | None) -> TradingCalendar:
@@ -106,12 +111,34 @@ class TradingCalendar:
         """Trading days in ``[start, end]``; warns once per call when crossing the horizon."""
         if end < start:
             return []
-        note = self.horizon_note(end)
-        if note:
-            warnings.warn(note, CalendarHorizonWarning, stacklevel=2)
-            logger.warning(note)
-        days = pd.bdate_range(start, end).date
-        return [d for d in days if d not in self._holidays]
+        self._warn_past_horizon(end)
+        first, last = _day(start), _day(end)
+        days = self._covering(first, last)
+        return days[_position(days, first) : _position(days, last, after=True)].tolist()
+
+    def offset(self, day: dt.date, count: int) -> dt.date:
+        """The session ``count`` sessions after ``day`` (before it when negative); 0 is ``day``.
+
+        ``day`` itself need not be a session. Warns, like :meth:`sessions`, when the answer
+        lies past the horizon (or ``day`` does).
+        """
+        if count == 0:
+            return day
+        target = _day(day)
+        # Weekends and holiday clusters make sessions sparser than days; widen until enough.
+        reach = np.timedelta64(2 * abs(count) + 14, "D")
+        while True:
+            if count > 0:
+                days = self._covering(target, target + reach)
+                index = _position(days, target, after=True) + count - 1
+            else:
+                days = self._covering(target - reach, target)
+                index = _position(days, target) + count
+            if 0 <= index < len(days):
+                found: dt.date = days[index].item()
+                self._warn_past_horizon(max(target, days[index]).item())
+                return found
+            reach *= 2
 
     def previous_session(self, day: dt.date) -> dt.date:
         candidate = day - dt.timedelta(days=1)
@@ -122,3 +149,37 @@ class TradingCalendar:
     def partition_exclusions(self, start: dt.date) -> list[dt.datetime]:
         """Weekday holidays from ``start`` on, as datetimes for Dagster's partition exclusions."""
         return [dt.datetime.combine(d, dt.time()) for d in sorted(self._holidays) if d >= start]
+
+    def _warn_past_horizon(self, end: dt.date) -> None:
+        note = self.horizon_note(end)
+        if note:
+            warnings.warn(note, CalendarHorizonWarning, stacklevel=3)
+            logger.warning(note)
+
+    def _covering(self, first: np.datetime64, last: np.datetime64) -> np.ndarray:
+        """The cached session array, first widened to cover ``[first, last]`` if needed.
+
+        Widening reaches a decade past the request (a few thousand days), so a process
+        rebuilds it a handful of times at most.
+        """
+        cache = self._cache
+        if cache is not None and cache[0] <= first and last <= cache[1]:
+            return cache[2]
+        margin = np.timedelta64(3660, "D")
+        lo, hi = first - margin, last + margin
+        if cache is not None:
+            lo, hi = min(lo, cache[0]), max(hi, cache[1])
+        days = np.arange(lo, hi + np.timedelta64(1, "D"), dtype="datetime64[D]")
+        holidays = np.array(sorted(self._holidays), dtype="datetime64[D]")
+        sessions = days[np.is_busday(days, holidays=holidays)]
+        self._cache = (lo, hi, sessions)
+        return sessions
+
+
+def _day(day: dt.date) -> np.datetime64:
+    return np.datetime64(day, "D")
+
+
+def _position(days: np.ndarray, day: np.datetime64, after: bool = False) -> int:
+    """Index of the first session on or after ``day`` (strictly after it with ``after``)."""
+    return int(np.searchsorted(days, day, side="right" if after else "left"))

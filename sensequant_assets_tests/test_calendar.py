@@ -1,4 +1,7 @@
 import datetime as dt
+import itertools
+import random
+import warnings
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,58 @@ def test_bad_holiday_file_names_file_and_line(tmp_path: Path) -> None:
     path.write_text("2027-01-26\n26/01/2027\n")
     with pytest.raises(HolidayFileError, match=r"holidays.txt:2: '26/01/2027'"):
         load_holiday_file(path)
+
+
+def _weekday_sessions(calendar: TradingCalendar, start: dt.date, end: dt.date) -> list[dt.date]:
+    """The definition, day by day: weekdays that are not holidays."""
+    days = (start + dt.timedelta(days=i) for i in range((end - start).days + 1))
+    return [d for d in days if d.weekday() < 5 and d not in calendar.holidays]
+
+
+def test_sessions_follow_the_definition_far_from_the_first_lookup() -> None:
+    calendar = TradingCalendar([dt.date(2024, 3, 2), dt.date(2025, 5, 5), dt.date(2027, 1, 26)])
+    rng = random.Random(4)
+    spans = [
+        (dt.date(2024, 1, 24), dt.date(2024, 1, 29)),
+        (dt.date(2024, 1, 29), dt.date(2024, 1, 1)),
+    ]
+    # Start mid-range, then reach far before and after it so the cached sessions are widened.
+    spans += [
+        (dt.date(1990, 1, 1), dt.date(1990, 2, 1)),
+        (dt.date(2060, 6, 1), dt.date(2060, 7, 1)),
+    ]
+    for _ in range(200):
+        start = dt.date(1995, 1, 1) + dt.timedelta(days=rng.randrange(365 * 40))
+        spans.append((start, start + dt.timedelta(days=rng.randrange(-3, 500))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalendarHorizonWarning)
+        for start, end in spans:
+            sessions = calendar.sessions(start, end)
+            assert sessions == _weekday_sessions(calendar, start, end), (start, end)
+            assert all(type(d) is dt.date for d in sessions)
+
+
+def test_offset_counts_sessions_from_any_day() -> None:
+    calendar = TradingCalendar()
+    sessions = calendar.sessions(dt.date(2023, 1, 1), dt.date(2025, 12, 31))
+    days = [dt.date(2024, 1, 26), dt.date(2024, 1, 27), dt.date(2024, 1, 29), dt.date(2024, 6, 3)]
+    for day, count in itertools.product(days, (-250, -61, -2, -1, 0, 1, 2, 7, 250)):
+        after = [d for d in sessions if d > day]
+        before = [d for d in sessions if d < day]
+        expected = day if count == 0 else after[count - 1] if count > 0 else before[count]
+        assert calendar.offset(day, count) == expected, (day, count)
+    far = calendar.sessions(dt.date(2024, 1, 2), dt.date(2026, 12, 25))[699]
+    assert calendar.offset(dt.date(2024, 1, 1), 700) == far
+    with pytest.warns(CalendarHorizonWarning):
+        far = calendar.sessions(dt.date(2024, 1, 2), dt.date(2050, 1, 1))[4999]
+    with pytest.warns(CalendarHorizonWarning):
+        assert calendar.offset(dt.date(2024, 1, 1), 5000) == far
+
+
+def test_offset_warns_when_the_answer_is_past_the_horizon() -> None:
+    calendar = TradingCalendar()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalendarHorizonWarning)
+        assert calendar.offset(dt.date(2026, 12, 21), 2) == dt.date(2026, 12, 23)
+    with pytest.warns(CalendarHorizonWarning, match="known only up to 2026-12-25"):
+        assert calendar.offset(dt.date(2026, 12, 24), 2) == dt.date(2026, 12, 29)

@@ -385,3 +385,100 @@ def test_momentum_feature_sees_the_planted_signal(universe: Universe, equities: 
     )
     assert strong > 0.05
     assert abs(null) < strong
+
+
+def _series_features(bars: pd.DataFrame) -> pd.DataFrame:
+    """The features written with pandas Series operations throughout: the plain statement of
+    each formula, which ``compute_features`` (numpy arithmetic) must match bit for bit."""
+
+    def wilder(values: pd.Series, n: int) -> pd.Series:
+        seed = values.rolling(n).mean()
+        defined = np.flatnonzero(seed.notna().to_numpy())
+        if len(defined) == 0:
+            return seed
+        seeded = values.copy()
+        seeded.iloc[: defined[0]] = np.nan
+        seeded.iloc[defined[0]] = seed.iloc[defined[0]]
+        return seeded.ewm(alpha=1.0 / n, adjust=False).mean()
+
+    def zscore(values: pd.Series, n: int) -> pd.Series:
+        mean, std = values.rolling(n).mean(), values.rolling(n).std(ddof=0)
+        flat = (values.rolling(n).max() == values.rolling(n).min()) | (std == 0)
+        return ((values - mean) / std.mask(flat)).mask(flat, 0.0)
+
+    close, high, low = (bars[c].astype("float64") for c in ("close", "high", "low"))
+    log_close = np.log(close)
+    returns = log_close.diff()
+    out = pd.DataFrame({"date": bars["date"]}, index=bars.index)
+    for h in (1, 5, 10, 20):
+        out[f"log_return_{h}"] = log_close - log_close.shift(h)
+    change = close.diff()
+    gain, loss = wilder(change.clip(lower=0.0), 14), wilder((-change).clip(lower=0.0), 14)
+    total = gain + loss
+    out["rsi_14"] = (100.0 * (gain / total.where(total > 0))).mask(total == 0, 50.0)
+    macd = (
+        close.ewm(span=12, adjust=False, min_periods=12).mean()
+        - close.ewm(span=26, adjust=False, min_periods=26).mean()
+    )
+    signal = macd.ewm(span=9, adjust=False, min_periods=9).mean()
+    out["macd"], out["macd_signal"], out["macd_hist"] = (
+        macd / close,
+        signal / close,
+        (macd - signal) / close,
+    )
+    out["bollinger_pct_b_20"] = 0.5 + zscore(close, 20) / (2.0 * 2.0)
+    previous = close.shift(1)
+    true_range = np.maximum(high - low, np.maximum((high - previous).abs(), (low - previous).abs()))
+    out["atr_14_rel"] = wilder(true_range, 14) / close
+    for n in (10, 50):
+        out[f"close_sma_{n}_gap"] = close / close.rolling(n).mean() - 1.0
+    for n in (10, 50):
+        ema = close.ewm(span=n, adjust=False, min_periods=n).mean()
+        out[f"close_ema_{n}_gap"] = close / ema - 1.0
+    log_volume = np.log1p(bars["volume"].astype("float64").clip(lower=0.0))
+    out["volume_z_20"] = zscore(log_volume, 20)
+    out["realized_vol_20"] = np.sqrt((returns**2).rolling(20).mean())
+    return out
+
+
+def _awkward_bars(bars: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Inputs that reach the degenerate branches: flat runs, gaps, bad prices, odd indexes."""
+    base = bars.iloc[:220].reset_index(drop=True)
+    flat = base.copy()
+    flat.loc[40:90, PRICES] = 100.0
+    flat.loc[60:120, "volume"] = 5000
+    flat.loc[130:150, "volume"] = 0
+    holes = base.copy()
+    holes.loc[[3, 70], "close"] = np.nan
+    holes.loc[100:103, "high"] = np.nan
+    holes.loc[110, "volume"] = np.nan
+    holes.loc[[0, 80], "close"] = [-5.0, -1.0]
+    holes.loc[50, "close"] = 0.0
+    holes.loc[90, "close"] = np.inf
+    holes.loc[5:10, "volume"] = -3
+    rounded = base.assign(close=base["close"].round(0), volume=base["volume"].astype("int64"))
+    return {
+        "synthetic": base,
+        "flat": flat,
+        "holes": holes,
+        "rounded": rounded,
+        "short": base.iloc[:30],
+        "single": base.iloc[:1],
+        "empty": base.iloc[:0],
+        "offset index": base.set_axis(pd.RangeIndex(1000, 1000 + len(base)) * 3),
+        "monotone": _bars_from_close(np.r_[np.linspace(50, 80, 75), np.linspace(80, 40, 75)]),
+    }
+
+
+AWKWARD_CASES = ("synthetic", "flat", "holes", "rounded", "short", "single", "empty")
+
+
+@pytest.mark.parametrize("case", [*AWKWARD_CASES, "offset index", "monotone"])
+def test_features_equal_the_series_formulation_bit_for_bit(bars: pd.DataFrame, case: str) -> None:
+    frame = _awkward_bars(bars)[case]
+    with np.errstate(all="ignore"):
+        expected = _series_features(frame)
+        actual = compute_features(frame)
+    pd.testing.assert_frame_equal(actual, expected, check_exact=True)
+    for column in FEATURE_COLUMNS:
+        assert actual[column].to_numpy().tobytes() == expected[column].to_numpy().tobytes(), column

@@ -222,3 +222,67 @@ def test_market_volatility_band_is_causal(bars: pd.DataFrame) -> None:
     assert not np.allclose(
         base["threshold"].iloc[cut:].dropna(), after["threshold"].iloc[cut:].dropna()
     )
+
+
+def _series_labels(bars: pd.DataFrame, spec: LabelSpec, market: pd.Series | None) -> pd.DataFrame:
+    """Labels written with pandas Series operations throughout: the plain statement of the
+    formulas, which ``make_labels`` (numpy arithmetic) must match bit for bit."""
+    close = bars["close"].astype("float64")
+    forward = close.shift(-spec.horizon) / close - 1.0
+    log_return = np.log(close).diff()
+    if spec.reference == "market":
+        assert market is not None
+        closes = pd.Series(market, dtype="float64")
+        closes.index = pd.to_datetime(closes.index)
+        aligned = closes.reindex(pd.to_datetime(bars["date"])).to_numpy()
+        market_close = pd.Series(aligned, index=bars.index)
+        forward = forward - (market_close.shift(-spec.horizon) / market_close - 1.0)
+        log_return = log_return - np.log(market_close).diff()
+    if spec.mode == "fixed":
+        threshold = pd.Series(spec.threshold, index=bars.index, dtype="float64")
+    else:
+        daily_vol = log_return.rolling(spec.vol_lookback).std()
+        threshold = spec.vol_multiplier * daily_vol * math.sqrt(spec.horizon)
+    known = forward.notna() & threshold.notna()
+    classes = np.select([forward < -threshold, forward > threshold], [0, 2], 1)
+    label = pd.Series(classes, index=bars.index).astype("Int8").where(known, pd.NA)
+    return pd.DataFrame(
+        {
+            "date": bars["date"],
+            "forward_return": forward,
+            "threshold": threshold,
+            "label": label,
+            "label_end": bars["date"].shift(-spec.horizon),
+            "last_return": log_return,
+        },
+        index=bars.index,
+    )
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        LabelSpec(),
+        LabelSpec(horizon=3, mode="volatility"),
+        LabelSpec(horizon=7, mode="volatility", reference="market"),
+        LabelSpec(horizon=5, mode="fixed", reference="market", threshold=0.0),
+        LabelSpec(horizon=1, mode="volatility", vol_lookback=2, vol_multiplier=0.0),
+        LabelSpec(horizon=400, mode="volatility"),
+    ],
+    ids=str,
+)
+def test_labels_equal_the_series_formulation_bit_for_bit(
+    bars: pd.DataFrame, spec: LabelSpec
+) -> None:
+    frame = bars.iloc[:300].set_axis(pd.RangeIndex(7, 307))
+    frame.loc[[20, 150], "close"] = [np.nan, 0.0]
+    frame.loc[100:140, "close"] = 50.0
+    market = bars.set_index("date")["close"].rename("market") * 0.3 + 1.0
+    market = market.drop(market.index[::17])
+    for rows in (frame, frame.iloc[:5], frame.iloc[:0]):
+        with np.errstate(all="ignore"):
+            expected = _series_labels(rows, spec, market)
+            actual = make_labels(rows, spec, market)
+        pd.testing.assert_frame_equal(actual, expected, check_exact=True)
+        for column in ("forward_return", "threshold", "last_return"):
+            assert actual[column].to_numpy().tobytes() == expected[column].to_numpy().tobytes()

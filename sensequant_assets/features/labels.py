@@ -31,6 +31,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from sensequant_assets.features.technical import _diff, _shift
+
 CLASS_NAMES = {0: "down", 1: "neutral", 2: "up"}
 DOWN, NEUTRAL, UP = 0, 1, 2
 LABEL_COLUMNS = ("date", "forward_return", "threshold", "label", "label_end", "last_return")
@@ -91,36 +93,39 @@ def make_labels(
     dates = bars["date"]
     if not (dates.is_monotonic_increasing and dates.is_unique):
         raise ValueError("bars must be one symbol's rows sorted by strictly increasing date")
-    close = bars["close"].astype("float64")
-    forward = close.shift(-spec.horizon) / close - 1.0
-    log_return = np.log(close).diff()
-    if spec.reference == "market":
-        market_close = _market_closes(market, dates, bars.index)
-        forward = forward - (market_close.shift(-spec.horizon) / market_close - 1.0)
-        log_return = log_return - np.log(market_close).diff()
-    if spec.mode == "fixed":
-        threshold = pd.Series(spec.threshold, index=bars.index, dtype="float64")
-    else:
-        daily_vol = log_return.rolling(spec.vol_lookback).std()
-        threshold = spec.vol_multiplier * daily_vol * math.sqrt(spec.horizon)
-
-    known = forward.notna() & threshold.notna()
-    classes = np.select([forward < -threshold, forward > threshold], [DOWN, UP], NEUTRAL)
-    label = pd.Series(classes, index=bars.index).astype("Int8").where(known, pd.NA)
+    close = bars["close"].astype("float64").to_numpy()
+    horizon = spec.horizon
+    # numpy, not Series, arithmetic: the same floating-point operations without pandas'
+    # per-operation overhead, which dominated on a training window's few hundred rows.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        forward = _shift(close, -horizon) / close - 1.0
+        log_return = _diff(np.log(close))
+        if spec.reference == "market":
+            market_close = _market_closes(market, dates)
+            forward = forward - (_shift(market_close, -horizon) / market_close - 1.0)
+            log_return = log_return - _diff(np.log(market_close))
+        if spec.mode == "fixed":
+            threshold = np.full(len(close), spec.threshold, dtype=np.float64)
+        else:
+            daily_vol = pd.Series(log_return).rolling(spec.vol_lookback).std().to_numpy()
+            threshold = spec.vol_multiplier * daily_vol * math.sqrt(horizon)
+        classes = np.select([forward < -threshold, forward > threshold], [DOWN, UP], NEUTRAL)
+    known = ~np.isnan(forward) & ~np.isnan(threshold)
+    label = pd.arrays.IntegerArray(classes.astype(np.int8), ~known)
     return pd.DataFrame(
         {
             "date": dates,
             "forward_return": forward,
             "threshold": threshold,
             "label": label,
-            "label_end": dates.shift(-spec.horizon),
+            "label_end": dates.shift(-horizon),
             "last_return": log_return,
         },
         index=bars.index,
     )
 
 
-def _market_closes(market: pd.Series | None, dates: pd.Series, index: pd.Index) -> pd.Series:
+def _market_closes(market: pd.Series | None, dates: pd.Series) -> np.ndarray:
     """The benchmark's closes on the stock's sessions (NaN where the benchmark has none)."""
     if market is None:
         raise ValueError(
@@ -134,8 +139,8 @@ def _market_closes(market: pd.Series | None, dates: pd.Series, index: pd.Index) 
     if (closes <= 0).any():
         bad = closes[closes <= 0].index[0].date()
         raise ValueError(f"the benchmark's close on {bad} is not positive")
-    aligned = closes.reindex(pd.to_datetime(dates)).to_numpy()
-    return pd.Series(aligned, index=index, dtype="float64")
+    # cache=False: the cache only pays off for repeated strings, and costs ~0.2 ms here.
+    return closes.reindex(pd.to_datetime(dates, cache=False)).to_numpy(dtype=np.float64)
 
 
 def _is_int(value: object) -> bool:

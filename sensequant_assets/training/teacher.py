@@ -39,12 +39,6 @@ from typing import Any, Literal
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    log_loss,
-    precision_recall_fscore_support,
-)
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features.labels import CLASS_NAMES, LabelSpec, make_labels
@@ -232,24 +226,29 @@ def window_samples(
     """
     if "symbol" in bars.columns and (bars["symbol"] != window.symbol).any():
         raise ValueError(f"{window.label}: bars hold symbols other than {window.symbol}")
-    ordered = bars.sort_values("date", kind="stable").reset_index(drop=True)
-    names = list(feature_columns(with_sentiment=sentiment is not None))
+    ordered = bars
+    if not bars["date"].is_monotonic_increasing:
+        ordered = bars.sort_values("date", kind="stable")
+    ordered = ordered.reset_index(drop=True)
     features = compute_features(ordered, sentiment)
     labels = make_labels(ordered, label, market)
-    defined = features[names].notna().all(axis=1)
-    dates = pd.to_datetime(ordered["date"])
+    # Row selection on numpy masks and one positional take of the feature frame, which holds
+    # ``date`` then exactly ``feature_columns(...)``: boolean .loc, column lists and assign
+    # on these small frames cost more than computing the features did.
+    defined = ~np.isnan(features.iloc[:, 1:].to_numpy(dtype=np.float64)).any(axis=1)
+    dates = pd.to_datetime(ordered["date"], cache=False).array
     inside = (dates >= pd.Timestamp(window.start)) & (dates <= pd.Timestamp(window.end))
-    keep = defined & inside & labels["label"].notna()
-    samples = features.loc[keep, ["date", *names]].assign(
-        label=labels.loc[keep, "label"].astype("int64"),
-        label_end=labels.loc[keep, "label_end"],
-    )
+    known = labels["label"].notna().to_numpy()
+    rows = np.flatnonzero(defined & inside & known)
+    samples = features.take(rows).reset_index(drop=True)
+    samples["label"] = labels["label"].take(rows).to_numpy(dtype=np.int64)
+    samples["label_end"] = labels["label_end"].take(rows).array
     counts = {
         "rows_loaded": len(bars),
         "after_warmup": int(defined.sum()),
         "labelled": len(samples),
     }
-    return samples.reset_index(drop=True), counts
+    return samples, counts
 
 
 def fit_teacher_model(
@@ -296,40 +295,72 @@ def teacher_probabilities(
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
-    """Validation metrics of the argmax predictions, all computed by scikit-learn.
+    """Validation metrics of the argmax predictions, computed with numpy.
 
-    ``zero_division=0``: a class the model never predicts scores precision 0 rather than an
-    undefined value, the pessimistic reading. Macro averages use scikit-learn's default label
-    set (classes present in the truth or the predictions), so a class absent from both is not
-    counted as a failure; ``per_class`` and the confusion matrix (rows true, columns
-    predicted) always list all three classes. ``log_loss`` scores the probabilities the
-    student will distil, not just their argmax.
+    The formulas are scikit-learn's (``precision_recall_fscore_support``, ``accuracy_score``,
+    ``log_loss``, ``confusion_matrix``) and give the same floats, bit for bit, as a test
+    checks; they are written out because scikit-learn's input validation cost more than the
+    LightGBM fit on these small validation sets. ``zero_division=0``: a class the model never
+    predicts scores precision 0 rather than an undefined value, the pessimistic reading.
+    Macro averages use scikit-learn's default label set (classes present in the truth or the
+    predictions), so a class absent from both is not counted as a failure; ``per_class`` and
+    the confusion matrix (rows true, columns predicted) always list all three classes.
+    ``log_loss`` scores the probabilities the student will distil, not just their argmax;
+    like scikit-learn it clips them to [eps, 1 − eps] and does not renormalise rows.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n_classes = len(CLASS_IDS)
+    if probabilities.ndim != 2 or probabilities.shape != (len(y_true), n_classes):
+        raise ValueError(
+            f"probabilities of shape {probabilities.shape} do not match {len(y_true)} labels "
+            f"and {n_classes} classes"
+        )
+    if len(y_true) == 0:
+        raise ValueError("classification metrics need at least one sample")
+    if not np.isin(y_true, CLASS_IDS).all():
+        raise ValueError(
+            f"labels must be class ids {CLASS_IDS}, got {sorted(set(y_true.tolist()))}"
+        )
+    if probabilities.min() < 0 or probabilities.max() > 1:
+        raise ValueError("probabilities must lie in [0, 1]")
     y_pred = probabilities.argmax(axis=1)
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, average="macro", zero_division=0
+    matrix = np.bincount(n_classes * y_true + y_pred, minlength=n_classes**2).reshape(
+        n_classes, n_classes
     )
-    per_precision, per_recall, per_f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(CLASS_IDS), average=None, zero_division=0
-    )
+    true_positive = np.diag(matrix)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    precision = _divide_or_zero(true_positive, predicted)
+    recall = _divide_or_zero(true_positive, support)
+    f1 = _divide_or_zero(2.0 * true_positive, support + predicted)
+    present = (support + predicted) > 0
+    eps = np.finfo(np.float64).eps
+    clipped = np.clip(probabilities, eps, 1 - eps)
+    losses = -np.log(clipped[np.arange(len(y_true)), y_true])
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "precision_macro": float(precision),
-        "recall_macro": float(recall),
-        "f1_macro": float(f1),
-        "log_loss": float(log_loss(y_true, probabilities, labels=list(CLASS_IDS))),
+        "accuracy": float((y_true == y_pred).mean()),
+        "precision_macro": float(precision[present].mean()),
+        "recall_macro": float(recall[present].mean()),
+        "f1_macro": float(f1[present].mean()),
+        "log_loss": float(losses.mean()),
         "per_class": {
             CLASS_NAMES[c]: {
-                "precision": float(per_precision[i]),
-                "recall": float(per_recall[i]),
-                "f1": float(per_f1[i]),
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
                 "support": int(support[i]),
             }
             for i, c in enumerate(CLASS_IDS)
         },
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=list(CLASS_IDS)).tolist(),
+        "confusion_matrix": matrix.tolist(),
     }
+
+
+def _divide_or_zero(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` in float64, 0 where the denominator is 0 (zero_division=0)."""
+    safe = np.where(denominator == 0, 1, denominator).astype(np.float64)
+    return np.where(denominator == 0, 0.0, numerator.astype(np.float64) / safe)
 
 
 def train_teacher(
@@ -395,9 +426,10 @@ def train_teacher(
 
     train, validation = samples.iloc[split.train], samples.iloc[split.validation]
     _record_split(run, split, train, validation)
-    matrix = train[names].to_numpy(dtype=float)
+    train_features = train[names]
+    matrix = train_features.to_numpy(dtype=float)
     run.counts["nonfinite_features"] = int((~np.isfinite(matrix)).any(axis=1).sum())
-    booster = fit_teacher_model(train[names], train["label"], config)
+    booster = fit_teacher_model(train_features, train["label"], config)
     probabilities = teacher_probabilities(booster, validation[names], names)
     run.metrics = classification_metrics(validation["label"].to_numpy(), probabilities)
     gains = booster.feature_importance(importance_type="gain")
@@ -491,8 +523,8 @@ def load_teacher(out_dir: Path) -> tuple[lgb.Booster, TeacherRun]:
 
 
 def _balance(labels: pd.Series) -> dict[str, int]:
-    counts = labels.value_counts()
-    return {name: int(counts.get(c, 0)) for c, name in CLASS_NAMES.items()}
+    counts = np.bincount(labels.to_numpy(dtype=np.int64), minlength=len(CLASS_NAMES))
+    return {name: int(counts[c]) for c, name in CLASS_NAMES.items()}
 
 
 def _record_split(

@@ -149,24 +149,6 @@ def _window_sessions(window: TrainingWindow, calendar: TradingCalendar) -> list[
     return sessions
 
 
-def _session_offset(calendar: TradingCalendar, day: dt.date, count: int) -> dt.date:
-    """The session ``count`` sessions after ``day`` (before it when negative); 0 is ``day``."""
-    if count == 0:
-        return day
-    # Weekends and holiday clusters make sessions sparser than days; widen until enough found.
-    span = dt.timedelta(days=2 * abs(count) + 14)
-    while True:
-        if count > 0:
-            found = calendar.sessions(day + dt.timedelta(days=1), day + span)
-            if len(found) >= count:
-                return found[count - 1]
-        else:
-            found = calendar.sessions(day - span, day - dt.timedelta(days=1))
-            if len(found) >= -count:
-                return found[count]
-        span *= 2
-
-
 def window_data_range(
     window: TrainingWindow, calendar: TradingCalendar, warmup_sessions: int, horizon: int
 ) -> tuple[dt.date, dt.date]:
@@ -179,8 +161,8 @@ def window_data_range(
     _require_int(horizon, "horizon", minimum=0)
     sessions = _window_sessions(window, calendar)
     return (
-        _session_offset(calendar, sessions[0], -warmup_sessions),
-        _session_offset(calendar, sessions[-1], horizon),
+        calendar.offset(sessions[0], -warmup_sessions),
+        calendar.offset(sessions[-1], horizon),
     )
 
 
