@@ -26,6 +26,7 @@ from sensequant_assets.defs.partitions import (
     date_range_tags,
     one_symbol_range_tags,
 )
+from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec
 from sensequant_assets.runs import (
     EXIT_FAILED,
     EXIT_OK,
@@ -36,7 +37,6 @@ from sensequant_assets.runs import (
     cli_instance,
     contiguous,
     parse_date,
-    run_job,
 )
 from sensequant_assets.settings import Settings, SettingsError, load_settings
 from sensequant_assets.storage import Warehouse
@@ -74,24 +74,35 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             f"{', '.join(outside)} not in the partitioned universe; add them to SENSEQUANT_SYMBOLS"
         )
     sessions = _sessions(settings, args.start_date, args.end_date)
+    bounds = (sessions[0], sessions[-1])
     defs = build_defs(settings)
     instance = cli_instance()
     print(
         f"ingesting {len(symbols)} symbol(s), {len(sessions)} session(s) "
         f"{sessions[0]}..{sessions[-1]} from {settings.data_source}"
     )
-    ok = True
-    ohlcv_job = defs.resolve_job_def(OHLCV_JOB)
-    for symbol in symbols:
-        tags = one_symbol_range_tags(symbol, sessions[0], sessions[-1])
-        ok &= run_job(ohlcv_job, instance, f"ohlcv_daily {symbol}", tags=tags).success
+    specs = [
+        RunSpec(OHLCV_JOB, f"ohlcv_daily {symbol}", one_symbol_range_tags(symbol, *bounds))
+        for symbol in symbols
+    ]
     if args.benchmark:
-        tags = date_range_tags(sessions[0], sessions[-1])
-        ok &= run_job(
-            defs.resolve_job_def(BENCHMARK_JOB), instance, "nifty50_benchmark", tags=tags
-        ).success
+        specs.append(RunSpec(BENCHMARK_JOB, "nifty50_benchmark", date_range_tags(*bounds)))
+    ok = _issue(settings, defs, instance, specs)
     print(f"warehouse: {settings.warehouse_location}")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _issue(
+    settings: Settings, defs: dg.Definitions, instance: dg.DagsterInstance, specs: list[RunSpec]
+) -> bool:
+    """Issue every run (``SENSEQUANT_RUN_WORKERS`` at once), printing a line per run."""
+
+    def report(outcome: RunOutcome) -> None:
+        for line in outcome.lines:
+            print(line)
+
+    with RunPool(settings, defs, instance, settings.run_workers) as pool:
+        return all(outcome.success for outcome in pool.run(specs, report))
 
 
 def _trainable(settings: Settings, symbols: Sequence[str], windows: Sequence[str]) -> list[str]:
@@ -139,8 +150,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     instance = cli_instance()
     print(f"training teachers: {len(symbols)} symbol(s) x {len(windows)} window(s)")
     trained = set() if args.retrain else instance.get_materialized_partitions(teacher.key)
-    ok = True
-    job = defs.resolve_job_def(TEACHER_JOB)
+    specs = []
     for symbol in symbols:
         todo = [w for w in windows if f"{symbol}|{w}" not in trained]
         if not todo:
@@ -149,7 +159,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         for block in contiguous(windows, todo):
             tags = {RANGE_START_TAG: f"{symbol}|{block[0]}", RANGE_END_TAG: f"{symbol}|{block[-1]}"}
             label = f"teacher_model {symbol} ({len(block)})"
-            ok &= run_job(job, instance, label, run_config=PROGRESS, tags=tags).success
+            specs.append(RunSpec(TEACHER_JOB, label, tags, PROGRESS))
+    ok = _issue(settings, defs, instance, specs)
     if not ok:
         print("some windows failed: fix the cause and re-run; trained windows are kept")
         return EXIT_FAILED

@@ -43,7 +43,8 @@ from sensequant_assets.defs.tags import DRYRUN_TAG, HISTORICAL_RUN_TAG, scope_ta
 from sensequant_assets.defs.training import Training
 from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.registry import StateManager
-from sensequant_assets.runs import PROGRESS, QUIET, contiguous, run_job, step_failure
+from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec, RunWorkerDied
+from sensequant_assets.runs import PROGRESS, contiguous, step_failure
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range
@@ -116,6 +117,25 @@ class _Run:
     instance: dg.DagsterInstance
     tags: dict[str, str]
     say: Callable[[str], None]
+    pool: RunPool
+
+    def issue(self, phase: str, specs: list[RunSpec]) -> list[str]:
+        """Issue the phase's runs (several at once when the pool allows); stop at a failure."""
+
+        def report(outcome: RunOutcome) -> None:
+            for line in outcome.lines:
+                print(line)
+
+        try:
+            outcomes = self.pool.run(specs, report, stop_on_failure=True)
+        except RunWorkerDied as died:
+            raise PhaseFailed(phase, str(died)) from None
+        for outcome in outcomes:
+            if not outcome.success:
+                raise PhaseFailed(
+                    phase, f"{outcome.spec.label} failed (run {outcome.run_id}, see it in Dagit)"
+                )
+        return [outcome.run_id for outcome in outcomes]
 
 
 def run_historical(
@@ -129,10 +149,25 @@ def run_historical(
     candidate_id = layout.new_candidate_id()
     outcome = HistoricalOutcome(candidate_id, settings, succeeded=False)
     tags = {HISTORICAL_RUN_TAG: candidate_id, DRYRUN_TAG: str(request.dryrun).lower()}
-    run = _Run(request, settings, candidate_id, build_defs(settings), instance, tags, say)
+    defs = build_defs(settings)
+    with RunPool(settings, defs, instance, settings.run_workers) as pool:
+        run = _Run(request, settings, candidate_id, defs, instance, tags, say, pool)
+        _run_phases(run, outcome)
+    if outcome.failed_phase is not None:
+        _record_failure(outcome, say)
+        return outcome
+    record = StateManager(layout.registry).get_candidate_run(candidate_id)
+    outcome.succeeded = True
+    outcome.recommendation = record.recommendation
+    outcome.registry_status = record.status
+    return outcome
+
+
+def _run_phases(run: _Run, outcome: HistoricalOutcome) -> None:
+    request, settings, say = run.request, run.settings, run.say
     phases = [("ingest", _ingest), ("teachers", _teachers), ("candidate", _candidate)]
     say(
-        f"historical run {candidate_id}: {len(request.symbols)} symbol(s) "
+        f"historical run {run.candidate_id}: {len(request.symbols)} symbol(s) "
         f"{request.start}..{request.end}, source {settings.data_source}"
         + (" (dry run)" if request.dryrun else "")
     )
@@ -144,18 +179,10 @@ def run_historical(
             say(f"      {name} done in {time.perf_counter() - started:.1f} s")
     except PhaseFailed as failed:
         outcome.failed_phase, outcome.error = failed.phase, failed.message
-        _record_failure(outcome, say)
-        return outcome
-    record = StateManager(layout.registry).get_candidate_run(candidate_id)
-    outcome.succeeded = True
-    outcome.recommendation = record.recommendation
-    outcome.registry_status = record.status
-    return outcome
 
 
 def _ingest(run: _Run) -> list[str]:
-    request, settings, defs, say = run.request, run.settings, run.defs, run.say
-    instance, tags = run.instance, run.tags
+    request, settings, say, tags = run.request, run.settings, run.say, run.tags
     calendar = TradingCalendar.from_file(settings.holiday_file)
     sessions = calendar.sessions(request.start, min(request.end, dt.date.today()))
     if not sessions:
@@ -163,15 +190,19 @@ def _ingest(run: _Run) -> list[str]:
     if request.skip_fetch:
         _check_stored(request, settings, sessions, say)
         return []
-    runs = []
-    job = defs.resolve_job_def(OHLCV_JOB)
-    for symbol in request.symbols:
-        range_tags = one_symbol_range_tags(symbol, sessions[0], sessions[-1])
-        runs.append(_run(job, instance, f"ohlcv_daily {symbol}", "ingest", {**tags, **range_tags}))
-    benchmark = defs.resolve_job_def(BENCHMARK_JOB)
-    range_tags = date_range_tags(sessions[0], sessions[-1])
-    runs.append(_run(benchmark, instance, "nifty50_benchmark", "ingest", {**tags, **range_tags}))
-    return runs
+    first, last = sessions[0], sessions[-1]
+    specs = [
+        RunSpec(
+            OHLCV_JOB,
+            f"ohlcv_daily {symbol}",
+            {**tags, **one_symbol_range_tags(symbol, first, last)},
+        )
+        for symbol in request.symbols
+    ]
+    specs.append(
+        RunSpec(BENCHMARK_JOB, "nifty50_benchmark", {**tags, **date_range_tags(first, last)})
+    )
+    return run.issue("ingest", specs)
 
 
 def _check_stored(
@@ -204,7 +235,6 @@ def _check_stored(
 
 def _teachers(run: _Run) -> list[str]:
     request, settings, defs, say = run.request, run.settings, run.defs, run.say
-    instance, tags = run.instance, run.tags
     teacher = defs.resolve_assets_def("teacher_model")
     partitions = teacher.partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
@@ -227,8 +257,7 @@ def _teachers(run: _Run) -> list[str]:
             f"{settings.label_horizon} label sessions) fits {request.start}..{request.end}",
         )
     say(f"      {len(request.symbols)} symbol(s) x {len(windows)} window(s)")
-    job = defs.resolve_job_def(TEACHER_JOB)
-    runs = []
+    specs = []
     for symbol in request.symbols:
         for block in contiguous(ordered, windows):
             range_tags = {
@@ -236,12 +265,13 @@ def _teachers(run: _Run) -> list[str]:
                 RANGE_END_TAG: f"{symbol}|{block[-1]}",
             }
             label = f"teacher_model {symbol} ({len(block)})"
-            runs.append(_run(job, instance, label, "teachers", {**tags, **range_tags}, PROGRESS))
-    return runs
+            specs.append(RunSpec(TEACHER_JOB, label, {**run.tags, **range_tags}, PROGRESS))
+    return run.issue("teachers", specs)
 
 
 def _candidate(run: _Run) -> list[str]:
     request, say = run.request, run.say
+    run.pool.close()  # the workers' memory is better spent on the student
     job = run.defs.resolve_job_def(CANDIDATE_JOB)
     scope = scope_tags(run.candidate_id, request.symbols, request.start, request.end)
     result = job.execute_in_process(
@@ -254,20 +284,6 @@ def _candidate(run: _Run) -> list[str]:
         step, message = step_failure(next(e for e in result.all_events if e.is_step_failure))
         raise PhaseFailed(STAGE_PHASES.get(step, "candidate"), message)
     return [result.run_id]
-
-
-def _run(
-    job: dg.JobDefinition,
-    instance: dg.DagsterInstance,
-    label: str,
-    phase: str,
-    tags: dict[str, str],
-    run_config: dict[str, object] = QUIET,
-) -> str:
-    result = run_job(job, instance, label, run_config=run_config, tags=tags)
-    if not result.success:
-        raise PhaseFailed(phase, f"{label} failed (run {result.run_id}, see it in Dagit)")
-    return result.run_id
 
 
 def _record_failure(outcome: HistoricalOutcome, say: Callable[[str], None]) -> None:

@@ -47,20 +47,10 @@ def check_summary(result: dg.ExecuteInProcessResult) -> str:
     return f"checks: {len(evaluations) - len(failed)} passed, not passed: {', '.join(failed)}"
 
 
-def run_job(
-    job: dg.JobDefinition,
-    instance: dg.DagsterInstance,
-    label: str,
-    run_config: dict[str, object] = QUIET,
-    **kwargs: object,
-) -> dg.ExecuteInProcessResult:
-    """Run ``job`` in this process on ``instance`` and print one line about it."""
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config=run_config,
-        **kwargs,  # type: ignore[arg-type]
-    )
+def summary_lines(
+    job: dg.JobDefinition, label: str, result: dg.ExecuteInProcessResult
+) -> tuple[str, ...]:
+    """One line about a finished run, then the message of each failed step."""
     # A range run records one materialization per partition, all carrying the run's metadata.
     materializations = result.asset_materializations_for_node(job.nodes[0].name)
     first = materializations[0].metadata if materializations else {}
@@ -70,13 +60,14 @@ def run_job(
         else f"partitions {len(materializations):>3}"
     )
     status = "ok" if result.success else "FAILED"
-    run = result.run_id[:8]
-    print(f"  {label:<32} {status:<7} run {run}  {size}  {check_summary(result)}")
+    lines = [f"  {label:<32} {status:<7} run {result.run_id[:8]}  {size}  {check_summary(result)}"]
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data:
-                print(f"    {event.step_failure_data.error.message.strip()}")
-    return result
+        lines += [
+            f"    {event.step_failure_data.error.message.strip()}"
+            for event in result.all_events
+            if event.is_step_failure and event.step_failure_data
+        ]
+    return tuple(lines)
 
 
 def step_failure(event: dg.DagsterEvent) -> tuple[str, str]:

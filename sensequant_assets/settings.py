@@ -9,6 +9,7 @@ back to a default.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -171,6 +172,13 @@ class Settings(BaseSettings):
         "LocalCluster per run.",
     )
     dask_workers: int = Field(default=2, ge=1, description="Worker processes of a LocalCluster.")
+    run_workers: int = Field(
+        default_factory=lambda: min(2, os.cpu_count() or 1),
+        ge=1,
+        le=32,
+        description="Dagster runs historical-run, ingest and train issue at once (run_pool.py); "
+        "1 runs them one by one in the command's process.",
+    )
 
     @model_validator(mode="after")
     def _executor_requirements(self) -> Settings:
