@@ -36,7 +36,11 @@ from sensequant_assets.evaluation.optimizer import (
 from sensequant_assets.evaluation.performance import performance_summary
 from sensequant_assets.evaluation.walk_forward import Fold, candidate_walk_forward
 from sensequant_assets.features import LabelSpec, feature_columns
-from sensequant_assets.training.candidate import student_samples, teacher_outputs
+from sensequant_assets.training.candidate import (
+    InputMemo,
+    content_digest,
+    distillation_inputs,
+)
 from sensequant_assets.training.metrics import classification_report
 from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.student import StudentConfig
@@ -117,7 +121,24 @@ def validate(
     ``bars`` are the stored OHLCV rows (``date, symbol, close`` at least) of every symbol in
     ``oos``, including the history before it (the rule optimizer's indicators warm up on it);
     ``benchmark_bars`` the NIFTY 50's ``date, close``.
+
+    Later stages replay this from the stored predictions; in the process that computed it,
+    the replay gets the same result back (:data:`VALIDATION_MEMO`) when the predictions, bars,
+    benchmark and config are byte-identical. Treat the result as read-only.
     """
+    key = content_digest(oos, bars, benchmark_bars, config)
+    return VALIDATION_MEMO.get(key, lambda: _validate(oos, bars, benchmark_bars, config))
+
+
+VALIDATION_MEMO: InputMemo[Validation] = InputMemo()
+
+
+def _validate(
+    oos: pd.DataFrame,
+    bars: pd.DataFrame,
+    benchmark_bars: pd.DataFrame,
+    config: EvaluationConfig,
+) -> Validation:
     if oos.empty:
         raise ValueError("no out-of-sample predictions to validate")
     missing = sorted(set(oos["symbol"]) - set(bars["symbol"]))
@@ -178,10 +199,11 @@ def validate_candidate(
     The summary also records the fold layout and how many teachers took part.
     """
     market = benchmark_bars.set_index("date")["close"]
-    samples = student_samples(bars, label, sentiment, market)
     runs = json.loads(candidate.teacher_runs.read_text())["runs"]
     completed = [r["window_label"] for r in runs if r["status"] == "completed"]
-    teachers = teacher_outputs(samples, {w: candidate.teacher_dir(w) for w in completed})
+    samples, teachers = distillation_inputs(
+        bars, label, sentiment, market, {w: candidate.teacher_dir(w) for w in completed}
+    )
     oos, folds, walk_forward = candidate_walk_forward(
         samples,
         feature_columns(with_sentiment=sentiment is not None),

@@ -30,7 +30,9 @@ yesterday's direction.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -186,14 +188,21 @@ def walk_forward_predictions(
     ``samples`` is the student's sample frame (``date, symbol, label, label_end,
     forward_return, last_return`` and the features). ``on_fold(fold, n_folds)``, when
     given, is called after each fold (progress reporting). Returns :data:`OOS_COLUMNS`.
+
+    Folds are independent fits, so they run side by side on the machine's cores when the
+    student is single-threaded (the default). LightGBM keeps its thread count in one
+    process-wide setting that every call resets, so then every call here asks for exactly
+    one thread too, and each fold computes exactly what it would alone.
     """
+    threads = int(student_config.lgbm_params.get("num_threads", 0))
+    workers = min(len(folds), os.cpu_count() or 1) if threads == 1 else 1
     features = list(feature_names)
     x = samples[features].to_numpy(dtype=np.float64)
     labels = samples["label"].to_numpy(dtype=np.int64)
     returns = samples["forward_return"].to_numpy(dtype=np.float64)
     yesterday = yesterday_direction(samples[YESTERDAY_COLUMN].to_numpy())
-    frames = []
-    for fold in folds:
+
+    def predict(fold: Fold) -> np.ndarray:
         targets = distillation_targets(
             labels,
             soft_targets(labels, teachers, before=fold.test_start) if teachers else None,
@@ -203,33 +212,37 @@ def walk_forward_predictions(
         weights = np.ones(len(train))
         booster = fit_booster(x[train], targets[train], weights, features, student_config)
         if reward_config is not None and reward_config.enabled:
-            calls = booster.predict(x[train]).argmax(axis=1)
+            calls = booster.predict(x[train], num_threads=threads).argmax(axis=1)
             weights = reward_weights(
                 compute_rewards(calls, returns[train], reward_config), reward_config
             )
             booster = fit_booster(x[train], targets[train], weights, features, student_config)
-        probabilities = booster.predict(x[fold.test_idx])
-        majority = int(np.bincount(labels[train], minlength=3).argmax())
-        test = samples.iloc[fold.test_idx]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "date": test["date"].to_numpy(),
-                    "symbol": test["symbol"].to_numpy(),
-                    "fold": fold.number,
-                    "label": labels[fold.test_idx],
-                    "forward_return": returns[fold.test_idx],
-                    "predicted": probabilities.argmax(axis=1),
-                    "p_down": probabilities[:, 0],
-                    "p_neutral": probabilities[:, 1],
-                    "p_up": probabilities[:, 2],
-                    "majority_predicted": majority,
-                    "yesterday_predicted": yesterday[fold.test_idx],
-                }
+        return np.asarray(booster.predict(x[fold.test_idx], num_threads=threads))
+
+    frames = []
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for fold, probabilities in zip(folds, pool.map(predict, folds), strict=True):
+            majority = int(np.bincount(labels[fold.train_idx], minlength=3).argmax())
+            test = samples.iloc[fold.test_idx]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "date": test["date"].to_numpy(),
+                        "symbol": test["symbol"].to_numpy(),
+                        "fold": fold.number,
+                        "label": labels[fold.test_idx],
+                        "forward_return": returns[fold.test_idx],
+                        "predicted": probabilities.argmax(axis=1),
+                        "p_down": probabilities[:, 0],
+                        "p_neutral": probabilities[:, 1],
+                        "p_up": probabilities[:, 2],
+                        "majority_predicted": majority,
+                        "yesterday_predicted": yesterday[fold.test_idx],
+                    }
+                )
             )
-        )
-        if on_fold is not None:
-            on_fold(fold, len(folds))
+            if on_fold is not None:
+                on_fold(fold, len(folds))
     return pd.concat(frames, ignore_index=True)[list(OOS_COLUMNS)]
 
 

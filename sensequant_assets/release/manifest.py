@@ -23,6 +23,10 @@ from sensequant_assets.release.lineage import artifact_hashes, file_sha256
 MANIFEST_FILE = "manifest.yaml"
 MANIFEST_VERSION = 1
 READY_FOR_REVIEW = "ready-for-review"
+# libyaml's emitter and parser write and read the same YAML as PyYAML's pure-Python ones, ten
+# times faster (a 102-symbol manifest lists ~6,000 artifacts); the pure ones stay the fallback.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ArtifactMismatchError(ValueError):
@@ -40,13 +44,13 @@ def build_manifest(
     configuration: dict[str, Any],
 ) -> dict[str, Any]:
     """The manifest as a plain mapping; artifact paths are relative to ``home``."""
+    candidate_path, audit_path = _relative(candidate_dir, home), _relative(audit_dir, home)
     artifacts = {
-        f"{_relative(candidate_dir, home)}/{name}": sha
-        for name, sha in artifact_hashes(candidate_dir).items()
+        f"{candidate_path}/{name}": sha for name, sha in artifact_hashes(candidate_dir).items()
     }
     artifacts.update(
         {
-            f"{_relative(audit_dir, home)}/{name}": sha
+            f"{audit_path}/{name}": sha
             for name, sha in artifact_hashes(audit_dir, exclude=(MANIFEST_FILE,)).items()
             if not name.startswith("promotion_briefing")
         }
@@ -56,8 +60,8 @@ def build_manifest(
         "release_id": release_id,
         "status": READY_FOR_REVIEW,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "candidate_dir": _relative(candidate_dir, home),
-        "audit_dir": _relative(audit_dir, home),
+        "candidate_dir": candidate_path,
+        "audit_dir": audit_path,
         **sections,
         "lineage": lineage,
         "configuration": configuration,
@@ -113,7 +117,7 @@ def write_manifest(audit_dir: Path, manifest: dict[str, Any]) -> Path:
     """Atomically write ``manifest.yaml`` into ``audit_dir``."""
     path = audit_dir / MANIFEST_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+    text = yaml.dump(manifest, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_FILE}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -131,7 +135,7 @@ def read_manifest(audit_dir: Path) -> dict[str, Any]:
     path = audit_dir / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: materialize release_audit first")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
 
 
 def verify_artifacts(manifest: dict[str, Any], home: Path) -> int:

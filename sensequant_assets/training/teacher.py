@@ -29,7 +29,7 @@ import shutil
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -276,22 +276,36 @@ def teacher_probabilities(
     LightGBM reads numpy input by position and a reordered frame would be silently misread.
     """
     names = list(feature_names)
+    _require_model_features(booster, names)
+    missing = [name for name in names if name not in features.columns]
+    if missing:
+        raise ValueError(f"features lack column(s) {missing}")
+    return matrix_probabilities(booster, names, features[names].to_numpy(dtype=np.float64))
+
+
+def matrix_probabilities(
+    booster: lgb.Booster, feature_names: Sequence[str], matrix: np.ndarray
+) -> np.ndarray:
+    """:func:`teacher_probabilities` of a feature matrix whose columns are ``feature_names``."""
+    _require_model_features(booster, list(feature_names))
+    if len(matrix) == 0:
+        return np.empty((0, len(CLASS_NAMES)))
+    # One thread: a teacher scores ~100 rows, for which starting an OpenMP team costs more than
+    # the prediction; rows are scored independently, so the result is the same.
+    probabilities = np.asarray(booster.predict(matrix, num_threads=1))
+    if probabilities.shape != (len(matrix), len(CLASS_NAMES)):
+        raise ValueError(
+            f"model returned probabilities of shape {probabilities.shape}, expected "
+            f"({len(matrix)}, {len(CLASS_NAMES)})"
+        )
+    return probabilities
+
+
+def _require_model_features(booster: lgb.Booster, names: list[str]) -> None:
     if booster.feature_name() != names:
         raise ValueError(
             f"feature_names {names} differ from the model's features {booster.feature_name()}"
         )
-    missing = [name for name in names if name not in features.columns]
-    if missing:
-        raise ValueError(f"features lack column(s) {missing}")
-    if len(features) == 0:
-        return np.empty((0, len(CLASS_NAMES)))
-    probabilities = np.asarray(booster.predict(features[names].to_numpy(dtype=np.float64)))
-    if probabilities.shape != (len(features), len(CLASS_NAMES)):
-        raise ValueError(
-            f"model returned probabilities of shape {probabilities.shape}, expected "
-            f"({len(features)}, {len(CLASS_NAMES)})"
-        )
-    return probabilities
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
