@@ -21,10 +21,9 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
 from sensequant_assets.defs.partitions import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     date_range_tags,
     one_symbol_range_tags,
+    teacher_blocks,
 )
 from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec
 from sensequant_assets.runs import (
@@ -35,7 +34,6 @@ from sensequant_assets.runs import (
     QUIET,
     UsageError,
     cli_instance,
-    contiguous,
     parse_date,
 )
 from sensequant_assets.settings import Settings, SettingsError, load_settings
@@ -150,16 +148,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     instance = cli_instance()
     print(f"training teachers: {len(symbols)} symbol(s) x {len(windows)} window(s)")
     trained = set() if args.retrain else instance.get_materialized_partitions(teacher.key)
-    specs = []
+    todo = {}
     for symbol in symbols:
-        todo = [w for w in windows if f"{symbol}|{w}" not in trained]
-        if not todo:
+        todo[symbol] = [w for w in windows if f"{symbol}|{w}" not in trained]
+        if not todo[symbol]:
             print(f"  teacher_model {symbol:<18} all {len(windows)} window(s) already trained")
-            continue
-        for block in contiguous(windows, todo):
-            tags = {RANGE_START_TAG: f"{symbol}|{block[0]}", RANGE_END_TAG: f"{symbol}|{block[-1]}"}
-            label = f"teacher_model {symbol} ({len(block)})"
-            specs.append(RunSpec(TEACHER_JOB, label, tags, PROGRESS))
+    blocks = teacher_blocks(known, windows, todo)
+    specs = [RunSpec(TEACHER_JOB, block.label, block.tags, PROGRESS) for block in blocks]
     ok = _issue(settings, defs, instance, specs)
     if not ok:
         print("some windows failed: fix the cause and re-run; trained windows are kept")

@@ -33,10 +33,9 @@ from sensequant_assets.defs.jobs import (
     TEACHER_JOB,
 )
 from sensequant_assets.defs.partitions import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     date_range_tags,
     one_symbol_range_tags,
+    teacher_blocks,
 )
 from sensequant_assets.defs.release import record_failed_candidate
 from sensequant_assets.defs.tags import DRYRUN_TAG, HISTORICAL_RUN_TAG, scope_tags
@@ -44,7 +43,7 @@ from sensequant_assets.defs.training import Training
 from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.registry import StateManager
 from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec, RunWorkerDied
-from sensequant_assets.runs import PROGRESS, contiguous, step_failure
+from sensequant_assets.runs import PROGRESS, step_failure
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range
@@ -257,15 +256,9 @@ def _teachers(run: _Run) -> list[str]:
             f"{settings.label_horizon} label sessions) fits {request.start}..{request.end}",
         )
     say(f"      {len(request.symbols)} symbol(s) x {len(windows)} window(s)")
-    specs = []
-    for symbol in request.symbols:
-        for block in contiguous(ordered, windows):
-            range_tags = {
-                RANGE_START_TAG: f"{symbol}|{block[0]}",
-                RANGE_END_TAG: f"{symbol}|{block[-1]}",
-            }
-            label = f"teacher_model {symbol} ({len(block)})"
-            specs.append(RunSpec(TEACHER_JOB, label, {**run.tags, **range_tags}, PROGRESS))
+    symbols = partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    blocks = teacher_blocks(symbols, ordered, {symbol: windows for symbol in request.symbols})
+    specs = [RunSpec(TEACHER_JOB, b.label, {**run.tags, **b.tags}, PROGRESS) for b in blocks]
     return run.issue("teachers", specs)
 
 

@@ -92,7 +92,9 @@ def test_train_shows_progress_and_builds_a_candidate(
     out, err = capfd.readouterr()
     assert code == EXIT_OK, out + err
     assert "training teachers: 2 symbol(s) x 5 window(s)" in out
-    assert "5/5 windows (completed" in out + err  # the tracker's live line, once per symbol
+    # neighbouring symbols needing the same windows share one run (a key-range rectangle)
+    assert "teacher_model INFY..TCS (2x5)" in out
+    assert "10/10 windows (completed" in out + err  # the tracker's live line
     assert "ETA" in out + err
     assert "student_model ok: candidate" in out
 
@@ -141,3 +143,31 @@ def test_candidates_commands_review_the_registry(
     assert main(["candidates", "approve", "no_such_run", "--by", "asha"]) == EXIT_USAGE
     assert "no_such_run" in capfd.readouterr().err
     assert main(["candidates", "rollback", "--by", "asha"]) == EXIT_USAGE
+
+
+def test_teacher_blocks_cover_every_todo_window_exactly_once() -> None:
+    import random
+
+    from sensequant_assets.defs.partitions import teacher_blocks
+
+    symbols = [f"S{i:02d}" for i in range(30)]
+    windows = [f"w{i:02d}" for i in range(12)]
+    rng = random.Random(3)
+    for _ in range(200):
+        todo = {
+            s: [w for w in windows if rng.random() < 0.7] for s in symbols if rng.random() < 0.8
+        }
+        blocks = teacher_blocks(symbols, windows, todo, max_symbols=4)
+        covered = [(s, w) for b in blocks for s in b.symbols for w in b.windows]
+        assert sorted(covered) == sorted((s, w) for s, ws in todo.items() for w in ws)
+        for block in blocks:
+            first, last = symbols.index(block.symbols[0]), symbols.index(block.symbols[-1])
+            assert list(block.symbols) == symbols[first : last + 1] and len(block.symbols) <= 4
+            low, high = windows.index(block.windows[0]), windows.index(block.windows[-1])
+            assert list(block.windows) == windows[low : high + 1]
+    weekly = teacher_blocks(symbols, windows, {s: windows[-1:] for s in symbols}, max_symbols=8)
+    assert [len(b.symbols) for b in weekly] == [8, 8, 8, 6]
+    assert weekly[0].tags == {
+        "dagster/asset_partition_range_start": "S00|w11",
+        "dagster/asset_partition_range_end": "S07|w11",
+    }

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 
 from sensequant_assets.calendar import MARKET_TIMEZONE, TradingCalendar
+from sensequant_assets.runs import contiguous
 
 DATE_FORMAT = "%Y-%m-%d"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -84,3 +86,59 @@ def symbol_window_partitions(
             "train_window": dg.StaticPartitionsDefinition(list(window_keys)),
         }
     )
+
+
+# A teacher run pays a fixed ~1 s before its first window (Dagster maps the run's partitions onto
+# ohlcv_daily's ~100k to record input data versions), so neighbouring symbols share a run.
+TEACHER_SYMBOLS_PER_RUN = 8
+
+
+@dataclass(frozen=True)
+class TeacherBlock:
+    """Neighbouring symbols × neighbouring windows: one key range, so one teacher run."""
+
+    symbols: tuple[str, ...]
+    windows: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        first, last, windows = self.symbols[0], self.symbols[-1], len(self.windows)
+        if len(self.symbols) == 1:
+            return f"teacher_model {first} ({windows})"
+        return f"teacher_model {first}..{last} ({len(self.symbols)}x{windows})"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {
+            RANGE_START_TAG: f"{self.symbols[0]}|{self.windows[0]}",
+            RANGE_END_TAG: f"{self.symbols[-1]}|{self.windows[-1]}",
+        }
+
+
+def teacher_blocks(
+    symbols: Sequence[str],
+    windows: Sequence[str],
+    todo: Mapping[str, Sequence[str]],
+    max_symbols: int = TEACHER_SYMBOLS_PER_RUN,
+) -> list[TeacherBlock]:
+    """Cover each symbol's ``todo`` windows with as few teacher runs as neighbours allow.
+
+    ``symbols`` and ``windows`` are the partition dimensions in their order: a multi-partition
+    key range is the rectangle between its two corners, so symbols share a run only when they
+    are adjacent in ``symbols`` and need the same contiguous windows (a weekly retrain: every
+    symbol needs the one new window).
+    """
+    by_windows: dict[tuple[str, ...], list[int]] = {}
+    for position, symbol in enumerate(symbols):
+        for block in contiguous(windows, todo.get(symbol, ())):
+            by_windows.setdefault(tuple(block), []).append(position)
+    blocks = []
+    for block, positions in by_windows.items():
+        groups: list[list[int]] = []
+        for position in positions:
+            if groups and position == groups[-1][-1] + 1 and len(groups[-1]) < max_symbols:
+                groups[-1].append(position)
+            else:
+                groups.append([position])
+        blocks += [TeacherBlock(tuple(symbols[p] for p in group), block) for group in groups]
+    return blocks
