@@ -25,22 +25,26 @@ from sensequant_assets.defs.resources import MarketData
 from sensequant_assets.defs.training import Training, train_window
 from sensequant_assets.storage import WAREHOUSE_SCHEMA, connect
 from sensequant_assets.training import TrainingWindow
+from sensequant_assets.universe import INDEX_SYMBOL
 
 START, END = dt.date(2023, 1, 2), dt.date(2025, 12, 31)
 
 
 def seed_warehouse(market_data: MarketData, symbols: list[str]) -> int:
+    """Store the symbols' bars and the NIFTY 50 (market-relative labels need it)."""
     sessions = market_data.calendar.sessions(START, END)
-    frames = []
-    for symbol in symbols:
-        result = market_data.ingestor("ohlcv_daily").run({symbol: sessions}, run_id="seed")
-        frames.append(result.frame)
-    bars = pd.concat(frames, ignore_index=True)
-    with connect(market_data.settings.duckdb_path) as con:
-        con.execute(f"create schema if not exists {WAREHOUSE_SCHEMA}")
-        con.register("bars", bars)
-        con.execute(f"create or replace table {WAREHOUSE_SCHEMA}.ohlcv_daily as select * from bars")
-    return len(bars)
+    tables = {"ohlcv_daily": symbols, "nifty50_benchmark": [INDEX_SYMBOL]}
+    rows = 0
+    for table, names in tables.items():
+        ingestor = market_data.ingestor(table)
+        frames = [ingestor.run({name: sessions}, run_id="seed").frame for name in names]
+        bars = pd.concat(frames, ignore_index=True)
+        with connect(market_data.settings.duckdb_path) as con:
+            con.execute(f"create schema if not exists {WAREHOUSE_SCHEMA}")
+            con.register("bars", bars)
+            con.execute(f"create or replace table {WAREHOUSE_SCHEMA}.{table} as select * from bars")
+        rows += len(bars) if table == "ohlcv_daily" else 0
+    return rows
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import (
     TrainingWindow,
+    check_future_data,
     diagnostics,
     span_key,
     window_data_range,
@@ -242,6 +243,9 @@ def train_window(
             f"no stored OHLCV for {window.symbol} between {first} and {last}: materialize "
             f"ohlcv_daily for {window.symbol} over those dates first"
         )
+    # A window whose labels would look past the stored data is skipped before any label is
+    # made, so it needs no benchmark closes (none may be stored that late yet).
+    beyond = check_future_data(window, training.calendar, config.label.horizon, latest)
     return train_teacher(
         window,
         bars,
@@ -250,7 +254,9 @@ def train_window(
         latest,
         training.layout.teacher_dir(window.label),
         training.sentiment_of(window.symbol, first, last),
-        training.market_closes(first, last, reads.closes if reads is not None else None),
+        None
+        if beyond is not None
+        else training.market_closes(first, last, reads.closes if reads is not None else None),
     )
 
 
