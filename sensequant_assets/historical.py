@@ -1,8 +1,9 @@
 """The historical run: ingest → teachers → student → validation → tests → audit → briefing.
 
 Each phase is a Dagster run on the configured instance (Dagit shows them; filter by the tag
-``sensequant/historical_run=<candidate id>``): one ingest run per symbol plus the benchmark, one
-teacher run per symbol over the windows the dates can label, then ``candidate_job`` for the
+``sensequant/historical_run=<candidate id>``): one ingest run per symbol plus the benchmark,
+teacher runs of up to 8 neighbouring symbols over the windows the dates can label (several at
+once, ``run_pool``), then ``candidate_job`` for the
 student and every later stage, scoped to the run's symbols and dates by run tags. The
 candidate id is assigned up front, so a failure in any phase still gets a partial briefing in
 ``release/audit_<id>/`` and a ``failed`` entry in the registry.
