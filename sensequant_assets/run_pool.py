@@ -15,7 +15,11 @@ they also do with ``SENSEQUANT_RUN_WORKERS=1``.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 # A worker's start-up (imports, definitions, instance: ~3 s) pays off over several runs only; a
 # shorter list (the pilot's two symbols) runs in the command's own process.
 MIN_RUNS_PER_WORKER = 4
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,25 @@ def execute(defs: dg.Definitions, instance: dg.DagsterInstance, spec: RunSpec) -
 _worker: tuple[dg.Definitions, dg.DagsterInstance] | None = None
 
 
-def _start_worker(settings: Settings, instance_ref: InstanceRef) -> None:
+def _start_worker(settings: Settings, instance_ref: InstanceRef, parent: int) -> None:
     global _worker
+    _die_with_parent(parent)
     _worker = (build_defs(settings), dg.DagsterInstance.from_ref(instance_ref))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when the command dies, as its in-process run would.
+
+    Otherwise a command killed with SIGKILL leaves its workers finishing runs nobody watches,
+    which a re-run of the command would then overlap.
+    """
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the command died before the request took effect
+        os._exit(1)
 
 
 def _execute_in_worker(spec: RunSpec) -> RunOutcome:
@@ -179,6 +200,6 @@ class RunPool:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self._settings, self._instance.get_ref()),
+                initargs=(self._settings, self._instance.get_ref(), os.getpid()),
             )
         return self._executor

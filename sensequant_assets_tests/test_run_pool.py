@@ -3,6 +3,9 @@
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -143,3 +146,60 @@ def test_failed_ingest_runs_make_the_command_fail(
     monkeypatch.setenv("SENSEQUANT_FILES_DIR", str(tmp_path))
     argv = ["ingest", "--symbols", "TCS", "--start-date", JAN[0], "--end-date", JAN[1]]
     assert main([*argv, "--no-benchmark"]) == EXIT_FAILED
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+def test_workers_die_with_a_killed_command(dagster_home: Path) -> None:
+    command = [sys.executable, "-m", "sensequant_assets.cli", "ingest", "--symbols",
+               ",".join(SYMBOLS), "--start-date", JAN[0], "--end-date", "2024-06-28"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:  # the first finished run: both workers are up
+            if "ohlcv_daily" in line and " ok " in line:
+                break
+        workers = {pid for pid in _children(process.pid) if _is_pool_worker(pid)}
+        assert len(workers) == 2
+        os.kill(process.pid, signal.SIGKILL)  # the command only, not its process group
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while workers & _alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not workers & _alive()
+    finally:
+        process.kill()
+
+
+def _is_pool_worker(pid: int) -> bool:
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _alive() -> set[int]:
+    """Live (not zombie) processes."""
+    alive = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.add(int(entry.name))
+    return alive
