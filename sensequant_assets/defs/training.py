@@ -187,8 +187,9 @@ class RunReads:
     """Warehouse reads shared by the windows of one teacher run.
 
     Opening the warehouse costs more than fitting a window (a connection and a table lookup per
-    read: half of a 28-window run's time went there), so each symbol's bars and the benchmark
-    are read once over the span of all the run's windows and sliced per window.
+    read: half of a 28-window run's time went there), so the bars of every symbol of the run
+    and the benchmark are read once, over the span of all the run's windows, and sliced per
+    window.
     """
 
     def __init__(self, training: Training, windows: list[TrainingWindow]):
@@ -207,9 +208,16 @@ class RunReads:
             self.closes = training.benchmark_closes(first, last)
 
     def bars(self, symbol: str, first: dt.date, last: dt.date) -> pd.DataFrame:
-        if symbol not in self._bars:
-            low, high = self._spans[symbol]
-            self._bars[symbol] = self._training.warehouse.bars("ohlcv_daily", symbol, low, high)
+        if not self._bars:  # one query for every symbol of the run, over the widest span
+            low = min(lo for lo, _ in self._spans.values())
+            high = max(hi for _, hi in self._spans.values())
+            symbols = list(self._spans)
+            rows = self._training.warehouse.symbols_bars("ohlcv_daily", symbols, low, high)
+            by_symbol = dict(iter(rows.groupby("symbol", sort=False))) if not rows.empty else {}
+            self._bars = {
+                name: by_symbol.get(name, rows.iloc[0:0]).reset_index(drop=True)
+                for name in self._spans
+            }
         stored = self._bars[symbol]
         if stored.empty:
             return stored

@@ -234,9 +234,12 @@ class InputMemo(Generic[T]):
         self._key: str | None = None
         self._value: T | None = None
 
+    def clear(self) -> None:
+        self._key, self._value = None, None
+
     def get(self, key: str, compute: Callable[[], T]) -> T:
         if key != self._key or self._value is None:
-            self._key, self._value = None, None  # free the old entry before computing
+            self.clear()  # free the old entry before computing
             self._value = compute()
             self._key = key
         return self._value
