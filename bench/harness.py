@@ -1,13 +1,15 @@
-"""Shared set-up for the Dagster benchmarks: a throw-away home, a SQLite instance, counters."""
+"""Shared set-up for the Dagster benchmarks: a throw-away home, an instance, counters."""
 
 from __future__ import annotations
 
 import os
 import resource
+import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +17,9 @@ import dagster as dg
 
 from sensequant_assets.defs import build_defs
 from sensequant_assets.settings import Settings, get_settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -50,16 +55,27 @@ class Bench:
 
 
 @contextmanager
-def bench_home(**env: str) -> Iterator[Bench]:
-    """A fresh SENSEQUANT_HOME and a SQLite-backed Dagster instance (the embedded default)."""
-    with tempfile.TemporaryDirectory(prefix="sensequant-bench-") as tmp:
-        home = Path(tmp)
+def bench_home(instance_kind: str = "sqlite", **env: str) -> Iterator[Bench]:
+    """A fresh SENSEQUANT_HOME and a Dagster instance: the embedded SQLite one (default), or
+    ``postgres``: deploy/dagster.yaml on a throw-away PostgreSQL cluster on 127.0.0.1."""
+    with ExitStack() as stack:
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sensequant-bench-")))
         os.environ["SENSEQUANT_HOME"] = str(home)
         os.environ.update(env)
         get_settings.cache_clear()
         settings = load_settings()
-        (home / "dagster_home").mkdir()
-        with dg.DagsterInstance.local_temp(str(home / "dagster_home")) as instance:
+        dagster_home = home / "dagster_home"
+        dagster_home.mkdir()
+        if instance_kind == "postgres":
+            from sensequant_assets_tests.services import postgres_server
+
+            server = stack.enter_context(postgres_server())
+            os.environ.update(server.env("postgres"))
+            shutil.copy(ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
+            instance = dg.DagsterInstance.from_config(str(dagster_home))
+        else:
+            instance = dg.DagsterInstance.local_temp(str(dagster_home))
+        with instance:
             yield Bench(home, settings, build_defs(settings), instance)
 
 

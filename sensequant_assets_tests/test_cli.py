@@ -157,16 +157,18 @@ def test_teacher_blocks_cover_every_todo_window_exactly_once() -> None:
         todo = {
             s: [w for w in windows if rng.random() < 0.7] for s in symbols if rng.random() < 0.8
         }
-        blocks = teacher_blocks(symbols, windows, todo, max_symbols=4)
+        blocks = teacher_blocks(symbols, windows, todo, windows_per_run=48)
         covered = [(s, w) for b in blocks for s in b.symbols for w in b.windows]
         assert sorted(covered) == sorted((s, w) for s, ws in todo.items() for w in ws)
         for block in blocks:
             first, last = symbols.index(block.symbols[0]), symbols.index(block.symbols[-1])
-            assert list(block.symbols) == symbols[first : last + 1] and len(block.symbols) <= 4
+            assert list(block.symbols) == symbols[first : last + 1]
+            assert len(block.symbols) <= max(1, 48 // len(block.windows))
             low, high = windows.index(block.windows[0]), windows.index(block.windows[-1])
             assert list(block.windows) == windows[low : high + 1]
-    weekly = teacher_blocks(symbols, windows, {s: windows[-1:] for s in symbols}, max_symbols=8)
+    weekly = teacher_blocks(symbols, windows, {s: windows[-1:] for s in symbols}, windows_per_run=8)
     assert [len(b.symbols) for b in weekly] == [8, 8, 8, 6]
+    assert len(teacher_blocks(symbols, windows, {s: windows[-1:] for s in symbols})) == 1
     assert weekly[0].tags == {
         "dagster/asset_partition_range_start": "S00|w11",
         "dagster/asset_partition_range_end": "S07|w11",

@@ -88,9 +88,11 @@ def symbol_window_partitions(
     )
 
 
-# A teacher run pays a fixed ~1 s before its first window (Dagster maps the run's partitions onto
-# ohlcv_daily's ~100k to record input data versions), so neighbouring symbols share a run.
-TEACHER_SYMBOLS_PER_RUN = 8
+# A teacher run pays a fixed ~1.5 s before its first window (Dagster maps the run's partitions
+# onto ohlcv_daily's ~100k to record input data versions) and ~50 ms per window after it. About
+# 224 windows per run pays that back (8 symbols of a 3-year history's 28 windows) while NIFTY 100
+# still makes a dozen runs to share between run workers; one new window is one run for all.
+TEACHER_WINDOWS_PER_RUN = 224
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,9 @@ def teacher_blocks(
     symbols: Sequence[str],
     windows: Sequence[str],
     todo: Mapping[str, Sequence[str]],
-    max_symbols: int = TEACHER_SYMBOLS_PER_RUN,
+    windows_per_run: int = TEACHER_WINDOWS_PER_RUN,
 ) -> list[TeacherBlock]:
-    """Cover each symbol's ``todo`` windows with as few teacher runs as neighbours allow.
+    """Cover each symbol's ``todo`` windows with runs of about ``windows_per_run`` windows.
 
     ``symbols`` and ``windows`` are the partition dimensions in their order: a multi-partition
     key range is the rectangle between its two corners, so symbols share a run only when they
@@ -134,6 +136,7 @@ def teacher_blocks(
             by_windows.setdefault(tuple(block), []).append(position)
     blocks = []
     for block, positions in by_windows.items():
+        max_symbols = max(1, windows_per_run // len(block))
         groups: list[list[int]] = []
         for position in positions:
             if groups and position == groups[-1][-1] + 1 and len(groups[-1]) < max_symbols:
