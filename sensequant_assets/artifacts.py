@@ -10,6 +10,7 @@ used, the student, and the run summaries; its release audit goes to
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,11 +100,24 @@ class ArtifactLayout:
         return CandidateLayout(self.models / candidate_id)
 
     def new_candidate_id(self, now: dt.datetime | None = None) -> str:
-        return CANDIDATE_PREFIX + (now or dt.datetime.now()).strftime(TIMESTAMP_FORMAT)
+        """``live_candidate_<timestamp>`` of ``now``, or of the current second.
+
+        Ids have one-second resolution and a fast candidate (a retrain with nothing new) can
+        follow another within the second, so without ``now`` a second whose candidate or
+        audit directory already exists is skipped by waiting for the next one.
+        """
+        if now is not None:
+            return CANDIDATE_PREFIX + now.strftime(TIMESTAMP_FORMAT)
+        while True:
+            current = dt.datetime.now()
+            candidate_id = CANDIDATE_PREFIX + current.strftime(TIMESTAMP_FORMAT)
+            taken = self.models / candidate_id, self.release / f"audit_{candidate_id}"
+            if not any(path.exists() for path in taken):
+                return candidate_id
+            time.sleep(1.001 - current.microsecond / 1e6)
 
     def new_candidate(self, now: dt.datetime | None = None) -> CandidateLayout:
-        stamp = (now or dt.datetime.now()).strftime(TIMESTAMP_FORMAT)
-        return CandidateLayout(self.models / f"{CANDIDATE_PREFIX}{stamp}")
+        return CandidateLayout(self.models / self.new_candidate_id(now))
 
     def audit_dir(self, candidate: CandidateLayout) -> Path:
         return self.release / f"audit_{candidate.candidate_id}"
