@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sensequant_assets.universe import load_universe  # noqa: E402
-from sensequant_assets_tests.services import postgres_server  # noqa: E402
+from sensequant_assets_tests.services import postgres_server, process_states  # noqa: E402
 
 START, END = "2023-01-02", "2025-12-31"
 PHASE = re.compile(r"^\s+(\w+) done in ([\d.]+) s", re.MULTILINE)
@@ -55,14 +55,7 @@ class TreeMemory:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.5):
-            parents: dict[int, int] = {}
-            for entry in Path("/proc").iterdir():
-                if entry.name.isdigit():
-                    try:
-                        stat = (entry / "stat").read_text()
-                    except OSError:
-                        continue
-                    parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            parents = {pid: parent for pid, (parent, _) in process_states().items()}
             tree, frontier = {self.pid}, [self.pid]
             while frontier:
                 parent = frontier.pop()

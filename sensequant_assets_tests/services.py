@@ -137,3 +137,16 @@ def _wait_until_accepting(server: PostgresServer, timeout: float = 30.0) -> None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def process_states() -> dict[int, tuple[int, str]]:
+    """Every live process as ``pid -> (parent pid, state letter)``, read from /proc (Linux)."""
+    states = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited while we looked
+            states[int(entry.name)] = (int(fields[1]), fields[0])
+    return states

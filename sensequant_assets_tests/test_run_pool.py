@@ -25,6 +25,7 @@ from sensequant_assets.run_pool import (
 )
 from sensequant_assets.settings import load_settings
 from sensequant_assets.storage import Warehouse
+from sensequant_assets_tests.services import process_states
 
 SYMBOLS = ["RELIANCE", "TCS", "INFY", "ITC", "SBIN", "HDFCBANK", "ICICIBANK", "LT"]
 JAN = ("2024-01-01", "2024-01-31")
@@ -149,16 +150,7 @@ def test_failed_ingest_runs_make_the_command_fail(
 
 
 def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
+    return {child for child, (parent, _) in process_states().items() if parent == pid}
 
 
 @pytest.mark.slow
@@ -193,13 +185,4 @@ def _is_pool_worker(pid: int) -> bool:
 
 def _alive() -> set[int]:
     """Live (not zombie) processes."""
-    alive = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                alive.add(int(entry.name))
-    return alive
+    return {pid for pid, (_, state) in process_states().items() if state != "Z"}
