@@ -62,6 +62,9 @@ def test_two_concurrent_backfills_lose_and_duplicate_nothing(
     postgres_dagster_home: Path,
 ) -> None:
     """Two ingestion backfills started together share one Postgres instance and warehouse."""
+    # Dagster creates its schema on first use, racily across processes; in production the
+    # webserver or daemon has created it long before a backfill starts.
+    dg.DagsterInstance.get().dispose()
     processes = [_ingest(symbols, dict(os.environ)) for symbols in BACKFILLS]
     outputs = [process.communicate(timeout=600)[0] for process in processes]
     for process, output in zip(processes, outputs, strict=True):
