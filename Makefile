@@ -6,14 +6,32 @@ STAMP := $(VENV)/.installed
 export SENSEQUANT_HOME ?= $(CURDIR)
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: setup system-packages run test lint ui bench clean
+.PHONY: setup lock system-packages run test lint ui bench clean
 
-$(STAMP): pyproject.toml
+# Every install comes from the committed lock: exact versions with their hashes, nothing
+# resolved on the day. A changed lock rebuilds the venv, so nothing outside it lingers.
+LOCK := requirements.lock
+LOCK_INPUTS := pyproject.toml requirements-tools.in
+
+$(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 2; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+# Re-resolve the lock on purpose: `make lock` keeps every pin it can and adds or drops what
+# pyproject.toml changed; `make lock UPGRADE=1` moves everything to the newest allowed version.
+# uv comes from the lock itself, installed with pip into the venv.
+lock:
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "$$(grep -Eo '^uv==[^ ]+' $(LOCK))"
+	$(BIN)/uv pip compile $(LOCK_INPUTS) --extra dev --universal --python-version 3.11 \
+		--generate-hashes --custom-compile-command "make lock" --quiet $(if $(UPGRADE),--upgrade) -o $(LOCK)
+	rm -f $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
