@@ -88,9 +88,7 @@ def test_every_number_is_computed_from_this_runs_data() -> None:
         for path in BY_CONSTRUCTION.keys() & a.keys():
             assert a[path] == pytest.approx(BY_CONSTRUCTION[path], abs=1e-9), path
             assert b[path] == pytest.approx(BY_CONSTRUCTION[path], abs=1e-9), path
-        numbers = {
-            p: v for p, v in a.items() if isinstance(v, float) and p not in BY_CONSTRUCTION
-        }
+        numbers = {p: v for p, v in a.items() if isinstance(v, float) and p not in BY_CONSTRUCTION}
         assert len(numbers) > 40
         same = [p for p, v in numbers.items() if b[p] == v]
         assert same == []
