@@ -4,6 +4,8 @@ Breeze allows 100 calls a minute and 5,000 a day per key, whoever makes them: a 
 second run started by a sensor and a notebook all draw on the same quota. An in-memory limiter
 cannot see the others, so the ledger is a small SQLite file that every caller writes to inside
 one ``BEGIN IMMEDIATE`` transaction (SQLite's cross-process write lock) before each call.
+A ledger that stays locked past ``busy_timeout``, or cannot be read, is a ``LedgerUnavailable``
+(a ``SourceError``), never a bare ``sqlite3`` error.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,6 +33,10 @@ _SCHEMA = (
 
 class QuotaExhausted(SourceError):
     """The day's call budget is spent; waiting will not help before midnight IST."""
+
+
+class LedgerUnavailable(SourceError):
+    """The call ledger stayed locked by another process, or could not be read or written."""
 
 
 @dataclass(frozen=True)
@@ -74,17 +80,19 @@ class CallLedger:
         sleep: Callable[[float], None] = time.sleep,
         *,
         margin: float = 1.0,
+        busy_timeout: float = 60.0,
     ):
-        if per_minute <= 0 or per_day <= 0:
-            raise ValueError("per_minute and per_day must be positive")
+        if per_minute <= 0 or per_day <= 0 or busy_timeout < 0:
+            raise ValueError("per_minute and per_day must be positive, busy_timeout >= 0")
         self.path = Path(path)
         self.per_minute = per_minute
         self.per_day = per_day
         self._clock = clock
         self._sleep = sleep
         self._window = WINDOW_SECONDS + margin
+        self._busy_timeout = busy_timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn:
+        with self._unavailable_as_source_error("set up"), closing(self._connect()) as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
 
@@ -95,15 +103,35 @@ class CallLedger:
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode, so the explicit BEGIN IMMEDIATE below is the only transaction.
-        return sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        return sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+
+    @contextmanager
+    def _unavailable_as_source_error(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            text = str(exc)
+            if any(word in text.lower() for word in ("locked", "busy")):
+                raise LedgerUnavailable(
+                    f"the Breeze call ledger {self.path} stayed locked for "
+                    f"{self._busy_timeout:g} s while trying to {action}: another process is "
+                    "holding its write lock. Re-run when that process is done (or stop it if "
+                    "it is stuck)."
+                ) from exc
+            raise LedgerUnavailable(
+                f"the Breeze call ledger {self.path} could not {action} ({text}); check that "
+                "the file is readable and writable, or move it away to start a fresh ledger."
+            ) from exc
 
     def acquire(self, label: str = "") -> None:
         """Record one call, waiting while the minute budget is full.
 
-        Raises ``QuotaExhausted`` when the Asia/Kolkata day's budget is used up.
+        Raises ``QuotaExhausted`` when the Asia/Kolkata day's budget is used up and
+        ``LedgerUnavailable`` when the ledger stays locked past ``busy_timeout``.
         """
         while True:
-            wait = self._try_acquire(label)
+            with self._unavailable_as_source_error(f"grant a call for {label or 'a caller'}"):
+                wait = self._try_acquire(label)
             if wait is None:
                 return
             self._sleep(wait)
@@ -152,7 +180,7 @@ class CallLedger:
         """Calls today, calls in the last minute and the busiest 60 s window today."""
         now = self._clock()
         day_start = ist_day_start(now)
-        with closing(self._connect()) as conn:
+        with self._unavailable_as_source_error("read its counts"), closing(self._connect()) as conn:
             stamps = [
                 ts
                 for (ts,) in conn.execute(
