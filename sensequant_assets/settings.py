@@ -95,8 +95,17 @@ class Settings(BaseSettings):
     breeze_chunk_candles: int = Field(default=1000, gt=0, le=1000)
     breeze_calls_per_minute: int = Field(default=100, gt=0)
     breeze_calls_per_day: int = Field(default=5000, gt=0)
-    breeze_max_retries: int = Field(default=5, ge=0)
+    breeze_max_retries: int = Field(default=5, ge=0, le=20)
     breeze_backoff_seconds: float = Field(default=2.0, ge=0)
+    breeze_backoff_max_seconds: float = Field(
+        default=60.0, ge=0, description="Cap on one wait between retries (before jitter)."
+    )
+    breeze_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Bound on each SDK network call, the import-time security master included.",
+    )
     breeze_refetch: bool = False
 
     sentiment_headlines_file: Path | None = None

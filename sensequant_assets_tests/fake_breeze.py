@@ -9,7 +9,10 @@ so tests and the benchmark can count calls, peak calls per minute and candles pe
 Faults are scripted two ways: ``fail_next`` answers the next few history requests with named
 faults, and ``fail_pattern`` makes the server intermittently flaky for a whole backfill (a
 repeating mask over history requests, e.g. ``"..F"`` fails every third one), cycling through
-``fail_with``. ``drop_connection`` closes the socket without a reply, as a crashed gateway does.
+``fail_with``. ``drop_connection`` closes the socket without a reply, as a crashed gateway does;
+``hang`` holds the connection open without a word, as a stalled gateway does, and ``hang_on``
+makes whole endpoints (the import-time security master download, say) do the same.
+``echo_request`` answers with an error that quotes the credentials, as a careless proxy might.
 
     with FakeBreeze() as fake:
         source = BreezeSource(..., base_url=fake.base_url)
@@ -74,9 +77,15 @@ FAULTS: dict[str, tuple[int, str | dict[str, Any]]] = {
 }
 #: A fault with no reply at all: the server closes the connection after reading the request.
 DROP_CONNECTION = "drop_connection"
-FAULT_NAMES = (*FAULTS, DROP_CONNECTION)
-# The status the request handler reads as "send nothing, hang up".
+#: A fault with no reply for ``hang_seconds`` (or until the server stops), then a hang-up.
+HANG = "hang"
+#: A 400 whose error text quotes the API key, secret, session token and session header.
+ECHO_REQUEST = "echo_request"
+FAULT_NAMES = (*FAULTS, DROP_CONNECTION, HANG, ECHO_REQUEST)
+ENDPOINTS = (SECURITY_MASTER, *API_ENDPOINTS)
+# The statuses the request handler reads as "send nothing, hang up" and "wait, then hang up".
 _NO_REPLY = 0
+_HANG = -1
 
 # The 61 columns of ICICI's NSEScripMaster.txt, in order.
 # fmt: off
@@ -165,6 +174,8 @@ class FakeBreeze:
     serve, ``F`` fail; repeated over the history requests in arrival order) and ``fail_with``
     (fault names, used in turn) make the server intermittently flaky; assign ``fail_pattern =
     ""`` to heal it. Faults queued with ``fail_next`` come first and do not advance the pattern.
+    ``hang_on`` names endpoints (``ENDPOINTS``) that never answer; a hung request is released
+    after ``hang_seconds`` or when the server stops.
     """
 
     def __init__(
@@ -183,8 +194,13 @@ class FakeBreeze:
         calendar: TradingCalendar | None = None,
         fail_pattern: str = "",
         fail_with: Sequence[str] = ("error_500",),
+        hang_on: Iterable[str] = (),
+        hang_seconds: float = 600.0,
     ):
         _check_faults(fail_with)
+        hang_on = set(hang_on)
+        if hang_on - set(ENDPOINTS):
+            raise ValueError(f"hang_on names endpoints among {list(ENDPOINTS)}")
         if set(fail_pattern) - {".", "F"} or not fail_with:
             raise ValueError("fail_pattern holds only '.' and 'F'; fail_with names 1+ faults")
         universe = load_universe()
@@ -203,6 +219,9 @@ class FakeBreeze:
         self.calls: list[Call] = []
         self.fail_pattern = fail_pattern
         self.fail_with = tuple(fail_with)
+        self.hang_on = hang_on
+        self.hang_seconds = hang_seconds
+        self._stopping = threading.Event()
         self._faults: deque[str] = deque()
         self._patterned = 0
         self._injected = 0
@@ -214,6 +233,7 @@ class FakeBreeze:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> FakeBreeze:
+        self._stopping.clear()
         server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.fake = self  # type: ignore[attr-defined]
@@ -225,6 +245,7 @@ class FakeBreeze:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # releases hung requests
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -275,6 +296,13 @@ class FakeBreeze:
             archive.writestr("NSEScripMaster.txt", scrip_master_text(universe, symbols))
         return buffer.getvalue()
 
+    def hang(self, endpoint: str | None = None) -> None:
+        """Hold a request without a reply; ``endpoint`` records one hung by ``hang_on``."""
+        if endpoint is not None:
+            with self._lock:
+                self.calls.append(Call(self.clock(), endpoint, fault=HANG))
+        self._stopping.wait(self.hang_seconds)
+
     def security_master(self) -> bytes:
         with self._lock:
             self.calls.append(Call(self.clock(), SECURITY_MASTER))
@@ -313,7 +341,13 @@ class FakeBreeze:
                 if fault == "session_expired":
                     self.expired = True
                 self.calls.append(Call(now, HISTORICAL_CHARTS, code, start, end, 0, fault))
-                return (_NO_REPLY, "") if fault == DROP_CONNECTION else FAULTS[fault]
+                if fault == DROP_CONNECTION:
+                    return _NO_REPLY, ""
+                if fault == HANG:
+                    return _HANG, ""
+                if fault == ECHO_REQUEST:
+                    return 200, self._echo(headers)
+                return FAULTS[fault]
             refusal = self._limit_refusal(now) or self._session_refusal(headers)
             if refusal is not None:
                 self.calls.append(Call(now, HISTORICAL_CHARTS, code, start, end, 0, refusal[0]))
@@ -332,6 +366,14 @@ class FakeBreeze:
         fault = self.fail_with[self._injected % len(self.fail_with)]
         self._injected += 1
         return fault
+
+    def _echo(self, headers: dict[str, str]) -> dict[str, Any]:
+        error = (
+            f"Bad request from AppKey {headers.get('apikey')} with X-SessionToken "
+            f"{headers.get('x-sessiontoken')} (customer {self.session_token}, "
+            f"secret {self.api_secret})"
+        )
+        return {"Success": None, "Status": 400, "Error": error, "Request": {"headers": headers}}
 
     def _limit_refusal(self, now: float) -> tuple[str, dict[str, Any]] | None:
         """Breeze counts every API call against the key; refused calls are not counted."""
@@ -371,7 +413,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        if url.path.endswith("/" + SECURITY_MASTER):
+        hung = next((e for e in self.fake.hang_on if url.path.endswith("/" + e)), None)
+        if hung is not None:
+            self.fake.hang(hung)
+            self.close_connection = True
+        elif url.path.endswith("/" + SECURITY_MASTER):
             self._send(200, self.fake.security_master(), "application/zip")
         elif url.path.endswith("/breezeapi/api/v1/" + CUSTOMER_DETAILS):
             self._send_json(200, self.fake.customer_details(self._json_body()))
@@ -379,7 +425,9 @@ class _Handler(BaseHTTPRequestHandler):
             params = {k: v[-1] for k, v in parse_qs(url.query).items()}
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, body = self.fake.historical_charts(params, headers)
-            if status == _NO_REPLY:
+            if status == _HANG:
+                self.fake.hang()
+            if status in (_NO_REPLY, _HANG):
                 self.close_connection = True
             elif isinstance(body, str):
                 self._send(status, body.encode(), "text/html")

@@ -1,4 +1,8 @@
-"""BreezeSource driving the real breeze-connect SDK against the fake server on 127.0.0.1."""
+"""BreezeSource driving the real breeze-connect SDK against the fake server on 127.0.0.1.
+
+The fault section drives it against servers that never answer, fail for good, echo the
+credentials or sit behind a locked call ledger.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,21 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from random import Random
 from typing import Any
 from urllib.request import urlopen
 
 import pytest
 
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.settings import load_settings
+from sensequant_assets.sources import build_source
+from sensequant_assets.sources.backoff import Backoff
 from sensequant_assets.sources.base import MarketDataSource, SourceError
 from sensequant_assets.sources.breeze import (
     BreezeRequestFailed,
@@ -28,9 +38,21 @@ from sensequant_assets.sources.breeze import (
     candles_frame,
     classify_reply,
 )
-from sensequant_assets.sources.rate_limit import CallLedger, QuotaExhausted, peak_in_window
+from sensequant_assets.sources.rate_limit import (
+    CallLedger,
+    LedgerUnavailable,
+    QuotaExhausted,
+    peak_in_window,
+)
 from sensequant_assets.universe import Universe, load_universe, scrip_master_codes
-from sensequant_assets_tests.fake_breeze import FakeBreeze
+from sensequant_assets_tests.fake_breeze import (
+    CUSTOMER_DETAILS,
+    ECHO_REQUEST,
+    HANG,
+    HISTORICAL_CHARTS,
+    SECURITY_MASTER,
+    FakeBreeze,
+)
 
 API_KEY = "apikey-7Q2WX9"
 API_SECRET = "secret-K8ZP31"
@@ -91,6 +113,8 @@ def make_source(tmp_path: Path, sdk_home: Path, calendar: TradingCalendar):
     ) -> tuple[BreezeSource, list[float]]:
         sleeps: list[float] = []
         options.setdefault("sleep", sleeps.append)
+        # No jitter unless a test asks for it, so that waits can be compared exactly.
+        options.setdefault("random", lambda: 0.0)
         source = BreezeSource(
             api_key=API_KEY,
             api_secret=API_SECRET,
@@ -412,7 +436,14 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.sources.breeze import BreezeSource
 from sensequant_assets.sources.rate_limit import CallLedger
 from sensequant_assets.universe import load_universe
-from sensequant_assets_tests.fake_breeze import FakeBreeze
+from sensequant_assets_tests.fake_breeze import (
+    CUSTOMER_DETAILS,
+    ECHO_REQUEST,
+    HANG,
+    HISTORICAL_CHARTS,
+    SECURITY_MASTER,
+    FakeBreeze,
+)
 
 project_config = types.ModuleType("config")
 sys.modules["config"] = project_config
@@ -448,3 +479,230 @@ def test_importing_the_module_does_not_import_the_sdk() -> None:
         "assert 'breeze_connect' not in sys.modules, 'SDK imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- faults: servers that never answer, bounded retries, a busy ledger, echoed secrets ------
+
+# Slack for a shared 2-core machine on top of a timeout; the point is "bounded", not "fast".
+MARGIN_SECONDS = 2.0
+
+
+def test_a_server_that_never_answers_fails_within_the_timeout_naming_the_symbol(
+    make_source,
+) -> None:
+    with FakeBreeze(
+        api_key=API_KEY, session_token=SESSION_TOKEN, hang_on=[HISTORICAL_CHARTS]
+    ) as server:
+        source, sleeps = make_source(server, timeout_seconds=1.0, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(SourceError) as caught:
+            source.fetch("RELIANCE", dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+        elapsed = time.monotonic() - started
+    message = str(caught.value)
+    assert isinstance(caught.value, BreezeRequestFailed)
+    assert elapsed < 1.0 + MARGIN_SECONDS
+    for part in ("NSE symbol RELIANCE", "2024-01-01", "2024-03-31", "no reply within 1 s"):
+        assert part in message
+    assert "SENSEQUANT_BREEZE_TIMEOUT_SECONDS" in message and "\n" not in message
+    assert [c.fault for c in server.history_calls()] == [HANG] and sleeps == []
+
+
+def test_the_timeout_setting_reaches_the_source(
+    monkeypatch: pytest.MonkeyPatch, calendar: TradingCalendar
+) -> None:
+    with FakeBreeze(
+        api_key=API_KEY, session_token=SESSION_TOKEN, hang_on=[HISTORICAL_CHARTS]
+    ) as server:
+        for name, value in {
+            "SENSEQUANT_DATA_SOURCE": "breeze",
+            "BREEZE_API_KEY": API_KEY,
+            "BREEZE_API_SECRET": API_SECRET,
+            "BREEZE_SESSION_TOKEN": SESSION_TOKEN,
+            "BREEZE_BASE_URL": server.base_url,
+            "SENSEQUANT_BREEZE_TIMEOUT_SECONDS": "1",
+            "SENSEQUANT_BREEZE_MAX_RETRIES": "0",
+        }.items():
+            monkeypatch.setenv(name, value)
+        source = build_source(load_settings(), load_universe(), calendar)
+        with pytest.raises(BreezeRequestFailed, match=r"no reply within 1 s"):
+            source.fetch("ITC", dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+
+
+def test_a_session_call_that_never_answers_is_bounded_too(make_source) -> None:
+    with FakeBreeze(
+        api_key=API_KEY, session_token=SESSION_TOKEN, hang_on=[CUSTOMER_DETAILS]
+    ) as server:
+        source, _ = make_source(server, timeout_seconds=1.0, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(BreezeRequestFailed, match=r"session opening .* NSE symbol TCS"):
+            source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    assert time.monotonic() - started < 1.0 + MARGIN_SECONDS
+    assert server.history_calls() == []
+
+
+def test_a_stalled_security_master_at_session_opening_is_bounded(
+    fake: FakeBreeze, make_source
+) -> None:
+    """The SDK downloads the master again in ``generate_session`` (and shrugs off failures)."""
+    make_source(fake)[0].fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 1, 31))  # SDK loaded
+    fake.hang_on = {SECURITY_MASTER}
+    source, _ = make_source(fake, timeout_seconds=1.0)
+    started = time.monotonic()
+    frame = source.fetch("INFY", dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    assert time.monotonic() - started < 2 * 1.0 + MARGIN_SECONDS
+    assert not frame.empty
+    assert any(c.endpoint == SECURITY_MASTER and c.fault == HANG for c in fake.calls)
+
+
+def test_timeouts_and_dropped_connections_are_retried(fake: FakeBreeze, make_source) -> None:
+    source, sleeps = make_source(fake, timeout_seconds=1.0)
+    fake.fail_next(HANG, "drop_connection")
+    frame = source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    assert not frame.empty and source.calls_made == 3
+    assert sleeps == [2.0, 4.0]
+
+
+def test_retries_are_bounded_and_waits_capped_and_jittered(make_source) -> None:
+    draws = iter([0.0, 0.5, 1.0, 0.2])
+    with FakeBreeze(
+        api_key=API_KEY, session_token=SESSION_TOKEN, fail_pattern="F", fail_with=["error_500"]
+    ) as server:
+        source, sleeps = make_source(
+            server,
+            max_retries=4,
+            backoff_seconds=1.0,
+            backoff_max_seconds=3.0,
+            random=lambda: next(draws),
+        )
+        with pytest.raises(BreezeRequestFailed, match=r"failed after 5 attempt\(s\)"):
+            source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    assert source.calls_made == 5 == len(server.history_calls())
+    # Ceilings 1, 2, 3 (capped), 3 (capped); each less half of it times the draw.
+    assert sleeps == pytest.approx([1.0, 1.5, 1.5, 2.7])
+
+
+def test_backoff_doubles_up_to_the_cap_and_jitter_stays_within_its_share() -> None:
+    ceilings = [2.0, 4.0, 8.0, 10.0, 10.0]
+    assert [Backoff(2.0, 10.0, random=lambda: 0.0).delay(n) for n in range(5)] == ceilings
+    assert [Backoff(2.0, 10.0, random=lambda: 1.0).delay(n) for n in range(5)] == [
+        c / 2 for c in ceilings
+    ]
+    seeded = Backoff(2.0, 10.0, random=Random(7).random)
+    delays = [seeded.delay(n) for n in range(5)]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    assert len(set(delays[3:])) == 2, "capped waits are still spread out"
+    assert Backoff(2.0, 10.0, random=lambda: 0.0).delay(10_000) == 10.0
+    with pytest.raises(ValueError):
+        Backoff(2.0, 10.0, jitter=1.5)
+
+
+def test_definite_failures_are_not_retried(fake: FakeBreeze, make_source) -> None:
+    source, sleeps = make_source(fake, timeout_seconds=1.0)
+    fake.fail_next(ECHO_REQUEST)  # a 400: the request itself is wrong
+    with pytest.raises(BreezeRequestFailed, match="Status 400"):
+        source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    assert source.calls_made == 1 and sleeps == []
+
+
+def test_a_reply_quoting_the_credentials_is_redacted(
+    fake: FakeBreeze, make_source, caplog, capfd
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    source, _ = make_source(fake)
+    source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    fake.fail_next(ECHO_REQUEST)
+    with pytest.raises(BreezeRequestFailed) as caught:
+        source.fetch("INFY", dt.date(2024, 2, 1), dt.date(2024, 2, 29))
+
+    message = str(caught.value)
+    assert "\n" not in message and "***" in message
+    for part in ("NSE symbol INFY", "2024-02-01", "2024-02-29", "Status 400"):
+        assert part in message
+    header = source._client.api_handler.base64_session_token
+    secrets = (API_KEY, API_SECRET, SESSION_TOKEN, fake.session_key, header)
+    captured = capfd.readouterr()
+    texts = [message, captured.out, captured.err, *(r.getMessage() for r in caplog.records)]
+    for secret in secrets:
+        assert not any(secret in text for text in texts), secret
+
+
+def test_a_busy_ledger_is_a_source_error(tmp_path: Path) -> None:
+    path = tmp_path / "calls.sqlite"
+    ledger = CallLedger(path, busy_timeout=0.1)
+    with _write_locked(path), pytest.raises(LedgerUnavailable) as caught:
+        ledger.acquire("breeze:TCS")
+    assert isinstance(caught.value, SourceError)
+    assert not isinstance(caught.value, sqlite3.Error)
+    assert "locked" in str(caught.value) and str(path) in str(caught.value)
+    assert "breeze:TCS" in str(caught.value)
+    ledger.acquire("breeze:TCS")  # free again once the other writer is done
+
+
+def test_a_busy_ledger_fails_the_fetch_by_name_before_any_call(
+    fake: FakeBreeze, make_source, tmp_path: Path
+) -> None:
+    path = tmp_path / "busy.sqlite"
+    source, _ = make_source(fake, ledger=CallLedger(path, busy_timeout=0.1))
+    with _write_locked(path), pytest.raises(LedgerUnavailable) as caught:
+        source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    message = str(caught.value)
+    for part in ("NSE symbol TCS", "2024-01-01", "2024-03-31", "locked", str(path)):
+        assert part in message
+    assert fake.calls == []
+
+
+@contextmanager
+def _write_locked(path: Path) -> Iterator[None]:
+    """Hold the SQLite write lock on ``path``, as another process granting a call would."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        conn.close()
+
+
+IMPORT_TIMEOUT_SCRIPT = """
+import datetime as dt, pathlib, sys, time
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.sources.breeze import BreezeRequestFailed, BreezeSource
+from sensequant_assets.sources.rate_limit import CallLedger
+from sensequant_assets.universe import load_universe
+from sensequant_assets_tests.fake_breeze import HANG, SECURITY_MASTER, FakeBreeze
+
+home, timeout, bound = pathlib.Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+with FakeBreeze(hang_on=[SECURITY_MASTER]) as fake:
+    source = BreezeSource(
+        api_key=fake.api_key, api_secret=fake.api_secret, session_token=fake.session_token,
+        universe=load_universe(), calendar=TradingCalendar(), ledger=CallLedger(home / "c.db"),
+        sdk_home=home / "sdk", base_url=fake.base_url, timeout_seconds=timeout,
+    )
+    started = time.monotonic()
+    try:
+        source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    except BreezeRequestFailed as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("the import should have timed out")
+    elapsed = time.monotonic() - started
+    assert elapsed < bound, elapsed
+    assert "breeze_connect" not in sys.modules, "a failed import must not linger"
+    for part in ("SecurityMaster.zip", "at import time", "no reply within", "NSE symbol TCS"):
+        assert part in message, message
+    assert [c.fault for c in fake.calls] == [HANG], fake.calls
+    fake.hang_on = set()  # healed: the next fetch imports the SDK and succeeds
+    assert len(source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 1, 31))) > 15
+"""
+
+
+def test_the_import_time_security_master_download_is_bounded(tmp_path: Path) -> None:
+    # A fresh interpreter: the SDK is imported (and downloads the master) once per process.
+    timeout, bound = 1.0, 1.0 + MARGIN_SECONDS
+    run = subprocess.run(
+        [sys.executable, "-c", IMPORT_TIMEOUT_SCRIPT, str(tmp_path), str(timeout), str(bound)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]

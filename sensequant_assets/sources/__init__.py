@@ -45,6 +45,8 @@ def build_source(
             chunk_candles=settings.breeze_chunk_candles,
             max_retries=settings.breeze_max_retries,
             backoff_seconds=settings.breeze_backoff_seconds,
+            backoff_max_seconds=settings.breeze_backoff_max_seconds,
+            timeout_seconds=settings.breeze_timeout_seconds,
         )
     from sensequant_assets.sources.synthetic import SyntheticSource
 

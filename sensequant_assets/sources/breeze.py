@@ -8,6 +8,11 @@ the working directory switched to ``sdk_home``.
 
 Quota is the scarce resource (100 calls/minute, 5,000/day, 1,000 candles per call), so one
 call fetches up to 1,000 candles and every call is first granted by the shared ``CallLedger``.
+
+Every SDK network call, the import-time download included, is bounded by ``timeout_seconds``
+(``breeze_timeouts``); transient failures are retried a bounded number of times with capped,
+jittered backoff. Error messages are one line naming the symbol and range, with credentials
+blanked and never a whole server reply quoted.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import importlib.util
 import json
 import logging
 import os
+import random
 import sys
 import threading
 import time
@@ -31,8 +37,14 @@ from typing import Any, Literal
 import pandas as pd
 
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.sources.backoff import Backoff
 from sensequant_assets.sources.base import OHLCV_COLUMNS, SourceError
-from sensequant_assets.sources.rate_limit import CallLedger, QuotaExhausted
+from sensequant_assets.sources.breeze_timeouts import (
+    bound_sdk_calls,
+    bounded_import,
+    network_failure,
+)
+from sensequant_assets.sources.rate_limit import CallLedger, LedgerUnavailable, QuotaExhausted
 from sensequant_assets.universe import Universe
 
 __all__ = [
@@ -49,6 +61,9 @@ LOGIN_URL = "https://api.icicidirect.com/apiuser/login?api_key=<your BREEZE_API_
 OUTPUT_COLUMNS = (*OHLCV_COLUMNS, "symbol")
 URL_CONSTANTS = ("API_URL", "BREEZE_NEW_URL", "SECURITY_MASTER_URL")
 SDK_MODULE = "breeze_connect.breeze_connect"
+TIMEOUT_SETTING = "SENSEQUANT_BREEZE_TIMEOUT_SECONDS"
+# How much of a server's error text a message may quote.
+ERROR_TEXT_LIMIT = 160
 
 # Guards the process-wide state the SDK depends on: sys.modules["config"], the cwd during
 # import, and the URL constants of its config module while a call is in flight.
@@ -67,10 +82,10 @@ class BreezeRequestFailed(SourceError):
     """A call kept failing after every retry, or failed in a way retrying cannot fix."""
 
 
-def session_help(detail: str) -> str:
+def session_help(detail: str, what: str) -> str:
     return (
-        f"Breeze rejected the session ({detail}). Session tokens are issued daily and expire "
-        f"at midnight IST: log in at {LOGIN_URL}, copy the API_Session value into "
+        f"Breeze rejected the session for {what} ({detail}). Session tokens are issued daily "
+        f"and expire at midnight IST: log in at {LOGIN_URL}, copy the API_Session value into "
         "BREEZE_SESSION_TOKEN, and re-run."
     )
 
@@ -134,8 +149,11 @@ def _point_config(config: ModuleType, urls: dict[str, str]) -> None:
         setattr(config, name, value)
 
 
-def _import_sdk(sdk_home: Path, urls: dict[str, str]) -> ModuleType:
-    """Import the SDK once per process, aimed at ``urls``, with its logs under ``sdk_home``."""
+def _import_sdk(sdk_home: Path, urls: dict[str, str], timeout: float, what: str) -> ModuleType:
+    """Import the SDK once per process, aimed at ``urls``, with its logs under ``sdk_home``.
+
+    The import downloads the security master; ``timeout`` bounds that download.
+    """
     with _SDK_LOCK:
         loaded = sys.modules.get(SDK_MODULE)
         if loaded is not None:
@@ -150,11 +168,13 @@ def _import_sdk(sdk_home: Path, urls: dict[str, str]) -> ModuleType:
         sys.modules["config"] = config
         try:
             os.chdir(sdk_home)
-            return importlib.import_module(SDK_MODULE)
+            with bounded_import(timeout):
+                return importlib.import_module(SDK_MODULE)
         except Exception as exc:
+            reason = _network_detail(exc, timeout) or one_line(str(exc))
             raise BreezeRequestFailed(
-                f"could not import breeze-connect, which downloads "
-                f"{urls['SECURITY_MASTER_URL']} at import time: {exc}"
+                f"Breeze {what}: could not import breeze-connect, which downloads "
+                f"{urls['SECURITY_MASTER_URL']} at import time: {reason}"
             ) from exc
         finally:
             os.chdir(cwd)
@@ -178,6 +198,22 @@ class Outcome:
     detail: str = ""
 
 
+def one_line(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
+    """``text`` on one line, cut to ``limit`` characters, for quoting in a message."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _network_detail(exc: BaseException, timeout: float) -> str | None:
+    """What a network failure looks like in a message, or None for any other exception."""
+    failure = network_failure(exc)
+    if failure == "timeout":
+        return f"no reply within {timeout:g} s ({TIMEOUT_SETTING})"
+    if failure == "network":
+        return "the connection failed or was dropped before a reply"
+    return None
+
+
 def recognise_error(text: str) -> Outcome | None:
     """The known Breeze errors, whether the SDK raised them or the server sent them."""
     lowered = text.lower()
@@ -194,15 +230,23 @@ def recognise_error(text: str) -> Outcome | None:
     return None
 
 
-def classify_exception(text: str) -> Outcome:
-    """An SDK exception: non-JSON bodies and network errors are worth another try."""
-    return recognise_error(text) or Outcome("retry", text)
+def classify_exception(exc: BaseException, timeout: float) -> Outcome:
+    """An SDK exception: timeouts, network errors and non-JSON bodies are worth another try."""
+    detail = _network_detail(exc, timeout)
+    if detail is not None:
+        return Outcome("retry", detail)
+    return recognise_error(str(exc)) or Outcome("retry", str(exc))
 
 
 def classify_reply(reply: Any) -> Outcome:
-    """Sort a ``get_historical_data_v2`` reply into success, retry or a definite failure."""
+    """Sort a ``get_historical_data_v2`` reply into success, retry or a definite failure.
+
+    Details quote at most the reply's own ``Error`` text, never the reply itself, which may
+    echo request headers (the API key, the session token). The caller redacts and shortens
+    the detail, in that order, so that no cut can leave part of a credential behind.
+    """
     if not isinstance(reply, dict):
-        return Outcome("retry", f"unexpected reply {str(reply)[:200]!r}")
+        return Outcome("retry", f"unexpected reply of type {type(reply).__name__}")
     error = str(reply.get("Error") or "")
     if not error and isinstance(reply.get("Success"), list):
         return Outcome("ok")
@@ -213,9 +257,8 @@ def classify_reply(reply: Any) -> Outcome:
     known = recognise_error(error) if error else None
     if known is not None:
         return known
-    if status >= 500:
-        return Outcome("retry", f"Status {status}: {error or 'no error message'}")
-    return Outcome("fail", f"Status {status}: {error or str(reply)[:200]}")
+    kind: Kind = "retry" if status >= 500 else "fail"
+    return Outcome(kind, f"Status {status}: {error or 'no error message'}")
 
 
 def _candle_day(candle: dict[str, Any]) -> dt.date | None:
@@ -266,7 +309,9 @@ class BreezeSource:
     """Daily NSE bars from Breeze ``get_historical_data_v2``, at most one call per 1,000 candles.
 
     ``calls_made`` counts historical-data requests sent (retries included), not the one
-    session call each source makes on first use.
+    session call each source makes on first use. ``timeout_seconds`` bounds each network call;
+    a transient failure is retried up to ``max_retries`` times, waiting ``backoff_seconds``
+    doubled per attempt, capped at ``backoff_max_seconds`` and jittered by ``random``.
     """
 
     name = "breeze"
@@ -286,10 +331,15 @@ class BreezeSource:
         chunk_candles: int = 1000,
         max_retries: int = 5,
         backoff_seconds: float = 2.0,
+        backoff_max_seconds: float = 60.0,
+        timeout_seconds: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = random.random,
     ):
-        if chunk_candles <= 0 or max_retries < 0:
-            raise ValueError("chunk_candles must be positive and max_retries non-negative")
+        if chunk_candles <= 0 or max_retries < 0 or timeout_seconds <= 0:
+            raise ValueError(
+                "chunk_candles and timeout_seconds must be positive, max_retries non-negative"
+            )
         self._api_key = _Secret(api_key)
         self._api_secret = _Secret(api_secret)
         self._session_token = _Secret(session_token)
@@ -300,7 +350,8 @@ class BreezeSource:
         self._base_url = base_url
         self._chunk_candles = chunk_candles
         self._max_retries = max_retries
-        self._backoff = backoff_seconds
+        self._backoff = Backoff(backoff_seconds, backoff_max_seconds, random=random)
+        self._timeout = timeout_seconds
         self._sleep = sleep
         self._sdk: ModuleType | None = None
         self._client: Any = None
@@ -354,11 +405,11 @@ class BreezeSource:
 
     # --- calls ---------------------------------------------------------------------------
 
-    def _session(self) -> tuple[ModuleType, Any]:
+    def _session(self, what: str) -> tuple[ModuleType, Any]:
         """The imported SDK and a client with an open session, created on first use."""
         with self._lock:
             if self._client is None:
-                sdk = _import_sdk(self._sdk_home, sdk_urls(self._base_url))
+                sdk = _import_sdk(self._sdk_home, sdk_urls(self._base_url), self._timeout, what)
                 client = sdk.BreezeConnect(api_key=self._api_key.reveal())
 
                 def generate() -> None:
@@ -368,7 +419,7 @@ class BreezeSource:
                     )
 
                 self._with_retries(
-                    sdk, client, generate, lambda _: Outcome("ok"), "session opening"
+                    sdk, client, generate, lambda _: Outcome("ok"), f"session opening for {what}"
                 )
                 logger.info("breeze: session opened")
                 self._sdk, self._client = sdk, client
@@ -376,7 +427,8 @@ class BreezeSource:
 
     def _history(self, nse: str, code: str, start: dt.date, to: dt.date) -> list[dict[str, Any]]:
         """One chunk of candles (at most ``chunk_candles``, counting back from ``to``)."""
-        sdk, client = self._session()
+        what = f"historical data for NSE symbol {nse} (ICICI code {code}), {start} to {to}"
+        sdk, client = self._session(what)
 
         def request() -> Any:
             self.calls_made += 1
@@ -389,7 +441,6 @@ class BreezeSource:
                 product_type="cash",
             )
 
-        what = f"historical data for NSE symbol {nse} (ICICI code {code}), {start} to {to}"
         reply, attempts = self._with_retries(sdk, client, request, classify_reply, what, nse)
         chunk = reply["Success"]
         logger.info(
@@ -414,26 +465,31 @@ class BreezeSource:
     ) -> tuple[Any, int]:
         """Run ``call`` until ``judge`` accepts it; returns the result and attempts used.
 
-        Each attempt is granted by the ledger first. Transient failures back off
-        exponentially; quota, session and definite errors raise at once.
+        Each attempt is granted by the ledger first. Transient failures (per-minute limit,
+        5xx or non-JSON replies, timeouts, dropped connections) back off; quota, session and
+        definite errors raise at once.
         """
         attempts = self._max_retries + 1
         for attempt in range(attempts):
-            self._ledger.acquire(f"breeze:{label}")
+            try:
+                self._ledger.acquire(f"breeze:{label}")
+            except LedgerUnavailable as exc:
+                raise LedgerUnavailable(f"Breeze {what}: {exc}") from exc.__cause__
             try:
                 result = self._call_sdk(sdk, call)
             except Exception as exc:
-                outcome = classify_exception(self._redact(str(exc), client))
+                outcome = classify_exception(exc, self._timeout)
             else:
                 outcome = judge(result)
             if outcome.kind == "ok":
                 return result, attempt + 1
+            outcome = Outcome(outcome.kind, one_line(self._redact(outcome.detail, client)))
             logger.warning(
                 "breeze %s: %s (attempt %d of %d)", what, outcome.detail, attempt + 1, attempts
             )
             self._raise_final(outcome, what)
             if attempt + 1 < attempts:
-                self._sleep(self._backoff * 2**attempt)
+                self._sleep(self._backoff.delay(attempt))
         hint = (
             "; a persistent 'Invalid User Details' usually means the session token expired"
             if "invalid user details" in outcome.detail.lower()
@@ -447,12 +503,13 @@ class BreezeSource:
         # Sources aimed at different servers share the one imported SDK config module.
         with _SDK_LOCK:
             _point_config(sdk.config, sdk_urls(self._base_url))
+            bound_sdk_calls(sdk, self._timeout)
             return call()
 
     def _raise_final(self, outcome: Outcome, what: str) -> None:
         """Raise for outcomes that no amount of retrying fixes."""
         if outcome.kind == "session":
-            raise BreezeSessionExpired(session_help(outcome.detail))
+            raise BreezeSessionExpired(session_help(outcome.detail, what))
         if outcome.kind == "quota":
             used = self._ledger.stats().calls_today
             raise QuotaExhausted(
