@@ -344,12 +344,12 @@ def test_write_png_round_trips_and_cleans_up_on_failure(
     write_png(target, rendered["bar"])
     assert target.read_bytes() == rendered["bar"]
 
-    import sensequant_assets.evaluation.reports as reports
+    import sensequant_assets.atomic as atomic
 
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(reports.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         write_png(target, rendered["confusion"])
     assert target.read_bytes() == rendered["bar"]  # old file intact

@@ -362,7 +362,7 @@ def test_failure_record_carries_type_message_and_traceback(
         load_teacher(out_dir)
     integrity = failure_record(WINDOW, ModelIntegrityError("bad"))
     assert integrity.error is not None
-    assert integrity.error["type"] == "sensequant_assets.training.teacher.ModelIntegrityError"
+    assert integrity.error["type"] == "sensequant_assets.integrity.ModelIntegrityError"
 
 
 def test_probabilities_keep_three_columns_when_training_lacks_a_class(

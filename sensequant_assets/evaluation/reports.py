@@ -9,7 +9,8 @@ review box. Every piece of caller text is escaped with ``html.escape``.
 ``render_markdown`` renders the same structure as GitHub markdown (``validation_summary.md``,
 ``stress_report.md``); images are linked by relative path, written next to it with
 ``write_png``. ``write_report``/``write_png`` write atomically (temp file in the target
-directory, then ``os.replace``), so a reader never sees a half-written report.
+directory, fsynced, then renamed; see :mod:`sensequant_assets.atomic`), so a reader never
+sees a half-written report.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import datetime as dt
 import html
 import math
 import numbers
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+
+from sensequant_assets.atomic import write_atomic
 
 __all__ = [
     "MISSING",
@@ -340,31 +341,13 @@ def render_markdown(
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_report(path: Path, html: str) -> Path:
     """Write ``html`` (or markdown) as UTF-8 to ``path`` atomically, creating parent dirs."""
-    return _atomic_write(path, html.encode("utf-8"))
+    return write_atomic(path, html.encode("utf-8"))
 
 
 def write_png(path: Path, png: bytes) -> Path:
     """Write PNG bytes to ``path`` atomically, creating parent dirs."""
     if not bytes(png[: len(PNG_SIGNATURE)]) == PNG_SIGNATURE:
         raise ValueError(f"write_png: data for {path} is not a PNG")
-    return _atomic_write(path, bytes(png))
+    return write_atomic(path, bytes(png))

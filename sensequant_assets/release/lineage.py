@@ -16,18 +16,10 @@ from typing import Any
 import pandas as pd
 from pydantic import SecretStr
 
+from sensequant_assets.integrity import file_sha256
 from sensequant_assets.settings import Settings
 
 SNAPSHOT_COLUMNS = ("date", "symbol", "open", "high", "low", "close", "volume")
-CHUNK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def artifact_hashes(root: Path, exclude: Iterable[str] = ()) -> dict[str, str]:

@@ -50,6 +50,7 @@ import pandas as pd
 from sklearn.metrics import log_loss
 
 from sensequant_assets.features.labels import CLASS_NAMES, DOWN, NEUTRAL, UP
+from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.training.metrics import classification_report
 from sensequant_assets.training.split import sample_dates
 
@@ -85,10 +86,6 @@ DEFAULT_LGBM_PARAMS: Mapping[str, Any] = MappingProxyType(
 # over unbagged, expanded rows.
 _FIXED_PARAMS: Mapping[str, Any] = MappingProxyType({"objective": "multiclass", "num_class": 3})
 _FORBIDDEN_PARAMS = ("bagging_fraction", "bagging_freq", "subsample", "subsample_freq")
-
-
-class ModelIntegrityError(ValueError):
-    """A saved student's model file does not match the SHA-256 recorded in its metadata."""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ import pandas as pd
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features.labels import CLASS_NAMES, LabelSpec, make_labels
 from sensequant_assets.features.technical import compute_features, feature_columns
+from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.training.split import Split, purged_time_split
 from sensequant_assets.training.windows import (
     SkipReason,
@@ -90,10 +91,6 @@ DEFAULT_LGBM_PARAMS: Mapping[str, Any] = MappingProxyType(
         "verbose": -1,
     }
 )
-
-
-class ModelIntegrityError(ValueError):
-    """``model.txt`` is missing, altered or inconsistent with its ``metadata.json``."""
 
 
 class TeacherUnavailableError(LookupError):
