@@ -4,7 +4,9 @@ Teachers are partitioned assets that outlive any single candidate, so each (symb
 has a stable home under ``data/models/teachers/<window label>/``. A candidate is an immutable
 bundle under ``data/models/live_candidate_<YYYYmmdd_HHMMSS>/`` holding copies of the teachers it
 used, the student, and the run summaries; its release audit goes to
-``release/audit_live_candidate_<same>/``. Paths are built here and nowhere else.
+``release/audit_live_candidate_<same>/``. A deployed copy goes to
+``data/models/production/<candidate id>/`` (or ``staging/``): the student and the approved
+evidence files. Paths are built here and nowhere else.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from pathlib import Path
 
 CANDIDATE_PREFIX = "live_candidate_"
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
+
+STUDENT_DIR = "student"
+MANIFEST_FILE = "manifest.yaml"
+BRIEFING_MD = "promotion_briefing.md"
+BRIEFING_JSON = "promotion_briefing.json"
+EVIDENCE_FILES: tuple[str, ...] = (MANIFEST_FILE, BRIEFING_MD, BRIEFING_JSON)
+"""The audit-directory files a reviewer approves; the approval stores their SHA-256 and a
+deployed bundle holds copies of them (see :mod:`sensequant_assets.registry.evidence`)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class CandidateLayout:
 
     @property
     def student_dir(self) -> Path:
-        return self.root / "student"
+        return self.root / STUDENT_DIR
 
     @property
     def reward_history(self) -> Path:
@@ -118,6 +128,10 @@ class ArtifactLayout:
 
     def new_candidate(self, now: dt.datetime | None = None) -> CandidateLayout:
         return CandidateLayout(self.models / self.new_candidate_id(now))
+
+    def deployed_bundle(self, stage_dir: Path, candidate_id: str) -> Path:
+        """The copy of ``candidate_id`` deployed under ``stage_dir`` (production or staging)."""
+        return stage_dir / candidate_id
 
     def audit_dir(self, candidate: CandidateLayout) -> Path:
         return self.release / f"audit_{candidate.candidate_id}"

@@ -1,7 +1,9 @@
 """``sensequant candidates``: list, show, approve, reject and roll back candidate runs.
 
 The registry is the one place a reviewer decides; approving here is what the promotion sensor
-acts on. Every change lands in the registry's append-only audit log with the name given.
+acts on. Every change lands in the registry's append-only audit log with the name given; an
+approval also records the SHA-256 of the manifest and briefing it approved, which ``show``
+prints and deployment checks.
 """
 
 from __future__ import annotations
@@ -47,12 +49,16 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
             f"  {change.at.isoformat(timespec='seconds')}  {change.from_status or '(new)'} -> "
             f"{change.to_status}  by {change.by}{note}"
         )
+        for name, digest in change.evidence.items():
+            print(f"      sha256 {digest}  {name}")
     return EXIT_OK
 
 
 def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
     run = registry(settings).approve_candidate_run(args.run_id, approved_by=args.by)
     print(f"{run.run_id} approved by {args.by}; the promotion sensor will deploy it")
+    for name, digest in run.approved_evidence.items():
+        print(f"  bound sha256 {digest}  {name}")
     return EXIT_OK
 
 

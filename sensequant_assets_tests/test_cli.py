@@ -1,5 +1,6 @@
 """The `sensequant` command: exit codes, messages, and runs recorded in DAGSTER_HOME."""
 
+import hashlib
 from pathlib import Path
 
 import dagster as dg
@@ -119,21 +120,34 @@ def test_candidates_commands_review_the_registry(
     from sensequant_assets.artifacts import ArtifactLayout
     from sensequant_assets.registry import StateManager
     from sensequant_assets.settings import load_settings
+    from sensequant_assets_tests.evidence import write_evidence
 
-    registry = StateManager(ArtifactLayout(load_settings().home).registry)
+    layout = ArtifactLayout(load_settings().home)
+    registry = StateManager(layout.registry)
+    audit = layout.audit_dir(layout.candidate("live_candidate_20261124_101500"))
     registry.record_candidate_run(
-        "live_candidate_20261124_101500", recommendation="approve", score=0.97, symbols=["TCS"]
-    )
+        "live_candidate_20261124_101500", recommendation="approve", score=0.97, symbols=["TCS"],
+        audit_dir=audit,
+    )  # fmt: skip
     registry.record_candidate_run("live_candidate_20261124_111500", recommendation="reject")
 
     assert main(["candidates", "list", "--status", "ready-for-review"]) == EXIT_OK
     listing = capfd.readouterr().out
     assert "live_candidate_20261124_101500" in listing and "0.970" in listing
     approve = ["candidates", "approve", "live_candidate_20261124_101500", "--by", "asha"]
+    assert main(approve) == EXIT_USAGE  # nothing to bind yet: no manifest, no briefing
+    refused = capfd.readouterr().err
+    assert "cannot approve live_candidate_20261124_101500: manifest.yaml" in refused
+    assert len(refused.strip().splitlines()) == 1 and "Traceback" not in refused
+    write_evidence(audit)
     assert main(approve) == EXIT_OK
-    assert "approved by asha" in capfd.readouterr().out
+    approved = capfd.readouterr().out
+    assert "approved by asha" in approved and "promotion_briefing.json" in approved
     assert main(approve) == EXIT_USAGE
     assert "it is approved" in capfd.readouterr().err
+    assert main(["candidates", "show", "live_candidate_20261124_101500"]) == EXIT_OK
+    digest = hashlib.sha256((audit / "promotion_briefing.md").read_bytes()).hexdigest()
+    assert f"sha256 {digest}  promotion_briefing.md" in capfd.readouterr().out
     reject = ["candidates", "reject", "live_candidate_20261124_111500", "--by", "asha",
               "--reason", "fails the majority baseline"]  # fmt: skip
     assert main(reject) == EXIT_OK

@@ -15,6 +15,7 @@ from sensequant_assets.historical import HistoricalRequest, run_historical
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.deployment import current_production
 from sensequant_assets.settings import load_settings
+from sensequant_assets_tests.evidence import write_evidence
 
 PILOT = ["historical-run", "--symbols", "RELIANCE,TCS", "--start-date", "2024-01-01",
          "--end-date", "2024-12-31"]  # fmt: skip
@@ -132,7 +133,10 @@ def test_dryrun_leaves_production_state_untouched(
     settings = load_settings()
     layout = ArtifactLayout(settings.home)
     production = StateManager(layout.registry)
-    production.record_candidate_run("live_candidate_20240101_000000", recommendation="approve")
+    audit = write_evidence(layout.audit_dir(layout.candidate("live_candidate_20240101_000000")))
+    production.record_candidate_run(
+        "live_candidate_20240101_000000", recommendation="approve", audit_dir=audit
+    )
     production.approve_candidate_run("live_candidate_20240101_000000", approved_by="asha")
     before = [r.to_dict() for r in production.get_candidate_runs()]
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import multiprocessing
 import pickle
 import sqlite3
 import threading
 import traceback
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from sensequant_assets.artifacts import EVIDENCE_FILES
 from sensequant_assets.registry import (
     APPROVED,
     DEPLOYED,
@@ -21,6 +24,7 @@ from sensequant_assets.registry import (
     REJECTED,
     RETIRED,
     RUNNING,
+    SCHEMA_VERSION,
     STATUSES,
     AutoApprovalPolicy,
     CandidateRun,
@@ -31,6 +35,8 @@ from sensequant_assets.registry import (
     StateManager,
     UnknownRunError,
 )
+from sensequant_assets.registry.schema import MIGRATIONS
+from sensequant_assets_tests.evidence import write_evidence
 
 RUN = "live_candidate_20261124_101500"
 
@@ -40,8 +46,14 @@ def registry(tmp_path: Path) -> StateManager:
     return StateManager(tmp_path / "state" / "registry.sqlite")
 
 
+def _audit(manager: StateManager, run_id: str) -> Path:
+    """An audit directory with the files approving ``run_id`` binds, beside the registry."""
+    return write_evidence(manager.path.parent / f"audit_{run_id}")
+
+
 def _record(manager: StateManager, run_id: str, **kwargs) -> CandidateRun:
     kwargs.setdefault("symbols", ["RELIANCE", "TCS"])
+    kwargs.setdefault("audit_dir", _audit(manager, run_id))
     return manager.record_candidate_run(run_id, **kwargs)
 
 
@@ -95,7 +107,7 @@ def test_fields_round_trip_and_schema_is_created(tmp_path: Path) -> None:
 
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     # Opening the same file again is idempotent and sees everything.
     assert StateManager(path).get_candidate_run(RUN) == run
 
@@ -254,7 +266,9 @@ def test_illegal_transitions_have_clear_messages(registry: StateManager) -> None
 
 def test_audit_log_records_every_change_in_order(registry: StateManager) -> None:
     registry.record_candidate_run("a", RUNNING, recorded_by="sensor")
-    registry.record_candidate_run("a", READY_FOR_REVIEW, recorded_by="sensor")
+    registry.record_candidate_run(
+        "a", READY_FOR_REVIEW, audit_dir=_audit(registry, "a"), recorded_by="sensor"
+    )
     registry.approve_candidate_run("a", approved_by="alice")
     registry.record_deployment("a", "production", by="ops")
     _approved(registry, "b")
@@ -447,7 +461,11 @@ def _writer(path: str, worker: int, count: int, start, results) -> None:
         for index in range(count):
             run_id = f"w{worker}_{index:03d}"
             manager.record_candidate_run(
-                run_id, symbols=["RELIANCE"], score=index / count, recorded_by=f"worker-{worker}"
+                run_id,
+                symbols=["RELIANCE"],
+                score=index / count,
+                audit_dir=_audit(manager, run_id),
+                recorded_by=f"worker-{worker}",
             )
             if index % 2 == 0:
                 manager.approve_candidate_run(run_id, approved_by=f"worker-{worker}")
@@ -525,3 +543,88 @@ def test_racing_approvals_have_exactly_one_winner(tmp_path: Path) -> None:
         assert len(approvals) == 1
         assert registry.get_candidate_run(run_id).approved_by == approvals[0].by
     assert set(STATUSES) >= {run.status for run in registry.get_candidate_runs()}
+
+
+# ---------------------------------------------------------------------------------------------
+# what an approval binds, and the schema migration that added it
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_approval_binds_the_sha256_of_the_manifest_and_briefing(registry: StateManager) -> None:
+    audit = _record(registry, RUN).audit_dir
+    approved = registry.approve_candidate_run(RUN, approved_by="alice")
+    digests = {name: _sha256(audit / name) for name in EVIDENCE_FILES}
+    assert approved.approved_evidence == digests and len(digests) == 3
+    assert registry.audit_log(RUN)[-1].evidence == digests
+    assert registry.audit_log(RUN)[0].evidence == {}  # only an approval binds anything
+    assert json.loads(json.dumps(approved.to_dict()))["approved_evidence"] == digests
+
+    # Editing the briefing afterwards changes nothing the registry holds, and nobody can
+    # rewrite the stored digests, even with a sqlite3 shell.
+    (audit / "promotion_briefing.md").write_text("Recommendation: APPROVE\n")
+    assert registry.get_candidate_run(RUN).approved_evidence == digests
+    with sqlite3.connect(registry.path) as conn:
+        with pytest.raises(sqlite3.DatabaseError, match="evidence an approval bound"):
+            conn.execute("UPDATE candidate_runs SET approved_evidence = '{}'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("UPDATE status_changes SET evidence = NULL")
+
+
+def test_approval_refuses_a_candidate_without_its_manifest_or_briefing(
+    registry: StateManager,
+) -> None:
+    audit = _record(registry, RUN, recommendation="approve", score=0.99).audit_dir
+    (audit / "promotion_briefing.json").unlink()
+    with pytest.raises(RegistryError) as info:
+        registry.approve_candidate_run(RUN, approved_by="alice")
+    assert str(info.value) == (
+        f"cannot approve {RUN}: promotion_briefing.json missing from {audit}: materialize "
+        "release_audit and promotion_briefing first"
+    )
+    with pytest.raises(RegistryError, match=r"promotion_briefing\.json missing"):
+        registry.apply_auto_approval(RUN, AutoApprovalPolicy(enabled=True, threshold=0.5))
+    registry.record_candidate_run("unaudited", RUNNING)
+    registry.record_candidate_run("unaudited", READY_FOR_REVIEW)
+    with pytest.raises(RegistryError, match="cannot approve unaudited: the registry records no"):
+        registry.approve_candidate_run("unaudited", approved_by="alice")
+    for run_id in (RUN, "unaudited"):
+        assert registry.get_candidate_run(run_id).status == READY_FOR_REVIEW
+        assert all(c.to_status != APPROVED for c in registry.audit_log(run_id))
+
+
+def test_a_schema_1_registry_opens_and_is_migrated(tmp_path: Path) -> None:
+    """A file written before approvals bound evidence keeps its history and gains the columns;
+    its old approvals bind nothing (so deployment refuses them), new ones bind their files."""
+    path = tmp_path / "registry.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for statement in MIGRATIONS[0]:  # exactly what schema version 1 created
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        for run_id, status in (("old", APPROVED), (RUN, READY_FOR_REVIEW)):
+            conn.execute(
+                "INSERT INTO candidate_runs (run_id, status, created_at, updated_at, audit_dir,"
+                " recorded_by) VALUES (?, ?, '2026-11-01T09:00:00+00:00',"
+                " '2026-11-01T09:00:00+00:00', ?, 'system')",
+                (run_id, status, str(write_evidence(tmp_path / f"audit_{run_id}"))),
+            )
+            conn.execute(
+                "INSERT INTO status_changes (run_id, from_status, to_status, changed_by,"
+                " changed_at) VALUES (?, NULL, ?, 'system', '2026-11-01T09:00:00+00:00')",
+                (run_id, status),
+            )
+
+    registry = StateManager(path)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    old = registry.get_candidate_run("old")
+    assert old.status == APPROVED and old.approved_evidence == {}
+    assert [c.evidence for c in registry.audit_log("old")] == [{}]
+    approved = registry.approve_candidate_run(RUN, approved_by="alice")
+    assert approved.approved_evidence["manifest.yaml"] == _sha256(
+        tmp_path / f"audit_{RUN}" / "manifest.yaml"
+    )
+    assert StateManager(path).get_candidate_run(RUN) == approved  # opening again: no-op

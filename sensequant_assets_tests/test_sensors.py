@@ -12,13 +12,16 @@ from sensequant_assets.defs.sensors import promotion_requests
 from sensequant_assets.defs.tags import scope_tags
 from sensequant_assets.registry import StateManager
 from sensequant_assets.settings import load_settings
+from sensequant_assets_tests.evidence import write_evidence
 
 
 def test_each_approval_is_requested_once(tmp_path) -> None:
     registry = StateManager(tmp_path / "registry.sqlite")
     for run_id in ("live_candidate_20261101_090000", "live_candidate_20261102_090000"):
-        registry.record_candidate_run(run_id, recommendation="approve")
-    registry.record_candidate_run("live_candidate_20261103_090000", dryrun=True)
+        audit = write_evidence(tmp_path / f"audit_{run_id}")
+        registry.record_candidate_run(run_id, recommendation="approve", audit_dir=audit)
+    dry = write_evidence(tmp_path / "audit_dry")
+    registry.record_candidate_run("live_candidate_20261103_090000", dryrun=True, audit_dir=dry)
     assert promotion_requests(registry, None)[0] == []
 
     registry.approve_candidate_run("live_candidate_20261101_090000", approved_by="asha")
@@ -35,8 +38,12 @@ def test_each_approval_is_requested_once(tmp_path) -> None:
 
 def test_sensor_tick_requests_the_promote_job_with_the_candidate_tag() -> None:
     settings = load_settings()
-    registry = StateManager(ArtifactLayout(settings.home).registry)
-    registry.record_candidate_run("live_candidate_20261101_090000", recommendation="approve")
+    layout = ArtifactLayout(settings.home)
+    registry = StateManager(layout.registry)
+    audit = write_evidence(layout.audit_dir(layout.candidate("live_candidate_20261101_090000")))
+    registry.record_candidate_run(
+        "live_candidate_20261101_090000", recommendation="approve", audit_dir=audit
+    )
     registry.approve_candidate_run("live_candidate_20261101_090000", approved_by="asha")
     sensor = build_defs(settings).resolve_sensor_def("promotion_sensor")
     with dg.DagsterInstance.ephemeral() as instance:

@@ -1,9 +1,11 @@
 """The candidate registry: review decisions, deployments and their audit log in one SQLite file.
 
-``StateManager`` is the only way in; see :mod:`sensequant_assets.registry.state`.
+``StateManager`` is the only way in; see :mod:`sensequant_assets.registry.state`. What an
+approval binds is in ``evidence``, the statuses in ``lifecycle``, the tables in ``schema``.
 """
 
-from sensequant_assets.registry.state import (
+from sensequant_assets.registry.evidence import evidence_digests
+from sensequant_assets.registry.lifecycle import (
     APPROVED,
     DEPLOYED,
     FAILED,
@@ -12,12 +14,15 @@ from sensequant_assets.registry.state import (
     READY_FOR_REVIEW,
     REJECTED,
     RETIRED,
+    REVIEWED,
     RUNNING,
-    SCHEMA_VERSION,
     STAGES,
     STAGING,
     STATUSES,
     TRANSITIONS,
+)
+from sensequant_assets.registry.schema import SCHEMA_VERSION
+from sensequant_assets.registry.state import (
     AutoApprovalPolicy,
     CandidateRun,
     Deployment,
@@ -39,6 +44,7 @@ __all__ = [
     "READY_FOR_REVIEW",
     "REJECTED",
     "RETIRED",
+    "REVIEWED",
     "RUNNING",
     "SCHEMA_VERSION",
     "STAGES",
@@ -55,4 +61,5 @@ __all__ = [
     "StateManager",
     "StatusChange",
     "UnknownRunError",
+    "evidence_digests",
 ]

@@ -36,21 +36,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sensequant_assets.registry.evidence import evidence_digests
+from sensequant_assets.registry.lifecycle import (
+    APPROVED,
+    DEPLOYED,
+    FAILED,
+    INITIAL_STATUSES,
+    PRODUCTION,
+    READY_FOR_REVIEW,
+    REJECTED,
+    RETIRED,
+    RUNNING,
+    STAGES,
+    STATUSES,
+    TRANSITIONS,
+)
+from sensequant_assets.registry.schema import SCHEMA_VERSION, migrate, schema_version
+
 __all__ = [
-    "APPROVED",
-    "DEPLOYED",
-    "FAILED",
-    "INITIAL_STATUSES",
-    "PRODUCTION",
-    "READY_FOR_REVIEW",
-    "REJECTED",
-    "RETIRED",
-    "RUNNING",
-    "SCHEMA_VERSION",
-    "STAGES",
-    "STAGING",
-    "STATUSES",
-    "TRANSITIONS",
     "AutoApprovalPolicy",
     "CandidateRun",
     "Deployment",
@@ -63,44 +66,6 @@ __all__ = [
     "UnknownRunError",
 ]
 
-RUNNING = "running"
-READY_FOR_REVIEW = "ready-for-review"
-APPROVED = "approved"
-REJECTED = "rejected"
-FAILED = "failed"
-DEPLOYED = "deployed"
-RETIRED = "retired"
-
-STATUSES: tuple[str, ...] = (
-    RUNNING,
-    READY_FOR_REVIEW,
-    APPROVED,
-    REJECTED,
-    FAILED,
-    DEPLOYED,
-    RETIRED,
-)
-"""Every status a candidate run can have, in lifecycle order."""
-
-TRANSITIONS: Mapping[str, frozenset[str]] = {
-    RUNNING: frozenset({READY_FOR_REVIEW, FAILED}),
-    READY_FOR_REVIEW: frozenset({APPROVED, REJECTED, FAILED}),
-    APPROVED: frozenset({DEPLOYED, REJECTED}),
-    REJECTED: frozenset(),
-    FAILED: frozenset(),
-    DEPLOYED: frozenset({RETIRED}),
-    RETIRED: frozenset({DEPLOYED}),
-}
-"""Legal status changes: ``TRANSITIONS[current]`` is the set of statuses it may move to."""
-
-INITIAL_STATUSES: tuple[str, ...] = (RUNNING, READY_FOR_REVIEW, FAILED)
-"""Statuses a run may be recorded in (and the only ones ``record_candidate_run`` sets)."""
-
-STAGING = "staging"
-PRODUCTION = "production"
-STAGES: tuple[str, ...] = (STAGING, PRODUCTION)
-
-SCHEMA_VERSION = 1
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 _VERBS = {
@@ -223,6 +188,8 @@ class CandidateRun:
     rejected_at: dt.datetime | None = None
     rejection_reason: str | None = None
     error: str | None = None
+    approved_evidence: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """SHA-256 of the manifest and briefing the approval bound, by file name (empty until then)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy: ISO dates and timestamps, plain lists and dicts."""
@@ -248,6 +215,7 @@ class CandidateRun:
             "rejected_at": _iso(self.rejected_at),
             "rejection_reason": self.rejection_reason,
             "error": self.error,
+            "approved_evidence": dict(self.approved_evidence),
         }
 
 
@@ -291,6 +259,7 @@ class StatusChange:
     by: str
     at: dt.datetime
     note: str | None = None
+    evidence: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -301,6 +270,7 @@ class StatusChange:
             "by": self.by,
             "at": _iso(self.at),
             "note": self.note,
+            "evidence": dict(self.evidence),
         }
 
 
@@ -325,93 +295,6 @@ class AutoApprovalPolicy:
     @property
     def approver(self) -> str:
         return f"auto-approval (threshold {self.threshold:g})"
-
-
-# --------------------------------------------------------------------------------------------
-# schema
-
-
-def _in_list(values: Iterable[str]) -> str:
-    return ", ".join(f"'{value}'" for value in values)
-
-
-_STATUS_SQL = _in_list(STATUSES)
-_STAGE_SQL = _in_list(STAGES)
-
-
-def _append_only(table: str) -> list[str]:
-    return [
-        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()}
-            BEFORE {verb} ON {table}
-            BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be {done}'); END"""
-        for verb, done in (("UPDATE", "updated"), ("DELETE", "deleted"))
-    ]
-
-
-_SCHEMA: tuple[str, ...] = (
-    f"""CREATE TABLE IF NOT EXISTS candidate_runs (
-        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
-        run_id           TEXT NOT NULL UNIQUE CHECK (length(trim(run_id)) > 0),
-        status           TEXT NOT NULL CHECK (status IN ({_STATUS_SQL})),
-        created_at       TEXT NOT NULL,
-        updated_at       TEXT NOT NULL,
-        candidate_dir    TEXT,
-        audit_dir        TEXT,
-        symbols          TEXT NOT NULL DEFAULT '[]',
-        start_date       TEXT,
-        end_date         TEXT,
-        recommendation   TEXT,
-        score            REAL,
-        metrics          TEXT NOT NULL DEFAULT '{{}}',
-        dagster_run_id   TEXT,
-        dryrun           INTEGER NOT NULL DEFAULT 0 CHECK (dryrun IN (0, 1)),
-        recorded_by      TEXT NOT NULL,
-        approved_by      TEXT,
-        approved_at      TEXT,
-        rejected_by      TEXT,
-        rejected_at      TEXT,
-        rejection_reason TEXT,
-        error            TEXT,
-        CHECK (NOT (dryrun = 1 AND status IN ('{DEPLOYED}', '{RETIRED}')))
-    )""",
-    """CREATE INDEX IF NOT EXISTS candidate_runs_by_created
-        ON candidate_runs (created_at, seq)""",
-    """CREATE INDEX IF NOT EXISTS candidate_runs_by_status
-        ON candidate_runs (status, created_at, seq)""",
-    # At most one run is live in production at any time.
-    f"""CREATE UNIQUE INDEX IF NOT EXISTS candidate_runs_one_deployed
-        ON candidate_runs (status) WHERE status = '{DEPLOYED}'""",
-    """CREATE TRIGGER IF NOT EXISTS candidate_runs_no_delete
-        BEFORE DELETE ON candidate_runs
-        BEGIN SELECT RAISE(ABORT, 'candidate_runs rows cannot be deleted'); END""",
-    """CREATE TRIGGER IF NOT EXISTS candidate_runs_fixed_id
-        BEFORE UPDATE OF run_id ON candidate_runs WHEN NEW.run_id IS NOT OLD.run_id
-        BEGIN SELECT RAISE(ABORT, 'a candidate run id cannot change'); END""",
-    f"""CREATE TABLE IF NOT EXISTS status_changes (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        run_id      TEXT NOT NULL REFERENCES candidate_runs (run_id),
-        from_status TEXT CHECK (from_status IS NULL OR from_status IN ({_STATUS_SQL})),
-        to_status   TEXT NOT NULL CHECK (to_status IN ({_STATUS_SQL})),
-        changed_by  TEXT NOT NULL CHECK (length(trim(changed_by)) > 0),
-        changed_at  TEXT NOT NULL,
-        note        TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS status_changes_by_run ON status_changes (run_id, id)",
-    *_append_only("status_changes"),
-    f"""CREATE TABLE IF NOT EXISTS deployments (
-        id              INTEGER PRIMARY KEY AUTOINCREMENT,
-        run_id          TEXT NOT NULL REFERENCES candidate_runs (run_id),
-        stage           TEXT NOT NULL CHECK (stage IN ({_STAGE_SQL})),
-        action          TEXT NOT NULL CHECK (action IN ('deploy', 'rollback')),
-        deployed_by     TEXT NOT NULL CHECK (length(trim(deployed_by)) > 0),
-        deployed_at     TEXT NOT NULL,
-        replaced_run_id TEXT REFERENCES candidate_runs (run_id),
-        -- the deployment a rollback of this one restores (NULL: nothing to roll back to)
-        rollback_to     INTEGER REFERENCES deployments (id)
-    )""",
-    "CREATE INDEX IF NOT EXISTS deployments_by_stage ON deployments (stage, id)",
-    *_append_only("deployments"),
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,6 +445,7 @@ def _run_from_row(row: sqlite3.Row) -> CandidateRun:
         rejected_at=_parse_stamp(row["rejected_at"]),
         rejection_reason=row["rejection_reason"],
         error=row["error"],
+        approved_evidence=json.loads(row["approved_evidence"] or "{}"),
     )
 
 
@@ -586,6 +470,7 @@ def _change_from_row(row: sqlite3.Row) -> StatusChange:
         by=row["changed_by"],
         at=_parse_stamp(row["changed_at"]),  # type: ignore[arg-type]
         note=row["note"],
+        evidence=json.loads(row["evidence"] or "{}"),
     )
 
 
@@ -684,32 +569,13 @@ class StateManager:
 
     def _ensure_schema(self) -> None:
         with closing(self._connect()) as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == SCHEMA_VERSION:
-                return
+            version = schema_version(conn)
             if version > SCHEMA_VERSION:
                 raise RegistryError(
                     f"the registry {self._path} has schema version {version}, newer than this "
                     f"code understands ({SCHEMA_VERSION}); upgrade sensequant_assets"
                 )
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if str(mode).lower() != "wal":
-                # Persistent in the file; a filesystem without WAL support keeps the old mode,
-                # which is slower under contention but just as safe.
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version < SCHEMA_VERSION:  # another process may have won the race
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
+            migrate(conn)
 
     # -- helpers used inside a transaction --------------------------------------------------
 
@@ -732,11 +598,12 @@ class StateManager:
         by: str,
         at: str,
         note: str | None = None,
+        evidence: Mapping[str, str] | None = None,
     ) -> None:
         conn.execute(
             "INSERT INTO status_changes (run_id, from_status, to_status, changed_by, changed_at,"
-            " note) VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, from_status, to_status, by, at, note),
+            " note, evidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, from_status, to_status, by, at, note, evidence and json.dumps(evidence)),
         )
 
     def _transition(
@@ -749,8 +616,10 @@ class StateManager:
         at: str,
         note: str | None = None,
         columns: Mapping[str, Any] | None = None,
+        evidence: Mapping[str, str] | None = None,
     ) -> CandidateRun:
-        """Move ``row`` to ``to_status`` (checked), set ``columns`` and append the audit row."""
+        """Move ``row`` to ``to_status`` (checked), set ``columns`` and append the audit row
+        (recording ``evidence``, the digests an approval binds)."""
         run_id, current = row["run_id"], row["status"]
         if to_status not in TRANSITIONS[current]:
             raise IllegalTransitionError(run_id, current, to_status)
@@ -760,7 +629,7 @@ class StateManager:
             f"UPDATE candidate_runs SET {assignments} WHERE run_id = ? AND status = ?",
             (*values.values(), run_id, current),
         )
-        self._audit(conn, run_id, current, to_status, by, at, note)
+        self._audit(conn, run_id, current, to_status, by, at, note, evidence)
         return _run_from_row(self._fetch(conn, run_id))  # type: ignore[arg-type]
 
     # -- recording -------------------------------------------------------------------------
@@ -889,12 +758,25 @@ class StateManager:
     def _approve(
         self, conn: sqlite3.Connection, row: sqlite3.Row, by: str, note: str | None
     ) -> CandidateRun:
+        """Approve ``row``, binding the digests of the evidence files in its audit directory."""
+        run_id = row["run_id"]
+        if APPROVED not in TRANSITIONS[row["status"]]:
+            raise IllegalTransitionError(run_id, row["status"], APPROVED)
+        if row["audit_dir"] is None:
+            raise RegistryError(f"cannot approve {run_id}: the registry records no audit directory")
+        try:
+            evidence = evidence_digests(Path(row["audit_dir"]))
+        except FileNotFoundError as exc:
+            raise RegistryError(f"cannot approve {run_id}: {exc}") from None
         now = _stamp(_now())
-        columns = {"approved_by": by, "approved_at": now}
-        return self._transition(conn, row, APPROVED, by, at=now, note=note, columns=columns)
+        columns = {"approved_by": by, "approved_at": now, "approved_evidence": json.dumps(evidence)}
+        return self._transition(
+            conn, row, APPROVED, by, at=now, note=note, columns=columns, evidence=evidence
+        )
 
     def approve_candidate_run(self, run_id: str, approved_by: str) -> CandidateRun:
-        """Approve a ``ready-for-review`` run."""
+        """Approve a ``ready-for-review`` run: what it binds is in
+        :mod:`~sensequant_assets.registry.evidence`; its files must all exist."""
         by = _require_text(approved_by, "approved_by")
         return self._write(
             lambda conn: self._approve(conn, self._require(conn, run_id, "approve"), by, None)

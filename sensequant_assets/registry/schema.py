@@ -1,0 +1,144 @@
+"""The registry's SQLite schema, and the migrations that bring an older file up to date.
+
+``PRAGMA user_version`` holds the schema version. ``MIGRATIONS[n]`` takes a file from version
+``n`` to ``n + 1`` (a new file runs them all), inside the opener's ``BEGIN IMMEDIATE`` so two
+processes opening an old file migrate it once. A migration only adds: a file stays readable by
+every later version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from contextlib import suppress
+
+from sensequant_assets.registry.lifecycle import DEPLOYED, RETIRED, STAGES, STATUSES
+
+
+def _in_list(values: Iterable[str]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+_STATUS_SQL = _in_list(STATUSES)
+_STAGE_SQL = _in_list(STAGES)
+
+
+def _append_only(table: str) -> list[str]:
+    return [
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()}
+            BEFORE {verb} ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be {done}'); END"""
+        for verb, done in (("UPDATE", "updated"), ("DELETE", "deleted"))
+    ]
+
+
+# Version 1: runs, their audit log and deployments. Never edited: later versions migrate it.
+_V1: tuple[str, ...] = (
+    f"""CREATE TABLE IF NOT EXISTS candidate_runs (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id           TEXT NOT NULL UNIQUE CHECK (length(trim(run_id)) > 0),
+        status           TEXT NOT NULL CHECK (status IN ({_STATUS_SQL})),
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL,
+        candidate_dir    TEXT,
+        audit_dir        TEXT,
+        symbols          TEXT NOT NULL DEFAULT '[]',
+        start_date       TEXT,
+        end_date         TEXT,
+        recommendation   TEXT,
+        score            REAL,
+        metrics          TEXT NOT NULL DEFAULT '{{}}',
+        dagster_run_id   TEXT,
+        dryrun           INTEGER NOT NULL DEFAULT 0 CHECK (dryrun IN (0, 1)),
+        recorded_by      TEXT NOT NULL,
+        approved_by      TEXT,
+        approved_at      TEXT,
+        rejected_by      TEXT,
+        rejected_at      TEXT,
+        rejection_reason TEXT,
+        error            TEXT,
+        CHECK (NOT (dryrun = 1 AND status IN ('{DEPLOYED}', '{RETIRED}')))
+    )""",
+    """CREATE INDEX IF NOT EXISTS candidate_runs_by_created
+        ON candidate_runs (created_at, seq)""",
+    """CREATE INDEX IF NOT EXISTS candidate_runs_by_status
+        ON candidate_runs (status, created_at, seq)""",
+    # At most one run is live in production at any time.
+    f"""CREATE UNIQUE INDEX IF NOT EXISTS candidate_runs_one_deployed
+        ON candidate_runs (status) WHERE status = '{DEPLOYED}'""",
+    """CREATE TRIGGER IF NOT EXISTS candidate_runs_no_delete
+        BEFORE DELETE ON candidate_runs
+        BEGIN SELECT RAISE(ABORT, 'candidate_runs rows cannot be deleted'); END""",
+    """CREATE TRIGGER IF NOT EXISTS candidate_runs_fixed_id
+        BEFORE UPDATE OF run_id ON candidate_runs WHEN NEW.run_id IS NOT OLD.run_id
+        BEGIN SELECT RAISE(ABORT, 'a candidate run id cannot change'); END""",
+    f"""CREATE TABLE IF NOT EXISTS status_changes (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id      TEXT NOT NULL REFERENCES candidate_runs (run_id),
+        from_status TEXT CHECK (from_status IS NULL OR from_status IN ({_STATUS_SQL})),
+        to_status   TEXT NOT NULL CHECK (to_status IN ({_STATUS_SQL})),
+        changed_by  TEXT NOT NULL CHECK (length(trim(changed_by)) > 0),
+        changed_at  TEXT NOT NULL,
+        note        TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS status_changes_by_run ON status_changes (run_id, id)",
+    *_append_only("status_changes"),
+    f"""CREATE TABLE IF NOT EXISTS deployments (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id          TEXT NOT NULL REFERENCES candidate_runs (run_id),
+        stage           TEXT NOT NULL CHECK (stage IN ({_STAGE_SQL})),
+        action          TEXT NOT NULL CHECK (action IN ('deploy', 'rollback')),
+        deployed_by     TEXT NOT NULL CHECK (length(trim(deployed_by)) > 0),
+        deployed_at     TEXT NOT NULL,
+        replaced_run_id TEXT REFERENCES candidate_runs (run_id),
+        -- the deployment a rollback of this one restores (NULL: nothing to roll back to)
+        rollback_to     INTEGER REFERENCES deployments (id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS deployments_by_stage ON deployments (stage, id)",
+    *_append_only("deployments"),
+)
+
+# Version 2: an approval binds the SHA-256 of the manifest and briefing it approved
+# (``approved_evidence`` on the run, ``evidence`` on the audit-log row); once set, never changed.
+_V2: tuple[str, ...] = (
+    "ALTER TABLE candidate_runs ADD COLUMN approved_evidence TEXT",
+    "ALTER TABLE status_changes ADD COLUMN evidence TEXT",
+    """CREATE TRIGGER IF NOT EXISTS candidate_runs_fixed_evidence
+        BEFORE UPDATE OF approved_evidence ON candidate_runs
+        WHEN OLD.approved_evidence IS NOT NULL
+            AND NEW.approved_evidence IS NOT OLD.approved_evidence
+        BEGIN SELECT RAISE(ABORT, 'the evidence an approval bound cannot change'); END""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create or migrate the schema of the registry open on ``conn`` to :data:`SCHEMA_VERSION`.
+
+    The caller refuses a file newer than that first.
+    """
+    if schema_version(conn) >= SCHEMA_VERSION:
+        return
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal":
+        # Persistent in the file; a filesystem without WAL support keeps the old mode, which is
+        # slower under contention but just as safe.
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for migration in MIGRATIONS[schema_version(conn) :]:  # another process may have migrated
+            for statement in migration:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
