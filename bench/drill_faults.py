@@ -43,13 +43,10 @@ from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.jobs import CANDIDATE_JOB, PROMOTE_JOB
 from sensequant_assets.defs.tags import CANDIDATE_TAG
+from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.registry import StateManager, UnknownRunError
 from sensequant_assets.release.deployment import current_production, deploy_to_production
-from sensequant_assets.release.manifest import (
-    ArtifactMismatchError,
-    read_manifest,
-    verify_artifacts,
-)
+from sensequant_assets.release.manifest import read_manifest, verify_artifacts
 from sensequant_assets.settings import get_settings
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.fake_breeze import API_ENDPOINTS, FakeBreeze
@@ -348,23 +345,24 @@ def drill_corrupt(work: Path, golden: Path, candidates: Candidates) -> None:
             attempts += 1
             try:
                 deploy_to_production(layout, registry, new, by="bench")
-            except ArtifactMismatchError:
+            except ModelIntegrityError:
                 refused += 1
             path.write_bytes(original)
             changed += tree_hashes(layout.production_dir) != production
     deployments = len(registry.deployment_history())
     briefing = layout.audit_dir(layout.candidate(new)) / "promotion_briefing.md"
     flip_bytes(briefing)
-    deploy_to_production(layout, registry, new, by="bench")
-    copied = [p.relative_to(layout.production_dir / new).as_posix()
-              for p in (layout.production_dir / new).rglob("*") if p.is_file()]  # fmt: skip
-    unhashed = sorted(rel for rel in copied if not any(k.endswith(f"/{rel}") for k in artifacts))
+    try:
+        deploy_to_production(layout, registry, new, by="bench")
+        flipped_briefing = "DEPLOYED unnoticed"
+    except ModelIntegrityError:
+        flipped_briefing = "refused (the approval holds its SHA-256)"
     figures = {
         "hashed files": f"{len(artifacts)} (candidate bundle + audit directory)",
         "corruptions": f"{attempts} (flip 3 bytes, truncate to half, delete; each file)",
-        "promotion refused": f"{refused} of {attempts} with ArtifactMismatchError",
+        "promotion refused": f"{refused} of {attempts} with ModelIntegrityError",
         "production changed": f"{changed} times; deployments recorded {deployments}",
-        "copied unhashed": f"{', '.join(unhashed)} (a flipped briefing deployed unnoticed)",
+        "flipped briefing": flipped_briefing,
     }
     report("3. corrupt artifacts at promotion", figures)
     SUMMARY.append(
@@ -384,7 +382,7 @@ def _state(layout: ArtifactLayout, candidate: str, registry: StateManager) -> di
         try:
             verify_artifacts(read_manifest(audit), layout.home)
             state["manifest"] = "whole"
-        except (ArtifactMismatchError, yaml.YAMLError):
+        except (ModelIntegrityError, yaml.YAMLError):
             state["manifest"] = "BROKEN"
     briefing = audit / "promotion_briefing.json"
     if briefing.exists():

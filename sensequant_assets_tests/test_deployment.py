@@ -1,4 +1,8 @@
-"""Deploying approved candidates: verified, atomic, the previous one kept for rollback."""
+"""Deploying approved candidates: verified, atomic, the previous one kept for rollback.
+
+An approval binds the manifest and briefing the reviewer read; a deployment refuses any bundle
+(built now, or already on disk) whose files are not exactly those.
+"""
 
 import hashlib
 import json
@@ -10,6 +14,7 @@ import numpy as np
 import pytest
 
 from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.deployment import (
     current_production,
@@ -18,11 +23,7 @@ from sensequant_assets.release.deployment import (
     deploy_to_staging,
     rollback_production,
 )
-from sensequant_assets.release.manifest import (
-    ArtifactMismatchError,
-    build_manifest,
-    write_manifest,
-)
+from sensequant_assets.release.manifest import build_manifest, write_manifest
 
 A, B = "live_candidate_20261101_090000", "live_candidate_20261108_090000"
 
@@ -44,19 +45,56 @@ def _student(directory: Path, seed: int) -> None:
     (directory / "student_metadata.json").write_text(json.dumps(metadata))
 
 
+def _release_audit(layout: ArtifactLayout, run_id: str) -> None:
+    """``manifest.yaml`` hashing the bundle as it is now (what re-materializing did)."""
+    candidate = layout.candidate(run_id)
+    manifest = build_manifest(
+        release_id=run_id, home=layout.home, candidate_dir=candidate.root,
+        audit_dir=layout.audit_dir(candidate), sections={}, lineage={}, configuration={},
+    )  # fmt: skip
+    write_manifest(layout.audit_dir(candidate), manifest)
+
+
 def _candidate(layout: ArtifactLayout, registry: StateManager, run_id: str) -> None:
     candidate = layout.candidate(run_id)
     _student(candidate.student_dir, seed=len(run_id) + int(run_id[-6:]))
     audit = layout.audit_dir(candidate)
     audit.mkdir(parents=True)
-    (audit / "promotion_briefing.md").write_text(f"# {run_id}\n")
-    manifest = build_manifest(
-        release_id=run_id, home=layout.home, candidate_dir=candidate.root, audit_dir=audit,
-        sections={}, lineage={}, configuration={},
-    )  # fmt: skip
-    write_manifest(audit, manifest)
-    registry.record_candidate_run(run_id, recommendation="approve", score=0.99)
+    _release_audit(layout, run_id)
+    (audit / "promotion_briefing.md").write_text(f"# {run_id}\n\nRecommendation: REJECT\n")
+    (audit / "promotion_briefing.json").write_text('{"recommendation": "reject"}\n')
+    registry.record_candidate_run(run_id, audit_dir=audit, recommendation="approve", score=0.99)
     registry.approve_candidate_run(run_id, approved_by="asha")
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``root`` (CURRENT and bundles), hidden temporaries too."""
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _a_live_and_b_approved(tmp_path: Path) -> tuple[ArtifactLayout, StateManager, dict[str, str]]:
+    """A deployed to production, B approved; returns the production tree before B."""
+    layout = ArtifactLayout(tmp_path)
+    registry = StateManager(layout.registry)
+    _candidate(layout, registry, A)
+    _candidate(layout, registry, B)
+    deploy_to_production(layout, registry, A, by="sensor")
+    return layout, registry, _tree(layout.production_dir)
+
+
+def _refused(
+    layout: ArtifactLayout, registry: StateManager, before: dict[str, str], match: str
+) -> None:
+    """Deploying B fails with ``match``; production, CURRENT and the registry are unchanged."""
+    with pytest.raises(ModelIntegrityError, match=match):
+        deploy_to_production(layout, registry, B, by="sensor")
+    assert _tree(layout.production_dir) == before and current_production(layout) == A
+    assert registry.get_candidate_run(B).status == "approved"
+    assert [d.run_id for d in registry.deployment_history()] == [A]
 
 
 def test_deploy_switches_current_and_keeps_the_previous_bundle(tmp_path) -> None:
@@ -105,7 +143,7 @@ def test_a_tampered_or_unapproved_candidate_is_refused(tmp_path) -> None:
     _candidate(layout, registry, A)
     model = layout.candidate(A).student_dir / "student_model.txt"
     model.write_text(model.read_text() + "tampered\n")
-    with pytest.raises(ArtifactMismatchError, match=r"student_model\.txt has SHA-256"):
+    with pytest.raises(ModelIntegrityError, match=r"student_model\.txt has SHA-256"):
         deploy_to_production(layout, registry, A, by="sensor")
     assert current_production(layout) is None and not (layout.production_dir / A).exists()
     assert registry.get_candidate_run(A).status == "approved"
@@ -126,3 +164,76 @@ def test_staging_smoke_tests_the_bundle_before_production(tmp_path) -> None:
     assert registry.get_candidate_run(A).status == "approved"
     deploy_to_production(layout, registry, A, by="sensor")
     assert current_production(layout) == A
+
+
+def test_a_model_swapped_while_it_is_copied_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source verifies, then its model changes before the copy reads it: the copy is what
+    gets checked, so the swap is caught."""
+    layout, registry, before = _a_live_and_b_approved(tmp_path)
+    model = layout.candidate(B).student_dir / "student_model.txt"
+    other = tmp_path / "other"
+    _student(other, seed=99)
+    copytree = shutil.copytree
+
+    def swap_then_copy(source, destination, *args, **kwargs):
+        model.write_bytes((other / "student_model.txt").read_bytes())
+        return copytree(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copytree", swap_then_copy)
+    _refused(layout, registry, before, r"student/student_model\.txt has SHA-256 \w+, approved")
+    assert not [p for p in layout.production_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_a_model_swapped_and_rehashed_into_the_manifest_after_approval_is_refused(
+    tmp_path: Path,
+) -> None:
+    layout, registry, before = _a_live_and_b_approved(tmp_path)
+    student = layout.candidate(B).student_dir
+    shutil.rmtree(student)
+    _student(student, seed=99)  # a different, valid model with matching metadata
+    _release_audit(layout, B)  # the manifest re-hashed consistently: it verifies on its own
+    _refused(layout, registry, before, r"manifest\.yaml has SHA-256 \w+, the approval recorded")
+
+
+def test_a_briefing_edited_after_approval_is_refused(tmp_path: Path) -> None:
+    layout, registry, before = _a_live_and_b_approved(tmp_path)
+    briefing = layout.audit_dir(layout.candidate(B)) / "promotion_briefing.md"
+    briefing.write_text(briefing.read_text().replace("REJECT", "APPROVE"))
+    _refused(layout, registry, before, r"promotion_briefing\.md has SHA-256 \w+, approved")
+
+
+def test_an_extra_or_missing_file_in_the_bundle_is_refused(tmp_path: Path) -> None:
+    layout, registry, before = _a_live_and_b_approved(tmp_path)
+    extra = layout.candidate(B).student_dir / "override.txt"
+    extra.write_text("predict UP\n")
+    _refused(layout, registry, before, r"student/override\.txt is not part of the approved bundle")
+    extra.unlink()
+    (layout.audit_dir(layout.candidate(B)) / "promotion_briefing.json").unlink()
+    _refused(layout, registry, before, r"promotion_briefing\.json is missing")
+
+
+def test_a_tampered_bundle_already_in_production_is_refused_not_reused(tmp_path: Path) -> None:
+    layout, registry, _ = _a_live_and_b_approved(tmp_path)
+    planted = layout.production_dir / B
+    shutil.copytree(layout.production_dir / A, planted)  # A's files under B's name
+    before = _tree(layout.production_dir)
+    _refused(layout, registry, before, rf"{B}: .*production/{B} does not hold what was approved")
+
+    # An intact bundle already there is reused as it is.
+    shutil.rmtree(planted)
+    deploy_to_staging(layout, registry, B, by="sensor")
+    shutil.copytree(layout.staging_dir / B, planted)
+    assert deploy_to_production(layout, registry, B, by="sensor").run_id == B
+    assert current_production(layout) == B
+
+    # A rollback verifies the bundle it goes back to; so does a staging redeploy.
+    model = layout.production_dir / A / "student" / "student_model.txt"
+    model.write_bytes(model.read_bytes() + b"\n")
+    before = _tree(layout.production_dir)
+    history = [d.to_dict() for d in registry.deployment_history()]
+    with pytest.raises(ModelIntegrityError, match=rf"production/{A} does not hold what was"):
+        rollback_production(layout, registry, by="asha")
+    assert _tree(layout.production_dir) == before and current_production(layout) == B
+    assert [d.to_dict() for d in registry.deployment_history()] == history

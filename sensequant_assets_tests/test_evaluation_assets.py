@@ -9,12 +9,9 @@ import pytest
 
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import CANDIDATE_JOB
+from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.registry import StateManager
-from sensequant_assets.release.manifest import (
-    ArtifactMismatchError,
-    read_manifest,
-    verify_artifacts,
-)
+from sensequant_assets.release.manifest import read_manifest, verify_artifacts
 from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.test_training_assets import FIRST, ingest, ingest_benchmark, train
 
@@ -88,7 +85,7 @@ def test_candidate_job_writes_the_evidence_and_a_gate_decision(
         assert "very-secret-value" not in path.read_text(), path
     model = candidate / "student" / "student_model.txt"
     model.write_text(model.read_text() + "\n")
-    with pytest.raises(ArtifactMismatchError, match=r"student_model\.txt has SHA-256"):
+    with pytest.raises(ModelIntegrityError, match=r"student_model\.txt has SHA-256"):
         verify_artifacts(manifest, settings.home)
 
     # the briefing copies the stage outputs' numbers

@@ -5,33 +5,40 @@ student, its manifest and briefing); ``data/models/production/CURRENT`` names th
 With staging configured, the bundle first goes to ``data/models/staging/`` the same way and must
 pass a smoke test there (the student loads with its hash verified and scores a row into three
 probabilities) before production is touched.
-A deployment writes the new ``CURRENT`` beside the old one first, verifies every SHA-256 of the
-candidate's manifest, copies into a temporary directory that is renamed into place, records the
-deployment in the registry and only then renames the new ``CURRENT`` over the old — so a reader
-sees either the old model or the new one, never half of one, and the previous bundle stays on
-disk for ``rollback``. Every write that can fail for lack of space happens before the registry
-is told: a full disk fails the deployment cleanly instead of leaving the registry naming a
-model ``CURRENT`` does not (the fault drills found that window).
+A deployment writes the new ``CURRENT`` beside the old one first, checks the candidate's
+manifest is the one the approval bound and every file it lists, builds the bundle in a
+temporary directory where every copied file is verified (:mod:`~sensequant_assets.release.bundle`)
+and renames it into place, records the deployment in the registry and only then renames the new
+``CURRENT`` over the old — so a reader sees either the old model or the new one, never half of
+one, and the previous bundle stays on disk for ``rollback``. A bundle already on disk is reused
+(or rolled back to) only if it verifies the same way. Every write that can fail for lack of
+space happens before the registry is told: a full disk fails the deployment cleanly instead of
+leaving the registry naming a model ``CURRENT`` does not (the fault drills found that window).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from sensequant_assets.artifacts import ArtifactLayout
-from sensequant_assets.registry import PRODUCTION, STAGING, Deployment, StateManager
-from sensequant_assets.release.manifest import MANIFEST_FILE, read_manifest, verify_artifacts
+from sensequant_assets.artifacts import STUDENT_DIR, ArtifactLayout
+from sensequant_assets.atomic import staged_file
+from sensequant_assets.registry import (
+    APPROVED,
+    PRODUCTION,
+    STAGING,
+    CandidateRun,
+    Deployment,
+    StateManager,
+)
+from sensequant_assets.release.bundle import approved_files, install_bundle, verify_bundle
+from sensequant_assets.release.manifest import verify_artifacts
 from sensequant_assets.training.student import load_student
 
 CURRENT_FILE = "CURRENT"
-BRIEFING_FILES = ("promotion_briefing.md", "promotion_briefing.json")
 
 
 def current_production(layout: ArtifactLayout) -> str | None:
@@ -55,7 +62,7 @@ def deploy_to_staging(
 
 def smoke_test(bundle: Path) -> None:
     """The bundle's student loads (hash verified) and turns a row into three probabilities."""
-    booster, metadata = load_student(bundle / "student")
+    booster, metadata = load_student(bundle / STUDENT_DIR)
     row = np.zeros((1, len(metadata["feature_names"])))
     probabilities = np.asarray(booster.predict(row))
     if probabilities.shape != (1, 3) or not np.isclose(probabilities.sum(), 1.0):
@@ -70,12 +77,14 @@ def deploy_to_production(
 ) -> Deployment:
     """Verify, copy and switch to ``candidate_id``; the registry must hold it as approved.
 
-    Re-running it for the run the registry already has live only re-points ``CURRENT``, which
-    repairs a crash between recording the deployment and switching the file.
+    Re-running it for the run the registry already has live only re-points ``CURRENT`` (after
+    verifying the bundle), which repairs a crash between recording the deployment and switching
+    the file.
     """
     run = registry.get_candidate_run(candidate_id)
     live = registry.current_deployment(PRODUCTION)
     if run.status == "deployed" and live is not None and live.run_id == candidate_id:
+        _verified_bundle(layout, run, layout.production_dir)
         _point_current(layout.production_dir, candidate_id)
         return live
     with _new_pointer(layout.production_dir, candidate_id) as switch:
@@ -86,15 +95,17 @@ def deploy_to_production(
 
 
 def rollback_production(layout: ArtifactLayout, registry: StateManager, by: str) -> Deployment:
-    """Re-deploy the previous production bundle (kept on disk) and record it.
+    """Re-deploy the previous production bundle (kept on disk, verified again) and record it.
 
     The bundle is checked and the new ``CURRENT`` written before the registry moves, so a
-    missing bundle or a full disk leaves both the registry and ``CURRENT`` as they were."""
+    missing or altered bundle or a full disk leaves both the registry and ``CURRENT`` as they
+    were."""
     target = registry.rollback_target(PRODUCTION)
-    if not (layout.production_dir / target).is_dir():
+    if not layout.deployed_bundle(layout.production_dir, target).is_dir():
         raise FileNotFoundError(
             f"cannot roll back to {target}: its bundle is missing from {layout.production_dir}"
         )
+    _verified_bundle(layout, registry.get_candidate_run(target), layout.production_dir)
     with _new_pointer(layout.production_dir, target) as switch:
         deployment = registry.rollback(PRODUCTION, by=by)
         if deployment.run_id != target:
@@ -109,33 +120,32 @@ def rollback_production(layout: ArtifactLayout, registry: StateManager, by: str)
 def _install(
     layout: ArtifactLayout, registry: StateManager, candidate_id: str, stage_dir: Path
 ) -> Path:
-    """Check the run is approved and its files match the manifest; copy it into ``stage_dir``."""
+    """Check the run is approved and its files are what the approval bound; copy them into
+    ``stage_dir`` (or reuse a copy already there that verifies)."""
     run = registry.get_candidate_run(candidate_id)
-    if run.status != "approved":
+    if run.status != APPROVED:
         raise ValueError(
             f"{candidate_id} is {run.status}, not approved: nothing copied to {stage_dir.name}"
         )
+    target = layout.deployed_bundle(stage_dir, candidate_id)
+    if target.exists():
+        return _verified_bundle(layout, run, stage_dir)
     candidate = layout.candidate(candidate_id)
     audit = layout.audit_dir(candidate)
-    verify_artifacts(read_manifest(audit), layout.home)
-    target = stage_dir / candidate_id
-    if not target.exists():
-        _copy_bundle(candidate.student_dir, audit, target)
+    subject = f"{candidate_id}: {audit} no longer holds what was approved"
+    manifest, expected = approved_files(run, audit, subject)
+    verify_artifacts(manifest, layout.home)
+    install_bundle(candidate.student_dir, audit, target, expected, candidate_id)
     return target
 
 
-def _copy_bundle(student_dir: Path, audit_dir: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        shutil.copytree(student_dir, staging / "student")
-        for name in (MANIFEST_FILE, *BRIEFING_FILES):
-            if (audit_dir / name).is_file():
-                shutil.copy2(audit_dir / name, staging / name)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _verified_bundle(layout: ArtifactLayout, run: CandidateRun, stage_dir: Path) -> Path:
+    """The bundle of ``run`` already in ``stage_dir``, if it holds exactly what was approved."""
+    bundle = layout.deployed_bundle(stage_dir, run.run_id)
+    subject = f"{run.run_id}: {bundle} does not hold what was approved (left as it is)"
+    _, expected = approved_files(run, bundle, subject)
+    verify_bundle(bundle, expected, subject)
+    return bundle
 
 
 def _current(stage_dir: Path) -> str | None:
@@ -150,18 +160,8 @@ def _new_pointer(stage_dir: Path, candidate_id: str) -> Iterator[Callable[[], No
     Writing is what a full disk makes fail, the switch is a rename that needs no new space: so
     callers write first, record, then switch. The temporary is removed whatever happens.
     """
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{CURRENT_FILE}.", dir=stage_dir)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(candidate_id + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; readers of CURRENT may be other users
-        yield lambda: os.replace(tmp, stage_dir / CURRENT_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with staged_file(stage_dir / CURRENT_FILE, (candidate_id + "\n").encode()) as switch:
+        yield switch
 
 
 def _point_current(stage_dir: Path, candidate_id: str) -> None:

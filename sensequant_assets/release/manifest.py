@@ -4,33 +4,30 @@ It holds the seed's fields (release id, status, training symbols and dates, head
 validation and test numbers, the artifact list) plus the lineage a promotion gate needs, and
 the SHA-256 of every artifact of the candidate bundle and of its audit directory (files
 written before the manifest). ``verify_artifacts`` recomputes them: promotion refuses a
-candidate whose files no longer match.
+candidate whose files no longer match. The manifest cannot hash itself or the briefing written
+after it: approving records those digests (:mod:`sensequant_assets.registry.evidence`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sensequant_assets.artifacts import MANIFEST_FILE
+from sensequant_assets.atomic import write_atomic
+from sensequant_assets.integrity import file_sha256, refuse_problems
 from sensequant_assets.release.briefing import StageOutputs
-from sensequant_assets.release.lineage import artifact_hashes, file_sha256
+from sensequant_assets.release.lineage import artifact_hashes
 
-MANIFEST_FILE = "manifest.yaml"
 MANIFEST_VERSION = 1
 READY_FOR_REVIEW = "ready-for-review"
 # libyaml's emitter and parser write and read the same YAML as PyYAML's pure-Python ones, ten
 # times faster (a 102-symbol manifest lists ~6,000 artifacts); the pure ones stay the fallback.
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class ArtifactMismatchError(ValueError):
-    """A file listed in a manifest is missing or its SHA-256 differs."""
 
 
 def build_manifest(
@@ -114,32 +111,26 @@ def headline_sections(outputs: StageOutputs, universe_snapshot: str) -> dict[str
 
 
 def write_manifest(audit_dir: Path, manifest: dict[str, Any]) -> Path:
-    """Atomically write ``manifest.yaml`` into ``audit_dir``."""
-    path = audit_dir / MANIFEST_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomically and durably write ``manifest.yaml`` into ``audit_dir``."""
     text = yaml.dump(manifest, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_FILE}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(audit_dir / MANIFEST_FILE, text.encode("utf-8"))
 
 
 def read_manifest(audit_dir: Path) -> dict[str, Any]:
     path = audit_dir / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: materialize release_audit first")
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+    return parse_manifest(path.read_bytes())
+
+
+def parse_manifest(data: bytes) -> dict[str, Any]:
+    """A manifest from its bytes (a caller that checked their SHA-256 parses those very bytes)."""
+    return yaml.load(data.decode("utf-8"), Loader=_LOADER)
 
 
 def verify_artifacts(manifest: dict[str, Any], home: Path) -> int:
-    """Recompute every listed SHA-256 under ``home``; raise on the first problems found.
+    """Recompute every listed SHA-256 under ``home``; raise
+    :class:`~sensequant_assets.integrity.ModelIntegrityError` naming the first problems found.
 
     Returns the number of files verified.
     """
@@ -150,12 +141,7 @@ def verify_artifacts(manifest: dict[str, Any], home: Path) -> int:
             problems.append(f"{relative} is missing")
         elif (actual := file_sha256(path)) != expected:
             problems.append(f"{relative} has SHA-256 {actual}, the manifest records {expected}")
-    if problems:
-        shown = "; ".join(problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise ArtifactMismatchError(
-            f"release {manifest['release_id']} does not match its manifest: {shown}{more}"
-        )
+    refuse_problems(f"release {manifest['release_id']} does not match its manifest", problems)
     return len(manifest["artifacts"])
 
 
