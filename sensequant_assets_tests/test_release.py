@@ -1,14 +1,28 @@
-"""Lineage hashes, secret-free configuration and the partial briefing of a failed run."""
+"""Lineage hashes, secret-free configuration, the partial briefing of a failed run, and release
+files that stay as they were once a candidate is reviewed."""
 
+import datetime as dt
 import json
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 
+from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.evaluation import Evaluation
+from sensequant_assets.defs.jobs import CANDIDATE_JOB
+from sensequant_assets.defs.release import record_failed_candidate
+from sensequant_assets.defs.tags import scope_tags
+from sensequant_assets.defs.training import Training
+from sensequant_assets.registry import StateManager
 from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
 from sensequant_assets.release.lineage import code_version, data_snapshot_hash, public_configuration
 from sensequant_assets.settings import load_settings
+from sensequant_assets.universe import load_universe
+from sensequant_assets_tests.evidence import write_evidence
 
 BARS = pd.DataFrame(
     {
@@ -68,3 +82,46 @@ def test_a_failed_run_gets_a_partial_briefing_naming_the_phase() -> None:
     assert "## Validation results\n\n_Not reached in this run._" in markdown
     assert "re-run `sensequant historical-run`" in markdown
     json.dumps(briefing, allow_nan=False)
+
+
+def test_the_release_assets_refuse_to_rewrite_a_reviewed_candidate() -> None:
+    """Re-materializing the audit or the briefing of an approved candidate fails naming it and
+    its status, and every file the approval bound stays byte for byte as it was."""
+    settings = load_settings()
+    layout = ArtifactLayout(settings.home)
+    candidate_id = "live_candidate_20261124_101500"
+    candidate = layout.candidate(candidate_id)
+    candidate.root.mkdir(parents=True)
+    candidate.student_runs.write_text(json.dumps({"symbols": ["TCS"]}))
+    audit = write_evidence(layout.audit_dir(candidate))
+    registry = StateManager(layout.registry)
+    registry.record_candidate_run(candidate_id, audit_dir=audit, candidate_dir=candidate.root)
+    registry.approve_candidate_run(candidate_id, approved_by="asha")
+    before = {path.name: path.read_bytes() for path in audit.iterdir()}
+
+    defs = build_defs(settings)
+    tags = scope_tags(candidate_id, ["TCS"], dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    with dg.DagsterInstance.ephemeral() as instance:
+        for asset in ("release_audit", "promotion_briefing"):
+            result = defs.resolve_job_def(CANDIDATE_JOB).execute_in_process(
+                instance=instance,
+                tags=tags,
+                asset_selection=[dg.AssetKey(asset)],
+                raise_on_error=False,
+            )
+            assert not result.success
+            message = result.failure_data_for_node(asset).error.message
+            assert f"{candidate_id} is approved: its manifest and briefing are the evidence" in (
+                message
+            ), message
+    # The failure sensor's partial briefing is not written over it either.
+    evaluation = Evaluation(
+        Training(
+            settings,
+            load_universe(settings.scrip_master),
+            TradingCalendar.from_file(settings.holiday_file),
+        )
+    )
+    assert not record_failed_candidate(evaluation, candidate_id, "release", "refused")
+    assert {path.name: path.read_bytes() for path in audit.iterdir()} == before
+    assert registry.get_candidate_run(candidate_id).status == "approved"

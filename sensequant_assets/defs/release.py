@@ -1,7 +1,8 @@
 """Release assets (group ``release``): the audit manifest and the promotion briefing.
 
 Both write into the candidate's audit directory; the briefing copies its numbers from the
-stage outputs already on disk, so what a reviewer reads is what the stages computed.
+stage outputs already on disk, so what a reviewer reads is what the stages computed. Neither
+rewrites the files of a candidate whose review is decided: an approval binds them.
 """
 
 import json
@@ -10,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.artifacts import BRIEFING_JSON, BRIEFING_MD, MANIFEST_FILE, CandidateLayout
 from sensequant_assets.defs.evaluation import Evaluation
 from sensequant_assets.evaluation.outputs import (
     GATE_JSON,
@@ -29,11 +30,15 @@ from sensequant_assets.release.manifest import (
     read_manifest,
     write_manifest,
 )
-from sensequant_assets.release.registration import register_candidate, register_failure
+from sensequant_assets.release.registration import (
+    ReviewedCandidateError,
+    refuse_if_reviewed,
+    register_candidate,
+    register_failure,
+    reviewed_status,
+)
 
 GROUP = "release"
-BRIEFING_JSON = "promotion_briefing.json"
-BRIEFING_MD = "promotion_briefing.md"
 
 
 def stage_outputs(
@@ -46,7 +51,7 @@ def stage_outputs(
     def load(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text()) if path.is_file() else None
 
-    manifest = read_manifest(audit) if (audit / "manifest.yaml").is_file() else None
+    manifest = read_manifest(audit) if (audit / MANIFEST_FILE).is_file() else None
     return StageOutputs(
         release_id=release_id or candidate.candidate_id,
         teacher_runs=load(candidate.teacher_runs),
@@ -74,14 +79,32 @@ def record_failed_candidate(
     phase: str,
     error: str,
     dagster_run_id: str | None = None,
-) -> None:
-    """A partial briefing from whatever stages finished, and a ``failed`` registry entry."""
+) -> bool:
+    """A partial briefing from whatever stages finished, and a ``failed`` registry entry.
+
+    False, and nothing written, for a candidate whose review is decided (a later run for it
+    failed, e.g. a refused re-materialization): its briefing is what was reviewed.
+    """
     layout = evaluation.training.layout
+    registry = StateManager(layout.registry)
+    if reviewed_status(registry, candidate_id) is not None:
+        return False
     candidate = layout.candidate(candidate_id)
     outputs = stage_outputs(evaluation, candidate)
     outputs.failed_phase, outputs.error, outputs.dagster_run_id = phase, error, dagster_run_id
     write_briefing(layout.audit_dir(candidate), outputs)
-    register_failure(StateManager(layout.registry), candidate_id, phase, error)
+    register_failure(registry, candidate_id, phase, error)
+    return True
+
+
+def _unreviewed_registry(evaluation: Evaluation, candidate: CandidateLayout) -> StateManager:
+    """The registry, once it shows ``candidate``'s review is not decided (else a dg.Failure)."""
+    registry = StateManager(evaluation.training.layout.registry)
+    try:
+        refuse_if_reviewed(registry, candidate.candidate_id)
+    except ReviewedCandidateError as exc:
+        raise dg.Failure(str(exc)) from None
+    return registry
 
 
 def build_release_assets() -> list[dg.AssetsDefinition]:
@@ -91,6 +114,7 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """``manifest.yaml``: what the candidate is, where it came from, every file's SHA-256."""
         candidate = evaluation.candidate(context)
+        _unreviewed_registry(evaluation, candidate)
         outputs = stage_outputs(evaluation, candidate)
         if outputs.student_runs is None or outputs.gate is None or outputs.stat_tests is None:
             raise dg.Failure(
@@ -133,6 +157,7 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """``promotion_briefing.md/.json``: the reviewer's document, every number from this run."""
         candidate = evaluation.candidate(context)
+        registry = _unreviewed_registry(evaluation, candidate)
         outputs = stage_outputs(evaluation, candidate)
         outputs.dagster_run_id = context.run.run_id
         audit = evaluation.audit_dir(candidate)
@@ -141,7 +166,6 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
         policy = AutoApprovalPolicy(
             settings.candidate_auto_approve, settings.candidate_approval_threshold
         )
-        registry = StateManager(evaluation.training.layout.registry)
         run, new = register_candidate(registry, briefing, candidate.root, audit, policy)
         context.log.info(
             f"registry: {run.run_id} {'recorded' if new else 'already recorded'} as {run.status}"

@@ -69,6 +69,9 @@ def build_sensors(
         if steps:
             step, error = step_failure(steps[0])
             phase = STAGE_PHASES.get(step, "candidate")
-        record_failed_candidate(evaluation, candidate_id, phase, error, context.dagster_run.run_id)
+        if not record_failed_candidate(
+            evaluation, candidate_id, phase, error, context.dagster_run.run_id
+        ):
+            context.log.info(f"{candidate_id} is already reviewed: its briefing is left as it is")
 
     return [promotion_sensor, candidate_failure_sensor]

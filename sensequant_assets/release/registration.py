@@ -1,4 +1,8 @@
-"""Entering a briefed candidate, or a failed run, into the candidate registry."""
+"""Entering a briefed candidate, or a failed run, into the candidate registry.
+
+Once a candidate's review is decided (approved, rejected, deployed, retired) its manifest and
+briefing are the evidence of that decision: nothing here, and no release asset, rewrites them.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,35 @@ from typing import Any
 from sensequant_assets.registry import (
     FAILED,
     READY_FOR_REVIEW,
+    REVIEWED,
     AutoApprovalPolicy,
     CandidateRun,
+    RegistryError,
     StateManager,
     UnknownRunError,
 )
+
+
+class ReviewedCandidateError(RegistryError):
+    """The candidate's review is decided, so its release audit and briefing are not rewritten."""
+
+
+def reviewed_status(manager: StateManager, release_id: str) -> str | None:
+    """The registry status of ``release_id`` if its review is decided, else ``None``."""
+    try:
+        status = manager.get_candidate_run(release_id).status
+    except UnknownRunError:
+        return None
+    return status if status in REVIEWED else None
+
+
+def refuse_if_reviewed(manager: StateManager, release_id: str) -> None:
+    """Raise :class:`ReviewedCandidateError` if ``release_id``'s review is decided."""
+    if (status := reviewed_status(manager, release_id)) is not None:
+        raise ReviewedCandidateError(
+            f"{release_id} is {status}: its manifest and briefing are the evidence of that "
+            "decision and are left as they are; train a new candidate instead"
+        )
 
 
 def register_candidate(
