@@ -25,6 +25,7 @@ from sensequant_assets.defs.partitions import (
     one_symbol_range_tags,
     teacher_blocks,
 )
+from sensequant_assets.defs.tags import allow_tags
 from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec
 from sensequant_assets.runs import (
     EXIT_FAILED,
@@ -79,12 +80,17 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         f"ingesting {len(symbols)} symbol(s), {len(sessions)} session(s) "
         f"{sessions[0]}..{sessions[-1]} from {settings.data_source}"
     )
+    allow = allow_tags(args.allow_shrink, args.allow_missing_sessions)
     specs = [
-        RunSpec(OHLCV_JOB, f"ohlcv_daily {symbol}", one_symbol_range_tags(symbol, *bounds))
+        RunSpec(
+            OHLCV_JOB, f"ohlcv_daily {symbol}", {**one_symbol_range_tags(symbol, *bounds), **allow}
+        )
         for symbol in symbols
     ]
     if args.benchmark:
-        specs.append(RunSpec(BENCHMARK_JOB, "nifty50_benchmark", date_range_tags(*bounds)))
+        specs.append(
+            RunSpec(BENCHMARK_JOB, "nifty50_benchmark", {**date_range_tags(*bounds), **allow})
+        )
     ok = _issue(settings, defs, instance, specs)
     print(f"warehouse: {settings.warehouse_location}")
     return EXIT_OK if ok else EXIT_FAILED
@@ -207,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--end-date", required=True, type=parse_date)
     ingest.add_argument(
         "--no-benchmark", dest="benchmark", action="store_false", help="skip the NIFTY 50 benchmark"
+    )
+    ingest.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="let the runs delete stored sessions the source no longer returns",
+    )
+    ingest.add_argument(
+        "--allow-missing-sessions",
+        action="store_true",
+        help="mark NSE sessions the source has no row for as done (recorded, not retried)",
     )
     ingest.set_defaults(handler=cmd_ingest)
 

@@ -4,6 +4,12 @@ One call handles exactly what one Dagster run covers (one symbol over many days,
 over many symbols), so the asset stays a thin wrapper. Failures are collected per symbol rather
 than raised at the first one, so an operator sees every bad symbol of a run in one message; the
 caller decides that any failure fails the whole run and nothing of it is written.
+
+The IO manager replaces the run's whole slice (its symbols × its first..last day), so the frame
+returned here is the slice's new content. Two refusals keep that from losing data silently: a
+stored session the source no longer returns (a truncated file, a short reply) fails the symbol
+unless shrinking is allowed, and a requested session with no source row fails it unless gaps
+are allowed, because a partition marked materialized without a row is never retried.
 """
 
 from __future__ import annotations
@@ -24,12 +30,21 @@ logger = logging.getLogger(__name__)
 BAR_COLUMNS = ["date", "symbol", "open", "high", "low", "close", "volume", "source"]
 
 
+@dataclass(frozen=True)
+class IngestPolicy:
+    """What an ingest may do to the slice it replaces; refusing both is the safe default."""
+
+    allow_shrink: bool = False
+    allow_missing_sessions: bool = False
+
+
 @dataclass
 class IngestResult:
     frame: pd.DataFrame
     reports: list[QualityReport] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
     reused_rows: dict[str, int] = field(default_factory=dict)
+    missing_sessions: dict[str, list[dt.date]] = field(default_factory=dict)
     raw_file: Path | None = None
 
     @property
@@ -46,6 +61,36 @@ class IngestResult:
         )
 
 
+def format_sessions(days: Sequence[dt.date], limit: int = 5) -> str:
+    """``d1, d2, ...`` for a short list; the count and span for a long one."""
+    shown = ", ".join(d.isoformat() for d in days[:limit])
+    if len(days) <= limit:
+        return shown
+    return f"{shown}, ... ({len(days)} in all, {days[0]}..{days[-1]})"
+
+
+def _days(frame: pd.DataFrame) -> set[dt.date]:
+    return set(frame["date"].dt.date) if not frame.empty else set()
+
+
+def _slice_refusal(
+    lost: Sequence[dt.date], missing: Sequence[dt.date], policy: IngestPolicy
+) -> str | None:
+    if lost and not policy.allow_shrink:
+        return (
+            f"the source no longer returns {len(lost)} stored session(s): "
+            f"{format_sessions(lost)}; storing this run would delete them "
+            "(re-run with --allow-shrink, or SENSEQUANT_ALLOW_SHRINK=true, to accept)"
+        )
+    if missing and not policy.allow_missing_sessions:
+        return (
+            f"no source row for {len(missing)} requested NSE session(s): "
+            f"{format_sessions(missing)} (fix the source or the holiday file, or accept the gaps "
+            "with --allow-missing-sessions / SENSEQUANT_ALLOW_MISSING_SESSIONS=true)"
+        )
+    return None
+
+
 class Ingestor:
     """Brings one curated table up to date from a source, keeping raw rows for audit."""
 
@@ -56,21 +101,30 @@ class Ingestor:
         archive: RawArchive,
         table: str,
         refetch: bool = False,
+        policy: IngestPolicy | None = None,
     ):
         self.source = source
         self.warehouse = warehouse
         self.archive = archive
         self.table = table
         self.refetch = refetch
+        self.policy = policy or IngestPolicy()
 
-    def _stored_from_source(self, symbol: str, sessions: Sequence[dt.date]) -> pd.DataFrame:
-        if not self.source.remote or self.refetch:
-            return pd.DataFrame(columns=BAR_COLUMNS)
-        stored = self.warehouse.bars(self.table, symbol, sessions[0], sessions[-1])
+    def _stored_slice(
+        self, symbols: Sequence[str], first: dt.date, last: dt.date
+    ) -> dict[str, pd.DataFrame]:
+        """The stored rows the run's write will replace, per symbol (one query)."""
+        stored = self.warehouse.symbols_bars(self.table, list(symbols), first, last)
         if stored.empty:
+            return {}
+        return {str(symbol): rows[BAR_COLUMNS] for symbol, rows in stored.groupby("symbol")}
+
+    def _reusable(self, stored: pd.DataFrame, sessions: Sequence[dt.date]) -> pd.DataFrame:
+        """Stored rows of this source for requested sessions: a remote source needn't refetch."""
+        if not self.source.remote or self.refetch or stored.empty:
             return pd.DataFrame(columns=BAR_COLUMNS)
-        stored = stored[stored["source"] == self.source.name]
-        return stored[stored["date"].dt.date.isin(set(sessions))][BAR_COLUMNS]
+        same_source = stored[stored["source"] == self.source.name]
+        return same_source[same_source["date"].dt.date.isin(set(sessions))]
 
     def run(
         self,
@@ -81,15 +135,23 @@ class Ingestor:
         result = IngestResult(frame=pd.DataFrame(columns=BAR_COLUMNS))
         raw_frames: dict[str, pd.DataFrame] = {}
         clean_frames: list[pd.DataFrame] = []
+        every_day = sorted({d for days in sessions_by_symbol.values() for d in days})
+        in_slice = (
+            self._stored_slice(list(sessions_by_symbol), every_day[0], every_day[-1])
+            if every_day
+            else {}
+        )
         total = len(sessions_by_symbol)
         for done, (symbol, wanted) in enumerate(sessions_by_symbol.items(), start=1):
             sessions = sorted(wanted)
             if not sessions:
                 continue
-            stored = self._stored_from_source(symbol, sessions)
+            stored_all = in_slice.get(symbol, pd.DataFrame(columns=BAR_COLUMNS))
+            stored = self._reusable(stored_all, sessions)
             have = set(stored["date"].dt.date) if not stored.empty else set()
             missing = [d for d in sessions if d not in have]
             result.reused_rows[symbol] = len(stored)
+            new_frames = []
             if missing:
                 fetch_sessions = [d for d in sessions if missing[0] <= d <= missing[-1]]
                 try:
@@ -113,11 +175,25 @@ class Ingestor:
                     continue
                 result.reports.append(report)
                 clean["source"] = self.source.name
-                clean_frames.append(clean[BAR_COLUMNS])
+                new_frames.append(clean[BAR_COLUMNS])
                 if not stored.empty:
                     stored = stored[~stored["date"].dt.date.isin(set(fetch_sessions))]
             if not stored.empty:
-                clean_frames.append(stored)
+                new_frames.append(stored)
+            got = set().union(*(_days(f) for f in new_frames))
+            requested = set(sessions)
+            stored_days = _days(stored_all)
+            refusal = _slice_refusal(
+                sorted(stored_days & requested - got), sorted(requested - got), self.policy
+            )
+            if refusal:
+                result.failures[symbol] = refusal
+                continue
+            if requested - got:
+                result.missing_sessions[symbol] = sorted(requested - got)
+            clean_frames += new_frames
+            if stored_days - requested:
+                clean_frames.append(stored_all[~stored_all["date"].dt.date.isin(requested)])
             if progress:
                 progress(done, total, symbol)
         result.raw_file = self.archive.write(self.table, run_id, raw_frames, self.source.name)

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="Bound on each SDK network call, the import-time security master included.",
     )
     breeze_refetch: bool = False
+    allow_shrink: bool = Field(
+        default=False, description="Let an ingest delete stored sessions its source no longer has."
+    )
+    allow_missing_sessions: bool = Field(
+        default=False, description="Let an ingest mark NSE sessions with no source row as done."
+    )
 
     sentiment_headlines_file: Path | None = None
 

@@ -12,6 +12,7 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB
 from sensequant_assets.defs.partitions import one_day_all_symbols_tags, one_symbol_range_tags
+from sensequant_assets.defs.tags import ALLOW_MISSING_SESSIONS_TAG
 from sensequant_assets.settings import Settings, load_settings
 from sensequant_assets.storage import RawArchive
 
@@ -173,8 +174,12 @@ def test_synthetic_defects_raise_warnings_but_keep_data(
     monkeypatch.setenv("SENSEQUANT_SYNTHETIC_DEFECTS", "all")
     settings = load_settings()
     tags = one_symbol_range_tags("SBIN", dt.date(2024, 1, 1), dt.date(2024, 12, 31))
-    result = run_job(settings, instance, OHLCV_JOB, tags)
+    refused = run_job(settings, instance, OHLCV_JOB, tags)
+    assert not refused.success  # the planted calendar gap, until gaps are accepted
+    result = run_job(settings, instance, OHLCV_JOB, {**tags, ALLOW_MISSING_SESSIONS_TAG: "true"})
     assert result.success
+    materialization = result.asset_materializations_for_node("ohlcv_daily")[0]
+    assert materialization.metadata["missing_sessions"].value >= 1
     assert checks(result) == {
         "valid_rows": True,
         "volume_not_negative": False,

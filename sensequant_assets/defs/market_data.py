@@ -9,7 +9,8 @@ from sensequant_assets import sentiment
 from sensequant_assets.defs.checks import check_results, check_specs
 from sensequant_assets.defs.partitions import sessions_by_symbol, sessions_of
 from sensequant_assets.defs.resources import MarketData
-from sensequant_assets.ingest import IngestResult
+from sensequant_assets.defs.tags import ingest_policy
+from sensequant_assets.ingest import IngestResult, format_sessions
 from sensequant_assets.universe import INDEX_SYMBOL
 
 GROUP = "market_data"
@@ -50,6 +51,14 @@ def _emit(
         "corrections": sum(len(r.corrections) for r in result.reports),
         "warnings": sum(len(r.warnings) for r in result.reports),
     }
+    gaps = result.missing_sessions
+    if gaps:
+        metadata["missing_sessions"] = sum(len(days) for days in gaps.values())
+        for symbol, days in sorted(gaps.items()):
+            context.log.warning(
+                f"{symbol}: no source row for {len(days)} session(s), marked done as allowed: "
+                f"{format_sessions(days)}"
+            )
     if len(frame):
         metadata["first_date"] = str(frame["date"].min().date())
         metadata["last_date"] = str(frame["date"].max().date())
@@ -93,7 +102,8 @@ def build_market_data_assets(
             f"ingesting {len(context.partition_keys)} partition(s): {len(wanted)} symbol(s) "
             f"from {market_data.source.name}"
         )
-        result = market_data.ingestor("ohlcv_daily").run(
+        policy = ingest_policy(context.run.tags, market_data.ingest_policy)
+        result = market_data.ingestor("ohlcv_daily", policy).run(
             wanted, context.run.run_id, progress=_progress(context)
         )
         yield from _emit(context, "ohlcv_daily", result, market_data)
@@ -113,7 +123,8 @@ def build_market_data_assets(
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         """Daily NIFTY 50 index bars: the benchmark for alpha, beta and 60/40 baselines."""
         sessions = sessions_of(context.partition_keys)
-        result = market_data.ingestor("nifty50_benchmark").run(
+        policy = ingest_policy(context.run.tags, market_data.ingest_policy)
+        result = market_data.ingestor("nifty50_benchmark", policy).run(
             {INDEX_SYMBOL: sessions}, context.run.run_id
         )
         yield from _emit(context, "nifty50_benchmark", result, market_data, BENCHMARK_CHECKS)

@@ -7,11 +7,11 @@ from functools import cached_property
 
 from dagster_deltalake import LocalConfig, S3Config
 from dagster_deltalake.config import ClientConfig
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.delta_io import SliceDeltaLakePandasIOManager
-from sensequant_assets.ingest import Ingestor
+from sensequant_assets.defs.duckdb_io import TransactionalDuckDBPandasIOManager
+from sensequant_assets.ingest import Ingestor, IngestPolicy
 from sensequant_assets.settings import Settings
 from sensequant_assets.sources import MarketDataSource, build_source
 from sensequant_assets.storage import WAREHOUSE_SCHEMA, RawArchive, Warehouse
@@ -42,15 +42,27 @@ class MarketData:
     def archive(self) -> RawArchive:
         return RawArchive(self.settings.raw_dir)
 
-    def ingestor(self, table: str) -> Ingestor:
+    @property
+    def ingest_policy(self) -> IngestPolicy:
+        return IngestPolicy(
+            allow_shrink=self.settings.allow_shrink,
+            allow_missing_sessions=self.settings.allow_missing_sessions,
+        )
+
+    def ingestor(self, table: str, policy: IngestPolicy | None = None) -> Ingestor:
         return Ingestor(
-            self.source, self.warehouse, self.archive, table, refetch=self.settings.breeze_refetch
+            self.source,
+            self.warehouse,
+            self.archive,
+            table,
+            refetch=self.settings.breeze_refetch,
+            policy=policy or self.ingest_policy,
         )
 
 
 def warehouse_io_manager(
     settings: Settings,
-) -> DuckDBPandasIOManager | SliceDeltaLakePandasIOManager:
+) -> TransactionalDuckDBPandasIOManager | SliceDeltaLakePandasIOManager:
     """The IO manager of the curated tables, as ``SENSEQUANT_WAREHOUSE`` says.
 
     ``duckdb``: a file under ``$SENSEQUANT_HOME/data`` (the IO manager won't create the folder
@@ -73,4 +85,6 @@ def warehouse_io_manager(
             schema=WAREHOUSE_SCHEMA,
         )
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    return DuckDBPandasIOManager(database=str(settings.duckdb_path), schema=WAREHOUSE_SCHEMA)
+    return TransactionalDuckDBPandasIOManager(
+        database=str(settings.duckdb_path), schema=WAREHOUSE_SCHEMA
+    )

@@ -1,9 +1,11 @@
-"""Run tags that scope a candidate run; Dagit users can set the same tags on a launch.
+"""Run tags that scope a candidate run or an ingest; Dagit users can set them on a launch.
 
 A run tagged with ``sensequant/candidate`` writes that candidate id (so every stage, and a
 failure handler, knows the bundle before it exists); ``sensequant/symbols`` and
 ``sensequant/start_date`` / ``sensequant/end_date`` restrict the student and its evaluation to
 those symbols and dates. Without them a candidate covers every stored symbol and date.
+``sensequant/allow_shrink`` and ``sensequant/allow_missing_sessions`` (``true``) let one ingest
+run do what the settings of the same names refuse by default.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sensequant_assets.ingest import IngestPolicy
+
 CANDIDATE_TAG = "sensequant/candidate"
 SYMBOLS_TAG = "sensequant/symbols"
 START_TAG = "sensequant/start_date"
 END_TAG = "sensequant/end_date"
 HISTORICAL_RUN_TAG = "sensequant/historical_run"
 DRYRUN_TAG = "sensequant/dryrun"
+ALLOW_SHRINK_TAG = "sensequant/allow_shrink"
+ALLOW_MISSING_SESSIONS_TAG = "sensequant/allow_missing_sessions"
 
 
 @dataclass(frozen=True)
@@ -57,3 +63,28 @@ def _date(tags: Mapping[str, str], key: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"run tag {key}={value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def ingest_policy(tags: Mapping[str, str], default: IngestPolicy) -> IngestPolicy:
+    """The settings' policy, loosened (never tightened) by the run's allow tags."""
+    return IngestPolicy(
+        allow_shrink=default.allow_shrink or _flag(tags, ALLOW_SHRINK_TAG),
+        allow_missing_sessions=(
+            default.allow_missing_sessions or _flag(tags, ALLOW_MISSING_SESSIONS_TAG)
+        ),
+    )
+
+
+def allow_tags(allow_shrink: bool, allow_missing_sessions: bool) -> dict[str, str]:
+    """The tags a command adds to its ingest runs for its --allow-* flags."""
+    tags = {ALLOW_SHRINK_TAG: "true"} if allow_shrink else {}
+    if allow_missing_sessions:
+        tags[ALLOW_MISSING_SESSIONS_TAG] = "true"
+    return tags
+
+
+def _flag(tags: Mapping[str, str], key: str) -> bool:
+    value = tags.get(key, "").strip().lower()
+    if value not in ("", "true", "false"):
+        raise ValueError(f"run tag {key}={tags[key]!r} must be true or false")
+    return value == "true"
