@@ -2,7 +2,8 @@
 
 Everything is written under a temporary name in the target's directory and fsynced, renamed
 into place, and the directory fsynced, so after a return a power cut loses neither the data
-nor the rename. A failure leaves no temporary behind.
+nor the rename. A failure leaves no temporary behind. This is the package's only module that
+renames files into place (a test holds every other module to it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_tree(root: Path) -> None:
+    """fsync every file and directory under ``root``, ``root`` itself last."""
+    for directory, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            fsync_path(Path(directory) / name)
+        fsync_path(Path(directory))
+
+
 @contextmanager
 def staged_file(path: Path, data: bytes, mode: int = FILE_MODE) -> Iterator[Callable[[], None]]:
     """``data`` written and fsynced beside ``path``; yields the commit that renames it over.
@@ -34,14 +43,52 @@ def staged_file(path: Path, data: bytes, mode: int = FILE_MODE) -> Iterator[Call
     Writing is what a full disk makes fail, the commit needs no new space: a caller can write,
     record elsewhere, then commit. The temporary is removed if never committed.
     """
+    with _staged(Path(path), lambda tmp: tmp.write_bytes(data), mode) as commit:
+        yield commit
+
+
+def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> Path:
+    """Replace ``path`` with ``data`` atomically and durably, creating parent directories."""
+    with staged_file(Path(path), data, mode) as commit:
+        commit()
+    return Path(path)
+
+
+def write_atomic_with(path: Path, write: Callable[[Path], object], mode: int = FILE_MODE) -> Path:
+    """Replace ``path`` with what ``write(tmp)`` writes to the path it is given.
+
+    For libraries that write to a path themselves (``DataFrame.to_parquet``): the file they
+    write is fsynced and renamed like :func:`write_atomic`'s.
+    """
+    with _staged(Path(path), write, mode) as commit:
+        commit()
+    return Path(path)
+
+
+def append_durable(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` in one write and fsync it (and the directory, if new).
+
+    For append-only logs, which are never rewritten: a crash after the return loses nothing.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    with open(path, "ab") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if created:
+        fsync_path(path.parent)
+
+
+@contextmanager
+def _staged(path: Path, write: Callable[[Path], object], mode: int) -> Iterator[Callable[[], None]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write(tmp)
+        fsync_path(tmp)
         os.chmod(tmp, mode)
 
         def commit() -> None:
@@ -53,13 +100,6 @@ def staged_file(path: Path, data: bytes, mode: int = FILE_MODE) -> Iterator[Call
         tmp.unlink(missing_ok=True)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> Path:
-    """Replace ``path`` with ``data`` atomically and durably, creating parent directories."""
-    with staged_file(Path(path), data, mode) as commit:
-        commit()
-    return Path(path)
-
-
 @contextmanager
 def publish_dir(target: Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of ``target`` to fill; publish it when the block ends.
@@ -68,19 +108,50 @@ def publish_dir(target: Path) -> Iterator[Path]:
     (which must not exist: published directories are never replaced) and the parent fsynced.
     On an exception it is removed and ``target`` is untouched.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        os.chmod(staging, DIR_MODE)
+    with _staged_dir(target) as staging:
         yield staging
-        for root, _dirs, files in os.walk(staging, topdown=False):
-            for name in files:
-                fsync_path(Path(root) / name)
-            fsync_path(Path(root))
+        fsync_tree(staging)
         if target.exists():
             raise FileExistsError(f"{target} appeared while it was being published")
         os.rename(staging, target)
         fsync_path(target.parent)
+
+
+@contextmanager
+def replace_dir(target: Path) -> Iterator[Path]:
+    """Like :func:`publish_dir`, but an existing ``target`` is replaced by the new directory.
+
+    A rename cannot overwrite a non-empty directory, so the old one is first moved aside into
+    a hidden sibling, the new one renamed in, then the old one deleted; if the second rename
+    fails the old one is put back. Readers see the old directory or the new one, never a mix.
+    """
+    with _staged_dir(target) as staging:
+        yield staging
+        fsync_tree(staging)
+        retired = None
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.rename(target, retired / target.name)
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            if retired is not None:
+                os.rename(retired / target.name, target)
+                shutil.rmtree(retired, ignore_errors=True)
+            raise
+        fsync_path(target.parent)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextmanager
+def _staged_dir(target: Path) -> Iterator[Path]:
+    """An empty hidden sibling of ``target`` to fill and rename; removed on an error."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        os.chmod(staging, DIR_MODE)
+        yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -12,7 +12,6 @@ undone and concurrent runs never contend for the DuckDB write lock.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -25,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
+
+from sensequant_assets.atomic import write_atomic_with
 
 if TYPE_CHECKING:
     from sensequant_assets.settings import Settings
@@ -221,11 +222,7 @@ class RawArchive:
         table["run_id"] = run_id
         table["received_at"] = received_at
         target = self.directory / dataset / f"{dt.date.today():%Y%m%d}_{run_id}.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".parquet.tmp")
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-        return target
+        return write_atomic_with(target, lambda tmp: table.to_parquet(tmp, index=False))
 
     def read(self, dataset: str) -> pd.DataFrame:
         files = sorted((self.directory / dataset).glob("*.parquet"))

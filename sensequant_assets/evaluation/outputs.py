@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from sensequant_assets.atomic import write_atomic_with
 from sensequant_assets.evaluation.backtest import equity_curve
 from sensequant_assets.evaluation.reports import (
     Image,
@@ -38,15 +39,9 @@ def write_json(path: Path, payload: dict[str, Any]) -> Path:
 
 def write_oos(oos: pd.DataFrame, audit_dir: Path) -> Path:
     """The walk-forward predictions, so later stages replay exactly what was validated."""
-    path = audit_dir / OOS_PREDICTIONS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    try:
-        oos.to_parquet(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic_with(
+        audit_dir / OOS_PREDICTIONS, lambda tmp: oos.to_parquet(tmp, index=False)
+    )
 
 
 def write_validation(validation: Validation, audit_dir: Path) -> dict[str, Path]:

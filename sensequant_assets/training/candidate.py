@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.atomic import fsync_tree, write_atomic
 from sensequant_assets.features import LabelSpec, compute_features_panel, feature_columns
 from sensequant_assets.features.labels import make_labels
 from sensequant_assets.training.rewards import (
@@ -324,6 +325,7 @@ def build_candidate(
     layout.root.mkdir(parents=True, exist_ok=False)
     for run in completed:
         shutil.copytree(teacher_root / run.window_label, layout.teacher_dir(run.window_label))
+        fsync_tree(layout.teacher_dir(run.window_label))
     _write_json(
         layout.teacher_runs,
         {"summary": teacher_summary, "runs": [r.to_dict() for r in runs]},
@@ -419,7 +421,4 @@ def _reward_loop(
 
 
 def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(payload, indent=2, default=str).encode())

@@ -8,11 +8,12 @@ inspect how far a crashed run got. Each update rewrites a small JSON snapshot at
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+from sensequant_assets.atomic import write_atomic
 
 
 class ProgressTracker:
@@ -57,8 +58,6 @@ class ProgressTracker:
             self.log(self.line())
 
     def _write(self) -> None:
-        self.snapshot.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.snapshot.with_suffix(".tmp")
         state = {
             "total": self.total,
             "done": self.done,
@@ -68,5 +67,4 @@ class ProgressTracker:
             "eta_seconds": self.eta_seconds(),
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        tmp.write_text(json.dumps(state, indent=2))
-        os.replace(tmp, self.snapshot)
+        write_atomic(self.snapshot, json.dumps(state, indent=2).encode())

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from sensequant_assets.atomic import append_durable
 from sensequant_assets.features.labels import DOWN, NEUTRAL, UP
 from sensequant_assets.training.student import (
     StudentConfig,
@@ -178,12 +179,7 @@ def append_reward_history(
     lines = [_history_line(record) for record in records]
     if not lines:
         return 0
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "a", encoding="utf-8") as handle:
-        handle.write("".join(lines))
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_durable(Path(path), "".join(lines).encode("utf-8"))
     return len(lines)
 
 

@@ -36,8 +36,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +47,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 
+from sensequant_assets.atomic import replace_dir
 from sensequant_assets.features.labels import CLASS_NAMES, DOWN, NEUTRAL, UP
 from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.training.metrics import classification_report
@@ -328,13 +327,12 @@ def yesterday_direction(last_return: np.ndarray | pd.Series) -> np.ndarray:
 def save_student(result: StudentResult, out_dir: str | os.PathLike[str]) -> Path:
     """Write ``student_model.txt`` + ``student_metadata.json`` into ``out_dir``, atomically.
 
-    Both files are written and fsynced in a temporary sibling directory that then replaces
-    ``out_dir`` by rename, so a reader never sees a model without its metadata or a
-    half-written file; a previous ``out_dir`` is moved aside and removed only afterwards.
+    Both files are written in a temporary sibling directory that is fsynced and then replaces
+    ``out_dir`` by rename (``atomic.replace_dir``), so a reader never sees a model without its
+    metadata or a half-written file.
     The model is LightGBM's text format (no pickle: loading it cannot execute code).
     """
     target = Path(out_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
     model_bytes = result.booster.model_to_string().encode()
     metadata = {
         "format_version": METADATA_VERSION,
@@ -351,22 +349,11 @@ def save_student(result: StudentResult, out_dir: str | os.PathLike[str]) -> Path
         "test_start": result.test_start.isoformat(),
         "test_rows_sha256": result.test_rows_sha256,
     }
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        _write_synced(staging / MODEL_FILE, model_bytes)
-        _write_synced(
-            staging / METADATA_FILE, json.dumps(metadata, indent=2, sort_keys=True).encode()
+    with replace_dir(target) as staging:
+        (staging / MODEL_FILE).write_bytes(model_bytes)
+        (staging / METADATA_FILE).write_bytes(
+            json.dumps(metadata, indent=2, sort_keys=True).encode()
         )
-        retired = None
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, retired / target.name)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
     return target
 
 
@@ -458,10 +445,3 @@ def _metrics(
             "yesterday_direction": accuracy > yesterday_accuracy,
         },
     }
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())

@@ -7,9 +7,9 @@ and its class probabilities later become the student's soft targets.
 Each teacher lives in its own directory holding ``metadata.json`` (a :class:`TeacherRun`) and,
 for completed runs only, ``model.txt`` in LightGBM's own text format: readable, diffable and
 version-tolerant, unlike a pickle, which would also execute code on load. The directory is
-built as a hidden sibling (``.<name>.<hex>.tmp``) and renamed into place, so readers see either
-the previous teacher or the new one, never a half-written mix; the directory always reflects
-the latest attempt (completed, skipped or failed).
+built as a hidden sibling, fsynced and renamed into place (``atomic.replace_dir``), so readers
+see either the previous teacher or the new one, never a half-written mix; the directory always
+reflects the latest attempt (completed, skipped or failed).
 
 Classes are fixed to 0 down, 1 neutral, 2 up (:data:`CLASS_NAMES`). The model is fitted with
 ``lightgbm.train`` on those raw ids with ``objective="multiclass", num_class=3`` rather than
@@ -24,13 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
 import time
 import traceback
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -40,6 +36,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from sensequant_assets.atomic import replace_dir
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features.labels import CLASS_NAMES, LabelSpec, make_labels
 from sensequant_assets.features.technical import compute_features, feature_columns
@@ -449,7 +446,7 @@ def train_teacher(
         for name, gain in sorted(zip(names, gains, strict=True), key=lambda p: (-p[1], p[0]))
     }
     run.model_file = MODEL_FILE
-    with _staging(out_dir) as staging:
+    with replace_dir(out_dir) as staging:
         booster.save_model(staging / MODEL_FILE)
         run.sha256 = _sha256((staging / MODEL_FILE).read_bytes())
         _stamp(run, started)
@@ -488,7 +485,7 @@ def write_record(run: TeacherRun, out_dir: Path) -> None:
     """
     if run.status == "completed":
         raise ValueError("completed runs are written by train_teacher together with their model")
-    with _staging(Path(out_dir)) as staging:
+    with replace_dir(Path(out_dir)) as staging:
         _write_json(staging / METADATA_FILE, run.to_dict())
 
 
@@ -565,44 +562,3 @@ def _write_json(path: Path, record: Mapping[str, Any]) -> None:
     with path.open("w", encoding="utf-8") as handle:
         json.dump(record, handle, indent=2, allow_nan=False)
         handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-@contextmanager
-def _staging(out_dir: Path) -> Iterator[Path]:
-    """Yield an empty hidden sibling of ``out_dir``; on success swap it into ``out_dir``.
-
-    ``os.replace`` cannot overwrite a non-empty directory, so an existing teacher is first
-    renamed aside, then the new one renamed in, then the old one deleted; if the second rename
-    fails the old teacher is put back. On any error the staging directory is removed.
-    """
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex
-    staging = out_dir.with_name(f".{out_dir.name}.{token}.tmp")
-    staging.mkdir()
-    try:
-        yield staging
-        _fsync_file(staging / MODEL_FILE)
-        retired = out_dir.with_name(f".{out_dir.name}.{token}.old")
-        had_previous = out_dir.exists()
-        if had_previous:
-            os.replace(out_dir, retired)
-        try:
-            os.replace(staging, out_dir)
-        except BaseException:
-            if had_previous:
-                os.replace(retired, out_dir)
-            raise
-        if had_previous:
-            shutil.rmtree(retired, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _fsync_file(path: Path) -> None:
-    """Flush a file written by a library (LightGBM) to disk before it is published."""
-    if path.exists():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
