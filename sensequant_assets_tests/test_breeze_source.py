@@ -18,6 +18,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -38,6 +39,7 @@ from sensequant_assets.sources.breeze import (
     candles_frame,
     classify_reply,
 )
+from sensequant_assets.sources.breeze_logs import rotate_sdk_logs
 from sensequant_assets.sources.rate_limit import (
     CallLedger,
     LedgerUnavailable,
@@ -706,3 +708,29 @@ def test_the_import_time_security_master_download_is_bounded(tmp_path: Path) -> 
         timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_the_sdk_logs_rotate_under_sdk_home(
+    fake: FakeBreeze, make_source, sdk_home: Path, tmp_path: Path
+) -> None:
+    """The SDK's DEBUG file logs would grow without bound on a long-lived run worker."""
+    source, _ = make_source(fake)
+    source.fetch("RELIANCE", dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    handlers = logging.getLogger("APILogger").handlers
+    files = [h for h in handlers if isinstance(h, logging.FileHandler)]
+    assert files and all(isinstance(h, RotatingFileHandler) for h in files)
+    assert all(Path(h.baseFilename).is_relative_to(sdk_home) for h in files)
+
+    probe = logging.getLogger("sensequant-test-sdk-probe")
+    plain = logging.FileHandler(tmp_path / "probe.log")
+    probe.addHandler(plain)
+    rotated = rotate_sdk_logs(("sensequant-test-sdk-probe",), max_bytes=200, backups=2)
+    assert rotated == [str(tmp_path / "probe.log")]
+    for _ in range(20):
+        probe.warning("x" * 50)
+    assert sorted(p.name for p in tmp_path.glob("probe.log*")) == [
+        "probe.log", "probe.log.1", "probe.log.2"
+    ]  # fmt: skip
+    for handler in list(probe.handlers):
+        probe.removeHandler(handler)
+        handler.close()

@@ -39,6 +39,7 @@ import pandas as pd
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.sources.backoff import Backoff
 from sensequant_assets.sources.base import OHLCV_COLUMNS, SourceError
+from sensequant_assets.sources.breeze_logs import rotate_sdk_logs
 from sensequant_assets.sources.breeze_timeouts import (
     bound_sdk_calls,
     bounded_import,
@@ -169,7 +170,9 @@ def _import_sdk(sdk_home: Path, urls: dict[str, str], timeout: float, what: str)
         try:
             os.chdir(sdk_home)
             with bounded_import(timeout):
-                return importlib.import_module(SDK_MODULE)
+                module = importlib.import_module(SDK_MODULE)
+            rotate_sdk_logs()
+            return module
         except Exception as exc:
             reason = _network_detail(exc, timeout) or one_line(str(exc))
             raise BreezeRequestFailed(
