@@ -9,6 +9,7 @@ sees the old slice or the new one and a failed write changes nothing.
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -58,6 +59,8 @@ class TransactionalDuckDBPandasIOManager(DuckDBPandasIOManager):
         return [DuckDBPandasTypeHandler()]
 
     def create_io_manager(self, context: dg.InitResourceContext) -> DbIOManager:
+        # Here, when a run starts, not when definitions load: loading them creates no file.
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         return DbIOManager(
             db_client=TransactionalDuckDbClient(),
             database=self.database,

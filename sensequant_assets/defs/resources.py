@@ -84,7 +84,6 @@ def warehouse_io_manager(
             client_options=ClientConfig(allow_http=settings.aws_allow_http),
             schema=WAREHOUSE_SCHEMA,
         )
-    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     return TransactionalDuckDBPandasIOManager(
         database=str(settings.duckdb_path), schema=WAREHOUSE_SCHEMA
     )
