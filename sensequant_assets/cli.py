@@ -2,8 +2,9 @@
 
 Every command that materializes data runs the same Dagster jobs Dagit runs, on the instance
 named by ``DAGSTER_HOME`` (an ephemeral one when it is unset), so what a cron job did is
-visible in Dagit afterwards. Exit codes: 0 success, 1 a run failed, 2 bad arguments or
-configuration.
+visible in Dagit afterwards. Exit codes: 0 success, 1 a run failed (or a file operation), 2
+bad arguments, configuration or input files. A known failure prints one ``error:`` line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sensequant_assets.defs.partitions import (
     teacher_blocks,
 )
 from sensequant_assets.defs.tags import allow_tags
+from sensequant_assets.inputs import check_inputs, read_input
 from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec
 from sensequant_assets.runs import (
     EXIT_FAILED,
@@ -187,7 +189,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_universe_codes(args: argparse.Namespace, settings: Settings) -> int:
     shipped = load_universe()
-    codes = scrip_master_codes(Path(args.master))
+    codes = read_input("--master", Path(args.master), scrip_master_codes)
     symbols = shipped.default_symbols if not args.symbols else args.symbols.split(",")
     changed = 0
     for symbol in symbols:
@@ -259,10 +261,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if exc.code else EXIT_OK
     try:
         settings = load_settings()
+        check_inputs(settings)
         return int(args.handler(args, settings))
     except (SettingsError, UsageError, UnknownSymbolError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line: a multi-line one (``invalid configuration:`` and an
+    indented line per variable) becomes ``head: first; second``."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) < 2:
+        return lines[0] if lines else type(exc).__name__
+    head = lines[0] if lines[0].endswith(":") else f"{lines[0]}:"
+    return f"{head} {'; '.join(lines[1:])}"
 
 
 if __name__ == "__main__":

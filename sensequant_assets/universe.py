@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -20,6 +21,22 @@ import pandas as pd
 UNIVERSE_SNAPSHOT = "2026-07"
 INDEX_SYMBOL = "NIFTY50"
 ETF_SYMBOLS = ("GOLDBEES", "SILVERBEES")
+#: What an NSE symbol may look like. Symbols become file names (the files source) and
+#: partition keys, so nothing else (``/``, ``..``, spaces) may ever enter as one.
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9&_-]{1,20}")
+
+
+class InvalidSymbolError(ValueError):
+    """Text offered as a symbol that cannot be one (see :data:`SYMBOL_PATTERN`)."""
+
+
+def check_symbol(symbol: str, where: str) -> str:
+    """``symbol`` if it matches :data:`SYMBOL_PATTERN`, else an error saying ``where`` it came."""
+    if not SYMBOL_PATTERN.fullmatch(symbol):
+        raise InvalidSymbolError(
+            f"{where}: {symbol!r} is not an NSE symbol (1-20 of A-Z, 0-9, &, _, -)"
+        )
+    return symbol
 
 
 class UnknownSymbolError(KeyError):
@@ -56,7 +73,7 @@ class Universe:
         return isinstance(symbol, str) and symbol.upper() in self._by_symbol
 
     def get(self, symbol: str) -> Instrument:
-        key = symbol.strip().upper()
+        key = check_symbol(symbol.strip().upper(), "symbol")
         try:
             return self._by_symbol[key]
         except KeyError:
@@ -121,11 +138,15 @@ def read_scrip_master(path: Path) -> pd.DataFrame:
 
 
 def scrip_master_codes(path: Path) -> dict[str, str]:
-    """NSE symbol (``ExchangeCode``) → ICICI code (``ShortName``) for ``Series == EQ`` rows."""
+    """NSE symbol (``ExchangeCode``) → ICICI code (``ShortName``) for ``Series == EQ`` rows.
+
+    A row whose symbol is not a valid NSE symbol refuses the whole file, naming its line.
+    """
     frame = read_scrip_master(path)
     eq = frame[frame["Series"].str.strip() == "EQ"]
-    return {
-        nse.strip().upper(): code.strip()
-        for nse, code in zip(eq["ExchangeCode"], eq["ShortName"], strict=True)
-        if nse.strip() and code.strip()
-    }
+    codes = {}
+    for row, nse, code in zip(eq.index, eq["ExchangeCode"], eq["ShortName"], strict=True):
+        if nse.strip() and code.strip():
+            where = f"scrip master {path}: line {row + 2}, column ExchangeCode"
+            codes[check_symbol(nse.strip().upper(), where)] = code.strip()
+    return codes

@@ -23,6 +23,7 @@ from sensequant_assets.defs.retraining import build_retraining
 from sensequant_assets.defs.schedules import build_schedules
 from sensequant_assets.defs.sensors import build_sensors
 from sensequant_assets.defs.training import Training, build_training_assets, teacher_window_keys
+from sensequant_assets.inputs import check_inputs
 from sensequant_assets.settings import Settings
 from sensequant_assets.universe import load_universe
 
@@ -30,7 +31,12 @@ BREEZE_POOL = "breeze_api"
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    """All definitions for one configuration (partitions follow the universe and calendar)."""
+    """All definitions for one configuration (partitions follow the universe and calendar).
+
+    Every input the settings name is checked first, so a bad file stops the code location
+    from loading with its name instead of failing a run later.
+    """
+    check_inputs(settings)
     universe = load_universe(settings.scrip_master)
     calendar = TradingCalendar.from_file(settings.holiday_file)
     symbols = universe.resolve(settings.symbol_list or universe.default_symbols)

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sensequant_assets.sources.base import SourceError
+from sensequant_assets.universe import SYMBOL_PATTERN
 
 #: Header names accepted for the date column (after stripping and lower-casing).
 DATE_ALIASES = ("date", "timestamp", "datetime")
@@ -48,6 +49,13 @@ class FilesSource:
         return self._frames[symbol].copy()
 
     def _locate(self, symbol: str) -> Path:
+        """The one file for ``symbol``; a symbol that is no NSE symbol (``../x``) is refused
+        before it becomes a file name, so nothing outside ``directory`` is ever read."""
+        if not SYMBOL_PATTERN.fullmatch(symbol):
+            raise SourceError(
+                f"{symbol!r} is not an NSE symbol: refusing to look for its file in "
+                f"{self.directory}"
+            )
         names = [
             f"{stem}{suffix}"
             for suffix in SUFFIXES
