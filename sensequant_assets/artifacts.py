@@ -96,6 +96,18 @@ class ArtifactLayout:
     def progress_dir(self) -> Path:
         return self.models / "progress"
 
+    @property
+    def dryrun_root(self) -> Path:
+        """Homes of ``historical-run --dryrun``, one ``<timestamp>/`` each."""
+        return self.home / "data" / "dryrun"
+
+    def candidate_bundles(self) -> list[CandidateLayout]:
+        """Every ``live_candidate_*`` bundle on disk, oldest id first."""
+        if not self.models.is_dir():
+            return []
+        found = sorted(p for p in self.models.glob(f"{CANDIDATE_PREFIX}*") if p.is_dir())
+        return [CandidateLayout(p) for p in found]
+
     def candidate(self, candidate_id: str) -> CandidateLayout:
         """The bundle of an existing or pre-assigned candidate id (``live_candidate_<ts>``)."""
         stamp = candidate_id.removeprefix(CANDIDATE_PREFIX)
