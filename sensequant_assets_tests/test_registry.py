@@ -28,11 +28,13 @@ from sensequant_assets.registry import (
     STATUSES,
     AutoApprovalPolicy,
     CandidateRun,
+    DeploymentConflictError,
     IllegalTransitionError,
     NothingToRollBackError,
     RegistryBusyError,
     RegistryError,
     StateManager,
+    TamperedRegistryError,
     UnknownRunError,
 )
 from sensequant_assets.registry.schema import MIGRATIONS
@@ -107,7 +109,7 @@ def test_fields_round_trip_and_schema_is_created(tmp_path: Path) -> None:
 
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     # Opening the same file again is idempotent and sees everything.
     assert StateManager(path).get_candidate_run(RUN) == run
 
@@ -628,3 +630,146 @@ def test_a_schema_1_registry_opens_and_is_migrated(tmp_path: Path) -> None:
         tmp_path / f"audit_{RUN}" / "manifest.yaml"
     )
     assert StateManager(path).get_candidate_run(RUN) == approved  # opening again: no-op
+
+
+# ---------------------------------------------------------------------------------------------
+# tamper evidence: hash chains, triggers, statuses against the audit log
+
+
+def _raw(manager: StateManager, *statements: str) -> None:
+    """What someone with a sqlite3 shell can do to the file."""
+    with closing(sqlite3.connect(manager.path, isolation_level=None)) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _a_history(manager: StateManager) -> None:
+    for name in ("A", "B", "C"):
+        _approved(manager, name)
+    manager.record_deployment("A", "production", by="ops")
+    manager.record_deployment("B", "production", by="ops")
+    manager.reject_candidate_run("C", "bob", "drawdown")
+
+
+def test_an_untouched_registry_verifies_with_its_counts(registry: StateManager) -> None:
+    _a_history(registry)
+    registry.rollback(by="ops")
+    check = registry.verify()
+    assert check.intact and check.candidates == 3
+    assert [(c.table, c.rows) for c in check.chains] == [("status_changes", 12), ("deployments", 3)]
+    assert check.summary() == (
+        "registry intact: 3 candidates; chains verified: 12 status_changes rows, "
+        "3 deployments rows"
+    )
+
+
+@pytest.mark.parametrize(
+    ("statements", "problem"),
+    [
+        (["DROP TRIGGER deployments_no_delete"], "trigger deployments_no_delete is missing"),
+        (
+            ["DROP TRIGGER status_changes_no_update",
+             "CREATE TRIGGER status_changes_no_update BEFORE UPDATE ON status_changes"
+             " BEGIN SELECT 1; END"],
+            "trigger status_changes_no_update was replaced by a different one",
+        ),
+        (["UPDATE candidate_runs SET status = 'approved' WHERE run_id = 'C'"],
+         "candidate C is approved but its audit log last says rejected"),
+        (["DROP TRIGGER candidate_runs_fixed_evidence",
+          "UPDATE candidate_runs SET approved_evidence = '{}' WHERE run_id = 'C'"],
+         "trigger candidate_runs_fixed_evidence is missing"),
+        (["DROP TRIGGER status_changes_no_update",
+          "UPDATE status_changes SET changed_by = 'mallory' WHERE id = 2",
+          "UPDATE status_changes SET row_hash = 'x' WHERE id = 9"],
+         "status_changes row 2 does not match its hash"),
+        (["DROP TRIGGER deployments_no_delete", "DELETE FROM deployments WHERE id = 2"],
+         "deployments ends at row 1 but row 2 was written"),
+        (["DROP TRIGGER status_changes_no_delete", "DELETE FROM status_changes WHERE id = 3"],
+         "status_changes row 4 does not match its hash"),
+    ],
+)  # fmt: skip
+def test_edits_made_outside_the_registry_are_named_and_refuse_deployment(
+    registry: StateManager, statements: list[str], problem: str
+) -> None:
+    _a_history(registry)
+    _raw(registry, *statements)
+    check = registry.verify()
+    assert any(problem in found for found in check.problems), check.problems
+    history = registry.deployment_history()
+    _approved(registry, "D")
+    with pytest.raises(TamperedRegistryError, match="cannot deploy D to production: registry"):
+        registry.record_deployment("D", "production", by="ops")
+    with pytest.raises(TamperedRegistryError, match="cannot roll production back: registry"):
+        registry.rollback(by="ops")
+    assert registry.deployment_history() == history
+
+
+def test_a_row_appended_by_hand_is_refused_or_breaks_the_chain(registry: StateManager) -> None:
+    _a_history(registry)
+    insert = (
+        "INSERT INTO status_changes (run_id, from_status, to_status, changed_by, changed_at{})"
+        " VALUES ('C', 'rejected', 'approved', 'mallory', '2026-11-24T00:00:00+00:00'{})"
+    )
+    with pytest.raises(sqlite3.DatabaseError, match="appended by the registry, hashed"):
+        _raw(registry, insert.format("", ""))
+    _raw(registry, insert.format(", row_hash", ", 'forged'"))
+    assert "status_changes row 11 does not match its hash" in registry.verify().problems[0]
+
+
+def test_a_deployment_record_deleted_with_its_statuses_is_caught(registry: StateManager) -> None:
+    """Undo B's deployment consistently in candidate_runs: the deployed run no longer matches
+    production's last deployment (and the audit log)."""
+    _a_history(registry)
+    _raw(registry, "UPDATE candidate_runs SET status = 'approved' WHERE run_id = 'B'")
+    problems = registry.verify().problems
+    assert "candidate B is approved but its audit log last says deployed" in problems[0]
+    assert "production's last deployment is B but no run is marked deployed" in problems[1]
+
+
+def test_a_rollback_whose_target_moved_records_nothing(registry: StateManager) -> None:
+    for name in ("A", "B", "C"):
+        _approved(registry, name)
+        registry.record_deployment(name, "production", by="ops")
+    with pytest.raises(DeploymentConflictError, match="cannot roll production back to A: prod"):
+        registry.rollback(by="ops", to="A")  # the target is B
+    assert registry.current_deployment().run_id == "C"
+    assert registry.rollback(by="ops", to="B").run_id == "B"
+
+
+def test_a_schema_2_registry_gets_its_existing_rows_chained(tmp_path: Path) -> None:
+    """Migration hashes the rows already there; a row edited afterwards is caught."""
+    path = tmp_path / "registry.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        for run_id, status in (("old", DEPLOYED), ("new", READY_FOR_REVIEW)):
+            conn.execute(
+                "INSERT INTO candidate_runs (run_id, status, created_at, updated_at,"
+                " recorded_by) VALUES (?, ?, '2026-11-01T09:00:00+00:00',"
+                " '2026-11-01T09:00:00+00:00', 'system')",
+                (run_id, status),
+            )
+            conn.execute(
+                "INSERT INTO status_changes (run_id, from_status, to_status, changed_by,"
+                " changed_at) VALUES (?, NULL, ?, 'system', '2026-11-01T09:00:00+00:00')",
+                (run_id, status),
+            )
+        conn.execute(
+            "INSERT INTO deployments (run_id, stage, action, deployed_by, deployed_at)"
+            " VALUES ('old', 'production', 'deploy', 'ops', '2026-11-01T09:00:00+00:00')"
+        )
+    registry = StateManager(path)
+    check = registry.verify()
+    assert check.intact, check.problems
+    assert [c.rows for c in check.chains] == [2, 1]
+    _raw(
+        registry,
+        "DROP TRIGGER deployments_no_update",
+        "UPDATE deployments SET deployed_by = 'mallory'",
+    )
+    assert registry.verify().problems == (
+        "trigger deployments_no_update is missing (dropped)",
+        "deployments row 1 does not match its hash (a row was edited, inserted, deleted or "
+        "reordered at or before it)",
+    )

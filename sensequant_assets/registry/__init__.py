@@ -1,7 +1,8 @@
 """The candidate registry: review decisions, deployments and their audit log in one SQLite file.
 
 ``StateManager`` is the only way in; see :mod:`sensequant_assets.registry.state`. What an
-approval binds is in ``evidence``, the statuses in ``lifecycle``, the tables in ``schema``.
+approval binds is in ``evidence``, the statuses in ``lifecycle``, the tables in ``schema``, the
+hash chains in ``chain`` and the tamper checks run before every deployment in ``verify``.
 """
 
 from sensequant_assets.registry.evidence import evidence_digests
@@ -26,14 +27,17 @@ from sensequant_assets.registry.state import (
     AutoApprovalPolicy,
     CandidateRun,
     Deployment,
+    DeploymentConflictError,
     IllegalTransitionError,
     NothingToRollBackError,
     RegistryBusyError,
     RegistryError,
     StateManager,
     StatusChange,
+    TamperedRegistryError,
     UnknownRunError,
 )
+from sensequant_assets.registry.verify import RegistryCheck
 
 __all__ = [
     "APPROVED",
@@ -54,12 +58,15 @@ __all__ = [
     "AutoApprovalPolicy",
     "CandidateRun",
     "Deployment",
+    "DeploymentConflictError",
     "IllegalTransitionError",
     "NothingToRollBackError",
     "RegistryBusyError",
+    "RegistryCheck",
     "RegistryError",
     "StateManager",
     "StatusChange",
+    "TamperedRegistryError",
     "UnknownRunError",
     "evidence_digests",
 ]

@@ -3,16 +3,25 @@
 ``PRAGMA user_version`` holds the schema version. ``MIGRATIONS[n]`` takes a file from version
 ``n`` to ``n + 1`` (a new file runs them all), inside the opener's ``BEGIN IMMEDIATE`` so two
 processes opening an old file migrate it once. A migration only adds: a file stays readable by
-every later version.
+every later version. A step is an SQL statement or, where SQL cannot do it (hashing), a function
+of the connection.
+
+Migrating only ever runs on an older file, so a trigger dropped from a current one is not put
+back here: :func:`trigger_problems` reports it and the registry refuses to deploy (someone who
+could drop it could also have edited what it protected).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 
+from sensequant_assets.registry.chain import CHAINED_TABLES, HASH_COLUMN, backfill
 from sensequant_assets.registry.lifecycle import DEPLOYED, RETIRED, STAGES, STATUSES
+
+Step = str | Callable[[sqlite3.Connection], None]
 
 
 def _in_list(values: Iterable[str]) -> str:
@@ -110,8 +119,63 @@ _V2: tuple[str, ...] = (
         BEGIN SELECT RAISE(ABORT, 'the evidence an approval bound cannot change'); END""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+
+def _chain_existing_rows(conn: sqlite3.Connection) -> None:
+    """Hash the rows already there: lift the no-update triggers for it, then restore them."""
+    for table in CHAINED_TABLES:
+        conn.execute(f"DROP TRIGGER {table}_no_update")
+    backfill(conn)
+    for table in CHAINED_TABLES:
+        for statement in _append_only(table):
+            conn.execute(statement)
+
+
+# Version 3: the audit log and the deployments are hash-chained (``registry.chain``); a row
+# inserted without its hash (by hand, not by the registry) is refused.
+_V3: tuple[Step, ...] = (
+    *(f"ALTER TABLE {table} ADD COLUMN {HASH_COLUMN} TEXT" for table in CHAINED_TABLES),
+    _chain_existing_rows,
+    *(
+        f"""CREATE TRIGGER IF NOT EXISTS {table}_chained
+            BEFORE INSERT ON {table} WHEN NEW.{HASH_COLUMN} IS NULL
+            BEGIN SELECT RAISE(ABORT, '{table} rows are appended by the registry, hashed'); END"""
+        for table in CHAINED_TABLES
+    ),
+)
+
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_TRIGGER_NAME = re.compile(r"CREATE TRIGGER IF NOT EXISTS (\w+)")
+
+
+def _normalized(sql: str) -> str:
+    return " ".join(sql.replace("IF NOT EXISTS ", "").split())
+
+
+def expected_triggers() -> dict[str, str]:
+    """Every trigger the current schema defines, by name: its SQL as SQLite stores it."""
+    return {
+        match.group(1): _normalized(step)
+        for migration in MIGRATIONS
+        for step in migration
+        if isinstance(step, str) and (match := _TRIGGER_NAME.search(step))
+    }
+
+
+def trigger_problems(conn: sqlite3.Connection) -> list[str]:
+    """The schema's triggers that are missing or were replaced by different ones."""
+    present = {
+        name: _normalized(sql or "")
+        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+    }
+    problems = []
+    for name, sql in expected_triggers().items():
+        if name not in present:
+            problems.append(f"trigger {name} is missing (dropped)")
+        elif present[name] != sql:
+            problems.append(f"trigger {name} was replaced by a different one")
+    return problems
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -133,8 +197,11 @@ def migrate(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         for migration in MIGRATIONS[schema_version(conn) :]:  # another process may have migrated
-            for statement in migration:
-                conn.execute(statement)
+            for step in migration:
+                if callable(step):
+                    step(conn)
+                else:
+                    conn.execute(step)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

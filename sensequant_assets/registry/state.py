@@ -10,7 +10,9 @@ and from there only moves along :data:`TRANSITIONS`::
 
 Every status change, including creation, appends one row to the ``status_changes`` table in the
 same transaction as the change; SQLite triggers refuse any UPDATE or DELETE of that table and of
-``deployments``, so the history is append-only even for someone with a ``sqlite3`` shell.
+``deployments``, so the history is append-only even for someone with a ``sqlite3`` shell. Both
+tables are hash-chained (:mod:`.chain`), and every deployment and rollback first verifies the
+file (:mod:`.verify`): one who drops the triggers to edit it is caught before anything deploys.
 
 Concurrency: several processes (a Dagster sensor, a reviewer at the CLI) may write at once. The
 database runs in WAL mode, each operation opens its own connection (nothing survives a fork),
@@ -36,6 +38,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sensequant_assets.registry import chain
+from sensequant_assets.registry.errors import (
+    _VERBS,
+    DeploymentConflictError,
+    IllegalTransitionError,
+    NothingToRollBackError,
+    RegistryBusyError,
+    RegistryError,
+    TamperedRegistryError,
+    UnknownRunError,
+    _either,
+)
 from sensequant_assets.registry.evidence import evidence_digests
 from sensequant_assets.registry.lifecycle import (
     APPROVED,
@@ -46,113 +60,34 @@ from sensequant_assets.registry.lifecycle import (
     READY_FOR_REVIEW,
     REJECTED,
     RETIRED,
-    RUNNING,
     STAGES,
     STATUSES,
     TRANSITIONS,
 )
 from sensequant_assets.registry.schema import SCHEMA_VERSION, migrate, schema_version
+from sensequant_assets.registry.verify import RegistryCheck, verify_registry
 
 __all__ = [
     "AutoApprovalPolicy",
     "CandidateRun",
     "Deployment",
+    "DeploymentConflictError",
     "IllegalTransitionError",
     "NothingToRollBackError",
     "RegistryBusyError",
     "RegistryError",
     "StateManager",
     "StatusChange",
+    "TamperedRegistryError",
     "UnknownRunError",
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
-_VERBS = {
-    RUNNING: "mark running",
-    READY_FOR_REVIEW: "mark ready for review",
-    APPROVED: "approve",
-    REJECTED: "reject",
-    FAILED: "mark failed",
-    DEPLOYED: "deploy",
-    RETIRED: "retire",
-}
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 
 T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------------------------
-# errors
-
-
-class RegistryError(ValueError):
-    """Base class of every error the registry raises on purpose."""
-
-
-class UnknownRunError(RegistryError, LookupError):
-    """No candidate run with this id is registered."""
-
-    def __init__(self, run_id: str, action: str | None = None) -> None:
-        self.run_id = run_id
-        self.action = action
-        prefix = f"cannot {action} {run_id}: " if action else ""
-        super().__init__(f"{prefix}unknown candidate run {run_id!r} (it was never recorded)")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.run_id, self.action))
-
-
-class IllegalTransitionError(RegistryError):
-    """The requested status change is not allowed from the run's current status."""
-
-    def __init__(
-        self,
-        run_id: str,
-        current: str | None,
-        requested: str,
-        detail: str | None = None,
-        *,
-        action: str | None = None,
-    ) -> None:
-        self.run_id = run_id
-        self.current = current
-        self.requested = requested
-        self.allowed_from = _allowed_from(requested)
-        self.detail = detail
-        self.action = action
-        if detail is None:
-            sources = _either(self.allowed_from) or "nowhere: a run only starts in it"
-            detail = f"it is {current} (allowed from {sources})"
-        super().__init__(f"cannot {action or _VERBS[requested]} {run_id}: {detail}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        args = (self.run_id, self.current, self.requested, self.detail)
-        return (_rebuild_transition_error, (type(self), args, self.action))
-
-
-class NothingToRollBackError(RegistryError):
-    """A rollback was requested but no earlier deployment exists to go back to."""
-
-
-class RegistryBusyError(RegistryError):
-    """Other writers kept the registry busy for longer than the manager's timeout."""
-
-
-def _rebuild_transition_error(
-    cls: type[IllegalTransitionError], args: tuple[Any, ...], action: str | None
-) -> IllegalTransitionError:
-    return cls(*args, action=action)
-
-
-def _either(values: Sequence[str]) -> str:
-    """``a``, ``a or b``, ``a, b or c``."""
-    return " or ".join(filter(None, [", ".join(values[:-1]), values[-1]])) if values else ""
-
-
-def _allowed_from(target: str) -> tuple[str, ...]:
-    return tuple(status for status in STATUSES if target in TRANSITIONS[status])
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,11 +535,11 @@ class StateManager:
         note: str | None = None,
         evidence: Mapping[str, str] | None = None,
     ) -> None:
-        conn.execute(
-            "INSERT INTO status_changes (run_id, from_status, to_status, changed_by, changed_at,"
-            " note, evidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, from_status, to_status, by, at, note, evidence and json.dumps(evidence)),
-        )
+        row = {"run_id": run_id, "from_status": from_status, "to_status": to_status}
+        chain.append(conn, "status_changes", {
+            **row, "changed_by": by, "changed_at": at, "note": note,
+            "evidence": json.dumps(evidence) if evidence else None,
+        })  # fmt: skip
 
     def _transition(
         self,
@@ -872,20 +807,12 @@ class StateManager:
                 )
             if current is not None and current["run_id"] == run_id:
                 raise RegistryError(f"cannot {verb} {run_id}: it is already live in staging")
-        cursor = conn.execute(
-            "INSERT INTO deployments (run_id, stage, action, deployed_by, deployed_at,"
-            " replaced_run_id, rollback_to) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                stage,
-                action,
-                by,
-                now,
-                None if current is None else current["run_id"],
-                rollback_to,
-            ),
-        )
-        new = conn.execute("SELECT * FROM deployments WHERE id = ?", (cursor.lastrowid,))
+        replaced = None if current is None else current["run_id"]
+        new_id = chain.append(conn, "deployments", {
+            "run_id": run_id, "stage": stage, "action": action, "deployed_by": by,
+            "deployed_at": now, "replaced_run_id": replaced, "rollback_to": rollback_to,
+        })  # fmt: skip
+        new = conn.execute("SELECT * FROM deployments WHERE id = ?", (new_id,))
         return _deployment_from_row(new.fetchone())
 
     def record_deployment(self, run_id: str, stage: str, by: str) -> Deployment:
@@ -893,12 +820,14 @@ class StateManager:
 
         Production takes an ``approved`` run (or a ``retired`` one: a manual rollback), marks it
         ``deployed`` and retires the run live before it, all in one transaction. Staging takes
-        an ``approved`` run and changes no status. Dry runs are never deployed.
+        an ``approved`` run and changes no status. Dry runs are never deployed. A registry
+        changed outside sensequant (:mod:`.verify`) raises :class:`TamperedRegistryError`.
         """
         stage = _check_stage(stage)
         by = _require_text(by, "by")
 
         def op(conn: sqlite3.Connection) -> Deployment:
+            verify_registry(conn).require(f"deploy {run_id} to {stage}")
             row = self._require(conn, run_id, f"deploy to {stage}")
             current = self._current_row(conn, stage)
             return self._deploy(
@@ -912,17 +841,25 @@ class StateManager:
 
         return self._write(op)
 
-    def rollback(self, stage: str = PRODUCTION, *, by: str) -> Deployment:
+    def rollback(self, stage: str = PRODUCTION, *, by: str, to: str | None = None) -> Deployment:
         """Put back the run that was live in ``stage`` before the current one.
 
         Rollbacks stack: after A, B, C a rollback restores B and a second one restores A. In
-        production the current run becomes ``retired`` and the restored one ``deployed``.
+        production the current run becomes ``retired`` and the restored one ``deployed``. With
+        ``to`` (the target a caller checked) it raises :class:`DeploymentConflictError`,
+        recording nothing, if the target is another run by the time the transaction runs.
         """
         stage = _check_stage(stage)
         by = _require_text(by, "by")
 
         def op(conn: sqlite3.Connection) -> Deployment:
+            verify_registry(conn).require(f"roll {stage} back")
             target = self._rollback_row(conn, stage)
+            if to is not None and target["run_id"] != to:
+                raise DeploymentConflictError(
+                    f"cannot roll {stage} back to {to}: {stage} changed meanwhile (a rollback "
+                    f"now restores {target['run_id']}); nothing was changed, check and retry"
+                )
             row = self._require(conn, target["run_id"], f"roll {stage} back to")
             return self._deploy(
                 conn, row, stage, by, action="rollback", rollback_to=target["rollback_to"]
@@ -978,6 +915,10 @@ class StateManager:
         return self._read(op)
 
     # -- queries ---------------------------------------------------------------------------
+
+    def verify(self) -> RegistryCheck:
+        """Check the file is what the registry wrote (see :mod:`.verify`); changes nothing."""
+        return self._read(verify_registry)
 
     def get_candidate_run(self, run_id: str) -> CandidateRun:
         """The run with this id (:class:`UnknownRunError` if there is none)."""
