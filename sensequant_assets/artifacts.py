@@ -93,6 +93,11 @@ class ArtifactLayout:
         return self.models / "staging"
 
     @property
+    def deployment_lock(self) -> Path:
+        """Held by every deployment and rollback (``release.deploy_lock``), beside production."""
+        return self.models / "deployment.lock"
+
+    @property
     def progress_dir(self) -> Path:
         return self.models / "progress"
 

@@ -1,20 +1,22 @@
-"""``sensequant candidates``: list, show, approve, reject and roll back candidate runs.
+"""``sensequant candidates``: list, show, approve, reject, roll back and verify candidate runs.
 
 The registry is the one place a reviewer decides; approving here is what the promotion sensor
 acts on. Every change lands in the registry's append-only audit log with the name given; an
 approval also records the SHA-256 of the manifest and briefing it approved, which ``show``
-prints and deployment checks.
+prints and deployment checks. ``verify`` checks the registry file was not changed outside
+sensequant (the check every deployment and rollback runs first).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from sensequant_assets.artifacts import ArtifactLayout
-from sensequant_assets.registry import STATUSES, StateManager
+from sensequant_assets.registry import STATUSES, DeploymentConflictError, StateManager
 from sensequant_assets.release.deployment import rollback_production
-from sensequant_assets.runs import EXIT_OK
+from sensequant_assets.runs import EXIT_FAILED, EXIT_OK
 from sensequant_assets.settings import Settings
 
 
@@ -70,9 +72,23 @@ def cmd_reject(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     layout = ArtifactLayout(settings.home)
-    deployment = rollback_production(layout, registry(settings), by=args.by)
+    try:
+        deployment = rollback_production(layout, registry(settings), by=args.by)
+    except (FileNotFoundError, DeploymentConflictError) as exc:  # a deleted bundle, a race
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"production rolled back to {deployment.run_id} by {args.by}")
     return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 1 if the registry file was changed outside sensequant (what deployment refuses)."""
+    manager = registry(settings)
+    check = manager.verify()
+    print(f"{manager.path}: {check.summary()}")
+    for problem in check.problems[1:]:
+        print(f"  also: {problem}")
+    return EXIT_OK if check.intact else EXIT_FAILED
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -96,3 +112,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rollback = actions.add_parser("rollback", help="redeploy the previous production model")
     rollback.add_argument("--by", required=True)
     rollback.set_defaults(handler=cmd_rollback)
+    verify = actions.add_parser(
+        "verify", help="check the audit log's hash chains, triggers and statuses (exit 1: broken)"
+    )
+    verify.set_defaults(handler=cmd_verify)

@@ -159,6 +159,37 @@ def test_candidates_commands_review_the_registry(
     assert main(["candidates", "rollback", "--by", "asha"]) == EXIT_USAGE
 
 
+def test_candidates_verify_reports_the_chain_and_exits_1_when_broken(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from sensequant_assets.artifacts import ArtifactLayout
+    from sensequant_assets.cli import EXIT_FAILED
+    from sensequant_assets.registry import StateManager
+    from sensequant_assets.settings import load_settings
+
+    registry = StateManager(ArtifactLayout(load_settings().home).registry)
+    registry.record_candidate_run("live_candidate_20261124_101500", recommendation="reject")
+    assert main(["candidates", "verify"]) == EXIT_OK
+    assert "registry intact: 1 candidates; chains verified: 1 status_changes rows, 0 deploy" in (
+        capfd.readouterr().out
+    )
+    with closing(sqlite3.connect(registry.path, isolation_level=None)) as conn:
+        conn.execute("DROP TRIGGER status_changes_no_update")
+        conn.execute("UPDATE status_changes SET to_status = 'approved'")
+    assert main(["candidates", "verify"]) == EXIT_FAILED
+    lines = capfd.readouterr().out.splitlines()
+    assert "registry changed outside sensequant: trigger status_changes_no_update is" in lines[0]
+    assert lines[1:] == [
+        "  also: status_changes row 1 does not match its hash (a row was edited, inserted, "
+        "deleted or reordered at or before it)",
+        "  also: candidate live_candidate_20261124_101500 is ready-for-review but its audit log "
+        "last says approved",
+    ]
+
+
 def test_teacher_blocks_cover_every_todo_window_exactly_once() -> None:
     import random
 

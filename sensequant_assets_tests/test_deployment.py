@@ -5,12 +5,9 @@ An approval binds the manifest and briefing the reviewer read; a deployment refu
 """
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
-import lightgbm as lgb
-import numpy as np
 import pytest
 
 from sensequant_assets.artifacts import ArtifactLayout
@@ -23,48 +20,9 @@ from sensequant_assets.release.deployment import (
     deploy_to_staging,
     rollback_production,
 )
-from sensequant_assets.release.manifest import build_manifest, write_manifest
+from sensequant_assets_tests.deployable import approved_candidate, release_audit, student
 
 A, B = "live_candidate_20261101_090000", "live_candidate_20261108_090000"
-
-
-def _student(directory: Path, seed: int) -> None:
-    """A real (tiny) 3-class LightGBM student with the metadata ``load_student`` checks."""
-    rng = np.random.default_rng(seed)
-    x, y = rng.normal(size=(90, 2)), np.arange(90) % 3
-    data = lgb.Dataset(x, label=y, feature_name=["f1", "f2"])
-    params = {"objective": "multiclass", "num_class": 3, "verbosity": -1, "min_data_in_leaf": 5}
-    text = lgb.train(params, data, num_boost_round=3).model_to_string().encode()
-    directory.mkdir(parents=True)
-    (directory / "student_model.txt").write_bytes(text)
-    metadata = {
-        "model_file": "student_model.txt",
-        "model_sha256": hashlib.sha256(text).hexdigest(),
-        "feature_names": ["f1", "f2"],
-    }
-    (directory / "student_metadata.json").write_text(json.dumps(metadata))
-
-
-def _release_audit(layout: ArtifactLayout, run_id: str) -> None:
-    """``manifest.yaml`` hashing the bundle as it is now (what re-materializing did)."""
-    candidate = layout.candidate(run_id)
-    manifest = build_manifest(
-        release_id=run_id, home=layout.home, candidate_dir=candidate.root,
-        audit_dir=layout.audit_dir(candidate), sections={}, lineage={}, configuration={},
-    )  # fmt: skip
-    write_manifest(layout.audit_dir(candidate), manifest)
-
-
-def _candidate(layout: ArtifactLayout, registry: StateManager, run_id: str) -> None:
-    candidate = layout.candidate(run_id)
-    _student(candidate.student_dir, seed=len(run_id) + int(run_id[-6:]))
-    audit = layout.audit_dir(candidate)
-    audit.mkdir(parents=True)
-    _release_audit(layout, run_id)
-    (audit / "promotion_briefing.md").write_text(f"# {run_id}\n\nRecommendation: REJECT\n")
-    (audit / "promotion_briefing.json").write_text('{"recommendation": "reject"}\n')
-    registry.record_candidate_run(run_id, audit_dir=audit, recommendation="approve", score=0.99)
-    registry.approve_candidate_run(run_id, approved_by="asha")
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -80,8 +38,8 @@ def _a_live_and_b_approved(tmp_path: Path) -> tuple[ArtifactLayout, StateManager
     """A deployed to production, B approved; returns the production tree before B."""
     layout = ArtifactLayout(tmp_path)
     registry = StateManager(layout.registry)
-    _candidate(layout, registry, A)
-    _candidate(layout, registry, B)
+    approved_candidate(layout, registry, A)
+    approved_candidate(layout, registry, B)
     deploy_to_production(layout, registry, A, by="sensor")
     return layout, registry, _tree(layout.production_dir)
 
@@ -100,8 +58,8 @@ def _refused(
 def test_deploy_switches_current_and_keeps_the_previous_bundle(tmp_path) -> None:
     layout = ArtifactLayout(tmp_path)
     registry = StateManager(layout.registry)
-    _candidate(layout, registry, A)
-    _candidate(layout, registry, B)
+    approved_candidate(layout, registry, A)
+    approved_candidate(layout, registry, B)
     deploy_to_production(layout, registry, A, by="sensor")
     assert current_production(layout) == A
     second = deploy_to_production(layout, registry, B, by="sensor")
@@ -123,8 +81,8 @@ def test_deploy_switches_current_and_keeps_the_previous_bundle(tmp_path) -> None
 def test_a_rollback_to_a_missing_bundle_changes_nothing(tmp_path) -> None:
     layout = ArtifactLayout(tmp_path)
     registry = StateManager(layout.registry)
-    _candidate(layout, registry, A)
-    _candidate(layout, registry, B)
+    approved_candidate(layout, registry, A)
+    approved_candidate(layout, registry, B)
     deploy_to_production(layout, registry, A, by="sensor")
     deploy_to_production(layout, registry, B, by="sensor")
     history = [d.to_dict() for d in registry.deployment_history()]
@@ -140,7 +98,7 @@ def test_a_rollback_to_a_missing_bundle_changes_nothing(tmp_path) -> None:
 def test_a_tampered_or_unapproved_candidate_is_refused(tmp_path) -> None:
     layout = ArtifactLayout(tmp_path)
     registry = StateManager(layout.registry)
-    _candidate(layout, registry, A)
+    approved_candidate(layout, registry, A)
     model = layout.candidate(A).student_dir / "student_model.txt"
     model.write_text(model.read_text() + "tampered\n")
     with pytest.raises(ModelIntegrityError, match=r"student_model\.txt has SHA-256"):
@@ -156,7 +114,7 @@ def test_a_tampered_or_unapproved_candidate_is_refused(tmp_path) -> None:
 def test_staging_smoke_tests_the_bundle_before_production(tmp_path) -> None:
     layout = ArtifactLayout(tmp_path)
     registry = StateManager(layout.registry)
-    _candidate(layout, registry, A)
+    approved_candidate(layout, registry, A)
     staged = deploy_to_staging(layout, registry, A, by="sensor")
     assert staged.stage == "staging" and current_staging(layout) == A
     assert (layout.staging_dir / A / "student" / "student_metadata.json").is_file()
@@ -174,7 +132,7 @@ def test_a_model_swapped_while_it_is_copied_is_refused(
     layout, registry, before = _a_live_and_b_approved(tmp_path)
     model = layout.candidate(B).student_dir / "student_model.txt"
     other = tmp_path / "other"
-    _student(other, seed=99)
+    student(other, seed=99)
     copytree = shutil.copytree
 
     def swap_then_copy(source, destination, *args, **kwargs):
@@ -190,10 +148,10 @@ def test_a_model_swapped_and_rehashed_into_the_manifest_after_approval_is_refuse
     tmp_path: Path,
 ) -> None:
     layout, registry, before = _a_live_and_b_approved(tmp_path)
-    student = layout.candidate(B).student_dir
-    shutil.rmtree(student)
-    _student(student, seed=99)  # a different, valid model with matching metadata
-    _release_audit(layout, B)  # the manifest re-hashed consistently: it verifies on its own
+    student_dir = layout.candidate(B).student_dir
+    shutil.rmtree(student_dir)
+    student(student_dir, seed=99)  # a different, valid model with matching metadata
+    release_audit(layout, B)  # the manifest re-hashed consistently: it verifies on its own
     _refused(layout, registry, before, r"manifest\.yaml has SHA-256 \w+, the approval recorded")
 
 

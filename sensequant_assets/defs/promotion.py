@@ -12,9 +12,12 @@ from sensequant_assets.registry import StateManager
 from sensequant_assets.release.deployment import deploy_to_production, deploy_to_staging
 
 PROMOTED_BY = "promotion sensor"
+DEPLOY_POOL = "production_deploy"
+"""One ``production_model`` step at a time across runs (pools default to a limit of 1 in the
+instance files); ``release.deploy_lock`` serializes it with a person's rollback too."""
 
 
-@dg.asset(deps=["promotion_briefing"], group_name="production")
+@dg.asset(deps=["promotion_briefing"], group_name="production", pool=DEPLOY_POOL)
 def production_model(
     context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
 ) -> dg.MaterializeResult:

@@ -21,8 +21,11 @@ def promotion_requests(registry: StateManager, cursor: str | None) -> tuple[list
     """Approved, non-dry-run candidates approved after ``cursor`` (oldest first), new cursor.
 
     The cursor is the latest approval time handed out, plus the ids approved at that instant,
-    so two approvals within the same second are both seen exactly once.
+    so two approvals within the same second are both seen exactly once. A registry changed
+    outside sensequant raises :class:`~sensequant_assets.registry.TamperedRegistryError`: the
+    tick fails with that line, requests nothing and keeps its cursor.
     """
+    registry.verify().require("promote approved candidates")
     state = json.loads(cursor) if cursor else {"after": "", "ids": []}
     approved = [
         r for r in registry.get_candidate_runs(status=APPROVED, include_dryrun=False)

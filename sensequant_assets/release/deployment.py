@@ -14,6 +14,9 @@ one, and the previous bundle stays on disk for ``rollback``. A bundle already on
 (or rolled back to) only if it verifies the same way. Every write that can fail for lack of
 space happens before the registry is told: a full disk fails the deployment cleanly instead of
 leaving the registry naming a model ``CURRENT`` does not (the fault drills found that window).
+Each deployment and rollback runs whole under the deployment lock
+(:mod:`~sensequant_assets.release.deploy_lock`), after checking the registry was not changed
+outside sensequant (:mod:`~sensequant_assets.registry.verify`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sensequant_assets.registry import (
     StateManager,
 )
 from sensequant_assets.release.bundle import approved_files, install_bundle, verify_bundle
+from sensequant_assets.release.deploy_lock import deployment_lock
 from sensequant_assets.release.manifest import verify_artifacts
 from sensequant_assets.training.student import load_student
 
@@ -53,7 +57,10 @@ def deploy_to_staging(
     layout: ArtifactLayout, registry: StateManager, candidate_id: str, by: str
 ) -> Deployment:
     """Verify and copy to staging, smoke-test the staged student, record the deployment."""
-    with _new_pointer(layout.staging_dir, candidate_id) as switch:
+    with (
+        _exclusive(layout, registry, f"deploy {candidate_id} to staging"),
+        _new_pointer(layout.staging_dir, candidate_id) as switch,
+    ):
         smoke_test(_install(layout, registry, candidate_id, layout.staging_dir))
         deployment = registry.record_deployment(candidate_id, STAGING, by=by)
         switch()
@@ -81,17 +88,18 @@ def deploy_to_production(
     verifying the bundle), which repairs a crash between recording the deployment and switching
     the file.
     """
-    run = registry.get_candidate_run(candidate_id)
-    live = registry.current_deployment(PRODUCTION)
-    if run.status == "deployed" and live is not None and live.run_id == candidate_id:
-        _verified_bundle(layout, run, layout.production_dir)
-        _point_current(layout.production_dir, candidate_id)
-        return live
-    with _new_pointer(layout.production_dir, candidate_id) as switch:
-        _install(layout, registry, candidate_id, layout.production_dir)
-        deployment = registry.record_deployment(candidate_id, PRODUCTION, by=by)
-        switch()
-    return deployment
+    with _exclusive(layout, registry, f"deploy {candidate_id} to production"):
+        run = registry.get_candidate_run(candidate_id)
+        live = registry.current_deployment(PRODUCTION)
+        if run.status == "deployed" and live is not None and live.run_id == candidate_id:
+            _verified_bundle(layout, run, layout.production_dir)
+            _point_current(layout.production_dir, candidate_id)
+            return live
+        with _new_pointer(layout.production_dir, candidate_id) as switch:
+            _install(layout, registry, candidate_id, layout.production_dir)
+            deployment = registry.record_deployment(candidate_id, PRODUCTION, by=by)
+            switch()
+        return deployment
 
 
 def rollback_production(layout: ArtifactLayout, registry: StateManager, by: str) -> Deployment:
@@ -100,21 +108,26 @@ def rollback_production(layout: ArtifactLayout, registry: StateManager, by: str)
     The bundle is checked and the new ``CURRENT`` written before the registry moves, so a
     missing or altered bundle or a full disk leaves both the registry and ``CURRENT`` as they
     were."""
-    target = registry.rollback_target(PRODUCTION)
-    if not layout.deployed_bundle(layout.production_dir, target).is_dir():
-        raise FileNotFoundError(
-            f"cannot roll back to {target}: its bundle is missing from {layout.production_dir}"
-        )
-    _verified_bundle(layout, registry.get_candidate_run(target), layout.production_dir)
-    with _new_pointer(layout.production_dir, target) as switch:
-        deployment = registry.rollback(PRODUCTION, by=by)
-        if deployment.run_id != target:
-            raise RuntimeError(
-                f"production changed during the rollback: the registry restored "
-                f"{deployment.run_id}, not {target}; CURRENT was left as it was"
+    with _exclusive(layout, registry, "roll production back"):
+        target = registry.rollback_target(PRODUCTION)
+        if not layout.deployed_bundle(layout.production_dir, target).is_dir():
+            raise FileNotFoundError(
+                f"cannot roll back to {target}: its bundle is missing from {layout.production_dir}"
             )
-        switch()
-    return deployment
+        _verified_bundle(layout, registry.get_candidate_run(target), layout.production_dir)
+        with _new_pointer(layout.production_dir, target) as switch:
+            deployment = registry.rollback(PRODUCTION, by=by, to=target)
+            switch()
+        return deployment
+
+
+@contextmanager
+def _exclusive(layout: ArtifactLayout, registry: StateManager, action: str) -> Iterator[None]:
+    """Hold the deployment lock and check the registry is intact, before ``action`` reads or
+    writes anything: the whole check-copy-record-switch runs alone."""
+    with deployment_lock(layout.deployment_lock, action):
+        registry.verify().require(action)
+        yield
 
 
 def _install(
