@@ -4,7 +4,9 @@ The registry is the one place a reviewer decides; approving here is what the pro
 acts on. Every change lands in the registry's append-only audit log with the name given; an
 approval also records the SHA-256 of the manifest and briefing it approved, which ``show``
 prints and deployment checks. ``verify`` checks the registry file was not changed outside
-sensequant (the check every deployment and rollback runs first).
+sensequant (the check every deployment and rollback runs first). An approval also records the
+OS user and host it came from, and needs ``--override-gate --reason`` to go against the gate
+(:mod:`~sensequant_assets.registry.approval`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import sys
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.registry import STATUSES, DeploymentConflictError, StateManager
+from sensequant_assets.registry.approval import ApprovalTerms, production_refusal
 from sensequant_assets.release.deployment import rollback_production
-from sensequant_assets.runs import EXIT_FAILED, EXIT_OK
+from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError
 from sensequant_assets.settings import Settings
 
 
@@ -32,7 +35,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{'run id':<32} {'status':<17} {'gate':<13} {'DSR':>6}  symbols")
     for run in runs:
         score = "—" if run.score is None else f"{run.score:.3f}"
-        flag = "  (dry run)" if run.dryrun else ""
+        flag = ("  (dry run)" if run.dryrun else "") + ("  (synthetic)" if run.synthetic else "")
         print(
             f"{run.run_id:<32} {run.status:<17} {run.recommendation or '—':<13} {score:>6}  "
             f"{len(run.symbols)}{flag}"
@@ -57,8 +60,19 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
-    run = registry(settings).approve_candidate_run(args.run_id, approved_by=args.by)
-    print(f"{run.run_id} approved by {args.by}; the promotion sensor will deploy it")
+    if args.reason is not None and not args.override_gate:
+        raise UsageError("--reason goes with --override-gate (why you approve against the gate)")
+    if args.override_gate and args.reason is None:
+        raise UsageError("--override-gate needs --reason TEXT (why you approve against the gate)")
+    terms = ApprovalTerms(args.reason, settings.allow_synthetic_promotion)
+    run = registry(settings).approve_candidate_run(args.run_id, approved_by=args.by, terms=terms)
+    print(
+        f"{run.run_id} approved by {args.by} (os user {run.approved_os_user} on "
+        f"{run.approved_host})"
+        + (f", overriding the gate's {run.recommendation}" if run.gate_override_reason else "")
+    )
+    refusal = production_refusal(run)
+    print(f"  {refusal}" if refusal else "  the promotion sensor will deploy it")
     for name, digest in run.approved_evidence.items():
         print(f"  bound sha256 {digest}  {name}")
     return EXIT_OK
@@ -103,6 +117,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     approve = actions.add_parser("approve", help="approve a run that is ready for review")
     approve.add_argument("run_id")
     approve.add_argument("--by", required=True, help="your name (recorded in the audit log)")
+    approve.add_argument(
+        "--override-gate",
+        action="store_true",
+        help="approve a run the promotion gate did not recommend (needs --reason)",
+    )
+    approve.add_argument("--reason", help="why you approve against the gate (audit log)")
     approve.set_defaults(handler=cmd_approve)
     reject = actions.add_parser("reject", help="reject a run, with a reason")
     reject.add_argument("run_id")

@@ -5,8 +5,9 @@ Each phase is a Dagster run on the configured instance (Dagit shows them; filter
 teacher runs of up to 8 neighbouring symbols over the windows the dates can label (several at
 once, ``run_pool``), then ``candidate_job`` for the
 student and every later stage, scoped to the run's symbols and dates by run tags. The
-candidate id is assigned up front, so a failure in any phase still gets a partial briefing in
-``release/audit_<id>/`` and a ``failed`` entry in the registry.
+candidate id is reserved up front (for a token every phase's runs carry as
+``sensequant/owner``, so no other run can take it), so a failure in any phase still gets a
+partial briefing in ``release/audit_<id>/`` and a ``failed`` entry in the registry.
 
 ``--dryrun`` runs the same phases on a tiny synthetic sample (at most two symbols, at most the
 last year of the range) in a home of its own under ``data/dryrun/``: production data, models
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,10 +41,11 @@ from sensequant_assets.defs.partitions import (
     teacher_blocks,
 )
 from sensequant_assets.defs.release import record_failed_candidate
-from sensequant_assets.defs.tags import DRYRUN_TAG, HISTORICAL_RUN_TAG, scope_tags
+from sensequant_assets.defs.tags import DRYRUN_TAG, HISTORICAL_RUN_TAG, OWNER_TAG, scope_tags
 from sensequant_assets.defs.training import Training
 from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.registry import StateManager
+from sensequant_assets.registry.reservation import reserve_new
 from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec, RunWorkerDied
 from sensequant_assets.runs import PROGRESS, step_failure
 from sensequant_assets.settings import Settings
@@ -96,7 +99,7 @@ def prepare(request: HistoricalRequest, settings: Settings) -> tuple[HistoricalR
         )  # fmt: skip
         stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         overrides |= {
-            "home": settings.home / "data" / "dryrun" / stamp,
+            "home": ArtifactLayout(settings.home).dryrun_root / stamp,
             "data_source": "synthetic",
             "history_start": min(settings.history_start, start),
             "warehouse_uri": None,  # Delta tables move into the dry run's home, like DuckDB's
@@ -146,9 +149,14 @@ def run_historical(
 ) -> HistoricalOutcome:
     """Run every phase; never raises for a failed phase (the outcome says what failed)."""
     layout = ArtifactLayout(settings.home)
-    candidate_id = layout.new_candidate_id()
+    owner = f"historical-run {uuid.uuid4().hex}"
+    candidate_id = reserve_new(StateManager(layout.registry), layout, owner)
     outcome = HistoricalOutcome(candidate_id, settings, succeeded=False)
-    tags = {HISTORICAL_RUN_TAG: candidate_id, DRYRUN_TAG: str(request.dryrun).lower()}
+    tags = {
+        HISTORICAL_RUN_TAG: candidate_id,
+        DRYRUN_TAG: str(request.dryrun).lower(),
+        OWNER_TAG: owner,
+    }
     defs = build_defs(settings)
     with RunPool(settings, defs, instance, settings.run_workers) as pool:
         run = _Run(request, settings, candidate_id, defs, instance, tags, say, pool)

@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     promote_via_staging: bool = Field(
         default=False, description="Stage and smoke-test an approved candidate before production."
     )
+    allow_synthetic_promotion: bool = Field(
+        default=False,
+        description="Let a reviewer approve and stage a candidate trained on synthetic data "
+        "(demos); production never takes one.",
+    )
     candidate_auto_approve: bool = Field(
         default=False, validation_alias=_seed("CANDIDATE_AUTO_APPROVE")
     )

@@ -109,7 +109,7 @@ def test_fields_round_trip_and_schema_is_created(tmp_path: Path) -> None:
 
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     # Opening the same file again is idempotent and sees everything.
     assert StateManager(path).get_candidate_run(RUN) == run
 

@@ -54,6 +54,24 @@ def test_schedules_launch_a_named_candidate_once_data_exists(settings) -> None:
     assert request.tags["sensequant/end_date"] == "2025-04-04"
 
 
+def test_weekly_and_monthly_on_the_same_tick_name_two_candidates(settings) -> None:
+    """2026-08-01 is a Saturday and the 1st: both schedules fire at 10:00 IST."""
+    defs = build_defs(settings)
+    moment = dt.datetime(2026, 8, 1, 10, 0, tzinfo=IST)
+    with dg.DagsterInstance.ephemeral() as instance:
+        for symbol in ("INFY", "TCS"):
+            ingest(settings, instance, symbol)
+        requests = [
+            defs.resolve_schedule_def(name)(
+                dg.build_schedule_context(instance, scheduled_execution_time=moment)
+            )
+            for name in ("weekly_retrain", "monthly_retrain")
+        ]
+    ids = [request.tags["sensequant/candidate"] for request in requests]
+    assert ids == ["live_candidate_20260801_100000", "live_candidate_20260801_100001"]
+    assert len({request.run_key for request in requests}) == 2
+
+
 @pytest.mark.slow
 def test_a_complete_new_window_trains_teachers_then_a_candidate_once(settings) -> None:
     defs = build_defs(settings)

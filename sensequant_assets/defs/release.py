@@ -13,6 +13,7 @@ import dagster as dg
 
 from sensequant_assets.artifacts import BRIEFING_JSON, BRIEFING_MD, MANIFEST_FILE, CandidateLayout
 from sensequant_assets.defs.evaluation import Evaluation
+from sensequant_assets.defs.tags import DRYRUN_TAG
 from sensequant_assets.evaluation.outputs import (
     GATE_JSON,
     STAT_TESTS_JSON,
@@ -23,7 +24,12 @@ from sensequant_assets.evaluation.reports import write_report
 from sensequant_assets.evaluation.stress import SUMMARY_FILE
 from sensequant_assets.registry import AutoApprovalPolicy, StateManager
 from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
-from sensequant_assets.release.lineage import code_version, data_snapshot_hash, public_configuration
+from sensequant_assets.release.lineage import (
+    code_version,
+    data_snapshot_hash,
+    data_sources,
+    public_configuration,
+)
 from sensequant_assets.release.manifest import (
     build_manifest,
     headline_sections,
@@ -31,6 +37,7 @@ from sensequant_assets.release.manifest import (
     write_manifest,
 )
 from sensequant_assets.release.registration import (
+    Provenance,
     ReviewedCandidateError,
     refuse_if_reviewed,
     register_candidate,
@@ -136,6 +143,7 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
                 "benchmark_snapshot_sha256": data_snapshot_hash(benchmark),
                 "data_rows": len(bars),
                 "data_source": settings.data_source,
+                "data_sources": data_sources(bars, benchmark),
                 "cost_model": evaluation.config.costs.to_dict(),
             },
             configuration=public_configuration(settings),
@@ -166,7 +174,10 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
         policy = AutoApprovalPolicy(
             settings.candidate_auto_approve, settings.candidate_approval_threshold
         )
-        run, new = register_candidate(registry, briefing, candidate.root, audit, policy)
+        provenance = Provenance.of(
+            outputs.manifest, context.run.tags.get(DRYRUN_TAG, "").lower() == "true"
+        )
+        run, new = register_candidate(registry, briefing, candidate.root, audit, policy, provenance)
         context.log.info(
             f"registry: {run.run_id} {'recorded' if new else 'already recorded'} as {run.status}"
         )

@@ -8,7 +8,10 @@
   every symbol; when that run succeeds, ``new_window_candidate_sensor`` launches a candidate run.
 
 Candidate ids come from the tick's time, and run keys and cursors stop a tick from firing twice
-for the same window or the same scheduled time.
+for the same window or the same scheduled time. Both schedules tick at 10:00 on a Saturday that
+is the 1st, so each names its candidate in a second of its own (cron ticks fall on whole
+minutes): weekly ``..._100000``, monthly ``..._100001``. The run still reserves its id at start
+(``registry.reservation``), so any other collision fails the later run, never the earlier one.
 """
 
 import datetime as dt
@@ -91,7 +94,7 @@ def build_retraining(
         days = [warehouse.last_date("ohlcv_daily", s) for s in ordered]
         return None if any(d is None for d in days) else min(d for d in days if d)
 
-    def scheduled(name: str, cron: str, description: str) -> dg.ScheduleDefinition:
+    def scheduled(name: str, cron: str, description: str, slot: int) -> dg.ScheduleDefinition:
         @dg.schedule(
             name=name,
             cron_schedule=cron,
@@ -104,13 +107,16 @@ def build_retraining(
             if last is None:
                 return dg.SkipReason("no stored OHLCV for every symbol yet")
             moment = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-            return candidate_request(moment, ordered, settings.history_start, last, name)
+            named = moment + dt.timedelta(seconds=slot)
+            return candidate_request(named, ordered, settings.history_start, last, name)
 
         return retrain
 
     schedules = [
-        scheduled("weekly_retrain", "0 10 * * 6", "Saturdays 10:00 IST: a new candidate."),
-        scheduled("monthly_retrain", "0 10 1 * *", "1st of the month 10:00 IST: a new candidate."),
+        scheduled("weekly_retrain", "0 10 * * 6", "Saturdays 10:00 IST: a new candidate.", 0),
+        scheduled(
+            "monthly_retrain", "0 10 1 * *", "1st of the month 10:00 IST: a new candidate.", 1
+        ),
     ]
 
     @dg.sensor(job_name=TEACHER_JOB, minimum_interval_seconds=600)

@@ -4,6 +4,8 @@ A run tagged with ``sensequant/candidate`` writes that candidate id (so every st
 failure handler, knows the bundle before it exists); ``sensequant/symbols`` and
 ``sensequant/start_date`` / ``sensequant/end_date`` restrict the student and its evaluation to
 those symbols and dates. Without them a candidate covers every stored symbol and date.
+``sensequant/owner`` is the token a ``historical-run`` command reserves its candidate id with
+and puts on every run it issues (see :func:`candidate_owner`).
 ``sensequant/allow_shrink`` and ``sensequant/allow_missing_sessions`` (``true``) let one ingest
 run do what the settings of the same names refuse by default.
 """
@@ -22,6 +24,7 @@ START_TAG = "sensequant/start_date"
 END_TAG = "sensequant/end_date"
 HISTORICAL_RUN_TAG = "sensequant/historical_run"
 DRYRUN_TAG = "sensequant/dryrun"
+OWNER_TAG = "sensequant/owner"
 ALLOW_SHRINK_TAG = "sensequant/allow_shrink"
 ALLOW_MISSING_SESSIONS_TAG = "sensequant/allow_missing_sessions"
 
@@ -42,6 +45,13 @@ class CandidateScope:
             start=_date(tags, START_TAG),
             end=_date(tags, END_TAG),
         )
+
+
+def candidate_owner(tags: Mapping[str, str], run_id: str, root_run_id: str | None) -> str:
+    """Who owns the candidate id a run reserves (:mod:`~sensequant_assets.registry.reservation`):
+    the command that tagged it, else the run itself (its root run, so a re-execution of a
+    failed run still owns the id the original reserved)."""
+    return tags.get(OWNER_TAG) or root_run_id or run_id
 
 
 def scope_tags(

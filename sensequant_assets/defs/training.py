@@ -18,8 +18,10 @@ import pandas as pd
 
 from sensequant_assets.artifacts import ArtifactLayout, CandidateLayout
 from sensequant_assets.calendar import TradingCalendar
-from sensequant_assets.defs.tags import CandidateScope
+from sensequant_assets.defs.tags import CandidateScope, candidate_owner
 from sensequant_assets.features import WARMUP_SESSIONS, LabelSpec
+from sensequant_assets.registry import StateManager
+from sensequant_assets.registry.reservation import CandidateTakenError, reserve, reserve_new
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import (
@@ -133,6 +135,23 @@ class Training:
         if frame is None:
             return None
         return frame.set_index("date")["sentiment_score"]
+
+    def reserve_candidate(
+        self, context: dg.AssetExecutionContext, candidate_id: str | None
+    ) -> CandidateLayout:
+        """The bundle of ``candidate_id`` (or of a fresh id), reserved for the run's owner: a
+        run given an id another run holds fails here, before writing anything."""
+        run = context.run
+        owner = candidate_owner(run.tags, run.run_id, run.root_run_id)
+        registry = StateManager(self.layout.registry)
+        if candidate_id is None:
+            return self.layout.candidate(reserve_new(registry, self.layout, owner))
+        candidate = self.layout.candidate(candidate_id)
+        try:
+            reserve(registry, candidate_id, owner)
+        except CandidateTakenError as exc:
+            raise dg.Failure(str(exc)) from None
+        return candidate
 
     def build_candidate(
         self, candidate: CandidateLayout, window_labels: list[str], bars: pd.DataFrame
@@ -417,9 +436,11 @@ def build_training_assets(
         """One student over every symbol, distilled from the trained teachers.
 
         Writes a new candidate bundle ``data/models/live_candidate_<ts>/`` (teacher copies,
-        ``teacher_runs.json``, ``student/``, ``student_runs.json``, reward history).
+        ``teacher_runs.json``, ``student/``, ``student_runs.json``, reward history). The id
+        (the run's tag, else a fresh one) is reserved for this run before anything is read.
         """
         scope = CandidateScope.from_tags(context.run.tags)
+        candidate = training.reserve_candidate(context, scope.candidate_id)
         partitioned = teacher_model.partitions_def.get_partitions_def_for_dimension(
             "symbol"
         ).get_partition_keys()
@@ -438,11 +459,6 @@ def build_training_assets(
                 f"no stored OHLCV for {', '.join(symbols[:5])} between {scope.start or 'the start'}"
                 f" and {scope.end or 'the end'}: materialize ohlcv_daily and teacher_model first"
             )
-        candidate = (
-            training.layout.candidate(scope.candidate_id)
-            if scope.candidate_id
-            else training.layout.new_candidate()
-        )
         context.log.info(f"building {candidate.candidate_id} from {len(labels)} window(s)")
         outcome = training.build_candidate(candidate, labels, bars)
         metrics = outcome.result.metrics

@@ -143,7 +143,35 @@ _V3: tuple[Step, ...] = (
     ),
 )
 
-MIGRATIONS: tuple[tuple[Step, ...], ...] = (_V1, _V2, _V3)
+# Version 4: deliberate approvals and owned candidate ids. A run records where its training
+# data came from (``data_source``; ``synthetic`` once it is not known to be real data, never
+# cleared) and never goes to production if synthetic; an approval records the OS user and
+# host, and the reason for approving against the gate; a candidate id is reserved once, by
+# one owner (``registry.reservation``).
+_V4: tuple[Step, ...] = (
+    "ALTER TABLE candidate_runs ADD COLUMN data_source TEXT",
+    """ALTER TABLE candidate_runs ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0
+        CHECK (synthetic IN (0, 1))""",
+    "ALTER TABLE candidate_runs ADD COLUMN approved_os_user TEXT",
+    "ALTER TABLE candidate_runs ADD COLUMN approved_host TEXT",
+    "ALTER TABLE candidate_runs ADD COLUMN gate_override_reason TEXT",
+    """CREATE TRIGGER IF NOT EXISTS candidate_runs_synthetic_stays
+        BEFORE UPDATE OF synthetic ON candidate_runs WHEN OLD.synthetic = 1 AND NEW.synthetic = 0
+        BEGIN SELECT RAISE(ABORT, 'a candidate trained on synthetic data stays synthetic'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS candidate_runs_synthetic_never_production
+        BEFORE UPDATE OF status, synthetic ON candidate_runs
+        WHEN NEW.synthetic = 1 AND NEW.status IN ('{DEPLOYED}', '{RETIRED}')
+        BEGIN SELECT RAISE(ABORT, 'a synthetic-data candidate is never deployed to production');
+        END""",
+    """CREATE TABLE IF NOT EXISTS candidate_reservations (
+        candidate_id TEXT PRIMARY KEY CHECK (length(trim(candidate_id)) > 0),
+        owner        TEXT NOT NULL CHECK (length(trim(owner)) > 0),
+        reserved_at  TEXT NOT NULL
+    )""",
+    *_append_only("candidate_reservations"),
+)
+
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _TRIGGER_NAME = re.compile(r"CREATE TRIGGER IF NOT EXISTS (\w+)")

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sensequant_assets.registry import chain
+from sensequant_assets.registry.approval import ApprovalTerms, approval_columns
 from sensequant_assets.registry.errors import (
     _VERBS,
     DeploymentConflictError,
@@ -125,6 +126,11 @@ class CandidateRun:
     error: str | None = None
     approved_evidence: Mapping[str, str] = field(default_factory=dict, hash=False)
     """SHA-256 of the manifest and briefing the approval bound, by file name (empty until then)."""
+    data_source: str | None = None
+    synthetic: bool = False
+    approved_os_user: str | None = None
+    approved_host: str | None = None
+    gate_override_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy: ISO dates and timestamps, plain lists and dicts."""
@@ -151,6 +157,11 @@ class CandidateRun:
             "rejection_reason": self.rejection_reason,
             "error": self.error,
             "approved_evidence": dict(self.approved_evidence),
+            "data_source": self.data_source,
+            "synthetic": self.synthetic,
+            "approved_os_user": self.approved_os_user,
+            "approved_host": self.approved_host,
+            "gate_override_reason": self.gate_override_reason,
         }
 
 
@@ -381,6 +392,11 @@ def _run_from_row(row: sqlite3.Row) -> CandidateRun:
         rejection_reason=row["rejection_reason"],
         error=row["error"],
         approved_evidence=json.loads(row["approved_evidence"] or "{}"),
+        data_source=row["data_source"],
+        synthetic=bool(row["synthetic"]),
+        approved_os_user=row["approved_os_user"],
+        approved_host=row["approved_host"],
+        gate_override_reason=row["gate_override_reason"],
     )
 
 
@@ -585,13 +601,16 @@ class StateManager:
         dagster_run_id: str | None = None,
         dryrun: bool = False,
         recorded_by: str = "system",
+        data_source: str | None = None,
+        synthetic: bool = False,
     ) -> CandidateRun:
         """Register a new run, or move an existing one along a legal transition.
 
         A new run starts in ``running``, ``ready-for-review`` or ``failed``. For an existing
         ``run_id`` the call is a status change (e.g. ``running`` → ``ready-for-review`` once the
         bundle is written): the fields passed (not ``None``, non-empty ``symbols``) replace the
-        stored ones, the others are kept. A dry run stays a dry run.
+        stored ones, the others are kept. A dry run stays a dry run, and a run trained on
+        synthetic data (``synthetic``, from ``data_source``) stays synthetic.
         """
         run_id = _require_text(run_id, "run_id")
         status = _check_status(status)
@@ -606,6 +625,7 @@ class StateManager:
             ),
             "score": _as_score(score),
             "dagster_run_id": dagster_run_id,
+            "data_source": data_source,
         }
         symbol_list = _as_symbols(symbols)
         metric_values = _as_metrics(metrics)
@@ -637,6 +657,7 @@ class StateManager:
                     "symbols": json.dumps(symbol_list),
                     "metrics": json.dumps(metric_values or {}),
                     "dryrun": int(bool(dryrun)),
+                    "synthetic": int(bool(synthetic)),
                     "recorded_by": by,
                 }
                 names = ", ".join(values)
@@ -661,6 +682,8 @@ class StateManager:
                 updates["metrics"] = json.dumps(metric_values)
             if dryrun:
                 updates["dryrun"] = 1
+            if synthetic:
+                updates["synthetic"] = 1
             return self._transition(conn, row, status, by, at=now, note="recorded", columns=updates)
 
         return self._write(op)
@@ -691,12 +714,20 @@ class StateManager:
     # -- review ----------------------------------------------------------------------------
 
     def _approve(
-        self, conn: sqlite3.Connection, row: sqlite3.Row, by: str, note: str | None
+        self,
+        conn: sqlite3.Connection,
+        row: sqlite3.Row,
+        by: str,
+        note: str | None,
+        terms: ApprovalTerms | None = None,
     ) -> CandidateRun:
-        """Approve ``row``, binding the digests of the evidence files in its audit directory."""
+        """Approve ``row`` on ``terms`` (:mod:`~sensequant_assets.registry.approval`), binding
+        the digests of the evidence files in its audit directory."""
         run_id = row["run_id"]
         if APPROVED not in TRANSITIONS[row["status"]]:
             raise IllegalTransitionError(run_id, row["status"], APPROVED)
+        deliberate, terms_note = approval_columns(row, terms or ApprovalTerms())
+        note = "; ".join(filter(None, [note, terms_note]))
         if row["audit_dir"] is None:
             raise RegistryError(f"cannot approve {run_id}: the registry records no audit directory")
         try:
@@ -704,17 +735,27 @@ class StateManager:
         except FileNotFoundError as exc:
             raise RegistryError(f"cannot approve {run_id}: {exc}") from None
         now = _stamp(_now())
-        columns = {"approved_by": by, "approved_at": now, "approved_evidence": json.dumps(evidence)}
+        columns = {
+            "approved_by": by,
+            "approved_at": now,
+            "approved_evidence": json.dumps(evidence),
+            **deliberate,
+        }
         return self._transition(
             conn, row, APPROVED, by, at=now, note=note, columns=columns, evidence=evidence
         )
 
-    def approve_candidate_run(self, run_id: str, approved_by: str) -> CandidateRun:
+    def approve_candidate_run(
+        self, run_id: str, approved_by: str, *, terms: ApprovalTerms | None = None
+    ) -> CandidateRun:
         """Approve a ``ready-for-review`` run: what it binds is in
-        :mod:`~sensequant_assets.registry.evidence`; its files must all exist."""
+        :mod:`~sensequant_assets.registry.evidence` (its files must all exist), what it needs
+        beyond a name (``terms``, default: none) in :mod:`~sensequant_assets.registry.approval`."""
         by = _require_text(approved_by, "approved_by")
         return self._write(
-            lambda conn: self._approve(conn, self._require(conn, run_id, "approve"), by, None)
+            lambda conn: self._approve(
+                conn, self._require(conn, run_id, "approve"), by, None, terms
+            )
         )
 
     def reject_candidate_run(self, run_id: str, rejected_by: str, reason: str) -> CandidateRun:
@@ -733,9 +774,9 @@ class StateManager:
     def apply_auto_approval(self, run_id: str, policy: AutoApprovalPolicy) -> CandidateRun:
         """Approve the run without a human if ``policy`` allows it; else return it unchanged.
 
-        It must be enabled, the run ``ready-for-review`` and not a dry run, its recommendation
-        ``"approve"`` and its score at least the threshold. Check and approval are one
-        transaction, so a reviewer acting at the same moment cannot be overridden.
+        It must be enabled, the run ``ready-for-review``, not a dry run nor trained on synthetic
+        data, its recommendation ``"approve"`` and its score at least the threshold. Check and
+        approval are one transaction, so a reviewer acting at the same moment cannot be overridden.
         """
         if not isinstance(policy, AutoApprovalPolicy):
             raise RegistryError(f"policy must be an AutoApprovalPolicy, got {policy!r}")
@@ -748,6 +789,7 @@ class StateManager:
             eligible = (
                 row["status"] == READY_FOR_REVIEW
                 and not row["dryrun"]
+                and not row["synthetic"]
                 and row["recommendation"] == "approve"
                 and score is not None
                 and score >= policy.threshold

@@ -37,6 +37,7 @@ from sensequant_assets.registry import (
     Deployment,
     StateManager,
 )
+from sensequant_assets.registry.approval import refuse_production
 from sensequant_assets.release.bundle import approved_files, install_bundle, verify_bundle
 from sensequant_assets.release.deploy_lock import deployment_lock
 from sensequant_assets.release.manifest import verify_artifacts
@@ -82,12 +83,14 @@ def smoke_test(bundle: Path) -> None:
 def deploy_to_production(
     layout: ArtifactLayout, registry: StateManager, candidate_id: str, by: str
 ) -> Deployment:
-    """Verify, copy and switch to ``candidate_id``; the registry must hold it as approved.
+    """Verify, copy and switch to ``candidate_id``; the registry must hold it as approved, and
+    not as trained on synthetic data or as a dry run (refused before anything is touched).
 
     Re-running it for the run the registry already has live only re-points ``CURRENT`` (after
     verifying the bundle), which repairs a crash between recording the deployment and switching
     the file.
     """
+    refuse_production(registry.get_candidate_run(candidate_id))
     with _exclusive(layout, registry, f"deploy {candidate_id} to production"):
         run = registry.get_candidate_run(candidate_id)
         live = registry.current_deployment(PRODUCTION)

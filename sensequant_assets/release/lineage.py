@@ -57,6 +57,12 @@ def data_snapshot_hash(bars: pd.DataFrame) -> str:
     return hashlib.sha256(ordered.to_csv(index=False).encode()).hexdigest()
 
 
+def data_sources(*frames: pd.DataFrame) -> list[str]:
+    """The sources stored bars came from (the ``source`` column ingest writes), sorted."""
+    found = {str(v) for f in frames if "source" in f.columns for v in f["source"].unique()}
+    return sorted(found)
+
+
 def public_configuration(settings: Settings) -> dict[str, Any]:
     """The settings as JSON values, every secret field left out (not masked)."""
     secret = {

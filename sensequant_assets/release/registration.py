@@ -6,6 +6,8 @@ briefing are the evidence of that decision: nothing here, and no release asset, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,30 @@ from sensequant_assets.registry import (
     StateManager,
     UnknownRunError,
 )
+
+SYNTHETIC_SOURCE = "synthetic"
+UNKNOWN_SOURCE = "unknown"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a candidate's training data came from, as the registry records it.
+
+    ``synthetic`` unless the data is known to be real: the manifest's lineage names the
+    configured source and (``data_sources``) the sources of the stored bars the candidate used,
+    and a synthetic or unknown one anywhere makes it synthetic. ``dryrun`` is the run's tag.
+    """
+
+    data_source: str
+    synthetic: bool
+    dryrun: bool = False
+
+    @classmethod
+    def of(cls, manifest: Mapping[str, Any] | None, dryrun: bool) -> Provenance:
+        lineage = (manifest or {}).get("lineage") or {}
+        sources = {lineage.get("data_source") or UNKNOWN_SOURCE, *lineage.get("data_sources", [])}
+        synthetic = bool(sources & {SYNTHETIC_SOURCE, UNKNOWN_SOURCE})
+        return cls(",".join(sorted(sources)), synthetic, dryrun)
 
 
 class ReviewedCandidateError(RegistryError):
@@ -49,8 +75,10 @@ def register_candidate(
     candidate_dir: Path,
     audit_dir: Path,
     policy: AutoApprovalPolicy,
+    provenance: Provenance,
 ) -> tuple[CandidateRun, bool]:
-    """Record the briefed candidate as ready for review, then apply auto-approval.
+    """Record the briefed candidate as ready for review (with its ``provenance``), then apply
+    auto-approval.
 
     Returns the run and whether it was newly recorded: a candidate already in the registry
     (the briefing re-materialized) keeps its status and its reviewer's decision.
@@ -82,6 +110,9 @@ def register_candidate(
             "psr": tests.get("psr"),
         },
         dagster_run_id=briefing["dagster_run_id"],
+        dryrun=provenance.dryrun,
+        data_source=provenance.data_source,
+        synthetic=provenance.synthetic,
     )
     return manager.apply_auto_approval(release_id, policy), True
 
