@@ -57,9 +57,11 @@ from sensequant_assets_tests.fault_drills import (
     Candidates,
     DiskFullWorker,
     Exactness,
+    approve_for_drill,
     breeze_env,
     build_candidates,
     child_env,
+    export_bars,
     failed_run_errors,
     flip_bytes,
     ingest_command,
@@ -333,7 +335,7 @@ def drill_corrupt(work: Path, golden: Path, candidates: Candidates) -> None:
         assert worker.run(CANDIDATE_JOB, candidates.scope(new), list(RELEASE))["success"]
     layout = ArtifactLayout(home)
     registry = StateManager(layout.registry)
-    registry.approve_candidate_run(new, approved_by="bench")
+    approve_for_drill(home, new, by="bench")
     artifacts = list(read_manifest(layout.audit_dir(layout.candidate(new)))["artifacts"])
     production = tree_hashes(layout.production_dir)
     attempts, refused, changed = 0, 0, 0
@@ -415,7 +417,7 @@ def _chain(
         result = worker.run(CANDIDATE_JOB, scope, [step], limit)
         if not result["success"]:
             return step, result["error"].splitlines()[0]
-    StateManager(layout.registry).approve_candidate_run(new, approved_by="bench")
+    approve_for_drill(layout.home, new, by="bench")
     result = worker.run(PROMOTE_JOB, {CANDIDATE_TAG: new}, fsize_limit=limit)
     if not result["success"]:
         return "production_model", result["error"].splitlines()[0][:90]
@@ -471,7 +473,7 @@ def drill_tmpfs(work: Path, golden: Path, candidates: Candidates) -> None:
     new = candidates.unreleased
     with DiskFullWorker(home) as worker:
         assert worker.run(CANDIDATE_JOB, candidates.scope(new), list(RELEASE))["success"]
-    StateManager(layout.registry).approve_candidate_run(new, approved_by="bench")
+    approve_for_drill(home, new, by="bench")
     released = work / "released"
     shutil.copytree(home, released)
     probe = work / "probe"
@@ -546,6 +548,7 @@ def main() -> None:
             golden = work / "golden"
             golden.mkdir()
             with clean_env(golden):
+                os.environ.update(export_bars(golden))
                 candidates = build_candidates(golden)
             for name, late in (("corrupt", drill_corrupt), ("disk", drill_disk)):
                 if chosen is None or name in chosen:

@@ -282,6 +282,52 @@ class Candidates:
         return scope_tags(candidate_id, self.symbols, self.start, self.end)
 
 
+FILES_DIR = "files"
+DRILL_OVERRIDE = "fault drill: it tests deployment mechanics, not the model"
+
+
+def files_env(home: Path) -> dict[str, str]:
+    """The files source over ``home/files``, where :func:`export_bars` put the drills' data.
+
+    Candidates trained on the synthetic source never reach production; the drills' candidates
+    are trained on CSV files exported from it, so the pipeline records them as file data.
+    """
+    return {"SENSEQUANT_DATA_SOURCE": "files", "SENSEQUANT_FILES_DIR": str(home / FILES_DIR)}
+
+
+def export_bars(
+    home: Path,
+    symbols: Sequence[str] = PILOT_SYMBOLS,
+    start: dt.date = PILOT_DATES[0],
+    end: dt.date = PILOT_DATES[1],
+) -> dict[str, str]:
+    """Synthetic bars of ``symbols`` and the NIFTY 50 as ``home/files/<SYMBOL>.csv``; the
+    environment (:func:`files_env`) that makes them the data source."""
+    from sensequant_assets.calendar import TradingCalendar
+    from sensequant_assets.sources.synthetic import SyntheticSource
+    from sensequant_assets.universe import INDEX_SYMBOL, load_universe
+
+    directory = home / FILES_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    source = SyntheticSource(load_universe(None), TradingCalendar())
+    for symbol in (*symbols, INDEX_SYMBOL):
+        source.fetch(symbol, start, end).to_csv(directory / f"{symbol}.csv", index=False)
+    return files_env(home)
+
+
+def approve_for_drill(home: Path, run_id: str, by: str = "drill") -> None:
+    """Approve ``run_id`` under ``home``, overriding the gate (the reason recorded) when it did
+    not recommend approval: the drills' models are not meant to be good."""
+    from sensequant_assets.artifacts import ArtifactLayout
+    from sensequant_assets.registry import StateManager
+    from sensequant_assets.registry.approval import ApprovalTerms
+
+    registry = StateManager(ArtifactLayout(home).registry)
+    run = registry.get_candidate_run(run_id)
+    reason = None if run.recommendation == "approve" else DRILL_OVERRIDE
+    registry.approve_candidate_run(run_id, by, terms=ApprovalTerms(override_reason=reason))
+
+
 def build_candidates(
     home: Path,
     symbols: Sequence[str] = PILOT_SYMBOLS,
@@ -292,8 +338,8 @@ def build_candidates(
 
     The first is a full historical run (ingest, teachers, candidate job, release audit,
     briefing, registry). The second reuses its data and teachers and stops after the promotion
-    gate: the state the release step starts from. Needs a clean environment and
-    ``SENSEQUANT_HOME=home``.
+    gate: the state the release step starts from. Needs a clean environment,
+    ``SENSEQUANT_HOME=home`` and the environment :func:`export_bars` returns.
     """
     from sensequant_assets.artifacts import ArtifactLayout
     from sensequant_assets.defs import build_defs
@@ -304,6 +350,7 @@ def build_candidates(
 
     settings = load_settings()
     assert settings.home.resolve() == home.resolve(), "set SENSEQUANT_HOME to home first"
+    assert settings.data_source == "files", "export_bars(home) and set its environment first"
     layout = ArtifactLayout(home)
     with dg.DagsterInstance.ephemeral() as instance:
         request = HistoricalRequest(tuple(symbols), start, end)
@@ -406,13 +453,13 @@ class DiskFullWorker:
     grow any file past it fails with ``OSError(EFBIG)`` after writing what fits, which is how
     a full disk (``ENOSPC``) fails a writer. Only the soft limit is lowered, and only around
     the job, so one worker (one start-up) serves every case; the parent inspects the files
-    between cases.
+    between cases. It reads market data from ``home``'s exported files (:func:`files_env`).
     """
 
     def __init__(self, home: Path, **env: str):
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "sensequant_assets_tests.fault_drills", "worker"],
-            env=child_env(home, **env), cwd=home, stdin=subprocess.PIPE,
+            env=child_env(home, **(files_env(home) | env)), cwd=home, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         assert self._reply() == {"ready": True}

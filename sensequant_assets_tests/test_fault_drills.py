@@ -48,11 +48,14 @@ from sensequant_assets_tests.fault_drills import (
     Candidates,
     DiskFullWorker,
     Exactness,
+    approve_for_drill,
     breeze_env,
     build_candidates,
     can_mount_tmpfs,
     child_env,
+    export_bars,
     failed_run_errors,
+    files_env,
     flip_bytes,
     ingest_command,
     kill_mid_run,
@@ -289,6 +292,8 @@ def candidates_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Can
             if name.startswith(("SENSEQUANT_", "BREEZE_")) or name == "DAGSTER_HOME":
                 patch.delenv(name)
         patch.setenv("SENSEQUANT_HOME", str(home))
+        for name, value in export_bars(home).items():
+            patch.setenv(name, value)
         patch.chdir(home)
         get_settings.cache_clear()
         try:
@@ -299,10 +304,15 @@ def candidates_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Can
 
 
 @pytest.fixture
-def candidates(candidates_home: tuple[Path, Candidates], isolated_env: Path) -> Candidates:
-    """This test's own copy of the candidates' home (the test's SENSEQUANT_HOME)."""
+def candidates(
+    candidates_home: tuple[Path, Candidates], isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> Candidates:
+    """This test's own copy of the candidates' home (the test's SENSEQUANT_HOME), reading its
+    exported market data files."""
     source, built = candidates_home
     shutil.copytree(source, isolated_env, dirs_exist_ok=True)
+    for name, value in files_env(isolated_env).items():
+        monkeypatch.setenv(name, value)
     return built
 
 
@@ -330,7 +340,7 @@ def _registry_open(path: Path) -> Iterator[None]:
 
 def _approve(*candidate_ids: str) -> None:
     for candidate_id in candidate_ids:
-        assert main(["candidates", "approve", candidate_id, "--by", "drill"]) == EXIT_OK
+        approve_for_drill(load_settings().home, candidate_id)
 
 
 @pytest.mark.slow

@@ -13,7 +13,11 @@ from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import PROMOTE_JOB
 from sensequant_assets.historical import HistoricalRequest, run_historical
 from sensequant_assets.registry import StateManager
-from sensequant_assets.release.deployment import current_production
+from sensequant_assets.release.deployment import (
+    current_production,
+    current_staging,
+    deploy_to_staging,
+)
 from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.evidence import write_evidence
 
@@ -90,22 +94,31 @@ def assert_pilot_outcome(capfd: pytest.CaptureFixture[str]) -> None:
     again = capfd.readouterr().out
     assert "--skip-fetch: stored data covers all" in again and "ohlcv_daily RELIANCE" not in again
 
-    # a reviewer approves; the promotion sensor deploys it once
-    assert main(["candidates", "approve", candidate_id, "--by", "asha"]) == EXIT_OK
+    # Trained on the synthetic source: approving it takes the demo setting (and, against the
+    # gate, a reason); the promotion sensor skips it and production refuses it; staging takes it.
+    registry = StateManager(layout.registry)
+    record = registry.get_candidate_run(candidate_id)
+    assert record.synthetic and record.data_source == "synthetic"
+    approve = ["candidates", "approve", candidate_id, "--by", "asha"]
+    if record.recommendation != "approve":
+        approve += ["--override-gate", "--reason", "pilot demo on synthetic data"]
+    assert main(approve) == EXIT_USAGE
+    assert "trained on synthetic data" in capfd.readouterr().err
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SENSEQUANT_ALLOW_SYNTHETIC_PROMOTION", "true")
+        assert main(approve) == EXIT_OK
     defs = build_defs(load_settings())
     sensor = defs.resolve_sensor_def("promotion_sensor")
     with dg.DagsterInstance.get() as instance:
-        tick = sensor(dg.build_sensor_context(instance=instance))
-        (request,) = tick.run_requests
+        assert sensor(dg.build_sensor_context(instance=instance)).run_requests == []
         promote = defs.resolve_job_def(PROMOTE_JOB)
-        assert promote.execute_in_process(instance=instance, tags=request.tags).success
-        assert (
-            sensor(dg.build_sensor_context(instance=instance, cursor=tick.cursor)).run_requests
-            == []
-        )
-    assert current_production(layout) == candidate_id
-    assert StateManager(layout.registry).get_candidate_run(candidate_id).status == "deployed"
-    assert (layout.production_dir / candidate_id / "student" / "student_model.txt").is_file()
+        tags = {"sensequant/candidate": candidate_id}
+        refused = promote.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+        assert not refused.success
+    deploy_to_staging(layout, registry, candidate_id, by="asha")
+    assert current_staging(layout) == candidate_id and current_production(layout) is None
+    assert registry.get_candidate_run(candidate_id).status == "approved"
+    assert (layout.staging_dir / candidate_id / "student" / "student_model.txt").is_file()
 
 
 @pytest.mark.slow
