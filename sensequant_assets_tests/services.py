@@ -150,3 +150,28 @@ def process_states() -> dict[int, tuple[int, str]]:
                 continue  # exited while we looked
             states[int(entry.name)] = (int(fields[1]), fields[0])
     return states
+
+
+def processes_mentioning(text: str) -> dict[int, str]:
+    """Live processes (not zombies) whose command line contains ``text``: pid -> command line."""
+    found = {}
+    for pid, (_, state) in process_states().items():
+        if state == "Z" or pid == os.getpid():
+            continue
+        try:
+            argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        command = " ".join(a.decode(errors="replace") for a in argv if a)
+        if text in command:
+            found[pid] = command
+    return found
+
+
+def wait_for_no_process_mentioning(text: str, seconds: float = 10.0) -> dict[int, str]:
+    """Give exiting processes ``seconds`` to go; returns those still alive (empty when clean)."""
+    deadline = time.monotonic() + seconds
+    while (left := processes_mentioning(text)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+

@@ -37,6 +37,7 @@ from sensequant_assets.defs.partitions import (
 from sensequant_assets.defs.tags import scope_tags
 from sensequant_assets.registry import StateManager
 from sensequant_assets.settings import SettingsError, load_settings
+from sensequant_assets_tests.services import process_states, wait_for_no_process_mentioning
 
 SYMBOLS = ("INFY", "TCS")
 WINDOWS = ("2024-03-13_to_2024-09-08", "2024-04-12_to_2024-10-08")
@@ -210,6 +211,17 @@ def _recorded(variant: Variant) -> Recorded:
 
 
 @pytest.fixture
+def no_process_left_behind(tmp_path: Path) -> Iterator[set[int]]:
+    """Torn down last: no process may outlive the test, neither one naming its files (Dagster's
+    ``tail -F`` log capture and its orphan watcher) nor a pid the test adds (Dask workers)."""
+    watched: set[int] = set()
+    yield watched
+    left = wait_for_no_process_mentioning(str(tmp_path))
+    alive = {p for p, (_, state) in process_states().items() if p in watched and state != "Z"}
+    assert (left, alive) == ({}, set()), f"processes left behind: {left or alive}"
+
+
+@pytest.fixture
 def dask_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     """An already running 2-process cluster; its workers inherit the Dask variant's settings."""
     from dask.distributed import Client, LocalCluster
@@ -230,7 +242,11 @@ def dask_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[An
 
 @pytest.mark.slow
 def test_dask_training_matches_in_process(
-    isolated_env: Path, tmp_path: Path, dask_cluster: Any, monkeypatch: pytest.MonkeyPatch
+    no_process_left_behind: set[int],
+    isolated_env: Path,
+    tmp_path: Path,
+    dask_cluster: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SENSEQUANT_HOME", str(isolated_env))
     data = _ingest()
@@ -273,6 +289,7 @@ def test_dask_training_matches_in_process(
         assert expected.step_pids[job] == {expected.run_pids[job]}
         assert actual.step_pids[job].isdisjoint({actual.run_pids[job], os.getpid()})
     workers = set(dask_cluster.run(os.getpid).values())
+    no_process_left_behind.update(workers)
     assert actual.step_pids[CANDIDATE_JOB] <= workers
 
     print("\nwall seconds (dagster job execute / run start to end):")
