@@ -174,4 +174,3 @@ def wait_for_no_process_mentioning(text: str, seconds: float = 10.0) -> dict[int
     while (left := processes_mentioning(text)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
-
