@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sensequant_assets.artifacts import CandidateLayout
 from sensequant_assets.evaluation.calibration import CalibrationSetup, synthetic_universe
 from sensequant_assets.evaluation.validation import VALIDATION_MEMO, EvaluationConfig, validate
 from sensequant_assets.evaluation.walk_forward import (
@@ -23,12 +24,15 @@ from sensequant_assets.training import candidate
 from sensequant_assets.training.candidate import (
     DISTILLATION_MEMO,
     InputMemo,
+    build_candidate,
     content_digest,
     distillation_inputs,
+    soft_targets,
     student_samples,
     teacher_outputs,
 )
-from sensequant_assets.training.student import StudentConfig
+from sensequant_assets.training.rewards import RewardConfig
+from sensequant_assets.training.student import StudentConfig, holdout_start, train_student
 from sensequant_assets.training.teacher import TeacherRun, load_teacher, teacher_probabilities
 from sensequant_assets.training.windows import TrainingWindow
 
@@ -57,6 +61,7 @@ def _write_teacher(directory: Path, label: str, seed: int) -> None:
     run = TeacherRun(
         label, window.symbol, window.start, window.end, "completed", features=NAMES,
         model_file="model.txt", sha256=hashlib.sha256(text.encode()).hexdigest(),
+        metrics=dict.fromkeys(("accuracy", "precision_macro", "recall_macro", "f1_macro"), 0.4),
     )  # fmt: skip
     directory.mkdir(parents=True)
     (directory / "model.txt").write_text(text)
@@ -186,3 +191,31 @@ def test_content_digest_sees_values_dtypes_and_order() -> None:
     assert content_digest(frame) != content_digest(frame.assign(b=["x", "z"]))
     assert content_digest(None) != content_digest("None")
     assert isinstance(DISTILLATION_MEMO, InputMemo) and isinstance(VALIDATION_MEMO, InputMemo)
+
+
+def test_the_final_students_targets_come_only_from_teachers_blind_to_its_holdout(
+    universe: tuple[pd.DataFrame, pd.DataFrame], teachers: dict[str, Path], tmp_path: Path
+) -> None:
+    """A teacher that saw holdout labels would leak them through its soft targets."""
+    bars, benchmark = universe
+    config = StudentConfig()
+    layout = CandidateLayout(tmp_path / "live_candidate_20240101_000000")
+    outcome = build_candidate(
+        layout, tmp_path, list(teachers), bars, SETUP.label, config, RewardConfig(),
+        market=_market(benchmark),
+    )  # fmt: skip
+    samples, outputs = distillation_inputs(
+        bars, SETUP.label, None, _market(benchmark), {k: v for k, v in teachers.items()}
+    )
+    cutoff = holdout_start(samples, config)
+    assert outcome.result.test_start == cutoff
+    seeing = [o.window_label for o in outputs if o.knowledge_end >= cutoff]
+    assert seeing == [sorted(teachers)[2]]  # the May-October window reads holdout labels
+    assert outcome.summary["distillation"]["teachers_cut_off"] == 1
+
+    labels = samples["label"].to_numpy()
+    blind = train_student(samples, soft_targets(labels, outputs, before=cutoff), NAMES, config)
+    leaky = train_student(samples, soft_targets(labels, outputs), NAMES, config)
+    saved = (layout.student_dir / "student_model.txt").read_text()
+    assert saved == blind.booster.model_to_string()
+    assert saved != leaky.booster.model_to_string()

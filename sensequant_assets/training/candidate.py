@@ -42,6 +42,7 @@ from sensequant_assets.training.rewards import (
 from sensequant_assets.training.student import (
     StudentConfig,
     StudentResult,
+    holdout_start,
     save_student,
     train_student,
 )
@@ -338,7 +339,8 @@ def build_candidate(
         market,
         {r.window_label: layout.teacher_dir(r.window_label) for r in completed},
     )
-    targets = soft_targets(samples["label"].to_numpy(), outputs)
+    cutoff = holdout_start(samples, student_config)
+    targets = soft_targets(samples["label"].to_numpy(), outputs, before=cutoff)
     names = list(feature_columns(with_sentiment=sentiment is not None))
     result = train_student(samples, targets, names, student_config)
     reward_summary: dict[str, Any] = {"enabled": reward_config.enabled}
@@ -360,7 +362,9 @@ def build_candidate(
         "label": asdict(label),
         "distillation": {"method": "sample expansion over soft targets",
                          "alpha": student_config.distill_alpha,
-                         "rows_with_teacher_targets": int((targets.max(axis=1) < 1).sum())},
+                         "rows_with_teacher_targets": int((targets.max(axis=1) < 1).sum()),
+                         "teachers_cut_off": sum(o.knowledge_end >= cutoff for o in outputs),
+                         "teacher_knowledge_before": str(cutoff)},
         "config": student_config.to_dict(),
         "sample_counts": result.sample_counts,
         "test_start": str(result.test_start),

@@ -219,6 +219,18 @@ def time_holdout_split(
     return order[train_mask[order]], order[test_mask[order]]
 
 
+def holdout_start(samples: pd.DataFrame, config: StudentConfig) -> dt.date:
+    """First date of the holdout ``train_student`` will score: the cut-off for teachers.
+
+    A teacher whose knowledge reaches this date has seen labels of the holdout; its soft
+    targets on training rows would carry them into the model scored there.
+    """
+    _, test_idx = time_holdout_split(
+        samples["date"], samples["label_end"], config.test_fraction, config.embargo_sessions
+    )
+    return pd.Timestamp(samples["date"].iloc[test_idx].min()).date()
+
+
 def train_student(
     samples: pd.DataFrame,
     soft_targets: np.ndarray | pd.DataFrame | None,
@@ -233,7 +245,10 @@ def train_student(
     baseline; see ``make_labels``);
     every row must be labelled. ``soft_targets`` and ``sample_weight`` are row for row with
     ``samples``; only their training rows are used, so test-period teacher outputs or weights
-    can never shape the model that is scored on that period.
+    can never shape the model that is scored on that period. That is not enough on its own:
+    a teacher trained on holdout labels leaks them through its outputs on training rows, so
+    callers build ``soft_targets`` from teachers whose knowledge ends before
+    :func:`holdout_start`.
     """
     features = list(feature_names)
     _check_samples(samples, features)
