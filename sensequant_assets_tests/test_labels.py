@@ -46,6 +46,7 @@ def test_output_columns_and_types(bars: pd.DataFrame) -> None:
         "label",
         "label_end",
         "last_return",
+        "last_band",
     ]
     assert labels.index.equals(bars.index)
     assert labels["label"].dtype == "Int8"
@@ -254,6 +255,7 @@ def _series_labels(bars: pd.DataFrame, spec: LabelSpec, market: pd.Series | None
             "label": label,
             "label_end": bars["date"].shift(-spec.horizon),
             "last_return": log_return,
+            "last_band": threshold / math.sqrt(spec.horizon),
         },
         index=bars.index,
     )
@@ -284,5 +286,5 @@ def test_labels_equal_the_series_formulation_bit_for_bit(
             expected = _series_labels(rows, spec, market)
             actual = make_labels(rows, spec, market)
         pd.testing.assert_frame_equal(actual, expected, check_exact=True)
-        for column in ("forward_return", "threshold", "last_return"):
+        for column in ("forward_return", "threshold", "last_return", "last_band"):
             assert actual[column].to_numpy().tobytes() == expected[column].to_numpy().tobytes()

@@ -51,7 +51,9 @@ def build_panel(strength: float, n_symbols: int = 20) -> pd.DataFrame:
     for symbol in symbols[:n_symbols]:
         bars = source.fetch(symbol, dt.date(2022, 1, 1), dt.date(2024, 12, 31))
         bars["symbol"] = symbol
-        labels = make_labels(bars, SPEC)[["forward_return", "label", "label_end", "last_return"]]
+        labels = make_labels(bars, SPEC)[
+            ["forward_return", "label", "label_end", "last_return", "last_band"]
+        ]
         rows = compute_features_panel(bars).join(labels).iloc[WARMUP_SESSIONS:]
         parts.append(rows[rows["label"].notna()])
     panel = pd.concat(parts, ignore_index=True)
@@ -202,10 +204,18 @@ def test_holdout_purges_by_label_end_and_embargoes_by_date() -> None:
         time_holdout_split(frame["date"], frame["label_end"], 0.5, 10)
 
 
-def test_yesterday_direction_baseline() -> None:
-    np.testing.assert_array_equal(
-        yesterday_direction(np.array([0.01, -0.02, 0.0, np.nan])), [2, 0, 1, 1]
-    )
+def test_yesterday_direction_baseline_uses_the_labels_neutral_band() -> None:
+    last = np.array([0.01, -0.02, 0.0, np.nan, 0.004, -0.004, 0.006])
+    np.testing.assert_array_equal(yesterday_direction(last), [2, 0, 1, 1, 2, 0, 2])
+    np.testing.assert_array_equal(yesterday_direction(last, 0.005), [2, 0, 1, 1, 1, 1, 2])
+
+
+def test_the_yesterday_baseline_predicts_neutral_as_often_as_the_band_says() -> None:
+    """Without the band it never said neutral: its hit rate sat near 1/3 by construction."""
+    panel = build_panel(0.0)
+    calls = yesterday_direction(panel["last_return"], panel["last_band"])
+    shares = np.bincount(calls, minlength=3) / len(calls)
+    assert shares[1] > 0.2 and shares[0] > 0.15 and shares[2] > 0.15
 
 
 def test_student_beats_both_baselines_only_when_there_is_signal() -> None:

@@ -36,6 +36,7 @@ def _panel(n_dates: int = 300, symbols: tuple[str, ...] = ("AAA", "BBB", "CCC"))
     frame["label"] = rng.integers(0, 3, size=len(frame))
     frame["forward_return"] = rng.normal(0, 0.02, size=len(frame))
     frame["last_return"] = rng.normal(0, 0.02, size=len(frame))
+    frame["last_band"] = 0.01
     return frame.sort_values(["date", "symbol"]).reset_index(drop=True)
 
 
@@ -136,5 +137,7 @@ def test_predictions_cover_each_test_row_once_with_baselines() -> None:
     first = folds[0]
     expected_majority = np.bincount(samples["label"].iloc[first.train_idx], minlength=3).argmax()
     assert (oos.loc[oos["fold"] == 1, "majority_predicted"] == expected_majority).all()
-    sign = np.sign(samples["last_return"].iloc[np.concatenate([f.test_idx for f in folds])])
-    assert (oos["yesterday_predicted"].to_numpy() == (sign.to_numpy() + 1)).all()
+    last = samples["last_return"].iloc[np.concatenate([f.test_idx for f in folds])].to_numpy()
+    expected = np.where(last > 0.01, 2, np.where(last < -0.01, 0, 1))
+    assert (oos["yesterday_predicted"].to_numpy() == expected).all()
+    assert set(expected) == {0, 1, 2}

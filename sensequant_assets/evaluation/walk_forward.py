@@ -43,6 +43,7 @@ from sensequant_assets.training.candidate import TeacherOutput, soft_targets
 from sensequant_assets.training.rewards import RewardConfig, compute_rewards, reward_weights
 from sensequant_assets.training.split import sample_dates
 from sensequant_assets.training.student import (
+    YESTERDAY_BAND_COLUMN,
     YESTERDAY_COLUMN,
     StudentConfig,
     distillation_targets,
@@ -200,7 +201,9 @@ def walk_forward_predictions(
     x = samples[features].to_numpy(dtype=np.float64)
     labels = samples["label"].to_numpy(dtype=np.int64)
     returns = samples["forward_return"].to_numpy(dtype=np.float64)
-    yesterday = yesterday_direction(samples[YESTERDAY_COLUMN].to_numpy())
+    yesterday = yesterday_direction(
+        samples[YESTERDAY_COLUMN].to_numpy(), samples[YESTERDAY_BAND_COLUMN].to_numpy()
+    )
 
     def predict(fold: Fold) -> np.ndarray:
         targets = distillation_targets(

@@ -35,7 +35,9 @@ from sensequant_assets.features.technical import _diff, _shift
 
 CLASS_NAMES = {0: "down", 1: "neutral", 2: "up"}
 DOWN, NEUTRAL, UP = 0, 1, 2
-LABEL_COLUMNS = ("date", "forward_return", "threshold", "label", "label_end", "last_return")
+LABEL_COLUMNS = (
+    "date", "forward_return", "threshold", "label", "label_end", "last_return", "last_band",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,10 @@ def make_labels(
     i.e. the last ``horizon`` rows and, in volatility mode, the first ``vol_lookback`` rows.
     With ``reference="market"``, ``market`` holds the benchmark's closes indexed by date and r
     is the excess forward return; sessions the benchmark lacks get <NA>. ``last_return`` is the
-    same measure over the session ending at t (a log return, known at t): the input of the
-    yesterday's-direction baseline, so that baseline predicts what the label measures.
+    same measure over the session ending at t (a log return, known at t), and ``last_band``
+    the label's neutral band scaled to one session (threshold / √horizon): the inputs of the
+    yesterday's-direction baseline, so that baseline predicts what the label measures,
+    neutral included.
     """
     missing = [c for c in ("date", "close") if c not in bars.columns]
     if missing:
@@ -120,6 +124,7 @@ def make_labels(
             "label": label,
             "label_end": dates.shift(-horizon),
             "last_return": log_return,
+            "last_band": threshold / math.sqrt(horizon),
         },
         index=bars.index,
     )

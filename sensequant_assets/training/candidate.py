@@ -110,6 +110,7 @@ def student_samples(
         label_end=labels["label_end"],
         forward_return=labels["forward_return"],
         last_return=labels["last_return"],
+        last_band=labels["last_band"],
     )
     keep = frame[names].notna().all(axis=1) & frame["label"].notna()
     frame = frame[keep].copy()

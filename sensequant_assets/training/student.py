@@ -57,6 +57,7 @@ CLASSES = (DOWN, NEUTRAL, UP)
 N_CLASSES = len(CLASSES)
 SAMPLE_COLUMNS = ("date", "symbol", "label", "label_end", "forward_return")
 YESTERDAY_COLUMN = "last_return"
+YESTERDAY_BAND_COLUMN = "last_band"
 
 MODEL_FILE = "student_model.txt"
 METADATA_FILE = "student_metadata.json"
@@ -328,15 +329,20 @@ def rows_sha256(samples: pd.DataFrame, idx: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def yesterday_direction(last_return: np.ndarray | pd.Series) -> np.ndarray:
-    """Predict the last session's direction: up (2) if its return > 0, down (0) if < 0.
+def yesterday_direction(
+    last_return: np.ndarray | pd.Series, band: np.ndarray | pd.Series | float = 0.0
+) -> np.ndarray:
+    """Predict the last session's class: up (2) above ``band``, down (0) below −``band``.
 
     Fed the label's own measure (``last_return``: with market-relative labels, whether the
-    stock beat the market yesterday), so the baseline predicts what the label scores.
-    A zero return, or an unknown (NaN) one, predicts neutral (1).
+    stock beat the market yesterday) and the label's neutral band scaled to one session
+    (``last_band``), so the baseline predicts what the label scores, neutral included: without
+    the band it never says neutral and scores far below any honest model. A move inside the
+    band, or an unknown (NaN) one, predicts neutral (1).
     """
     r = np.asarray(last_return, dtype=np.float64)
-    return np.select([r > 0, r < 0], [UP, DOWN], NEUTRAL)
+    b = np.asarray(band, dtype=np.float64)
+    return np.select([r > b, r < -b], [UP, DOWN], NEUTRAL)
 
 
 def save_student(result: StudentResult, out_dir: str | os.PathLike[str]) -> Path:
@@ -394,7 +400,8 @@ def load_student(out_dir: str | os.PathLike[str]) -> tuple[lgb.Booster, dict[str
 
 
 def _check_samples(samples: pd.DataFrame, features: list[str]) -> None:
-    missing = [c for c in (*SAMPLE_COLUMNS, YESTERDAY_COLUMN, *features) if c not in samples]
+    needed = (*SAMPLE_COLUMNS, YESTERDAY_COLUMN, YESTERDAY_BAND_COLUMN, *features)
+    missing = [c for c in needed if c not in samples]
     if missing:
         raise ValueError(f"samples lack column(s) {sorted(set(missing))}")
     if not features:
@@ -442,7 +449,10 @@ def _metrics(
     train_counts = np.bincount(labels[train_idx], minlength=N_CLASSES)
     majority = int(train_counts.argmax())
     majority_accuracy = float(np.mean(truth == majority))
-    yesterday = yesterday_direction(samples[YESTERDAY_COLUMN].to_numpy()[test_idx])
+    yesterday = yesterday_direction(
+        samples[YESTERDAY_COLUMN].to_numpy()[test_idx],
+        samples[YESTERDAY_BAND_COLUMN].to_numpy()[test_idx],
+    )
     yesterday_accuracy = float(np.mean(truth == yesterday))
     return {
         "n_test": len(test_idx),
