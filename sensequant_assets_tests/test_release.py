@@ -84,6 +84,37 @@ def test_a_failed_run_gets_a_partial_briefing_naming_the_phase() -> None:
     json.dumps(briefing, allow_nan=False)
 
 
+@pytest.mark.parametrize(("sources", "warned"), [(["synthetic"], True), (["files"], False)])
+def test_the_briefing_says_what_the_evidence_was_built_on(sources: list[str], warned: bool) -> None:
+    outputs = StageOutputs(
+        release_id="live_candidate_20261124_101500",
+        student_runs={
+            "symbols": ["TCS"],
+            "date_range": ["2024-01-01", "2024-12-31"],
+            "sample_counts": {"total": 380, "train": 300, "test": 60, "purged_or_embargoed": 20},
+        },
+        manifest={
+            "candidate_dir": "data/models/live_candidate_20261124_101500",
+            "audit_dir": "release/audit_live_candidate_20261124_101500",
+            "artifacts": [],
+            "lineage": {
+                "data_source": sources[0],
+                "data_sources": sources,
+                "code": {"commit": None},
+                "data_snapshot_sha256": "0" * 64,
+            },
+        },
+    )
+    briefing = build_briefing(outputs)
+    assert briefing["training_summary"]["data_sources"] == sources
+    markdown = render_markdown(briefing)
+    assert f"- Data source: {sources[0]} (stored bars from: {sources[0]})" in markdown
+    assert "- Student samples: 380 in all: 300 training, 60 held out, 20 purged" in markdown
+    assert "{" not in markdown
+    warning = "trained on synthetic data"
+    assert any(warning in w for w in briefing["risk_assessment"]["warnings"]) is warned
+
+
 def test_the_release_assets_refuse_to_rewrite_a_reviewed_candidate() -> None:
     """Re-materializing the audit or the briefing of an approved candidate fails naming it and
     its status, and every file the approval bound stays byte for byte as it was."""

@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from sensequant_assets.release.registration import SYNTHETIC_SOURCE
+
 PHASES = (
     "ingest",
     "teachers",
@@ -75,7 +77,10 @@ def _training(outputs: StageOutputs) -> dict[str, Any] | None:
     student = outputs.student_runs or {}
     teachers = (outputs.teacher_runs or {}).get("summary") or student.get("teachers") or {}
     metrics = student.get("metrics") or {}
+    lineage = (outputs.manifest or {}).get("lineage") or {}
     return {
+        "data_source": lineage.get("data_source"),
+        "data_sources": lineage.get("data_sources"),
         "symbols": student.get("symbols"),
         "date_range": student.get("date_range"),
         "label": student.get("label"),
@@ -179,6 +184,12 @@ def _risks(outputs: StageOutputs) -> dict[str, Any]:
         )
     if teachers.get("failed"):
         warnings.append(f"{teachers['failed']} teacher window(s) failed")
+    lineage = (outputs.manifest or {}).get("lineage") or {}
+    if SYNTHETIC_SOURCE in (lineage.get("data_sources") or []):
+        warnings.append(
+            "trained on synthetic data: the evidence says nothing about real markets, and the "
+            "candidate can never be deployed to production"
+        )
     if outputs.validation:
         sessions = outputs.validation["out_of_sample"]["sessions"]
         if sessions < SHORT_HISTORY_SESSIONS:
@@ -275,17 +286,29 @@ def _training_md(t: dict[str, Any]) -> list[str]:
     student = t["student_holdout_metrics"] or {}
     symbols = t["symbols"] or []
     dates = t["date_range"] or ["—", "—"]
+    sources = t.get("data_sources") or []
     return [
+        f"- Data source: {t.get('data_source') or '—'} (stored bars from: "
+        f"{', '.join(sources) or '—'})",
         f"- Symbols ({len(symbols)}): {', '.join(symbols)}",
         f"- Dates: {dates[0]} to {dates[1]}",
         f"- Teacher windows: {runs['total']} total, {runs['completed']} completed, "
         f"{runs['skipped']} skipped, {runs['failed']} failed, {runs['missing']} missing",
         f"- Teachers (completed, mean): precision {_fmt(mean.get('precision_macro'))}, recall "
         f"{_fmt(mean.get('recall_macro'))}, F1 {_fmt(mean.get('f1_macro'))}",
-        f"- Student samples: {t['student_samples']}",
+        f"- Student samples: {_samples_md(t['student_samples'])}",
         f"- Student holdout: accuracy {_fmt(student.get('accuracy'))}, F1 "
         f"{_fmt(student.get('f1_macro'))}",
     ]
+
+
+def _samples_md(counts: dict[str, Any] | None) -> str:
+    if not counts:
+        return "—"
+    return (
+        f"{counts.get('total')} in all: {counts.get('train')} training, {counts.get('test')} "
+        f"held out, {counts.get('purged_or_embargoed')} purged or embargoed between them"
+    )
 
 
 def _validation_md(v: dict[str, Any]) -> list[str]:
