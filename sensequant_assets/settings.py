@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import sqlalchemy as sa
 from pydantic import (
     AliasChoices,
     Field,
@@ -25,7 +26,17 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SENSEQUANT_"
-SECRET_ENV_NAMES = frozenset({"BREEZE_API_KEY", "BREEZE_API_SECRET", "BREEZE_SESSION_TOKEN"})
+SECRET_ENV_NAMES = frozenset(
+    {
+        "BREEZE_API_KEY",
+        "BREEZE_API_SECRET",
+        "BREEZE_SESSION_TOKEN",
+        "DAGSTER_PG_PASSWORD",
+        "SENSEQUANT_REGISTRY_URL",
+    }
+)
+EMBEDDED = "sqlite"
+"""``SENSEQUANT_REGISTRY_URL`` value choosing the SQLite files under the home."""
 DEFECT_KINDS = ("negative_volume", "broken_ohlc", "missing_days", "unadjusted_split")
 OBJECT_STORE_SCHEMES = ("s3", "s3a")
 
@@ -181,6 +192,20 @@ class Settings(BaseSettings):
         default=False, validation_alias=_seed("REWARD_AB_TESTING_ENABLED")
     )
 
+    registry_url: SecretStr | None = Field(
+        default=None,
+        description="Database of the candidate registry and the Breeze call ledger: a "
+        "postgresql:// URL, or `sqlite` (files under the home); unset: the DAGSTER_PG_* "
+        "database when DAGSTER_PG_HOST is set, else sqlite.",
+    )
+    dagster_pg_host: str | None = Field(default=None, validation_alias="DAGSTER_PG_HOST")
+    dagster_pg_port: int = Field(default=5432, gt=0, validation_alias="DAGSTER_PG_PORT")
+    dagster_pg_user: str | None = Field(default=None, validation_alias="DAGSTER_PG_USER")
+    dagster_pg_password: SecretStr | None = Field(
+        default=None, validation_alias="DAGSTER_PG_PASSWORD"
+    )
+    dagster_pg_db: str | None = Field(default=None, validation_alias="DAGSTER_PG_DB")
+
     executor: Literal["in_process", "multiprocess", "dask", "k8s"] = Field(
         default="multiprocess",
         description="Where a launched run's steps execute (defs/executors.py); `dask` needs "
@@ -208,6 +233,19 @@ class Settings(BaseSettings):
                 "set SENSEQUANT_EXECUTOR=dask to use the cluster"
             )
         return self
+
+    @field_validator("registry_url")
+    @classmethod
+    def _registry_database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == EMBEDDED:
+            return value
+        try:
+            url = sa.make_url(value.get_secret_value())
+        except sa.exc.ArgumentError:
+            raise ValueError("must be a postgresql:// URL or sqlite") from None
+        if url.get_backend_name() != "postgresql":
+            raise ValueError(f"must be a postgresql:// URL or sqlite, not {url.drivername}://")
+        return value
 
     @field_validator("synthetic_defects")
     @classmethod
@@ -298,6 +336,32 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
+
+    @property
+    def state_database(self) -> sa.URL | None:
+        """The Postgres database holding the registry and the call ledger; ``None``: each is
+        an SQLite file under the home. An explicit ``SENSEQUANT_REGISTRY_URL`` wins; else the
+        database of the production Dagster instance (deploy/dagster.yaml) when DAGSTER_PG_HOST
+        is set, so both follow the instance: SQLite locks are unsafe on a shared volume."""
+        if self.registry_url is not None:
+            raw = self.registry_url.get_secret_value()
+            return None if raw == EMBEDDED else sa.make_url(raw)
+        if not self.dagster_pg_host:
+            return None
+        password = self.dagster_pg_password
+        return sa.URL.create(
+            "postgresql+psycopg2",
+            username=self.dagster_pg_user,
+            password=None if password is None else password.get_secret_value(),
+            host=self.dagster_pg_host,
+            port=self.dagster_pg_port,
+            database=self.dagster_pg_db,
+        )
+
+    @property
+    def ledger_location(self) -> Path | sa.URL:
+        """Where the Breeze call ledger lives (see :attr:`state_database`)."""
+        return self.state_database or self.data_dir / "breeze_calls.sqlite"
 
     @property
     def duckdb_path(self) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,3 +55,30 @@ def postgres_dagster_home(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def registry_backend(request: pytest.FixtureRequest) -> str:
+    """Where the registry and the call ledger live: the embedded SQLite file or Postgres.
+
+    The tests that take it run once on each; the postgres run skips only when PostgreSQL is
+    not installed."""
+    if request.param == "postgres":
+        request.getfixturevalue("postgres")
+    return str(request.param)
+
+
+@pytest.fixture
+def new_database(
+    registry_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[str], str | Path]:
+    """A fresh, empty database on the backend under test, by name: an SQLite path under the
+    test's directory, or the URL of a new Postgres database."""
+
+    def make(name: str) -> str | Path:
+        if registry_backend == "sqlite":
+            return tmp_path / "databases" / f"{name}.sqlite"
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return server.create_database(f"{name}_{uuid.uuid4().hex[:12]}".lower())
+
+    return make

@@ -10,14 +10,12 @@ import datetime as dt
 import io
 import itertools
 import logging
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from random import Random
@@ -41,12 +39,14 @@ from sensequant_assets.sources.breeze import (
 )
 from sensequant_assets.sources.breeze_logs import rotate_sdk_logs
 from sensequant_assets.sources.rate_limit import (
+    LOCK_KEY,
     CallLedger,
     LedgerUnavailable,
     QuotaExhausted,
     peak_in_window,
 )
 from sensequant_assets.universe import Universe, load_universe, scrip_master_codes
+from sensequant_assets_tests.databases import DRIVER_ERRORS, execute, write_locked
 from sensequant_assets_tests.fake_breeze import (
     CUSTOMER_DETAILS,
     ECHO_REQUEST,
@@ -284,9 +284,9 @@ def test_server_day_limit_is_honoured(make_source) -> None:
 
 
 def test_ledger_day_budget_stops_calls_before_they_are_made(
-    fake: FakeBreeze, make_source, tmp_path: Path
+    fake: FakeBreeze, make_source, new_database
 ) -> None:
-    ledger = CallLedger(tmp_path / "tight.sqlite", per_day=2)
+    ledger = CallLedger(new_database("tight"), per_day=2)
     source, _ = make_source(fake, ledger=ledger)
     source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 3, 31))
     with pytest.raises(QuotaExhausted, match=r"2 of 2 calls.*resets at midnight IST"):
@@ -345,9 +345,10 @@ def test_reply_classification() -> None:
 # --- rate limits ---------------------------------------------------------------------------
 
 
-def test_ledger_never_exceeds_the_minute_budget_across_threads(tmp_path: Path) -> None:
+def test_ledger_never_exceeds_the_minute_budget_across_threads(new_database) -> None:
     clock = FakeClock()
-    ledger = CallLedger(tmp_path / "calls.sqlite", per_minute=10, clock=clock, sleep=clock.sleep)
+    location = new_database("calls")
+    ledger = CallLedger(location, per_minute=10, clock=clock, sleep=clock.sleep)
 
     def worker() -> None:
         for _ in range(15):
@@ -359,18 +360,16 @@ def test_ledger_never_exceeds_the_minute_budget_across_threads(tmp_path: Path) -
     for thread in threads:
         thread.join()
 
-    with sqlite3.connect(tmp_path / "calls.sqlite") as conn:
-        stamps = [ts for (ts,) in conn.execute("SELECT ts FROM calls")]
-    conn.close()
+    stamps = [ts for (ts,) in execute(location, "SELECT ts FROM calls")]
     stats = ledger.stats()
     assert stats.calls_today == len(stamps) == 90
     assert stats.peak_minute_today == peak_in_window(stamps) == 10
     assert clock.sleeps, "the ledger must have waited"
 
 
-def test_ledger_day_budget_resets_at_midnight_ist(tmp_path: Path) -> None:
+def test_ledger_day_budget_resets_at_midnight_ist(new_database) -> None:
     clock = FakeClock(dt.datetime(2026, 3, 2, 18, 29, tzinfo=dt.UTC).timestamp())  # 23:59 IST
-    ledger = CallLedger(tmp_path / "calls.sqlite", per_day=3, clock=clock, sleep=clock.sleep)
+    ledger = CallLedger(new_database("calls"), per_day=3, clock=clock, sleep=clock.sleep)
     for _ in range(3):
         ledger.acquire()
     with pytest.raises(QuotaExhausted, match=r"3 of 3 calls used today.*midnight IST"):
@@ -380,9 +379,9 @@ def test_ledger_day_budget_resets_at_midnight_ist(tmp_path: Path) -> None:
     assert ledger.stats().calls_today == 1
 
 
-def test_ledger_keeps_the_server_within_its_minute_limit(make_source, tmp_path: Path) -> None:
+def test_ledger_keeps_the_server_within_its_minute_limit(make_source, new_database) -> None:
     clock = FakeClock()
-    ledger = CallLedger(tmp_path / "calls.sqlite", per_minute=3, clock=clock, sleep=clock.sleep)
+    ledger = CallLedger(new_database("calls"), per_minute=3, clock=clock, sleep=clock.sleep)
     with FakeBreeze(
         api_key=API_KEY, session_token=SESSION_TOKEN, per_minute=3, clock=clock
     ) as server:
@@ -628,40 +627,31 @@ def test_a_reply_quoting_the_credentials_is_redacted(
         assert not any(secret in text for text in texts), secret
 
 
-def test_a_busy_ledger_is_a_source_error(tmp_path: Path) -> None:
-    path = tmp_path / "calls.sqlite"
-    ledger = CallLedger(path, busy_timeout=0.1)
-    with _write_locked(path), pytest.raises(LedgerUnavailable) as caught:
+def test_a_busy_ledger_is_a_source_error(new_database) -> None:
+    location = new_database("calls")
+    ledger = CallLedger(location, busy_timeout=0.1)
+    with write_locked(location, LOCK_KEY), pytest.raises(LedgerUnavailable) as caught:
         ledger.acquire("breeze:TCS")
     assert isinstance(caught.value, SourceError)
-    assert not isinstance(caught.value, sqlite3.Error)
-    assert "locked" in str(caught.value) and str(path) in str(caught.value)
+    assert not isinstance(caught.value, DRIVER_ERRORS)
+    assert "locked" in str(caught.value) and ledger.where in str(caught.value)
+    assert "\n" not in str(caught.value)
     assert "breeze:TCS" in str(caught.value)
     ledger.acquire("breeze:TCS")  # free again once the other writer is done
 
 
 def test_a_busy_ledger_fails_the_fetch_by_name_before_any_call(
-    fake: FakeBreeze, make_source, tmp_path: Path
+    fake: FakeBreeze, make_source, new_database
 ) -> None:
-    path = tmp_path / "busy.sqlite"
-    source, _ = make_source(fake, ledger=CallLedger(path, busy_timeout=0.1))
-    with _write_locked(path), pytest.raises(LedgerUnavailable) as caught:
+    location = new_database("busy")
+    ledger = CallLedger(location, busy_timeout=0.1)
+    source, _ = make_source(fake, ledger=ledger)
+    with write_locked(location, LOCK_KEY), pytest.raises(LedgerUnavailable) as caught:
         source.fetch("TCS", dt.date(2024, 1, 1), dt.date(2024, 3, 31))
     message = str(caught.value)
-    for part in ("NSE symbol TCS", "2024-01-01", "2024-03-31", "locked", str(path)):
+    for part in ("NSE symbol TCS", "2024-01-01", "2024-03-31", "locked", ledger.where):
         assert part in message
     assert fake.calls == []
-
-
-@contextmanager
-def _write_locked(path: Path) -> Iterator[None]:
-    """Hold the SQLite write lock on ``path``, as another process granting a call would."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        yield
-    finally:
-        conn.close()
 
 
 IMPORT_TIMEOUT_SCRIPT = """

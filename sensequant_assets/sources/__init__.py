@@ -36,7 +36,7 @@ def build_source(
             universe=universe,
             calendar=calendar,
             ledger=CallLedger(
-                settings.data_dir / "breeze_calls.sqlite",
+                settings.ledger_location,
                 per_minute=settings.breeze_calls_per_minute,
                 per_day=settings.breeze_calls_per_day,
             ),

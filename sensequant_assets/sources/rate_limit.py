@@ -2,32 +2,48 @@
 
 Breeze allows 100 calls a minute and 5,000 a day per key, whoever makes them: a Dagster run, a
 second run started by a sensor and a notebook all draw on the same quota. An in-memory limiter
-cannot see the others, so the ledger is a small SQLite file that every caller writes to inside
-one ``BEGIN IMMEDIATE`` transaction (SQLite's cross-process write lock) before each call.
-A ledger that stays locked past ``busy_timeout``, or cannot be read, is a ``LedgerUnavailable``
-(a ``SourceError``), never a bare ``sqlite3`` error.
+cannot see the others, so the ledger is a table every caller writes to inside one write
+transaction before each call: a small SQLite file locked with ``BEGIN IMMEDIATE`` (embedded),
+or the ``calls`` table of the deployment's Postgres database behind an advisory lock
+(:mod:`sensequant_assets.database`). A ledger that stays locked past ``busy_timeout``, or
+cannot be read, is a ``LedgerUnavailable`` (a ``SourceError``), never a bare driver error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
+from sensequant_assets.database import (
+    Location,
+    Tx,
+    create_schema,
+    database_url,
+    is_busy,
+    reason,
+    shown,
+    transaction,
+)
 from sensequant_assets.sources.base import SourceError
 
 IST = ZoneInfo("Asia/Kolkata")
 WINDOW_SECONDS = 60.0
 KEEP_SECONDS = 2 * 86_400.0
+LOCK_KEY = 0x5E45_CA11
+"""The Postgres advisory lock every ledger writer holds (the registry's is another)."""
+TABLE = "calls"
 
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS calls (ts REAL NOT NULL, label TEXT NOT NULL DEFAULT '')",
-    "CREATE INDEX IF NOT EXISTS calls_ts ON calls (ts)",
+    f"CREATE TABLE IF NOT EXISTS {TABLE} "
+    "(ts DOUBLE PRECISION NOT NULL, label TEXT NOT NULL DEFAULT '')",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts)",
 )
 
 
@@ -73,7 +89,7 @@ class CallLedger:
 
     def __init__(
         self,
-        path: Path,
+        location: Location,
         per_minute: int = 100,
         per_day: int = 5000,
         clock: Callable[[], float] = time.time,
@@ -84,43 +100,43 @@ class CallLedger:
     ):
         if per_minute <= 0 or per_day <= 0 or busy_timeout < 0:
             raise ValueError("per_minute and per_day must be positive, busy_timeout >= 0")
-        self.path = Path(path)
+        self.url = database_url(location)
+        self.where = shown(self.url)
         self.per_minute = per_minute
         self.per_day = per_day
         self._clock = clock
         self._sleep = sleep
         self._window = WINDOW_SECONDS + margin
         self._busy_timeout = busy_timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._unavailable_as_source_error("set up"), closing(self._connect()) as conn:
+        if self.url.get_backend_name() == "sqlite":
+            Path(str(self.url.database)).parent.mkdir(parents=True, exist_ok=True)
+        with self._unavailable_as_source_error("set up"), self._write() as tx:
+            create_schema(tx)
             for statement in _SCHEMA:
-                conn.execute(statement)
+                tx.ddl(statement)
 
     def __repr__(self) -> str:
-        return (
-            f"CallLedger({str(self.path)!r}, per_minute={self.per_minute}, per_day={self.per_day})"
-        )
+        return f"CallLedger({self.where!r}, per_minute={self.per_minute}, per_day={self.per_day})"
 
-    def _connect(self) -> sqlite3.Connection:
-        # Autocommit mode, so the explicit BEGIN IMMEDIATE below is the only transaction.
-        return sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+    def _write(self) -> AbstractContextManager[Tx]:
+        return transaction(self.url, write=True, lock_key=LOCK_KEY, timeout=self._busy_timeout)
 
     @contextmanager
     def _unavailable_as_source_error(self, action: str) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as exc:
-            text = str(exc)
-            if any(word in text.lower() for word in ("locked", "busy")):
+        except sa.exc.DBAPIError as exc:
+            if is_busy(exc):
                 raise LedgerUnavailable(
-                    f"the Breeze call ledger {self.path} stayed locked for "
+                    f"the Breeze call ledger {self.where} stayed locked for "
                     f"{self._busy_timeout:g} s while trying to {action}: another process is "
                     "holding its write lock. Re-run when that process is done (or stop it if "
                     "it is stuck)."
                 ) from exc
             raise LedgerUnavailable(
-                f"the Breeze call ledger {self.path} could not {action} ({text}); check that "
-                "the file is readable and writable, or move it away to start a fresh ledger."
+                f"the Breeze call ledger {self.where} could not {action} ({reason(exc)}); check "
+                "that it is reachable, readable and writable (an SQLite file can be moved away "
+                "to start a fresh ledger)."
             ) from exc
 
     def acquire(self, label: str = "") -> None:
@@ -138,33 +154,27 @@ class CallLedger:
 
     def _try_acquire(self, label: str) -> float | None:
         """Record the call and return None, or return how long to wait before trying again."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._write() as tx:
             now = self._clock()
-            (today,) = conn.execute(
-                "SELECT COUNT(*) FROM calls WHERE ts >= ?", (ist_day_start(now),)
-            ).fetchone()
+            today = tx.scalar(
+                f"SELECT COUNT(*) FROM {TABLE} WHERE ts >= :day", day=ist_day_start(now)
+            )
             if today >= self.per_day:
-                conn.execute("ROLLBACK")
                 raise QuotaExhausted(self._quota_message(today, now, label))
             recent = [
-                ts
-                for (ts,) in conn.execute(
-                    "SELECT ts FROM calls WHERE ts > ? ORDER BY ts", (now - self._window,)
+                row["ts"]
+                for row in tx.all(
+                    f"SELECT ts FROM {TABLE} WHERE ts > :since ORDER BY ts",
+                    since=now - self._window,
                 )
             ]
             if len(recent) >= self.per_minute:
-                conn.execute("ROLLBACK")
                 # The call that must leave the window before one more fits in it.
                 leaving = recent[len(recent) - self.per_minute]
                 return max(leaving + self._window - now, 0.01)
-            conn.execute("INSERT INTO calls (ts, label) VALUES (?, ?)", (now, label))
-            conn.execute("DELETE FROM calls WHERE ts < ?", (now - KEEP_SECONDS,))
-            conn.execute("COMMIT")
+            tx.insert(TABLE, {"ts": now, "label": label})
+            tx.run(f"DELETE FROM {TABLE} WHERE ts < :old", old=now - KEEP_SECONDS)
             return None
-        finally:
-            conn.close()
 
     def _quota_message(self, used: int, now: float, label: str) -> str:
         reset = ist_day_start(now) + 86_400.0
@@ -172,7 +182,7 @@ class CallLedger:
         what = f" for {label}" if label else ""
         return (
             f"Breeze daily call budget exhausted{what}: {used} of {self.per_day} calls used "
-            f"today (Asia/Kolkata, ledger {self.path}); it resets at midnight IST, in "
+            f"today (Asia/Kolkata, ledger {self.where}); it resets at midnight IST, in "
             f"{hours}h {rest // 60:02d}m. Re-run after that; rows already stored are kept."
         )
 
@@ -180,12 +190,13 @@ class CallLedger:
         """Calls today, calls in the last minute and the busiest 60 s window today."""
         now = self._clock()
         day_start = ist_day_start(now)
-        with self._unavailable_as_source_error("read its counts"), closing(self._connect()) as conn:
+        read = transaction(self.url, write=False, lock_key=LOCK_KEY, timeout=self._busy_timeout)
+        with self._unavailable_as_source_error("read its counts"), read as tx:
             stamps = [
-                ts
-                for (ts,) in conn.execute(
-                    "SELECT ts FROM calls WHERE ts >= ? ORDER BY ts",
-                    (min(day_start, now - WINDOW_SECONDS),),
+                row["ts"]
+                for row in tx.all(
+                    f"SELECT ts FROM {TABLE} WHERE ts >= :since ORDER BY ts",
+                    since=min(day_start, now - WINDOW_SECONDS),
                 )
             ]
         today = [ts for ts in stamps if ts >= day_start]
