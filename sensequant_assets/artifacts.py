@@ -15,6 +15,12 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from sensequant_assets.settings import Settings
 
 CANDIDATE_PREFIX = "live_candidate_"
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
@@ -64,9 +70,15 @@ class CandidateLayout:
 
 @dataclass(frozen=True)
 class ArtifactLayout:
-    """Artifact roots under ``SENSEQUANT_HOME``."""
+    """Artifact roots under ``SENSEQUANT_HOME``, and where the registry is (``database``: the
+    deployment's Postgres database, or ``None`` for the SQLite file under the home)."""
 
     home: Path
+    database: sa.URL | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> ArtifactLayout:
+        return cls(settings.home, settings.state_database)
 
     @property
     def models(self) -> Path:
@@ -80,8 +92,13 @@ class ArtifactLayout:
         return self.models / "teachers" / window_label
 
     @property
-    def registry(self) -> Path:
-        """The candidate registry's SQLite file."""
+    def registry(self) -> Path | sa.URL:
+        """The candidate registry: its Postgres database, or its SQLite file."""
+        return self.database or self.registry_file
+
+    @property
+    def registry_file(self) -> Path:
+        """The embedded registry's SQLite file."""
         return self.home / "data" / "registry" / "candidates.sqlite"
 
     @property

@@ -24,7 +24,7 @@ from sensequant_assets.settings import Settings
 
 
 def registry(settings: Settings) -> StateManager:
-    return StateManager(ArtifactLayout(settings.home).registry)
+    return StateManager(ArtifactLayout.of(settings).registry)
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -85,7 +85,7 @@ def cmd_reject(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    layout = ArtifactLayout(settings.home)
+    layout = ArtifactLayout.of(settings)
     try:
         deployment = rollback_production(layout, registry(settings), by=args.by)
     except (FileNotFoundError, DeploymentConflictError) as exc:  # a deleted bundle, a race
@@ -99,7 +99,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 1 if the registry file was changed outside sensequant (what deployment refuses)."""
     manager = registry(settings)
     check = manager.verify()
-    print(f"{manager.path}: {check.summary()}")
+    print(f"{manager.where}: {check.summary()}")
     for problem in check.problems[1:]:
         print(f"  also: {problem}")
     return EXIT_OK if check.intact else EXIT_FAILED

@@ -46,7 +46,7 @@ def cmd_historical_run(args: argparse.Namespace, settings: Settings) -> int:
             f"{settings.history_start}; set SENSEQUANT_HISTORY_START to an earlier date"
         )
     outcome = run_historical(request, settings, cli_instance())
-    layout = ArtifactLayout(settings.home)
+    layout = ArtifactLayout.of(settings)
     candidate = layout.candidate(outcome.candidate_id)
     audit = layout.audit_dir(candidate)
     print("\nsummary")

@@ -16,7 +16,7 @@ def _mib(size: int) -> str:
 
 
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
-    layout = ArtifactLayout(settings.home)
+    layout = ArtifactLayout.of(settings)
     names = None
     if layout.registry.exists():  # never create a registry just to read it
         runs = StateManager(layout.registry).get_candidate_runs(include_dryrun=True)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
+from pydantic import SecretStr
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.calendar import TradingCalendar
@@ -48,7 +49,7 @@ from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.reservation import reserve_new
 from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec, RunWorkerDied
 from sensequant_assets.runs import PROGRESS, step_failure
-from sensequant_assets.settings import Settings
+from sensequant_assets.settings import EMBEDDED, Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range
 from sensequant_assets.universe import INDEX_SYMBOL, load_universe
@@ -103,6 +104,7 @@ def prepare(request: HistoricalRequest, settings: Settings) -> tuple[HistoricalR
             "data_source": "synthetic",
             "history_start": min(settings.history_start, start),
             "warehouse_uri": None,  # Delta tables move into the dry run's home, like DuckDB's
+            "registry_url": SecretStr(EMBEDDED),  # and so does the registry: never production's
         }
     if overrides:
         settings = settings.model_copy(update=overrides)
@@ -148,7 +150,7 @@ def run_historical(
     say: Callable[[str], None] = print,
 ) -> HistoricalOutcome:
     """Run every phase; never raises for a failed phase (the outcome says what failed)."""
-    layout = ArtifactLayout(settings.home)
+    layout = ArtifactLayout.of(settings)
     owner = f"historical-run {uuid.uuid4().hex}"
     candidate_id = reserve_new(StateManager(layout.registry), layout, owner)
     outcome = HistoricalOutcome(candidate_id, settings, succeeded=False)

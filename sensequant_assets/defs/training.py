@@ -59,7 +59,7 @@ class Training:
 
     @cached_property
     def layout(self) -> ArtifactLayout:
-        return ArtifactLayout(self.settings.home)
+        return ArtifactLayout.of(self.settings)
 
     @cached_property
     def warehouse(self) -> Warehouse:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import RowMapping
 
 from sensequant_assets.registry.errors import RegistryError
 
@@ -71,7 +72,7 @@ class ApprovalTerms:
             raise ApprovalRefusedError("--override-gate needs a non-empty --reason TEXT")
 
 
-def approval_columns(row: sqlite3.Row, terms: ApprovalTerms) -> tuple[dict[str, Any], str]:
+def approval_columns(row: RowMapping, terms: ApprovalTerms) -> tuple[dict[str, Any], str]:
     """The run columns and audit-log note of approving ``row`` on ``terms``.
 
     Raises :class:`ApprovalRefusedError` (one line saying why and what to do) for a synthetic

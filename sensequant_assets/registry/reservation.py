@@ -12,11 +12,11 @@ own run holds.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.database import Tx
 from sensequant_assets.registry.errors import RegistryError
 from sensequant_assets.registry.state import StateManager
 
@@ -34,8 +34,8 @@ class Reservation:
     reserved_at: dt.datetime
 
 
-def _holder(conn: sqlite3.Connection, candidate_id: str) -> Reservation | None:
-    row = conn.execute(f"SELECT * FROM {TABLE} WHERE candidate_id = ?", (candidate_id,)).fetchone()
+def _holder(tx: Tx, candidate_id: str) -> Reservation | None:
+    row = tx.one(f"SELECT * FROM {TABLE} WHERE candidate_id = :id", id=candidate_id)
     if row is None:
         return None
     at = dt.datetime.fromisoformat(row["reserved_at"])
@@ -47,13 +47,15 @@ def try_reserve(manager: StateManager, candidate_id: str, owner: str) -> Reserva
     if not candidate_id.strip() or not owner.strip():
         raise RegistryError("a reservation needs a candidate id and an owner")
 
-    def op(conn: sqlite3.Connection) -> Reservation:
-        conn.execute(
-            f"INSERT INTO {TABLE} (candidate_id, owner, reserved_at) VALUES (?, ?, ?)"
+    def op(tx: Tx) -> Reservation:
+        tx.run(
+            f"INSERT INTO {TABLE} (candidate_id, owner, reserved_at) VALUES (:id, :owner, :at)"
             " ON CONFLICT (candidate_id) DO NOTHING",
-            (candidate_id, owner, dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")),
+            id=candidate_id,
+            owner=owner,
+            at=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
         )
-        return _holder(conn, candidate_id)  # type: ignore[return-value]
+        return _holder(tx, candidate_id)  # type: ignore[return-value]
 
     return manager._write(op)
 
@@ -83,4 +85,4 @@ def reserve_new(manager: StateManager, layout: ArtifactLayout, owner: str) -> st
 
 def holder(manager: StateManager, candidate_id: str) -> Reservation | None:
     """Who holds ``candidate_id``, or ``None`` if it was never reserved."""
-    return manager._read(lambda conn: _holder(conn, candidate_id))
+    return manager._read(lambda tx: _holder(tx, candidate_id))

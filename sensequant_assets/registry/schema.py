@@ -1,10 +1,11 @@
 """The registry's SQLite schema, and the migrations that bring an older file up to date.
 
 ``PRAGMA user_version`` holds the schema version. ``MIGRATIONS[n]`` takes a file from version
-``n`` to ``n + 1`` (a new file runs them all), inside the opener's ``BEGIN IMMEDIATE`` so two
-processes opening an old file migrate it once. A migration only adds: a file stays readable by
-every later version. A step is an SQL statement or, where SQL cannot do it (hashing), a function
-of the connection.
+``n`` to ``n + 1`` (a new file runs them all), inside the opener's write transaction so two
+processes opening an old file migrate it once. A Postgres registry is created at the current
+version (:mod:`.postgres_schema`), under the same lock. A migration only adds: a file stays
+readable by every later version. A step is an SQL statement or, where SQL cannot do it
+(hashing), a function of the transaction.
 
 Migrating only ever runs on an older file, so a trigger dropped from a current one is not put
 back here: :func:`trigger_problems` reports it and the registry refuses to deploy (someone who
@@ -14,14 +15,25 @@ could drop it could also have edited what it protected).
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable, Iterable
-from contextlib import suppress
+from contextlib import AbstractContextManager
+from typing import Protocol, TypeVar
 
+import sqlalchemy as sa
+
+from sensequant_assets.database import Tx, create_schema, engine, is_postgres, shown
+from sensequant_assets.registry import postgres_schema
 from sensequant_assets.registry.chain import CHAINED_TABLES, HASH_COLUMN, backfill
+from sensequant_assets.registry.dialects import schema_version
+from sensequant_assets.registry.errors import RegistryError
 from sensequant_assets.registry.lifecycle import DEPLOYED, RETIRED, STAGES, STATUSES
 
-Step = str | Callable[[sqlite3.Connection], None]
+Step = str | Callable[[Tx], None]
+T = TypeVar("T")
+
+
+class Begin(Protocol):
+    def __call__(self, *, write: bool) -> AbstractContextManager[Tx]: ...
 
 
 def _in_list(values: Iterable[str]) -> str:
@@ -120,14 +132,14 @@ _V2: tuple[str, ...] = (
 )
 
 
-def _chain_existing_rows(conn: sqlite3.Connection) -> None:
+def _chain_existing_rows(tx: Tx) -> None:
     """Hash the rows already there: lift the no-update triggers for it, then restore them."""
     for table in CHAINED_TABLES:
-        conn.execute(f"DROP TRIGGER {table}_no_update")
-    backfill(conn)
+        tx.ddl(f"DROP TRIGGER {table}_no_update")
+    backfill(tx)
     for table in CHAINED_TABLES:
         for statement in _append_only(table):
-            conn.execute(statement)
+            tx.ddl(statement)
 
 
 # Version 3: the audit log and the deployments are hash-chained (``registry.chain``); a row
@@ -191,11 +203,13 @@ def expected_triggers() -> dict[str, str]:
     }
 
 
-def trigger_problems(conn: sqlite3.Connection) -> list[str]:
+def trigger_problems(tx: Tx) -> list[str]:
     """The schema's triggers that are missing or were replaced by different ones."""
+    if tx.postgres:
+        return postgres_schema.trigger_problems(tx)
     present = {
-        name: _normalized(sql or "")
-        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        row["name"]: _normalized(row["sql"] or "")
+        for row in tx.all("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
     }
     problems = []
     for name, sql in expected_triggers().items():
@@ -206,34 +220,61 @@ def trigger_problems(conn: sqlite3.Connection) -> list[str]:
     return problems
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Create or migrate the schema of the registry open on ``conn`` to :data:`SCHEMA_VERSION`.
-
-    The caller refuses a file newer than that first.
-    """
-    if schema_version(conn) >= SCHEMA_VERSION:
+def migrate(tx: Tx) -> None:
+    """Create or migrate the schema of the registry open on ``tx`` (holding the write lock) to
+    :data:`SCHEMA_VERSION`. The caller refuses a registry newer than that first."""
+    version = schema_version(tx)  # another process may have migrated it meanwhile
+    if version >= SCHEMA_VERSION:
         return
-    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    if str(mode).lower() != "wal":
-        # Persistent in the file; a filesystem without WAL support keeps the old mode, which is
-        # slower under contention but just as safe.
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("BEGIN IMMEDIATE")
+    if tx.postgres:
+        if version:
+            raise RegistryError(f"no migration from Postgres registry schema {version}")
+        create_schema(tx)
+        postgres_schema.create(tx, SCHEMA_VERSION)
+        return
+    for migration in MIGRATIONS[version:]:
+        for step in migration:
+            if callable(step):
+                step(tx)
+            else:
+                tx.ddl(step)
+    tx.ddl(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _use_wal(url: sa.URL) -> None:
+    """Persistent in the file, and only settable outside a transaction; a filesystem without
+    WAL support keeps the old mode, which is slower under contention but just as safe."""
+    with engine(url).connect() as conn:
+        if str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal":
+            conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+
+
+def ensure_schema(url: sa.URL, begin: Begin) -> None:
+    """Bring the registry at ``url`` to the current schema (creating it), in transactions from
+    ``begin``; refuse one newer than this code."""
+    with begin(write=False) as tx:
+        version = schema_version(tx)
+    if version > SCHEMA_VERSION:
+        raise RegistryError(
+            f"the registry {shown(url)} has schema version {version}, newer than this code "
+            f"understands ({SCHEMA_VERSION}); upgrade sensequant_assets"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    if not is_postgres(url):
+        _use_wal(url)
+    with begin(write=True) as tx:
+        migrate(tx)
+
+
+def empty_registry(op: Callable[[Tx], T]) -> T:
+    """``op`` run on an empty registry in memory: what reading one not created yet shows."""
+    memory = sa.create_engine("sqlite://", isolation_level="AUTOCOMMIT")
     try:
-        for migration in MIGRATIONS[schema_version(conn) :]:  # another process may have migrated
-            for step in migration:
-                if callable(step):
-                    step(conn)
-                else:
-                    conn.execute(step)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
+        with memory.connect() as conn:
+            tx = Tx(conn)
+            tx.ddl("BEGIN")
+            migrate(tx)
+            return op(tx)
+    finally:
+        memory.dispose()

@@ -1,4 +1,4 @@
-"""The candidate registry: one SQLite file holding every review decision and deployment.
+"""The candidate registry: one database holding every review decision and deployment.
 
 A *candidate run* is one trained-and-evaluated model bundle. It enters the registry as
 ``running`` (training under way), ``ready-for-review`` (bundle and audit written) or ``failed``,
@@ -9,18 +9,21 @@ and from there only moves along :data:`TRANSITIONS`::
        └──► failed ◄──┘   rejected ◄──┘ (also from ready-for-review)
 
 Every status change, including creation, appends one row to the ``status_changes`` table in the
-same transaction as the change; SQLite triggers refuse any UPDATE or DELETE of that table and of
-``deployments``, so the history is append-only even for someone with a ``sqlite3`` shell. Both
-tables are hash-chained (:mod:`.chain`), and every deployment and rollback first verifies the
-file (:mod:`.verify`): one who drops the triggers to edit it is caught before anything deploys.
+same transaction as the change; triggers refuse any UPDATE or DELETE of that table and of
+``deployments``, so the history is append-only even for someone with a ``sqlite3`` or ``psql``
+shell. Both tables are hash-chained (:mod:`.chain`), and every deployment and rollback first
+verifies the registry (:mod:`.verify`): one who drops the triggers to edit it is caught before
+anything deploys.
 
-Concurrency: several processes (a Dagster sensor, a reviewer at the CLI) may write at once. The
-database runs in WAL mode, each operation opens its own connection (nothing survives a fork),
-each write runs inside ``BEGIN IMMEDIATE … COMMIT`` so the check ("is it ready for review?") and
-the act ("approve it") cannot interleave with another writer, and a writer that finds the file
-busy waits (``busy_timeout``) and then retries the whole operation until ``timeout`` runs out.
-Only then does it raise :class:`RegistryBusyError`; SQLite's "database is locked" never reaches
-the caller.
+The database is an SQLite file (embedded) or the deployment's Postgres database
+(:mod:`sensequant_assets.database`); the code is the same on both. Concurrency: several
+processes (a Dagster sensor, a reviewer at the CLI) may write at once. Each operation opens its
+own connection (nothing survives a fork), each write holds the registry's one write lock
+(SQLite's ``BEGIN IMMEDIATE``, a Postgres advisory lock) until it commits, so the check ("is it
+ready for review?") and the act ("approve it") cannot interleave with another writer, and a
+writer that finds it held waits and then retries the whole operation until ``timeout`` runs
+out. Only then does it raise :class:`RegistryBusyError`; "database is locked" or a lock
+timeout never reaches the caller.
 """
 
 from __future__ import annotations
@@ -30,16 +33,28 @@ import json
 import math
 import os
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import closing, suppress
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+
+from sensequant_assets.database import (
+    Location,
+    Tx,
+    database_url,
+    is_busy,
+    is_postgres,
+    reason,
+    shown,
+    transaction,
+)
 from sensequant_assets.registry import chain
 from sensequant_assets.registry.approval import ApprovalTerms, approval_columns
+from sensequant_assets.registry.dialects import schema_version
 from sensequant_assets.registry.errors import (
     _VERBS,
     DeploymentConflictError,
@@ -65,7 +80,16 @@ from sensequant_assets.registry.lifecycle import (
     STATUSES,
     TRANSITIONS,
 )
-from sensequant_assets.registry.schema import SCHEMA_VERSION, migrate, schema_version
+from sensequant_assets.registry.records import (
+    AutoApprovalPolicy,
+    CandidateRun,
+    Deployment,
+    StatusChange,
+    _change_from_row,
+    _deployment_from_row,
+    _run_from_row,
+)
+from sensequant_assets.registry.schema import empty_registry, ensure_schema
 from sensequant_assets.registry.verify import RegistryCheck, verify_registry
 
 __all__ = [
@@ -84,163 +108,11 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
-
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
+LOCK_KEY = 0x5E45_4E47
+"""The Postgres advisory lock every registry writer holds (the call ledger's is another)."""
 
 T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------------------------
-# records
-
-
-def _iso(value: dt.date | dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-@dataclass(frozen=True)
-class CandidateRun:
-    """One candidate run as stored in the registry."""
-
-    run_id: str
-    status: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    candidate_dir: Path | None = None
-    audit_dir: Path | None = None
-    symbols: tuple[str, ...] = ()
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
-    recommendation: str | None = None
-    score: float | None = None
-    metrics: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    dagster_run_id: str | None = None
-    dryrun: bool = False
-    recorded_by: str = "system"
-    approved_by: str | None = None
-    approved_at: dt.datetime | None = None
-    rejected_by: str | None = None
-    rejected_at: dt.datetime | None = None
-    rejection_reason: str | None = None
-    error: str | None = None
-    approved_evidence: Mapping[str, str] = field(default_factory=dict, hash=False)
-    """SHA-256 of the manifest and briefing the approval bound, by file name (empty until then)."""
-    data_source: str | None = None
-    synthetic: bool = False
-    approved_os_user: str | None = None
-    approved_host: str | None = None
-    gate_override_reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable copy: ISO dates and timestamps, plain lists and dicts."""
-        return {
-            "run_id": self.run_id,
-            "status": self.status,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "candidate_dir": None if self.candidate_dir is None else str(self.candidate_dir),
-            "audit_dir": None if self.audit_dir is None else str(self.audit_dir),
-            "symbols": list(self.symbols),
-            "start_date": _iso(self.start_date),
-            "end_date": _iso(self.end_date),
-            "recommendation": self.recommendation,
-            "score": self.score,
-            "metrics": json.loads(json.dumps(self.metrics)),
-            "dagster_run_id": self.dagster_run_id,
-            "dryrun": self.dryrun,
-            "recorded_by": self.recorded_by,
-            "approved_by": self.approved_by,
-            "approved_at": _iso(self.approved_at),
-            "rejected_by": self.rejected_by,
-            "rejected_at": _iso(self.rejected_at),
-            "rejection_reason": self.rejection_reason,
-            "error": self.error,
-            "approved_evidence": dict(self.approved_evidence),
-            "data_source": self.data_source,
-            "synthetic": self.synthetic,
-            "approved_os_user": self.approved_os_user,
-            "approved_host": self.approved_host,
-            "gate_override_reason": self.gate_override_reason,
-        }
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """One row of the deployment history of a stage.
-
-    ``action`` is ``"deploy"`` for :meth:`StateManager.record_deployment` and ``"rollback"`` for
-    :meth:`StateManager.rollback`; ``replaced_run_id`` is the run that was live in the stage
-    just before (retired by this deployment in production), ``None`` for the first one.
-    """
-
-    deployment_id: int
-    run_id: str
-    stage: str
-    action: str
-    deployed_by: str
-    deployed_at: dt.datetime
-    replaced_run_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "deployment_id": self.deployment_id,
-            "run_id": self.run_id,
-            "stage": self.stage,
-            "action": self.action,
-            "deployed_by": self.deployed_by,
-            "deployed_at": _iso(self.deployed_at),
-            "replaced_run_id": self.replaced_run_id,
-        }
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    """One row of the append-only audit log (``from_status`` is ``None`` on creation)."""
-
-    change_id: int
-    run_id: str
-    from_status: str | None
-    to_status: str
-    by: str
-    at: dt.datetime
-    note: str | None = None
-    evidence: Mapping[str, str] = field(default_factory=dict, hash=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "change_id": self.change_id,
-            "run_id": self.run_id,
-            "from_status": self.from_status,
-            "to_status": self.to_status,
-            "by": self.by,
-            "at": _iso(self.at),
-            "note": self.note,
-            "evidence": dict(self.evidence),
-        }
-
-
-@dataclass(frozen=True)
-class AutoApprovalPolicy:
-    """Whether ready-for-review candidates may be approved without a human.
-
-    Built by the caller from the seed settings ``CANDIDATE_AUTO_APPROVE`` (``enabled``) and
-    ``CANDIDATE_APPROVAL_THRESHOLD`` (``threshold``, compared with the run's ``score``, where the
-    caller records the promotion gate's deflated Sharpe ratio). Off by default.
-    """
-
-    enabled: bool = False
-    threshold: float = 0.95
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.threshold, int | float) or not math.isfinite(self.threshold):
-            raise RegistryError(
-                f"auto-approval threshold must be a finite number, got {self.threshold!r}"
-            )
-
-    @property
-    def approver(self) -> str:
-        return f"auto-approval (threshold {self.threshold:g})"
+Op = Callable[[Tx], T]
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,14 +125,6 @@ def _now() -> dt.datetime:
 
 def _stamp(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="microseconds")
-
-
-def _parse_stamp(value: str | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromisoformat(value)
-
-
-def _parse_date(value: str | None) -> dt.date | None:
-    return None if value is None else dt.date.fromisoformat(value)
 
 
 def _require_text(value: object, name: str) -> str:
@@ -356,193 +220,129 @@ def _as_metrics(metrics: object) -> dict[str, Any] | None:
     return _json_safe(metrics)
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    message = str(exc).lower()
-    return "locked" in message or "busy" in message
-
-
-# --------------------------------------------------------------------------------------------
-# row conversion
-
-
-def _run_from_row(row: sqlite3.Row) -> CandidateRun:
-    return CandidateRun(
-        run_id=row["run_id"],
-        status=row["status"],
-        created_at=_parse_stamp(row["created_at"]),  # type: ignore[arg-type]
-        updated_at=_parse_stamp(row["updated_at"]),  # type: ignore[arg-type]
-        candidate_dir=None if row["candidate_dir"] is None else Path(row["candidate_dir"]),
-        audit_dir=None if row["audit_dir"] is None else Path(row["audit_dir"]),
-        symbols=tuple(json.loads(row["symbols"])),
-        start_date=_parse_date(row["start_date"]),
-        end_date=_parse_date(row["end_date"]),
-        recommendation=row["recommendation"],
-        score=row["score"],
-        metrics=json.loads(row["metrics"]),
-        dagster_run_id=row["dagster_run_id"],
-        dryrun=bool(row["dryrun"]),
-        recorded_by=row["recorded_by"],
-        approved_by=row["approved_by"],
-        approved_at=_parse_stamp(row["approved_at"]),
-        rejected_by=row["rejected_by"],
-        rejected_at=_parse_stamp(row["rejected_at"]),
-        rejection_reason=row["rejection_reason"],
-        error=row["error"],
-        approved_evidence=json.loads(row["approved_evidence"] or "{}"),
-        data_source=row["data_source"],
-        synthetic=bool(row["synthetic"]),
-        approved_os_user=row["approved_os_user"],
-        approved_host=row["approved_host"],
-        gate_override_reason=row["gate_override_reason"],
-    )
-
-
-def _deployment_from_row(row: sqlite3.Row) -> Deployment:
-    return Deployment(
-        deployment_id=row["id"],
-        run_id=row["run_id"],
-        stage=row["stage"],
-        action=row["action"],
-        deployed_by=row["deployed_by"],
-        deployed_at=_parse_stamp(row["deployed_at"]),  # type: ignore[arg-type]
-        replaced_run_id=row["replaced_run_id"],
-    )
-
-
-def _change_from_row(row: sqlite3.Row) -> StatusChange:
-    return StatusChange(
-        change_id=row["id"],
-        run_id=row["run_id"],
-        from_status=row["from_status"],
-        to_status=row["to_status"],
-        by=row["changed_by"],
-        at=_parse_stamp(row["changed_at"]),  # type: ignore[arg-type]
-        note=row["note"],
-        evidence=json.loads(row["evidence"] or "{}"),
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # the manager
 
 
 class StateManager:
-    """Transactional access to the candidate registry stored at ``path`` (an SQLite file).
+    """Transactional access to the candidate registry at ``location``: an SQLite file path, or
+    a ``postgresql://`` URL (:func:`~sensequant_assets.database.database_url`).
 
     Cheap to construct and safe to share between threads or pass to other processes: it keeps
-    no connection, only the path. The file, its parent directories and the schema are created
-    on first use.
+    no connection, only the location. The file, its parent directories and the schema are
+    created on first use, unless ``read_only``: then nothing is created, a registry not created
+    yet reads as an empty one, and every write raises :class:`RegistryError`.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_SECONDS):
-        raw = os.fspath(path)
-        if not raw or raw == ":memory:" or raw.startswith("file:"):
-            raise RegistryError(f"the registry needs a file path, got {raw!r}")
+    def __init__(
+        self,
+        location: Location,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        read_only: bool = False,
+    ):
+        raw = location if isinstance(location, sa.URL) else os.fspath(location)
+        if not raw or raw == ":memory:" or (isinstance(raw, str) and raw.startswith("file:")):
+            raise RegistryError(f"the registry needs a file path or a database URL, got {raw!r}")
         if timeout <= 0:
             raise RegistryError(f"timeout must be positive, got {timeout!r}")
-        self._path = Path(raw).expanduser().absolute()
+        try:
+            self._url = database_url(location)
+        except (ValueError, sa.exc.ArgumentError) as exc:
+            raise RegistryError(
+                f"the registry needs a file path or a database URL: {exc}"
+            ) from None
         self._timeout = float(timeout)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._retrying(self._ensure_schema)
+        self._read_only = read_only
+        self._absent = False
+        if read_only:
+            self._absent = self._retrying(self._not_created)
+            return
+        if not is_postgres(self._url):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._retrying(lambda: ensure_schema(self._url, self._locked))
 
     @property
     def path(self) -> Path:
-        return self._path
+        """The SQLite file (:class:`RegistryError` for a Postgres registry)."""
+        if is_postgres(self._url):
+            raise RegistryError(f"the registry {self.where} is a Postgres database, not a file")
+        return Path(str(self._url.database))
+
+    @property
+    def where(self) -> str:
+        """The registry as a message may name it: the file, or the URL without its password."""
+        return shown(self._url)
 
     def __repr__(self) -> str:
-        return f"StateManager({str(self._path)!r})"
+        return f"StateManager({self.where!r})"
 
     # -- connections and transactions --------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
-        except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
-                raise
-            raise RegistryError(f"cannot open the registry {self._path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = FULL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+    def _locked(self, *, write: bool) -> AbstractContextManager[Tx]:
+        return transaction(self._url, write=write, lock_key=LOCK_KEY, timeout=self._timeout)
+
+    def _not_created(self) -> bool:
+        """Is there no registry yet (no file, or an empty database)?"""
+        if not is_postgres(self._url) and not self.path.is_file():
+            return True
+        with self._locked(write=False) as tx:
+            if schema_version(tx) == 0:
+                return True
+        ensure_schema(self._url, self._locked)  # an older file is migrated, a newer refused
+        return False
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
-        """Run ``attempt`` again while SQLite reports the file busy, up to the timeout."""
+        """Run ``attempt`` again while another writer holds the lock, up to the timeout."""
         deadline = time.monotonic() + self._timeout
         delay = 0.005
         while True:
             try:
                 return attempt()
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise RegistryError(f"registry {self._path}: {exc}") from exc
+            except sa.exc.DBAPIError as exc:
+                if not is_busy(exc):
+                    raise RegistryError(f"registry {self.where}: {reason(exc)}") from exc
                 if time.monotonic() >= deadline:
                     raise RegistryBusyError(
-                        f"the registry {self._path} stayed busy for more than "
+                        f"the registry {self.where} stayed busy for more than "
                         f"{self._timeout:g} s (another process holds a write transaction); "
                         "nothing was changed, try again"
                     ) from exc
-            except sqlite3.DatabaseError as exc:  # e.g. "file is not a database", a CHECK
-                raise RegistryError(f"registry {self._path}: {exc}") from exc
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 0.25)
 
-    def _transaction(self, op: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+    def _transaction(self, op: Op[T], *, write: bool) -> T:
         def attempt() -> T:
-            with closing(self._connect()) as conn:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-                try:
-                    result = op(conn)
-                    conn.execute("COMMIT" if write else "ROLLBACK")
-                except BaseException:
-                    if conn.in_transaction:
-                        # If even this fails, closing the connection rolls back.
-                        with suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    raise
-                return result
+            with self._locked(write=write) as tx:
+                return op(tx)
 
         return self._retrying(attempt)
 
-    def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    def _write(self, op: Op[T]) -> T:
+        if self._read_only:
+            raise RegistryError(f"the registry {self.where} was opened read-only")
         return self._transaction(op, write=True)
 
-    def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    def _read(self, op: Op[T]) -> T:
+        if self._absent:
+            return empty_registry(op)
         return self._transaction(op, write=False)
-
-    def _ensure_schema(self) -> None:
-        with closing(self._connect()) as conn:
-            version = schema_version(conn)
-            if version > SCHEMA_VERSION:
-                raise RegistryError(
-                    f"the registry {self._path} has schema version {version}, newer than this "
-                    f"code understands ({SCHEMA_VERSION}); upgrade sensequant_assets"
-                )
-            migrate(conn)
 
     # -- helpers used inside a transaction --------------------------------------------------
 
     @staticmethod
-    def _fetch(conn: sqlite3.Connection, run_id: str) -> sqlite3.Row | None:
-        return conn.execute("SELECT * FROM candidate_runs WHERE run_id = ?", (run_id,)).fetchone()
+    def _fetch(tx: Tx, run_id: str) -> RowMapping | None:
+        return tx.one("SELECT * FROM candidate_runs WHERE run_id = :run_id", run_id=run_id)
 
-    def _require(self, conn: sqlite3.Connection, run_id: str, action: str) -> sqlite3.Row:
-        row = self._fetch(conn, run_id)
+    def _require(self, tx: Tx, run_id: str, action: str) -> RowMapping:
+        row = self._fetch(tx, run_id)
         if row is None:
             raise UnknownRunError(run_id, action)
         return row
 
     @staticmethod
     def _audit(
-        conn: sqlite3.Connection,
+        tx: Tx,
         run_id: str,
         from_status: str | None,
         to_status: str,
@@ -552,15 +352,15 @@ class StateManager:
         evidence: Mapping[str, str] | None = None,
     ) -> None:
         row = {"run_id": run_id, "from_status": from_status, "to_status": to_status}
-        chain.append(conn, "status_changes", {
+        chain.append(tx, "status_changes", {
             **row, "changed_by": by, "changed_at": at, "note": note,
             "evidence": json.dumps(evidence) if evidence else None,
         })  # fmt: skip
 
     def _transition(
         self,
-        conn: sqlite3.Connection,
-        row: sqlite3.Row,
+        tx: Tx,
+        row: RowMapping,
         to_status: str,
         by: str,
         *,
@@ -575,13 +375,15 @@ class StateManager:
         if to_status not in TRANSITIONS[current]:
             raise IllegalTransitionError(run_id, current, to_status)
         values = {**(columns or {}), "status": to_status, "updated_at": at}
-        assignments = ", ".join(f"{name} = ?" for name in values)
-        conn.execute(
-            f"UPDATE candidate_runs SET {assignments} WHERE run_id = ? AND status = ?",
-            (*values.values(), run_id, current),
+        assignments = ", ".join(f"{name} = :{name}" for name in values)
+        tx.run(
+            f"UPDATE candidate_runs SET {assignments} WHERE run_id = :run_id AND status = :current",
+            **values,
+            run_id=run_id,
+            current=current,
         )
-        self._audit(conn, run_id, current, to_status, by, at, note, evidence)
-        return _run_from_row(self._fetch(conn, run_id))  # type: ignore[arg-type]
+        self._audit(tx, run_id, current, to_status, by, at, note, evidence)
+        return _run_from_row(self._fetch(tx, run_id))  # type: ignore[arg-type]
 
     # -- recording -------------------------------------------------------------------------
 
@@ -636,9 +438,9 @@ class StateManager:
         ):
             raise RegistryError(f"start_date {start_date} is after end_date {end_date}")
 
-        def op(conn: sqlite3.Connection) -> CandidateRun:
+        def op(tx: Tx) -> CandidateRun:
             now = _stamp(_now())
-            row = self._fetch(conn, run_id)
+            row = self._fetch(tx, run_id)
             if row is None:
                 if status not in INITIAL_STATUSES:
                     raise IllegalTransitionError(
@@ -660,13 +462,9 @@ class StateManager:
                     "synthetic": int(bool(synthetic)),
                     "recorded_by": by,
                 }
-                names = ", ".join(values)
-                marks = ", ".join("?" for _ in values)
-                conn.execute(
-                    f"INSERT INTO candidate_runs ({names}) VALUES ({marks})", tuple(values.values())
-                )
-                self._audit(conn, run_id, None, status, by, now, "recorded")
-                return _run_from_row(self._fetch(conn, run_id))  # type: ignore[arg-type]
+                tx.insert("candidate_runs", values)
+                self._audit(tx, run_id, None, status, by, now, "recorded")
+                return _run_from_row(self._fetch(tx, run_id))  # type: ignore[arg-type]
             if status not in INITIAL_STATUSES:
                 raise IllegalTransitionError(
                     run_id,
@@ -684,7 +482,7 @@ class StateManager:
                 updates["dryrun"] = 1
             if synthetic:
                 updates["synthetic"] = 1
-            return self._transition(conn, row, status, by, at=now, note="recorded", columns=updates)
+            return self._transition(tx, row, status, by, at=now, note="recorded", columns=updates)
 
         return self._write(op)
 
@@ -694,19 +492,18 @@ class StateManager:
         error = _require_text(error, "error")
         by = _require_text(by, "by")
 
-        def op(conn: sqlite3.Connection) -> CandidateRun:
+        def op(tx: Tx) -> CandidateRun:
             now = _stamp(_now())
-            row = self._fetch(conn, run_id)
+            row = self._fetch(tx, run_id)
             if row is None:
-                conn.execute(
-                    "INSERT INTO candidate_runs (run_id, status, created_at, updated_at,"
-                    " recorded_by, error) VALUES (?, ?, ?, ?, ?, ?)",
-                    (run_id, FAILED, now, now, by, error),
-                )
-                self._audit(conn, run_id, None, FAILED, by, now, error)
-                return _run_from_row(self._fetch(conn, run_id))  # type: ignore[arg-type]
+                tx.insert("candidate_runs", {
+                    "run_id": run_id, "status": FAILED, "created_at": now, "updated_at": now,
+                    "recorded_by": by, "error": error,
+                })  # fmt: skip
+                self._audit(tx, run_id, None, FAILED, by, now, error)
+                return _run_from_row(self._fetch(tx, run_id))  # type: ignore[arg-type]
             return self._transition(
-                conn, row, FAILED, by, at=now, note=error, columns={"error": error}
+                tx, row, FAILED, by, at=now, note=error, columns={"error": error}
             )
 
         return self._write(op)
@@ -715,8 +512,8 @@ class StateManager:
 
     def _approve(
         self,
-        conn: sqlite3.Connection,
-        row: sqlite3.Row,
+        tx: Tx,
+        row: RowMapping,
         by: str,
         note: str | None,
         terms: ApprovalTerms | None = None,
@@ -742,7 +539,7 @@ class StateManager:
             **deliberate,
         }
         return self._transition(
-            conn, row, APPROVED, by, at=now, note=note, columns=columns, evidence=evidence
+            tx, row, APPROVED, by, at=now, note=note, columns=columns, evidence=evidence
         )
 
     def approve_candidate_run(
@@ -753,9 +550,7 @@ class StateManager:
         beyond a name (``terms``, default: none) in :mod:`~sensequant_assets.registry.approval`."""
         by = _require_text(approved_by, "approved_by")
         return self._write(
-            lambda conn: self._approve(
-                conn, self._require(conn, run_id, "approve"), by, None, terms
-            )
+            lambda tx: self._approve(tx, self._require(tx, run_id, "approve"), by, None, terms)
         )
 
     def reject_candidate_run(self, run_id: str, rejected_by: str, reason: str) -> CandidateRun:
@@ -763,11 +558,11 @@ class StateManager:
         by = _require_text(rejected_by, "rejected_by")
         reason = _require_text(reason, "reason")
 
-        def op(conn: sqlite3.Connection) -> CandidateRun:
-            row = self._require(conn, run_id, "reject")
+        def op(tx: Tx) -> CandidateRun:
+            row = self._require(tx, run_id, "reject")
             now = _stamp(_now())
             columns = {"rejected_by": by, "rejected_at": now, "rejection_reason": reason}
-            return self._transition(conn, row, REJECTED, by, at=now, note=reason, columns=columns)
+            return self._transition(tx, row, REJECTED, by, at=now, note=reason, columns=columns)
 
         return self._write(op)
 
@@ -783,8 +578,8 @@ class StateManager:
         if not policy.enabled:
             return self.get_candidate_run(run_id)
 
-        def op(conn: sqlite3.Connection) -> CandidateRun:
-            row = self._require(conn, run_id, "auto-approve")
+        def op(tx: Tx) -> CandidateRun:
+            row = self._require(tx, run_id, "auto-approve")
             score = row["score"]
             eligible = (
                 row["status"] == READY_FOR_REVIEW
@@ -797,22 +592,22 @@ class StateManager:
             if not eligible:
                 return _run_from_row(row)
             note = f"recommendation approve, score {score:g} >= threshold {policy.threshold:g}"
-            return self._approve(conn, row, policy.approver, note)
+            return self._approve(tx, row, policy.approver, note)
 
         return self._write(op)
 
     # -- deployment ------------------------------------------------------------------------
 
     @staticmethod
-    def _current_row(conn: sqlite3.Connection, stage: str) -> sqlite3.Row | None:
-        return conn.execute(
-            "SELECT * FROM deployments WHERE stage = ? ORDER BY id DESC LIMIT 1", (stage,)
-        ).fetchone()
+    def _current_row(tx: Tx, stage: str) -> RowMapping | None:
+        return tx.one(
+            "SELECT * FROM deployments WHERE stage = :stage ORDER BY id DESC LIMIT 1", stage=stage
+        )
 
     def _deploy(
         self,
-        conn: sqlite3.Connection,
-        row: sqlite3.Row,
+        tx: Tx,
+        row: RowMapping,
         stage: str,
         by: str,
         *,
@@ -825,19 +620,19 @@ class StateManager:
             raise IllegalTransitionError(
                 run_id, row["status"], DEPLOYED, "it is a dry run (never deployed)", action=verb
             )
-        current = self._current_row(conn, stage)
+        current = self._current_row(tx, stage)
         now = _stamp(_now())
         if stage == PRODUCTION:
             if DEPLOYED not in TRANSITIONS[row["status"]]:
                 raise IllegalTransitionError(run_id, row["status"], DEPLOYED, action=verb)
             if current is not None:
-                live = self._require(conn, current["run_id"], "retire")
+                live = self._require(tx, current["run_id"], "retire")
                 note = f"replaced in production by {run_id} ({action})"
-                self._transition(conn, live, RETIRED, by, at=now, note=note)
+                self._transition(tx, live, RETIRED, by, at=now, note=note)
             note = f"{action} to production" + (
                 f", replacing {current['run_id']}" if current is not None else ""
             )
-            self._transition(conn, row, DEPLOYED, by, at=now, note=note)
+            self._transition(tx, row, DEPLOYED, by, at=now, note=note)
         else:
             if row["status"] != APPROVED:
                 raise IllegalTransitionError(
@@ -850,12 +645,12 @@ class StateManager:
             if current is not None and current["run_id"] == run_id:
                 raise RegistryError(f"cannot {verb} {run_id}: it is already live in staging")
         replaced = None if current is None else current["run_id"]
-        new_id = chain.append(conn, "deployments", {
+        new_id = chain.append(tx, "deployments", {
             "run_id": run_id, "stage": stage, "action": action, "deployed_by": by,
             "deployed_at": now, "replaced_run_id": replaced, "rollback_to": rollback_to,
         })  # fmt: skip
-        new = conn.execute("SELECT * FROM deployments WHERE id = ?", (new_id,))
-        return _deployment_from_row(new.fetchone())
+        new = tx.one("SELECT * FROM deployments WHERE id = :id", id=new_id)
+        return _deployment_from_row(new)  # type: ignore[arg-type]
 
     def record_deployment(self, run_id: str, stage: str, by: str) -> Deployment:
         """Record that ``run_id`` went live in ``stage``.
@@ -868,12 +663,12 @@ class StateManager:
         stage = _check_stage(stage)
         by = _require_text(by, "by")
 
-        def op(conn: sqlite3.Connection) -> Deployment:
-            verify_registry(conn).require(f"deploy {run_id} to {stage}")
-            row = self._require(conn, run_id, f"deploy to {stage}")
-            current = self._current_row(conn, stage)
+        def op(tx: Tx) -> Deployment:
+            verify_registry(tx).require(f"deploy {run_id} to {stage}")
+            row = self._require(tx, run_id, f"deploy to {stage}")
+            current = self._current_row(tx, stage)
             return self._deploy(
-                conn,
+                tx,
                 row,
                 stage,
                 by,
@@ -894,17 +689,17 @@ class StateManager:
         stage = _check_stage(stage)
         by = _require_text(by, "by")
 
-        def op(conn: sqlite3.Connection) -> Deployment:
-            verify_registry(conn).require(f"roll {stage} back")
-            target = self._rollback_row(conn, stage)
+        def op(tx: Tx) -> Deployment:
+            verify_registry(tx).require(f"roll {stage} back")
+            target = self._rollback_row(tx, stage)
             if to is not None and target["run_id"] != to:
                 raise DeploymentConflictError(
                     f"cannot roll {stage} back to {to}: {stage} changed meanwhile (a rollback "
                     f"now restores {target['run_id']}); nothing was changed, check and retry"
                 )
-            row = self._require(conn, target["run_id"], f"roll {stage} back to")
+            row = self._require(tx, target["run_id"], f"roll {stage} back to")
             return self._deploy(
-                conn, row, stage, by, action="rollback", rollback_to=target["rollback_to"]
+                tx, row, stage, by, action="rollback", rollback_to=target["rollback_to"]
             )
 
         return self._write(op)
@@ -913,10 +708,10 @@ class StateManager:
         """The run a ``rollback`` of ``stage`` would restore, without recording anything: a
         caller checks the bundle is still on disk before the registry moves."""
         stage = _check_stage(stage)
-        return self._read(lambda conn: str(self._rollback_row(conn, stage)["run_id"]))
+        return self._read(lambda tx: str(self._rollback_row(tx, stage)["run_id"]))
 
-    def _rollback_row(self, conn: sqlite3.Connection, stage: str) -> sqlite3.Row:
-        current = self._current_row(conn, stage)
+    def _rollback_row(self, tx: Tx, stage: str) -> RowMapping:
+        current = self._current_row(tx, stage)
         if current is None:
             raise NothingToRollBackError(
                 f"cannot roll back {stage}: nothing has ever been deployed there"
@@ -926,16 +721,16 @@ class StateManager:
                 f"cannot roll back {stage}: {current['run_id']} is live and no run was "
                 "deployed before it to go back to"
             )
-        return conn.execute(
-            "SELECT * FROM deployments WHERE id = ?", (current["rollback_to"],)
-        ).fetchone()
+        return tx.one(  # type: ignore[return-value]
+            "SELECT * FROM deployments WHERE id = :id", id=current["rollback_to"]
+        )
 
     def current_deployment(self, stage: str = PRODUCTION) -> Deployment | None:
         """The latest deployment of ``stage`` (the live run), or ``None``."""
         stage = _check_stage(stage)
 
-        def op(conn: sqlite3.Connection) -> Deployment | None:
-            row = self._current_row(conn, stage)
+        def op(tx: Tx) -> Deployment | None:
+            row = self._current_row(tx, stage)
             return None if row is None else _deployment_from_row(row)
 
         return self._read(op)
@@ -945,12 +740,12 @@ class StateManager:
         if stage is not None:
             stage = _check_stage(stage)
 
-        def op(conn: sqlite3.Connection) -> list[Deployment]:
+        def op(tx: Tx) -> list[Deployment]:
             if stage is None:
-                rows = conn.execute("SELECT * FROM deployments ORDER BY id DESC")
+                rows = tx.all("SELECT * FROM deployments ORDER BY id DESC")
             else:
-                rows = conn.execute(
-                    "SELECT * FROM deployments WHERE stage = ? ORDER BY id DESC", (stage,)
+                rows = tx.all(
+                    "SELECT * FROM deployments WHERE stage = :stage ORDER BY id DESC", stage=stage
                 )
             return [_deployment_from_row(row) for row in rows]
 
@@ -964,7 +759,7 @@ class StateManager:
 
     def get_candidate_run(self, run_id: str) -> CandidateRun:
         """The run with this id (:class:`UnknownRunError` if there is none)."""
-        return self._read(lambda conn: _run_from_row(self._require(conn, run_id, "find")))
+        return self._read(lambda tx: _run_from_row(self._require(tx, run_id, "find")))
 
     def get_candidate_runs(
         self, status: str | None = None, include_dryrun: bool = True
@@ -982,27 +777,27 @@ class StateManager:
     def _select(
         self, status: str | None, include_dryrun: bool, limit: int | None
     ) -> list[CandidateRun]:
-        clauses, params = [], []
+        clauses, params = [], {}
         if status is not None:
-            clauses.append("status = ?")
-            params.append(_check_status(status))
+            clauses.append("status = :status")
+            params["status"] = _check_status(status)
         if not include_dryrun:
             clauses.append("dryrun = 0")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = "" if limit is None else f" LIMIT {int(limit)}"
         sql = f"SELECT * FROM candidate_runs{where} ORDER BY created_at DESC, seq DESC{tail}"
-        return self._read(lambda conn: [_run_from_row(row) for row in conn.execute(sql, params)])
+        return self._read(lambda tx: [_run_from_row(row) for row in tx.all(sql, **params)])
 
     def audit_log(self, run_id: str | None = None) -> list[StatusChange]:
         """Status changes (of ``run_id``, or of every run), oldest first."""
 
-        def op(conn: sqlite3.Connection) -> list[StatusChange]:
+        def op(tx: Tx) -> list[StatusChange]:
             if run_id is None:
-                rows = conn.execute("SELECT * FROM status_changes ORDER BY id")
+                rows = tx.all("SELECT * FROM status_changes ORDER BY id")
             else:
-                self._require(conn, run_id, "read the audit log of")
-                rows = conn.execute(
-                    "SELECT * FROM status_changes WHERE run_id = ? ORDER BY id", (run_id,)
+                self._require(tx, run_id, "read the audit log of")
+                rows = tx.all(
+                    "SELECT * FROM status_changes WHERE run_id = :run_id ORDER BY id", run_id=run_id
                 )
             return [_change_from_row(row) for row in rows]
 

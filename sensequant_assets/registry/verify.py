@@ -1,7 +1,7 @@
-"""Is the registry file still what the registry wrote? Checked before every deploy and rollback.
+"""Is the registry still what the registry wrote? Checked before every deploy and rollback.
 
-Someone with write access to the SQLite file can drop the append-only triggers and edit rows.
-Four checks catch that, each a line naming the first thing wrong:
+Someone with write access to the SQLite file or the Postgres tables can drop the append-only
+triggers and edit rows. Four checks catch that, each a line naming the first thing wrong:
 
 - every trigger of the schema exists, with its original SQL (a dropped trigger is tampering,
   even if nothing was edited yet: it is not silently put back);
@@ -18,9 +18,9 @@ attacker cannot write.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 
+from sensequant_assets.database import Tx
 from sensequant_assets.registry.chain import CHAINED_TABLES, ChainCheck, check_chain
 from sensequant_assets.registry.errors import TamperedRegistryError
 from sensequant_assets.registry.lifecycle import APPROVED, DEPLOYED, PRODUCTION
@@ -68,10 +68,12 @@ class RegistryCheck:
             )
 
 
-def _status_problems(conn: sqlite3.Connection) -> tuple[int, list[str]]:
-    rows = conn.execute(_LAST_LOGGED).fetchall()
+def _status_problems(tx: Tx) -> tuple[int, list[str]]:
+    rows = tx.all(_LAST_LOGGED)
     problems = []
-    for run_id, status, evidence, logged, logged_evidence in rows:
+    for row in rows:
+        run_id, status, logged = row["run_id"], row["status"], row["logged"]
+        evidence, logged_evidence = row["approved_evidence"], row["logged_evidence"]
         if logged is None:
             problems.append(f"candidate {run_id} has no audit-log row")
         elif status != logged:
@@ -81,26 +83,27 @@ def _status_problems(conn: sqlite3.Connection) -> tuple[int, list[str]]:
     return len(rows), problems
 
 
-def _deployment_problems(conn: sqlite3.Connection) -> list[str]:
-    live = conn.execute(
-        "SELECT run_id FROM deployments WHERE stage = ? ORDER BY id DESC LIMIT 1", (PRODUCTION,)
-    ).fetchone()
-    marked = [row[0] for row in conn.execute(
-        "SELECT run_id FROM candidate_runs WHERE status = ?", (DEPLOYED,)
+def _deployment_problems(tx: Tx) -> list[str]:
+    live = tx.scalar(
+        "SELECT run_id FROM deployments WHERE stage = :stage ORDER BY id DESC LIMIT 1",
+        stage=PRODUCTION,
+    )
+    marked = [row["run_id"] for row in tx.all(
+        "SELECT run_id FROM candidate_runs WHERE status = :status", status=DEPLOYED
     )]  # fmt: skip
-    expected = [] if live is None else [live[0]]
+    expected = [] if live is None else [live]
     if marked == expected:
         return []
-    named = live[0] if live is not None else "nothing"
+    named = live if live is not None else "nothing"
     marked_text = ", ".join(marked) or "no run"
     return [f"production's last deployment is {named} but {marked_text} is marked deployed"]
 
 
-def verify_registry(conn: sqlite3.Connection) -> RegistryCheck:
+def verify_registry(tx: Tx) -> RegistryCheck:
     """Run every check on the registry open on ``conn`` (inside a transaction, for one view)."""
-    problems = trigger_problems(conn)
-    chains = tuple(check_chain(conn, table) for table in CHAINED_TABLES)
+    problems = trigger_problems(tx)
+    chains = tuple(check_chain(tx, table) for table in CHAINED_TABLES)
     problems += [check.problem for check in chains if check.problem]
-    candidates, status_problems = _status_problems(conn)
-    problems += status_problems + _deployment_problems(conn)
+    candidates, status_problems = _status_problems(tx)
+    problems += status_problems + _deployment_problems(tx)
     return RegistryCheck(candidates, chains, tuple(problems))
