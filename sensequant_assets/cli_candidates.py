@@ -23,12 +23,14 @@ from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError
 from sensequant_assets.settings import Settings
 
 
-def registry(settings: Settings) -> StateManager:
-    return StateManager(ArtifactLayout.of(settings).registry)
+def registry(settings: Settings, *, read_only: bool = False) -> StateManager:
+    """The registry; ``read_only`` for the commands that only look (they create nothing, and
+    a registry not created yet lists as empty)."""
+    return StateManager(ArtifactLayout.of(settings).registry, read_only=read_only)
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    runs = registry(settings).get_candidate_runs(status=args.status)
+    runs = registry(settings, read_only=True).get_candidate_runs(status=args.status)
     if not runs:
         print("no candidate runs" + (f" with status {args.status}" if args.status else ""))
         return EXIT_OK
@@ -44,7 +46,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    manager = registry(settings)
+    manager = registry(settings, read_only=True)
     run = manager.get_candidate_run(args.run_id)
     print(json.dumps(run.to_dict(), indent=2))
     print("\naudit log:")
@@ -96,8 +98,8 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Exit 1 if the registry file was changed outside sensequant (what deployment refuses)."""
-    manager = registry(settings)
+    """Exit 1 if the registry was changed outside sensequant (what deployment refuses)."""
+    manager = registry(settings, read_only=True)
     check = manager.verify()
     print(f"{manager.where}: {check.summary()}")
     for problem in check.problems[1:]:

@@ -251,22 +251,9 @@ def test_valid_symbols_still_resolve(tmp_path: Path) -> None:
 READ_ONLY = [
     pytest.param(["universe", "codes", "--symbols", "TCS"], id="universe codes"),
     pytest.param(["--help"], id="help"),
-    pytest.param(
-        ["candidates", "list"],
-        id="candidates list",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="registry.StateManager creates the SQLite file when constructed "
-            "(registry/* and cli_candidates.py belong to another change)",
-        ),
-    ),
-    pytest.param(
-        ["candidates", "show", "live_candidate_20260101_000000"],
-        id="candidates show",
-        marks=pytest.mark.xfail(
-            strict=True, reason="as for candidates list: the registry is created on read"
-        ),
-    ),
+    pytest.param(["candidates", "list"], id="candidates list"),
+    pytest.param(["candidates", "show", "live_candidate_20260101_000000"], id="candidates show"),
+    pytest.param(["candidates", "verify"], id="candidates verify"),
 ]
 
 
