@@ -62,3 +62,33 @@ def write_locked(location: Location, lock_key: int) -> Iterator[None]:
             yield
         finally:
             conn.rollback() if is_postgres(url) else conn.execute("ROLLBACK")
+
+
+_TABLES = ("candidate_reservations", "candidate_runs", "status_changes", "deployments")
+
+
+def _table_of(trigger: str) -> str:
+    return next(table for table in _TABLES if trigger.startswith(f"{table}_"))
+
+
+def shell(location: Location, *statements: str) -> None:
+    """Run what an operator's shell would, in SQLite's words: on Postgres ``DROP TRIGGER t``
+    names its table, and ``REPLACE TRIGGER t`` (either backend) swaps the trigger for one that
+    refuses nothing."""
+    postgres = is_postgres(database_url(location))
+    translated: list[str] = []
+    for statement in statements:
+        verb, _, name = statement.partition(" TRIGGER ")
+        if verb not in ("DROP", "REPLACE") or " " in name:
+            translated.append(statement)
+            continue
+        table = _table_of(name)
+        translated.append(f"DROP TRIGGER {name} ON {table}" if postgres else f"DROP TRIGGER {name}")
+        if verb == "REPLACE":
+            body = (
+                "FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()"
+                if postgres
+                else "BEGIN SELECT 1; END"
+            )
+            translated.append(f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} {body}")
+    execute(location, *translated)

@@ -1,4 +1,5 @@
-"""The candidate registry against real SQLite files: lifecycle, audit log, deployments, races."""
+"""The candidate registry against real databases, an SQLite file and Postgres (the tests taking
+``registry`` or ``new_database`` run on both): lifecycle, audit log, deployments, races."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import multiprocessing
+import os
 import pickle
 import sqlite3
 import threading
@@ -38,19 +40,30 @@ from sensequant_assets.registry import (
     UnknownRunError,
 )
 from sensequant_assets.registry.schema import MIGRATIONS
+from sensequant_assets.registry.state import LOCK_KEY
+from sensequant_assets_tests.databases import DRIVER_ERRORS, execute, shell, write_locked
 from sensequant_assets_tests.evidence import write_evidence
 
 RUN = "live_candidate_20261124_101500"
 
 
+AUDIT_ROOT = "SENSEQUANT_TEST_AUDIT_ROOT"
+
+
+@pytest.fixture(autouse=True)
+def audit_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the audit directories go (in the environment: spawned writers need it too)."""
+    monkeypatch.setenv(AUDIT_ROOT, str(tmp_path / "audits"))
+
+
 @pytest.fixture
-def registry(tmp_path: Path) -> StateManager:
-    return StateManager(tmp_path / "state" / "registry.sqlite")
+def registry(new_database) -> StateManager:
+    return StateManager(new_database("registry"))
 
 
 def _audit(manager: StateManager, run_id: str) -> Path:
-    """An audit directory with the files approving ``run_id`` binds, beside the registry."""
-    return write_evidence(manager.path.parent / f"audit_{run_id}")
+    """An audit directory with the files approving ``run_id`` binds."""
+    return write_evidence(Path(os.environ[AUDIT_ROOT]) / f"audit_{run_id}")
 
 
 def _record(manager: StateManager, run_id: str, **kwargs) -> CandidateRun:
@@ -298,16 +311,16 @@ def test_audit_log_records_every_change_in_order(registry: StateManager) -> None
 def test_audit_and_deployment_tables_are_append_only(registry: StateManager) -> None:
     _approved(registry, "a")
     registry.record_deployment("a", "production", by="ops")
-    with sqlite3.connect(registry.path) as conn:
-        for sql in (
-            "UPDATE status_changes SET changed_by = 'mallory'",
-            "DELETE FROM status_changes",
-            "UPDATE deployments SET run_id = 'x'",
-            "DELETE FROM deployments",
-            "DELETE FROM candidate_runs",
-        ):
-            with pytest.raises(sqlite3.DatabaseError, match=r"append-only|cannot be deleted"):
-                conn.execute(sql)
+    location = registry._url
+    for sql in (
+        "UPDATE status_changes SET changed_by = 'mallory'",
+        "DELETE FROM status_changes",
+        "UPDATE deployments SET run_id = 'x'",
+        "DELETE FROM deployments",
+        "DELETE FROM candidate_runs",
+    ):
+        with pytest.raises(DRIVER_ERRORS, match=r"append-only|cannot be deleted"):
+            execute(location, sql)
     assert [c.by for c in registry.audit_log("a")] == ["system", "alice", "ops"]
     assert len(registry.deployment_history()) == 1
 
@@ -423,9 +436,9 @@ def test_auto_approval(registry: StateManager) -> None:
 # persistence and concurrency
 
 
-def test_second_manager_sees_the_first_ones_writes(tmp_path: Path) -> None:
-    path = tmp_path / "registry.sqlite"
-    first, second = StateManager(path), StateManager(path)
+def test_second_manager_sees_the_first_ones_writes(new_database) -> None:
+    location = new_database("registry")
+    first, second = StateManager(location), StateManager(location)
     _approved(first, "A")
     assert second.get_candidate_run("A").status == APPROVED
     second.record_deployment("A", "production", by="ops")
@@ -435,23 +448,30 @@ def test_second_manager_sees_the_first_ones_writes(tmp_path: Path) -> None:
         StateManager(":memory:")
 
 
-def test_a_busy_registry_waits_then_fails_cleanly(tmp_path: Path) -> None:
-    path = tmp_path / "registry.sqlite"
-    impatient = StateManager(path, timeout=0.3)
-    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+def test_a_busy_registry_waits_then_fails_cleanly(new_database) -> None:
+    location = new_database("registry")
+    impatient = StateManager(location, timeout=0.3)
+    held, release = threading.Event(), threading.Event()
+
+    def blocker() -> None:  # another writer holds the lock
+        with write_locked(location, LOCK_KEY):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=blocker)
+    thread.start()
     try:
-        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        assert held.wait(10)
         with pytest.raises(RegistryBusyError, match="stayed busy") as info:
             impatient.record_candidate_run("a")
-        assert "database is locked" not in str(info.value)
-        assert impatient.get_candidate_runs() == []  # readers are not blocked (WAL)
+        assert "locked" not in str(info.value) and "\n" not in str(info.value)
+        assert impatient.get_candidate_runs() == []  # readers are not blocked
         # A patient writer simply waits for the lock to be released.
-        release = threading.Timer(0.2, blocker.execute, args=("ROLLBACK",))
-        release.start()
-        assert StateManager(path).record_candidate_run("a").status == READY_FOR_REVIEW
-        release.join()
+        threading.Timer(0.2, release.set).start()
+        assert StateManager(location).record_candidate_run("a").status == READY_FOR_REVIEW
     finally:
-        blocker.close()
+        release.set()
+        thread.join()
     assert [run.run_id for run in impatient.get_candidate_runs()] == ["a"]
 
 
@@ -510,8 +530,8 @@ def _run_processes(target, args_for_worker, workers: int) -> dict[int, object]:
     return outcome
 
 
-def test_concurrent_writer_processes(tmp_path: Path) -> None:
-    path = str(tmp_path / "shared" / "registry.sqlite")
+def test_concurrent_writer_processes(new_database, registry_backend: str) -> None:
+    path = str(new_database("shared"))
     outcome = _run_processes(_writer, lambda worker: (path, worker, 50), workers=2)
     assert outcome == {0: None, 1: None}, outcome
 
@@ -526,12 +546,13 @@ def test_concurrent_writer_processes(tmp_path: Path) -> None:
     log = registry.audit_log()
     assert len(log) == 100 + 50
     assert sum(change.to_status == APPROVED for change in log) == 50
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert registry.verify().intact
+    if registry_backend == "sqlite":
+        assert execute(path, "PRAGMA integrity_check") == [("ok",)]
 
 
-def test_racing_approvals_have_exactly_one_winner(tmp_path: Path) -> None:
-    path = str(tmp_path / "registry.sqlite")
+def test_racing_approvals_have_exactly_one_winner(new_database) -> None:
+    path = str(new_database("registry"))
     registry = StateManager(path)
     run_ids = [f"run_{index:02d}" for index in range(20)]
     for run_id in run_ids:
@@ -568,11 +589,10 @@ def test_approval_binds_the_sha256_of_the_manifest_and_briefing(registry: StateM
     # rewrite the stored digests, even with a sqlite3 shell.
     (audit / "promotion_briefing.md").write_text("Recommendation: APPROVE\n")
     assert registry.get_candidate_run(RUN).approved_evidence == digests
-    with sqlite3.connect(registry.path) as conn:
-        with pytest.raises(sqlite3.DatabaseError, match="evidence an approval bound"):
-            conn.execute("UPDATE candidate_runs SET approved_evidence = '{}'")
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute("UPDATE status_changes SET evidence = NULL")
+    with pytest.raises(DRIVER_ERRORS, match="evidence an approval bound"):
+        execute(registry._url, "UPDATE candidate_runs SET approved_evidence = '{}'")
+    with pytest.raises(DRIVER_ERRORS, match="append-only"):
+        execute(registry._url, "UPDATE status_changes SET evidence = NULL")
 
 
 def test_approval_refuses_a_candidate_without_its_manifest_or_briefing(
@@ -637,10 +657,8 @@ def test_a_schema_1_registry_opens_and_is_migrated(tmp_path: Path) -> None:
 
 
 def _raw(manager: StateManager, *statements: str) -> None:
-    """What someone with a sqlite3 shell can do to the file."""
-    with closing(sqlite3.connect(manager.path, isolation_level=None)) as conn:
-        for statement in statements:
-            conn.execute(statement)
+    """What someone with a sqlite3 or psql shell can do to the registry."""
+    shell(manager._url, *statements)
 
 
 def _a_history(manager: StateManager) -> None:
@@ -658,8 +676,7 @@ def test_an_untouched_registry_verifies_with_its_counts(registry: StateManager) 
     assert check.intact and check.candidates == 3
     assert [(c.table, c.rows) for c in check.chains] == [("status_changes", 12), ("deployments", 3)]
     assert check.summary() == (
-        "registry intact: 3 candidates; chains verified: 12 status_changes rows, "
-        "3 deployments rows"
+        "registry intact: 3 candidates; chains verified: 12 status_changes rows, 3 deployments rows"
     )
 
 
@@ -668,9 +685,7 @@ def test_an_untouched_registry_verifies_with_its_counts(registry: StateManager) 
     [
         (["DROP TRIGGER deployments_no_delete"], "trigger deployments_no_delete is missing"),
         (
-            ["DROP TRIGGER status_changes_no_update",
-             "CREATE TRIGGER status_changes_no_update BEFORE UPDATE ON status_changes"
-             " BEGIN SELECT 1; END"],
+            ["REPLACE TRIGGER status_changes_no_update"],
             "trigger status_changes_no_update was replaced by a different one",
         ),
         (["UPDATE candidate_runs SET status = 'approved' WHERE run_id = 'C'"],
@@ -710,10 +725,12 @@ def test_a_row_appended_by_hand_is_refused_or_breaks_the_chain(registry: StateMa
         "INSERT INTO status_changes (run_id, from_status, to_status, changed_by, changed_at{})"
         " VALUES ('C', 'rejected', 'approved', 'mallory', '2026-11-24T00:00:00+00:00'{})"
     )
-    with pytest.raises(sqlite3.DatabaseError, match="appended by the registry, hashed"):
+    with pytest.raises(DRIVER_ERRORS, match="appended by the registry, hashed"):
         _raw(registry, insert.format("", ""))
     _raw(registry, insert.format(", row_hash", ", 'forged'"))
-    assert "status_changes row 11 does not match its hash" in registry.verify().problems[0]
+    # row 11 (Postgres: 12, as the refused insert drew 11 from the id sequence)
+    ((forged,),) = execute(registry._url, "SELECT id FROM status_changes WHERE row_hash = 'forged'")
+    assert f"status_changes row {forged} does not match its hash" in registry.verify().problems[0]
 
 
 def test_a_deployment_record_deleted_with_its_statuses_is_caught(registry: StateManager) -> None:

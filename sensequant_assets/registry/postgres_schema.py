@@ -87,6 +87,9 @@ TRIGGERS: tuple[Trigger, ...] = (
 )  # fmt: skip
 
 _TABLES: tuple[str, ...] = (
+    # the highest id each chain ever wrote, and the id of a row inserted without one, as
+    # SQLite's AUTOINCREMENT counter
+    *(f"CREATE SEQUENCE {counter(table)} MINVALUE 0 START 0" for table in CHAINED_TABLES),
     f"""CREATE TABLE candidate_runs (
         seq              BIGSERIAL PRIMARY KEY,
         run_id           TEXT NOT NULL UNIQUE CHECK (length(trim(run_id)) > 0),
@@ -123,7 +126,7 @@ _TABLES: tuple[str, ...] = (
     f"""CREATE UNIQUE INDEX candidate_runs_one_deployed
         ON candidate_runs (status) WHERE status = '{DEPLOYED}'""",
     f"""CREATE TABLE status_changes (
-        id          BIGINT PRIMARY KEY,
+        id          BIGINT PRIMARY KEY DEFAULT nextval('{counter("status_changes")}'),
         run_id      TEXT NOT NULL REFERENCES candidate_runs (run_id),
         from_status TEXT CHECK (from_status IS NULL OR from_status IN ({_in_list(STATUSES)})),
         to_status   TEXT NOT NULL CHECK (to_status IN ({_in_list(STATUSES)})),
@@ -135,7 +138,7 @@ _TABLES: tuple[str, ...] = (
     )""",
     "CREATE INDEX status_changes_by_run ON status_changes (run_id, id)",
     f"""CREATE TABLE deployments (
-        id              BIGINT PRIMARY KEY,
+        id              BIGINT PRIMARY KEY DEFAULT nextval('{counter("deployments")}'),
         run_id          TEXT NOT NULL REFERENCES candidate_runs (run_id),
         stage           TEXT NOT NULL CHECK (stage IN ({_in_list(STAGES)})),
         action          TEXT NOT NULL CHECK (action IN ('deploy', 'rollback')),
@@ -151,8 +154,6 @@ _TABLES: tuple[str, ...] = (
         owner        TEXT NOT NULL CHECK (length(trim(owner)) > 0),
         reserved_at  TEXT NOT NULL
     )""",
-    # the highest id each chain ever wrote (SQLite's AUTOINCREMENT counter does this there)
-    *(f"CREATE SEQUENCE {counter(table)} MINVALUE 0 START 0" for table in CHAINED_TABLES),
 )
 
 
