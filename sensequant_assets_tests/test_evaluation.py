@@ -149,3 +149,22 @@ def test_gate_is_calibrated_on_synthetic_universes() -> None:
 def _beats_both(outcome: UniverseOutcome) -> bool:
     figures = outcome.figures
     return figures["p_majority"] <= 0.05 and figures["p_yesterday"] <= 0.05
+
+
+def test_skill_is_measured_where_the_signal_lives() -> None:
+    """The planted drift orders stocks: the student's score has a positive daily rank IC and
+    a positive spread, each significant on the overlap-robust test."""
+    _, validation = _validation(1)
+    skill = statistical_tests(validation)["skill"]
+    for name in ("rank_ic", "spread_gross"):
+        assert skill[name]["mean"] > 0 and skill[name]["p_value"] < 0.05, (name, skill[name])
+    assert skill["rank_ic"]["batch_days"] == 4 * SMALL.evaluation.holding_sessions
+    # Brier skill is the base rates' score minus the student's, averaged per day then overall.
+    oos = validation.oos
+    onehot = np.eye(3)[oos["label"].to_numpy()]
+    gap = ((oos[["base_down", "base_neutral", "base_up"]].to_numpy() - onehot) ** 2).sum(axis=1) - (
+        (oos[["p_down", "p_neutral", "p_up"]].to_numpy() - onehot) ** 2
+    ).sum(axis=1)
+    daily = pd.Series(gap, index=oos["date"]).groupby(level=0).mean()
+    assert skill["brier_skill"]["mean"] == pytest.approx(daily.mean(), abs=1e-12)
+    assert np.allclose(oos[["base_down", "base_neutral", "base_up"]].sum(axis=1), 1.0)

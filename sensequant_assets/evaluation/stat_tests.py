@@ -38,6 +38,7 @@ from sensequant_assets.evaluation.significance import (
     pbo_cscv,
     probabilistic_sharpe_ratio,
 )
+from sensequant_assets.evaluation.skill import skill_tests
 from sensequant_assets.evaluation.validation import BASELINE_PREDICTIONS, Validation, daily_correct
 
 STUDENT_PREFIX = "student_"
@@ -122,6 +123,7 @@ def statistical_tests(validation: Validation) -> dict[str, Any]:
         "sessions": len(strategy),
         "folds": validation.summary["folds"],
         "paired_accuracy_tests": paired,
+        "skill": skill_tests(oos, config.holding_sessions, config.costs),
         "bootstrap_ci": {
             "hit_rate_difference_vs_majority": bootstrap_ci(
                 (student_daily - daily_correct(oos, "majority_predicted")).to_numpy(),

@@ -63,6 +63,9 @@ OOS_COLUMNS = (
     "p_up",
     "majority_predicted",
     "yesterday_predicted",
+    "base_down",
+    "base_neutral",
+    "base_up",
 )
 
 
@@ -225,7 +228,9 @@ def walk_forward_predictions(
     frames = []
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for fold, probabilities in zip(folds, pool.map(predict, folds), strict=True):
-            majority = int(np.bincount(labels[fold.train_idx], minlength=3).argmax())
+            counts = np.bincount(labels[fold.train_idx], minlength=3)
+            majority = int(counts.argmax())
+            base = counts / counts.sum()
             test = samples.iloc[fold.test_idx]
             frames.append(
                 pd.DataFrame(
@@ -241,6 +246,9 @@ def walk_forward_predictions(
                         "p_up": probabilities[:, 2],
                         "majority_predicted": majority,
                         "yesterday_predicted": yesterday[fold.test_idx],
+                        "base_down": base[0],
+                        "base_neutral": base[1],
+                        "base_up": base[2],
                     }
                 )
             )

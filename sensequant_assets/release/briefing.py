@@ -26,6 +26,11 @@ PHASES = (
     "briefing",
 )
 SHORT_HISTORY_SESSIONS = 250
+SKILL_MEASURES = {
+    "rank_ic": "Rank IC of P(up) - P(down) vs the forward return",
+    "spread_net": "Top-minus-bottom fifth, net of costs, per holding period",
+    "brier_skill": "Brier skill vs the training class frequencies",
+}
 
 
 @dataclass
@@ -133,6 +138,12 @@ def _stat_tests(tests: dict[str, Any] | None) -> dict[str, Any] | None:
             name: {k: test[k] for k in ("student_accuracy", "baseline_accuracy", "p_value", "ci")}
             for name, test in tests["paired_accuracy_tests"].items()
         },
+        "skill": {
+            name: {k: tests["skill"][name][k] for k in ("mean", "p_value", "batches")}
+            for name in SKILL_MEASURES
+        }
+        if "skill" in tests
+        else None,
         "sharpe_ci": tests["bootstrap_ci"]["strategy_sharpe_annualized"],
         "vs_buy_and_hold": {
             k: v for k, v in tests["vs_buy_and_hold"].items() if k != "paired_return_test"
@@ -338,6 +349,11 @@ def _tests_md(t: dict[str, Any]) -> list[str]:
         lines.append(
             f"- vs {name.replace('_', ' ')}: hit rate {_fmt(test['student_accuracy'])} vs "
             f"{_fmt(test['baseline_accuracy'])}, one-sided p = {_fmt(test['p_value'])}"
+        )
+    for name, test in (t.get("skill") or {}).items():
+        lines.append(
+            f"- {SKILL_MEASURES[name]}: mean {_fmt(test['mean'])} per day, one-sided p = "
+            f"{_fmt(test['p_value'])} ({test['batches']} non-overlapping batches)"
         )
     ci = t["sharpe_ci"]
     nifty = t["vs_nifty50"]

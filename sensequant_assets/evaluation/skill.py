@@ -1,0 +1,112 @@
+"""Skill where a cross-sectional signal lives: rank IC, a score-sorted spread, a scoring rule.
+
+A three-class hit rate against the majority class is a weak test of a directional model:
+moves inside the neutral band dominate it, and a small, real edge in *ordering* stocks barely
+moves it. These measures use the student's score s = P(up) − P(down) on the out-of-sample rows
+against the realised h-session forward return (in excess of the NIFTY 50 with market-relative
+labels):
+
+* **rank IC**: each day's Spearman correlation between s and the forward return across the
+  symbols of that day (days with fewer than :data:`MIN_SYMBOLS` symbols are skipped);
+* **spread**: each day, the mean forward return of the top fifth by s minus the bottom fifth,
+  gross and net of turning both legs over once per holding period;
+* **Brier skill**: each day, the multi-class Brier score of the fold's training class
+  frequencies minus the student's (positive: the probabilities beat the base rates).
+
+Each daily series is tested by :func:`block_test.block_mean_test` (one-sided, H1: skill > 0),
+whose size holds under the MA(h−1) dependence the overlapping labels create.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sensequant_assets.evaluation.backtest import CostModel
+from sensequant_assets.evaluation.block_test import block_mean_test
+
+MIN_SYMBOLS = 5
+SPREAD_FRACTION = 0.2
+PROBABILITIES = ("p_down", "p_neutral", "p_up")
+BASE_RATES = ("base_down", "base_neutral", "base_up")
+
+
+def score(oos: pd.DataFrame) -> pd.Series:
+    """The student's directional score, P(up) − P(down), row for row."""
+    return oos["p_up"] - oos["p_down"]
+
+
+def _by_date(oos: pd.DataFrame, values: pd.Series) -> pd.core.groupby.SeriesGroupBy:
+    return pd.Series(values.to_numpy(), index=pd.to_datetime(oos["date"])).groupby(level=0)
+
+
+def daily_rank_ic(oos: pd.DataFrame, signal: pd.Series | None = None) -> pd.Series:
+    """Per date, Spearman's correlation of ``signal`` (default: the score) with the return."""
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(oos["date"]).to_numpy(),
+            "signal": (score(oos) if signal is None else signal).to_numpy(dtype=np.float64),
+            "ret": oos["forward_return"].to_numpy(dtype=np.float64),
+        }
+    ).dropna()
+    grouped = frame.groupby("date")
+    frame["rs"] = grouped["signal"].rank()
+    frame["rr"] = grouped["ret"].rank()
+    counts = grouped["ret"].transform("size")
+    frame = frame[counts >= MIN_SYMBOLS]
+    centred = frame[["rs", "rr"]] - frame.groupby("date")[["rs", "rr"]].transform("mean")
+    products = (centred["rs"] * centred["rr"]).groupby(frame["date"]).sum()
+    norms = np.sqrt(
+        (centred["rs"] ** 2).groupby(frame["date"]).sum()
+        * (centred["rr"] ** 2).groupby(frame["date"]).sum()
+    )
+    ic = products / norms.replace(0.0, np.nan)
+    return ic.dropna().rename("rank_ic")
+
+
+def daily_spread(oos: pd.DataFrame, fraction: float = SPREAD_FRACTION) -> pd.Series:
+    """Per date, the mean forward return of the top ``fraction`` by score minus the bottom's."""
+    frame = pd.DataFrame(
+        {"date": pd.to_datetime(oos["date"]).to_numpy(), "s": score(oos).to_numpy(),
+         "ret": oos["forward_return"].to_numpy(dtype=np.float64)}
+    )  # fmt: skip
+    frame["q"] = frame.groupby("date")["s"].rank(pct=True, method="first")
+    counts = frame.groupby("date")["s"].transform("size")
+    frame = frame[counts >= MIN_SYMBOLS]
+    top = frame[frame["q"] > 1 - fraction].groupby("date")["ret"].mean()
+    bottom = frame[frame["q"] <= fraction].groupby("date")["ret"].mean()
+    return (top - bottom).dropna().rename("spread")
+
+
+def daily_brier_skill(oos: pd.DataFrame) -> pd.Series:
+    """Per date, the base rates' mean Brier score minus the student's (higher is better)."""
+    onehot = np.eye(3)[oos["label"].to_numpy(dtype=np.int64)]
+    model = ((oos[list(PROBABILITIES)].to_numpy() - onehot) ** 2).sum(axis=1)
+    base = ((oos[list(BASE_RATES)].to_numpy() - onehot) ** 2).sum(axis=1)
+    return _by_date(oos, pd.Series(base - model)).mean().rename("brier_skill")
+
+
+def skill_tests(oos: pd.DataFrame, horizon: int, costs: CostModel) -> dict[str, Any]:
+    """Every skill measure with its daily series' test (``stat_tests.json``)."""
+    ic = daily_rank_ic(oos)
+    spread = daily_spread(oos)
+    turnover_cost = 4 * costs.per_side_rate  # both legs bought and sold once per holding
+    return {
+        "conventions": {
+            "score": "P(up) - P(down)",
+            "rank_ic": f"daily Spearman across >= {MIN_SYMBOLS} symbols vs the h-session "
+            "forward return",
+            "spread": f"top minus bottom {SPREAD_FRACTION:.0%} by score, mean h-session "
+            f"forward return; net subtracts {turnover_cost:.4f} per holding period",
+            "brier_skill": "base rates' Brier - student's, base rates = the fold's training "
+            "class frequencies",
+            "test": "one-sided t on non-overlapping batch means (block_test)",
+            "horizon": horizon,
+        },
+        "rank_ic": block_mean_test(ic, horizon),
+        "spread_gross": block_mean_test(spread, horizon),
+        "spread_net": block_mean_test(spread - turnover_cost, horizon),
+        "brier_skill": block_mean_test(daily_brier_skill(oos), horizon),
+    }
