@@ -82,3 +82,12 @@ def new_database(
         return server.create_database(f"{name}_{uuid.uuid4().hex[:12]}".lower())
 
     return make
+
+
+@pytest.fixture
+def registry_env(registry_backend: str, new_database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The home's registry on the backend under test: on the postgres run
+    SENSEQUANT_REGISTRY_URL names a fresh database, so the CLI, sensors and assets use it."""
+    if registry_backend == "postgres":
+        monkeypatch.setenv("SENSEQUANT_REGISTRY_URL", str(new_database("registry")))
+    get_settings.cache_clear()

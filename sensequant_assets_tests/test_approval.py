@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import socket
-import sqlite3
 from pathlib import Path
 
 import dagster as dg
@@ -28,14 +27,17 @@ from sensequant_assets.release.deployment import (
 )
 from sensequant_assets.release.registration import Provenance
 from sensequant_assets.settings import load_settings
+from sensequant_assets_tests.databases import DRIVER_ERRORS, execute
 from sensequant_assets_tests.deployable import release_audit, student
 from sensequant_assets_tests.evidence import write_evidence
 
 RUN = "live_candidate_20261124_101500"
 
+pytestmark = pytest.mark.usefixtures("registry_env")  # each test on SQLite and on Postgres
+
 
 def _layout() -> tuple[ArtifactLayout, StateManager]:
-    layout = ArtifactLayout(load_settings().home)
+    layout = ArtifactLayout.of(load_settings())
     return layout, StateManager(layout.registry)
 
 
@@ -158,10 +160,12 @@ def test_a_synthetic_candidate_is_approved_only_by_setting_and_never_reaches_pro
         tick = sensor(dg.build_sensor_context(instance=instance))
     assert tick.run_requests == [] and tick.cursor  # skipped, and not offered again
 
-    with sqlite3.connect(layout.registry) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("UPDATE candidate_runs SET status = 'deployed' WHERE run_id = ?", (RUN,))
-    with sqlite3.connect(layout.registry) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("UPDATE candidate_runs SET synthetic = 0 WHERE run_id = ?", (RUN,))
+    with pytest.raises(DRIVER_ERRORS, match="never deployed to production"):
+        execute(layout.registry, "UPDATE candidate_runs SET status = 'deployed' WHERE run_id = ?",
+                params=(RUN,))  # fmt: skip
+    with pytest.raises(DRIVER_ERRORS, match="stays synthetic"):
+        execute(layout.registry, "UPDATE candidate_runs SET synthetic = 0 WHERE run_id = ?",
+                params=(RUN,))  # fmt: skip
 
 
 def test_a_real_data_candidate_still_deploys(tmp_path: Path) -> None:

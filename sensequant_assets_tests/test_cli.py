@@ -114,6 +114,7 @@ def test_contiguous_blocks_become_one_range_each() -> None:
     assert contiguous(ordered, []) == []
 
 
+@pytest.mark.usefixtures("registry_env")
 def test_candidates_commands_review_the_registry(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -122,7 +123,7 @@ def test_candidates_commands_review_the_registry(
     from sensequant_assets.settings import load_settings
     from sensequant_assets_tests.evidence import write_evidence
 
-    layout = ArtifactLayout(load_settings().home)
+    layout = ArtifactLayout.of(load_settings())
     registry = StateManager(layout.registry)
     audit = layout.audit_dir(layout.candidate("live_candidate_20261124_101500"))
     registry.record_candidate_run(
@@ -159,26 +160,27 @@ def test_candidates_commands_review_the_registry(
     assert main(["candidates", "rollback", "--by", "asha"]) == EXIT_USAGE
 
 
+@pytest.mark.usefixtures("registry_env")
 def test_candidates_verify_reports_the_chain_and_exits_1_when_broken(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    import sqlite3
-    from contextlib import closing
-
     from sensequant_assets.artifacts import ArtifactLayout
     from sensequant_assets.cli import EXIT_FAILED
     from sensequant_assets.registry import StateManager
     from sensequant_assets.settings import load_settings
+    from sensequant_assets_tests.databases import shell
 
-    registry = StateManager(ArtifactLayout(load_settings().home).registry)
+    registry = StateManager(ArtifactLayout.of(load_settings()).registry)
     registry.record_candidate_run("live_candidate_20261124_101500", recommendation="reject")
     assert main(["candidates", "verify"]) == EXIT_OK
     assert "registry intact: 1 candidates; chains verified: 1 status_changes rows, 0 deploy" in (
         capfd.readouterr().out
     )
-    with closing(sqlite3.connect(registry.path, isolation_level=None)) as conn:
-        conn.execute("DROP TRIGGER status_changes_no_update")
-        conn.execute("UPDATE status_changes SET to_status = 'approved'")
+    shell(
+        registry._url,
+        "DROP TRIGGER status_changes_no_update",
+        "UPDATE status_changes SET to_status = 'approved'",
+    )
     assert main(["candidates", "verify"]) == EXIT_FAILED
     lines = capfd.readouterr().out.splitlines()
     assert "registry changed outside sensequant: trigger status_changes_no_update is" in lines[0]

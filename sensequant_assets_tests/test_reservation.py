@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -22,9 +21,12 @@ from sensequant_assets.registry.reservation import (
     try_reserve,
 )
 from sensequant_assets.settings import load_settings
+from sensequant_assets_tests.databases import DRIVER_ERRORS, execute
 from sensequant_assets_tests.evidence import write_evidence
 
 ID = "live_candidate_20260801_100000"
+
+pytestmark = pytest.mark.usefixtures("registry_env")  # each test on SQLite and on Postgres
 
 
 def _race(attempt, workers: int = 2) -> list[object]:
@@ -47,9 +49,9 @@ def _race(attempt, workers: int = 2) -> list[object]:
     return outcomes
 
 
-def test_two_concurrent_reservations_of_one_id_have_one_winner(tmp_path: Path) -> None:
+def test_two_concurrent_reservations_of_one_id_have_one_winner(new_database) -> None:
     for round_ in range(10):
-        path = tmp_path / f"registry_{round_}.sqlite"
+        path = new_database(f"registry_{round_}")
         registry = StateManager(path)
         outcomes = _race(lambda worker, path=path: reserve(StateManager(path), ID, f"run-{worker}"))
         won = [o for o in outcomes if not isinstance(o, Exception)]
@@ -61,31 +63,32 @@ def test_two_concurrent_reservations_of_one_id_have_one_winner(tmp_path: Path) -
         assert reserve(registry, ID, winner).owner == winner  # the owner may reserve it again
 
 
-def test_concurrent_fresh_reservations_get_distinct_ids(tmp_path: Path) -> None:
-    layout = ArtifactLayout(tmp_path)
+def test_concurrent_fresh_reservations_get_distinct_ids() -> None:
+    layout = ArtifactLayout.of(load_settings())
     registry = StateManager(layout.registry)
-    ids = _race(lambda worker: reserve_new(StateManager(registry.path), layout, f"run-{worker}"))
+    ids = _race(lambda worker: reserve_new(StateManager(layout.registry), layout, f"run-{worker}"))
     assert all(isinstance(i, str) for i in ids) and len(set(ids)) == 2, ids
     assert [holder(registry, i).owner for i in ids] == ["run-0", "run-1"]  # type: ignore[union-attr,arg-type]
 
 
-def test_a_reservation_is_never_handed_over(tmp_path: Path) -> None:
-    import sqlite3
-
-    registry = StateManager(tmp_path / "registry.sqlite")
+def test_a_reservation_is_never_handed_over() -> None:
+    location = ArtifactLayout.of(load_settings()).registry
+    registry = StateManager(location)
     assert try_reserve(registry, ID, "run-a").owner == "run-a"
     assert try_reserve(registry, ID, "run-b").owner == "run-a"
-    with sqlite3.connect(registry.path) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("UPDATE candidate_reservations SET owner = 'run-b'")
-    with sqlite3.connect(registry.path) as conn, pytest.raises(sqlite3.IntegrityError):
-        conn.execute("DELETE FROM candidate_reservations")
+    for statement in (
+        "UPDATE candidate_reservations SET owner = 'run-b'",
+        "DELETE FROM candidate_reservations",
+    ):
+        with pytest.raises(DRIVER_ERRORS, match="append-only"):
+            execute(location, statement)
 
 
 def test_the_losing_runs_failure_leaves_the_winners_candidate_untouched() -> None:
     """The winner reserved the id and its candidate awaits review; a second run launched with
     the same id fails at the start, and its failure sensor changes nothing of the winner's."""
     settings = load_settings()
-    layout = ArtifactLayout(settings.home)
+    layout = ArtifactLayout.of(settings)
     registry = StateManager(layout.registry)
     reserve(registry, ID, "winner-run")
     audit = write_evidence(layout.audit_dir(layout.candidate(ID)))
