@@ -790,3 +790,14 @@ def test_a_schema_2_registry_gets_its_existing_rows_chained(tmp_path: Path) -> N
         "deployments row 1 does not match its hash (a row was edited, inserted, deleted or "
         "reordered at or before it)",
     )
+
+
+def test_an_unreachable_postgres_registry_is_one_line_without_its_password() -> None:
+    from sensequant_assets_tests.services import free_port
+
+    url = f"postgresql://reg:s3cret-pw@127.0.0.1:{free_port()}/registry"
+    with pytest.raises(RegistryError) as info:
+        StateManager(url, timeout=0.5)
+    message = str(info.value)
+    assert "127.0.0.1" in message and "***" in message
+    assert "s3cret-pw" not in message and "\n" not in message

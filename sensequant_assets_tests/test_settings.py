@@ -78,3 +78,35 @@ def test_reward_horizon_must_match_the_label_horizon(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("REWARD_HORIZON_DAYS", "5")
     with pytest.raises(SettingsError, match="must equal SENSEQUANT_LABEL_HORIZON=7"):
         load_settings()
+
+
+def test_the_registry_database_follows_the_postgres_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sensequant_assets.artifacts import ArtifactLayout
+    from sensequant_assets.database import shown
+
+    settings = load_settings()
+    assert settings.state_database is None
+    assert ArtifactLayout.of(settings).registry == settings.home / "data/registry/candidates.sqlite"
+    assert settings.ledger_location == settings.home / "data/breeze_calls.sqlite"
+    instance = {"DAGSTER_PG_HOST": "db.internal", "DAGSTER_PG_USER": "dagster",
+                "DAGSTER_PG_PASSWORD": "s3cret-pw", "DAGSTER_PG_DB": "dagster"}  # fmt: skip
+    for name, value in instance.items():
+        monkeypatch.setenv(name, value)
+    url = load_settings().state_database
+    assert url is not None and (url.host, url.port, url.database) == (
+        "db.internal",
+        5432,
+        "dagster",
+    )
+    assert url.password == "s3cret-pw" and "s3cret-pw" not in shown(url)
+    assert ArtifactLayout.of(load_settings()).registry == load_settings().ledger_location == url
+    monkeypatch.setenv("SENSEQUANT_REGISTRY_URL", "sqlite")
+    assert load_settings().state_database is None
+    monkeypatch.setenv("SENSEQUANT_REGISTRY_URL", "postgresql://reg:pw2@other/registry")
+    assert load_settings().state_database.host == "other"  # type: ignore[union-attr]
+    monkeypatch.setenv("SENSEQUANT_REGISTRY_URL", "mysql://reg:pw2@other/registry")
+    with pytest.raises(SettingsError, match="SENSEQUANT_REGISTRY_URL: must be a postgresql") as e:
+        load_settings()
+    assert "pw2" not in str(e.value)
