@@ -1,4 +1,4 @@
-"""The candidate registry: review decisions, deployments and their audit log in one SQLite file.
+"""The candidate registry: review decisions, deployments and their audit log in one database.
 
 ``StateManager`` is the only way in; see :mod:`sensequant_assets.registry.state`. What an
 approval binds is in ``evidence``, the statuses in ``lifecycle``, the tables in ``schema``, the
