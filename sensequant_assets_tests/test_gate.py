@@ -61,6 +61,15 @@ def test_a_failed_skill_rule_rejects(path: tuple[str, ...], value: object, rule:
     assert any(reason.startswith(f"FAIL {rule}") for reason in decision.reasons)
 
 
+def test_too_short_a_history_for_the_overlap_robust_test_rejects_saying_so() -> None:
+    evidence = _with(("paired_accuracy_tests", "majority_class", "p_value"), None)
+    evidence["paired_accuracy_tests"]["majority_class"] |= {"batches": 3, "batch_days": 28}
+    decision = decide(evidence)
+    assert decision.recommendation == "reject"
+    reason = next(r for r in decision.reasons if r.startswith("FAIL beats_majority"))
+    assert "too little out-of-sample history to test, 3 non-overlapping batch(es) of 28" in reason
+
+
 @pytest.mark.parametrize(
     ("path", "value", "rule"),
     [

@@ -7,8 +7,10 @@ thin to judge, means a human must look: ``needs_review``. The reasons always lis
 with its measured value and threshold, passed or not.
 
 Skill (failing → reject):
-  * ``beats_majority`` / ``beats_yesterday``: the paired bootstrap p-value of the student's
-    daily hit rate against each naive baseline is ≤ ``significance``;
+  * ``beats_majority`` / ``beats_yesterday``: the one-sided p-value of the student's daily hit
+    rate against each naive baseline is ≤ ``significance`` (the batch-means t test, whose size
+    holds under overlapping labels; with fewer than five batches of 4h sessions there is no
+    p-value, and the rule fails for too little history);
   * ``deflated_sharpe``: DSR of the gated strategy ≥ ``min_dsr`` (selection across every
     strategy tried in the run is priced in).
 Robustness (failing → needs_review):
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from sensequant_assets.evaluation.block_test import MIN_BATCHES
 
 Recommendation = Literal["approve", "reject", "needs_review"]
 
@@ -82,18 +86,20 @@ def decide(
     for name, label in (("majority_class", "majority"), ("yesterday_direction", "yesterday")):
         test = paired[name]
         p = test["p_value"]
-        rules.append(
-            Rule(
-                f"beats_{label}",
-                "skill",
-                p is not None and p <= t.significance,
-                p,
-                t.significance,
-                f"hit rate {test['student_accuracy']:.4f} vs {name.replace('_', ' ')} "
-                f"{test['baseline_accuracy']:.4f}, one-sided p = {_fmt(p)} "
-                f"(need ≤ {t.significance})",
-            )
+        detail = (
+            f"hit rate {test['student_accuracy']:.4f} vs {name.replace('_', ' ')} "
+            f"{test['baseline_accuracy']:.4f}, one-sided p = {_fmt(p)} (need ≤ {t.significance})"
         )
+        if p is None:
+            detail += (
+                f": too little out-of-sample history to test, {test.get('batches')} "
+                f"non-overlapping batch(es) of {test.get('batch_days')} sessions, "
+                f"need {MIN_BATCHES}"
+            )
+        rules.append(
+            Rule(f"beats_{label}", "skill", p is not None and p <= t.significance, p,
+                 t.significance, detail)
+        )  # fmt: skip
     dsr = stat_tests["dsr"].get("dsr")
     rules.append(
         Rule(
