@@ -31,13 +31,12 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import yaml
-from harness import report
+from harness import clean_env, report
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.calendar import TradingCalendar
@@ -47,7 +46,6 @@ from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.registry import StateManager, UnknownRunError
 from sensequant_assets.release.deployment import current_production, deploy_to_production
 from sensequant_assets.release.manifest import read_manifest, verify_artifacts
-from sensequant_assets.settings import get_settings
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.fake_breeze import API_ENDPOINTS, FakeBreeze
 from sensequant_assets_tests.fault_drills import (
@@ -92,23 +90,6 @@ def materializations(instance: dg.DagsterInstance, run_ids: list[str]) -> int:
     return sum(
         len(instance.get_records_for_run(r, of_type=kind, limit=100_000).records) for r in run_ids
     )
-
-
-@contextmanager
-def clean_env(home: Path) -> Iterator[None]:
-    """This process's environment as the tests have it: only SENSEQUANT_HOME set."""
-    saved = dict(os.environ)
-    for name in list(os.environ):
-        if name.startswith(("SENSEQUANT_", "BREEZE_")) or name == "DAGSTER_HOME":
-            del os.environ[name]
-    os.environ["SENSEQUANT_HOME"] = str(home)
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
 
 
 # --- 1. kill a backfill ----------------------------------------------------------------------

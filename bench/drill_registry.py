@@ -17,21 +17,20 @@ Prints figures only; test_registry_drills.py asserts the invariants at a smaller
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness import clean_env
+
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs import build_defs
 from sensequant_assets.release.deployment import current_production
-from sensequant_assets.settings import get_settings, load_settings
+from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.fault_drills import tree_hashes
 from sensequant_assets_tests.registry_drills import (
     LIVE,
@@ -42,28 +41,11 @@ from sensequant_assets_tests.registry_drills import (
 )
 
 
-@contextmanager
-def home_env(home: Path) -> Iterator[None]:
-    """Only SENSEQUANT_HOME set, as the tests have it."""
-    saved = dict(os.environ)
-    for name in list(os.environ):
-        if name.startswith(("SENSEQUANT_", "BREEZE_")) or name == "DAGSTER_HOME":
-            del os.environ[name]
-    os.environ["SENSEQUANT_HOME"] = str(home)
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
-
-
 def drill_race(work: Path, pairs: int) -> None:
     home = work / "race"
     home.mkdir()
     started = time.perf_counter()
-    with home_env(home):
+    with clean_env(home):
         result = race(home, pairs)
     seconds = time.perf_counter() - started
     print(f"\n## race: {pairs} concurrent deploy/rollback pairs ({seconds:.1f} s, two processes)")
@@ -90,7 +72,7 @@ def drill_tamper(work: Path) -> None:
     for index, (kind, tamper) in enumerate(TAMPERS.items()):
         home = work / f"tamper_{index}"
         home.mkdir()
-        with home_env(home):
+        with clean_env(home):
             layout = ArtifactLayout(home)
             tamper_scenario(layout)
             before = tree_hashes(layout.production_dir)

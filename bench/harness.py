@@ -95,3 +95,20 @@ def report(title: str, figures: dict[str, str]) -> None:
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"  {key:<{width}}  {value}")
+
+
+@contextmanager
+def clean_env(home: Path) -> Iterator[None]:
+    """This process's environment as the tests have it: only SENSEQUANT_HOME set."""
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith(("SENSEQUANT_", "BREEZE_")) or name == "DAGSTER_HOME":
+            del os.environ[name]
+    os.environ["SENSEQUANT_HOME"] = str(home)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
