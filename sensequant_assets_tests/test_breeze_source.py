@@ -700,16 +700,17 @@ def test_the_import_time_security_master_download_is_bounded(tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr[-2000:]
 
 
-def test_the_sdk_logs_rotate_under_sdk_home(
-    fake: FakeBreeze, make_source, sdk_home: Path, tmp_path: Path
-) -> None:
-    """The SDK's DEBUG file logs would grow without bound on a long-lived run worker."""
+def test_the_sdk_logs_rotate(fake: FakeBreeze, make_source, tmp_path: Path) -> None:
+    """The SDK's DEBUG file logs would grow without bound on a long-lived run worker.
+
+    The SDK is imported once per process, under whichever test's SDK home came first, so
+    only the handlers' kind and the file's name are the SDK's own here."""
     source, _ = make_source(fake)
     source.fetch("RELIANCE", dt.date(2024, 1, 1), dt.date(2024, 1, 31))
     handlers = logging.getLogger("APILogger").handlers
     files = [h for h in handlers if isinstance(h, logging.FileHandler)]
     assert files and all(isinstance(h, RotatingFileHandler) for h in files)
-    assert all(Path(h.baseFilename).is_relative_to(sdk_home) for h in files)
+    assert all(Path(h.baseFilename).parts[-2:] == ("logs", "apiLogs.log") for h in files)
 
     probe = logging.getLogger("sensequant-test-sdk-probe")
     plain = logging.FileHandler(tmp_path / "probe.log")
