@@ -445,7 +445,9 @@ def test_a_full_disk_leaves_no_half_written_artifact_and_no_registry_entry(
         # before writing, so it fails with no briefing, the registry unchanged and intact;
         # re-running the step with room registers the candidate.
         fault = worker.run(CANDIDATE_JOB, scope, ["promotion_briefing"], REGISTRY_LIMIT)
-        assert failed_in(fault, "promotion_briefing", "_connect", "disk I/O error"), fault
+        # SQLite's error is raised inside SQLAlchemy's statement execution, the registry's
+        # first statement of the transaction (database._begin's PRAGMAs).
+        assert failed_in(fault, "promotion_briefing", "do_execute", "disk I/O error"), fault
         assert not list(audit.glob("promotion_briefing*"))
         assert unregistered() and registry_integrity(layout.registry) == "ok"
         assert not leftovers(audit)
