@@ -71,7 +71,7 @@ def assert_pilot_outcome(capfd: pytest.CaptureFixture[str]) -> None:
     positions = [out.index(step) for step in order]
     assert positions == sorted(positions)
     candidate_id = _candidate_id(out)
-    layout = ArtifactLayout(load_settings().home)
+    layout = ArtifactLayout.of(load_settings())  # the registry in Postgres on that instance
     candidate = layout.candidate(candidate_id)
     for name in ("teacher_runs.json", "student_runs.json", "student/student_model.txt"):
         assert (candidate.root / name).is_file(), name
@@ -79,6 +79,12 @@ def assert_pilot_outcome(capfd: pytest.CaptureFixture[str]) -> None:
     audit = layout.audit_dir(candidate)
     for name in CONTRACT:
         assert (audit / name).is_file(), name
+    # No signal in the default data, and too little history to test for one: it says so.
+    briefing = (audit / "promotion_briefing.md").read_text()
+    assert "**Recommendation:** reject" in briefing
+    assert "too little out-of-sample history to test" in briefing
+    assert "not measurable, no day has 5 symbols" in briefing
+    assert "- Data source: synthetic" in briefing and "trained on synthetic data" in briefing
     teacher_runs = json.loads(candidate.teacher_runs.read_text())["summary"]
     assert teacher_runs["total"] == teacher_runs["completed"] == 8
     assert StateManager(layout.registry).get_candidate_run(candidate_id).status == (

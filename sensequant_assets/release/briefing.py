@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from sensequant_assets.evaluation.skill import MIN_SYMBOLS
 from sensequant_assets.release.registration import SYNTHETIC_SOURCE
 
 PHASES = (
@@ -351,6 +352,11 @@ def _tests_md(t: dict[str, Any]) -> list[str]:
             f"{_fmt(test['baseline_accuracy'])}, one-sided p = {_fmt(test['p_value'])}"
         )
     for name, test in (t.get("skill") or {}).items():
+        if test["mean"] is None:
+            lines.append(
+                f"- {SKILL_MEASURES[name]}: not measurable, no day has {MIN_SYMBOLS} symbols"
+            )
+            continue
         lines.append(
             f"- {SKILL_MEASURES[name]}: mean {_fmt(test['mean'])} per day, one-sided p = "
             f"{_fmt(test['p_value'])} ({test['batches']} non-overlapping batches)"
