@@ -46,7 +46,7 @@ def drill_race(work: Path, pairs: int) -> None:
     home.mkdir()
     started = time.perf_counter()
     with clean_env(home):
-        result = race(home, pairs)
+        result = race(ArtifactLayout(home), pairs)
     seconds = time.perf_counter() - started
     print(f"\n## race: {pairs} concurrent deploy/rollback pairs ({seconds:.1f} s, two processes)")
     print(f"registry and CURRENT agree after {result.agreed}/{pairs} pairs")

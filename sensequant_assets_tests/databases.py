@@ -11,6 +11,8 @@ from typing import Any
 import psycopg2
 
 from sensequant_assets.database import SCHEMA, Location, database_url, is_postgres
+from sensequant_assets.registry import postgres_schema
+from sensequant_assets.registry.schema import expected_triggers
 
 DRIVER_ERRORS = (sqlite3.DatabaseError, psycopg2.Error)
 """What a shell's refused statement raises, on either backend."""
@@ -92,3 +94,14 @@ def shell(location: Location, *statements: str) -> None:
             )
             translated.append(f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} {body}")
     execute(location, *translated)
+
+
+def lifted(location: Location, *statements: str, lift: tuple[str, ...]) -> None:
+    """Run ``statements`` with the triggers ``lift`` dropped, then put those triggers back the
+    way the schema wrote them (a careful attacker leaves no missing trigger behind)."""
+    if is_postgres(database_url(location)):
+        by_name = {trigger.name: trigger.sql() for trigger in postgres_schema.TRIGGERS}
+    else:
+        by_name = expected_triggers()
+    shell(location, *(f"DROP TRIGGER {trigger}" for trigger in lift), *statements)
+    execute(location, *(by_name[trigger] for trigger in lift))

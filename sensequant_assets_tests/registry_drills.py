@@ -2,8 +2,9 @@
 
 Shared by ``test_registry_drills.py`` (small scale, asserted) and ``bench/drill_registry.py``
 (the figures of docs/reliability.md). Tampering is what someone with write access to
-``SENSEQUANT_HOME`` can do with a ``sqlite3`` shell or an editor; racing uses real processes
-calling ``deploy_to_production`` and ``rollback_production`` on one home.
+``SENSEQUANT_HOME`` (or to the Postgres registry) can do with a ``sqlite3`` or ``psql`` shell or
+an editor; racing uses real processes calling ``deploy_to_production`` and
+``rollback_production`` on one home and registry.
 """
 
 from __future__ import annotations
@@ -11,21 +12,19 @@ from __future__ import annotations
 import multiprocessing
 import random
 import shutil
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs.jobs import PROMOTE_JOB
-from sensequant_assets.registry import PRODUCTION, TamperedRegistryError
-from sensequant_assets.registry.schema import expected_triggers
+from sensequant_assets.registry import PRODUCTION, TamperedRegistryError, postgres_schema
 from sensequant_assets.registry.state import StateManager
 from sensequant_assets.release.deployment import (
     current_production,
@@ -33,6 +32,7 @@ from sensequant_assets.release.deployment import (
     rollback_production,
 )
 from sensequant_assets.runs import step_failure
+from sensequant_assets_tests.databases import lifted, shell
 from sensequant_assets_tests.deployable import approved_candidate, release_audit, student
 
 LIVE = "live_candidate_20261101_090000"
@@ -56,35 +56,26 @@ def tamper_scenario(layout: ArtifactLayout) -> StateManager:
     return registry
 
 
-def _sql(layout: ArtifactLayout, *statements: str, lift: tuple[str, ...] = ()) -> None:
-    """Run ``statements`` with the triggers ``lift`` dropped, then put those triggers back the
-    way the schema wrote them (a careful attacker leaves no missing trigger behind)."""
-    with closing(sqlite3.connect(layout.registry, isolation_level=None)) as conn:
-        for trigger in lift:
-            conn.execute(f"DROP TRIGGER {trigger}")
-        for statement in statements:
-            conn.execute(statement)
-        for trigger in lift:
-            conn.execute(expected_triggers()[trigger])
+_ERASE_REJECTION = (
+    f"DELETE FROM status_changes WHERE run_id = '{REJECTED_RUN}' AND to_status = 'rejected'",
+    f"UPDATE candidate_runs SET status = 'approved' WHERE run_id = '{REJECTED_RUN}'",
+)
 
 
 def _edit_status(layout: ArtifactLayout) -> None:
-    _sql(layout, f"UPDATE candidate_runs SET status = 'approved' WHERE run_id = '{REJECTED_RUN}'")
+    shell(
+        layout.registry,
+        f"UPDATE candidate_runs SET status = 'approved' WHERE run_id = '{REJECTED_RUN}'",
+    )
 
 
 def _drop_trigger(layout: ArtifactLayout) -> None:
-    with closing(sqlite3.connect(layout.registry)) as conn:
-        conn.execute("DROP TRIGGER status_changes_no_update")
+    shell(layout.registry, "DROP TRIGGER status_changes_no_update")
 
 
 def _delete_log_row(layout: ArtifactLayout) -> None:
     """Erase the rejection: its audit-log row goes, the status goes back to approved."""
-    _sql(
-        layout,
-        f"DELETE FROM status_changes WHERE run_id = '{REJECTED_RUN}' AND to_status = 'rejected'",
-        f"UPDATE candidate_runs SET status = 'approved' WHERE run_id = '{REJECTED_RUN}'",
-        lift=("status_changes_no_delete",),
-    )
+    lifted(layout.registry, *_ERASE_REJECTION, lift=("status_changes_no_delete",))
 
 
 def _swap_model(layout: ArtifactLayout) -> None:
@@ -113,6 +104,32 @@ TAMPERS: dict[str, Callable[[ArtifactLayout], None]] = {
     "edit briefing": _edit_briefing,
     "edit manifest": _edit_manifest,
 }
+
+
+def _disable_trigger(layout: ArtifactLayout) -> None:
+    """Erase the rejection with the no-delete trigger disabled, and leave it disabled."""
+    shell(
+        layout.registry,
+        "ALTER TABLE status_changes DISABLE TRIGGER status_changes_no_delete",
+        *_ERASE_REJECTION,
+    )
+
+
+def _replace_refusal_function(layout: ArtifactLayout) -> None:
+    """Every refusal trigger left in place, their function swapped for one letting deletes by."""
+    shell(
+        layout.registry,
+        f"CREATE OR REPLACE FUNCTION {postgres_schema.REFUSE}() RETURNS trigger"
+        " LANGUAGE plpgsql AS $body$ BEGIN RETURN OLD; END $body$",
+        *_ERASE_REJECTION,
+    )
+
+
+POSTGRES_TAMPERS: dict[str, Callable[[ArtifactLayout], None]] = {
+    "disable trigger": _disable_trigger,
+    "replace refusal function": _replace_refusal_function,
+}
+"""Tampering only Postgres allows: its triggers can be disabled, and share one function."""
 
 
 def promote(defs: dg.Definitions) -> tuple[list[str], list[str]]:
@@ -144,9 +161,8 @@ def race_candidates(pairs: int) -> list[str]:
     return [f"live_candidate_20261101_{9 + i // 60:02d}{i % 60:02d}00" for i in range(pairs + 2)]
 
 
-def race_setup(home: Path, pairs: int) -> list[str]:
+def race_setup(layout: ArtifactLayout, pairs: int) -> list[str]:
     """Approved candidates for ``pairs`` deploy/rollback pairs, the first two deployed."""
-    layout = ArtifactLayout(home)
     registry = StateManager(layout.registry)
     ids = race_candidates(pairs)
     for run_id in ids:
@@ -164,10 +180,12 @@ def _outcome(action: Callable[..., object], *args: object, **kwargs: object) -> 
     return "ok"
 
 
-def _racer(role: str, home: str, ids: list[str], barrier: Any, results: Any) -> None:
+def _racer(
+    role: str, home: str, database: str | None, ids: list[str], barrier: Any, results: Any
+) -> None:
     """One process: per pair, wait for the start, act at once (half the time after a jitter of
     up to 5 ms, so both orders happen), report, wait for the check."""
-    layout = ArtifactLayout(Path(home))
+    layout = ArtifactLayout(Path(home), None if database is None else sa.make_url(database))
     registry = StateManager(layout.registry)
     rng = random.Random(role)
     for index, run_id in enumerate(ids):
@@ -196,16 +214,19 @@ def _kind(outcome: str) -> str:
     return outcome.split(":", 1)[0]
 
 
-def race(home: Path, pairs: int) -> RaceResult:
+def race(layout: ArtifactLayout, pairs: int) -> RaceResult:
     """Deploy one new candidate and roll production back, concurrently, ``pairs`` times, in two
     real processes; after each pair compare the registry's live run with ``CURRENT``."""
-    ids = race_setup(home, pairs)
-    layout = ArtifactLayout(home)
+    ids = race_setup(layout, pairs)
+    database = None if layout.database is None else layout.database.render_as_string(False)
     registry = StateManager(layout.registry)
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(3), ctx.Queue()
     workers = [
-        ctx.Process(target=_racer, args=(role, str(home), ids, barrier, results))
+        ctx.Process(
+            target=_racer,
+            args=(role, str(layout.home), database, ids, barrier, results),
+        )
         for role in ("deploy", "rollback")
     ]
     for worker in workers:
