@@ -1,7 +1,8 @@
 """Deploying approved candidates: verified, atomic, the previous one kept for rollback.
 
 An approval binds the manifest and briefing the reviewer read; a deployment refuses any bundle
-(built now, or already on disk) whose files are not exactly those.
+(built now, or already on disk) whose files are not exactly those. Each test runs with the
+registry on SQLite and on Postgres.
 """
 
 import hashlib
@@ -20,9 +21,17 @@ from sensequant_assets.release.deployment import (
     deploy_to_staging,
     rollback_production,
 )
+from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.deployable import approved_candidate, release_audit, student
 
 A, B = "live_candidate_20261101_090000", "live_candidate_20261108_090000"
+
+pytestmark = pytest.mark.usefixtures("registry_env")
+
+
+def _layout(root: Path) -> ArtifactLayout:
+    """Artifacts under ``root``, the registry on the backend under test."""
+    return ArtifactLayout(root, load_settings().state_database)
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -36,7 +45,7 @@ def _tree(root: Path) -> dict[str, str]:
 
 def _a_live_and_b_approved(tmp_path: Path) -> tuple[ArtifactLayout, StateManager, dict[str, str]]:
     """A deployed to production, B approved; returns the production tree before B."""
-    layout = ArtifactLayout(tmp_path)
+    layout = _layout(tmp_path)
     registry = StateManager(layout.registry)
     approved_candidate(layout, registry, A)
     approved_candidate(layout, registry, B)
@@ -56,7 +65,7 @@ def _refused(
 
 
 def test_deploy_switches_current_and_keeps_the_previous_bundle(tmp_path) -> None:
-    layout = ArtifactLayout(tmp_path)
+    layout = _layout(tmp_path)
     registry = StateManager(layout.registry)
     approved_candidate(layout, registry, A)
     approved_candidate(layout, registry, B)
@@ -79,7 +88,7 @@ def test_deploy_switches_current_and_keeps_the_previous_bundle(tmp_path) -> None
 
 
 def test_a_rollback_to_a_missing_bundle_changes_nothing(tmp_path) -> None:
-    layout = ArtifactLayout(tmp_path)
+    layout = _layout(tmp_path)
     registry = StateManager(layout.registry)
     approved_candidate(layout, registry, A)
     approved_candidate(layout, registry, B)
@@ -96,7 +105,7 @@ def test_a_rollback_to_a_missing_bundle_changes_nothing(tmp_path) -> None:
 
 
 def test_a_tampered_or_unapproved_candidate_is_refused(tmp_path) -> None:
-    layout = ArtifactLayout(tmp_path)
+    layout = _layout(tmp_path)
     registry = StateManager(layout.registry)
     approved_candidate(layout, registry, A)
     model = layout.candidate(A).student_dir / "student_model.txt"
@@ -112,7 +121,7 @@ def test_a_tampered_or_unapproved_candidate_is_refused(tmp_path) -> None:
 
 
 def test_staging_smoke_tests_the_bundle_before_production(tmp_path) -> None:
-    layout = ArtifactLayout(tmp_path)
+    layout = _layout(tmp_path)
     registry = StateManager(layout.registry)
     approved_candidate(layout, registry, A)
     staged = deploy_to_staging(layout, registry, A, by="sensor")
