@@ -1,9 +1,12 @@
-"""Sensors: each approval promoted once; a failed candidate run recorded with a briefing."""
+"""Sensors: each approval promoted once; a failed candidate run recorded with a briefing.
+
+Each test runs with the registry on SQLite and on Postgres."""
 
 import datetime as dt
 import json
 
 import dagster as dg
+import pytest
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs import build_defs
@@ -14,9 +17,11 @@ from sensequant_assets.registry import StateManager
 from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.evidence import write_evidence
 
+pytestmark = pytest.mark.usefixtures("registry_env")
 
-def test_each_approval_is_requested_once(tmp_path) -> None:
-    registry = StateManager(tmp_path / "registry.sqlite")
+
+def test_each_approval_is_requested_once(tmp_path, new_database) -> None:
+    registry = StateManager(new_database("registry"))
     for run_id in ("live_candidate_20261101_090000", "live_candidate_20261102_090000"):
         audit = write_evidence(tmp_path / f"audit_{run_id}")
         registry.record_candidate_run(run_id, recommendation="approve", audit_dir=audit)
@@ -38,7 +43,7 @@ def test_each_approval_is_requested_once(tmp_path) -> None:
 
 def test_sensor_tick_requests_the_promote_job_with_the_candidate_tag() -> None:
     settings = load_settings()
-    layout = ArtifactLayout(settings.home)
+    layout = ArtifactLayout.of(settings)
     registry = StateManager(layout.registry)
     audit = write_evidence(layout.audit_dir(layout.candidate("live_candidate_20261101_090000")))
     registry.record_candidate_run(
@@ -72,7 +77,7 @@ def test_a_failed_candidate_run_gets_a_partial_briefing_and_a_failed_entry() -> 
             dagster_run=result.dagster_run,
         ).for_run_failure()
         defs.resolve_sensor_def("candidate_failure_sensor")(context)
-    layout = ArtifactLayout(settings.home)
+    layout = ArtifactLayout.of(settings)
     audit = layout.audit_dir(layout.candidate(candidate_id))
     briefing = json.loads((audit / "promotion_briefing.json").read_text())
     assert briefing["failed_phase"] == "student" and "no stored OHLCV" in briefing["error"]
