@@ -1,15 +1,18 @@
 """ohlcv_daily from Breeze: the real SDK against the fake server, driven by Dagster."""
 
 import datetime as dt
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import pytest
 
+from sensequant_assets.defs import BREEZE_POOL
 from sensequant_assets.defs.jobs import OHLCV_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
 from sensequant_assets.settings import load_settings
-from sensequant_assets_tests.fake_breeze import FakeBreeze
+from sensequant_assets_tests.fake_breeze import HISTORICAL_CHARTS, FakeBreeze
 from sensequant_assets_tests.test_market_data_assets import checks, run_job, stored
 
 KEY, SECRET, TOKEN = "asset-test-key-7777", "asset-test-secret-8888", "11223344"
@@ -75,3 +78,39 @@ def test_expired_session_fails_the_run_with_refresh_instructions(
     message = failure.step_failure_data.error.message
     assert "RELIANCE" in message and "BREEZE_SESSION_TOKEN" in message
     assert TOKEN not in message
+
+
+def test_a_server_that_never_answers_fails_the_run_in_time_and_frees_the_pool_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run holds the breeze_api slot while it waits, then fails within the timeout naming
+    the symbol, and the slot is free again for the next Breeze run."""
+    with FakeBreeze(
+        api_key=KEY, api_secret=SECRET, session_token=TOKEN, hang_on=[HISTORICAL_CHARTS]
+    ) as fake:
+        for name, value in {
+            "SENSEQUANT_DATA_SOURCE": "breeze", "BREEZE_API_KEY": KEY,
+            "BREEZE_API_SECRET": SECRET, "BREEZE_SESSION_TOKEN": TOKEN,
+            "BREEZE_BASE_URL": fake.base_url, "SENSEQUANT_BREEZE_TIMEOUT_SECONDS": "1",
+            "SENSEQUANT_BREEZE_MAX_RETRIES": "0",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        overrides = {"concurrency": {"pools": {"default_limit": 1}}}
+        with dg.instance_for_test(overrides=overrides) as instance, ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            running = pool.submit(run_job, settings, instance, OHLCV_JOB, TAGS)
+            claimed = []
+            while not running.done():
+                claimed += instance.event_log_storage.get_concurrency_info(
+                    BREEZE_POOL
+                ).claimed_slots
+                time.sleep(0.05)
+            result, elapsed = running.result(), time.monotonic() - started
+            after = instance.event_log_storage.get_concurrency_info(BREEZE_POOL)
+    assert claimed, "the run never held the breeze_api slot"
+    assert not result.success and elapsed < 1.0 + 5.0  # the timeout plus Dagster's own run
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "RELIANCE" in failure.step_failure_data.error.message
+    assert "no reply within 1 s" in failure.step_failure_data.error.message
+    assert after.claimed_slots == [] and after.pending_steps == []
