@@ -15,6 +15,11 @@ labels):
 
 Each daily series is tested by :func:`block_test.block_mean_test` (one-sided, H1: skill > 0),
 whose size holds under the MA(h−1) dependence the overlapping labels create.
+
+**Baselines** (``evaluation.baselines``: past-return momentum and a ridge fit per fold, scored
+on the same rows) get the same daily rank IC. The best of them by mean IC is then paired with
+the student day by day: H1 of that test is "the student's IC exceeds the best baseline's". The
+best is picked on these very rows, which favours the baseline, so a pass is conservative.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from sensequant_assets.evaluation.backtest import CostModel
+from sensequant_assets.evaluation.baselines import BASELINE_NAMES
 from sensequant_assets.evaluation.block_test import block_mean_test
 
 MIN_SYMBOLS = 5
@@ -103,10 +109,34 @@ def skill_tests(oos: pd.DataFrame, horizon: int, costs: CostModel) -> dict[str, 
             "brier_skill": "base rates' Brier - student's, base rates = the fold's training "
             "class frequencies",
             "test": "one-sided t on non-overlapping batch means (block_test)",
+            "baselines": "rank IC of each baseline score on the same rows; student_minus_best "
+            "pairs the student's daily IC with the best baseline's (H1: student > best)",
             "horizon": horizon,
         },
         "rank_ic": block_mean_test(ic, horizon),
         "spread_gross": block_mean_test(spread, horizon),
         "spread_net": block_mean_test(spread - turnover_cost, horizon),
         "brier_skill": block_mean_test(daily_brier_skill(oos), horizon),
+        "baselines": baseline_tests(oos, ic, horizon),
     }
+
+
+def baseline_tests(oos: pd.DataFrame, student_ic: pd.Series, horizon: int) -> dict[str, Any]:
+    """Each baseline's daily rank IC test, the best by mean, and student − best, paired daily.
+
+    Baselines whose ``score_<name>`` column ``oos`` lacks are left out; with none, ``best`` and
+    ``student_minus_best`` are None.
+    """
+    rank_ic = {
+        name: daily_rank_ic(oos, oos[f"score_{name}"])
+        for name in BASELINE_NAMES
+        if f"score_{name}" in oos
+    }
+    tests = {name: block_mean_test(ic, horizon) for name, ic in rank_ic.items()}
+    means = {name: t["mean"] for name, t in tests.items() if t["mean"] is not None}
+    best = max(means, key=means.__getitem__) if means else None
+    paired = None
+    if best is not None:
+        gap = (student_ic - rank_ic[best]).dropna()
+        paired = block_mean_test(gap, horizon)
+    return {"rank_ic": tests, "best": best, "student_minus_best": paired}

@@ -24,7 +24,8 @@ For the fold whose test block starts at date T:
   rows (whose forward returns are realised before T), and the refit uses those weights.
 
 Baselines are predicted on the same rows: the majority class of the fold's training labels and
-yesterday's direction.
+yesterday's direction, and the ranking scores of ``evaluation.baselines`` (past-return momentum
+and a ridge fit on the fold's training rows), whose rank IC ``skill`` puts beside the student's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from sensequant_assets.evaluation.baselines import SCORE_COLUMNS, BaselineScorer
 from sensequant_assets.training.candidate import TeacherOutput, soft_targets
 from sensequant_assets.training.rewards import RewardConfig, compute_rewards, reward_weights
 from sensequant_assets.training.split import sample_dates
@@ -66,6 +68,7 @@ OOS_COLUMNS = (
     "base_down",
     "base_neutral",
     "base_up",
+    *SCORE_COLUMNS,
 )
 
 
@@ -207,6 +210,7 @@ def walk_forward_predictions(
     yesterday = yesterday_direction(
         samples[YESTERDAY_COLUMN].to_numpy(), samples[YESTERDAY_BAND_COLUMN].to_numpy()
     )
+    baselines = BaselineScorer(samples, features)
 
     def predict(fold: Fold) -> np.ndarray:
         targets = distillation_targets(
@@ -249,6 +253,7 @@ def walk_forward_predictions(
                         "base_down": base[0],
                         "base_neutral": base[1],
                         "base_up": base[2],
+                        **baselines.scores(fold.train_idx, fold.test_idx),
                     }
                 )
             )
