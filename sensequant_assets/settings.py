@@ -144,16 +144,23 @@ class Settings(BaseSettings):
         default=0.065, ge=0, lt=1, description="Annual risk-free rate for Sharpe and cash."
     )
     evaluation_strategy: Literal["long_flat", "long_short"] = Field(
-        default="long_short", description="The backtest the promotion gate judges."
+        default="long_flat",
+        description="The backtest the promotion gate judges; long_short needs "
+        "SENSEQUANT_SHORT_COST_BP_ANNUAL.",
     )
     cost_round_trip_bp: float = Field(default=24.0, ge=0, description="NSE delivery ≈ 24 bp.")
     slippage_bp: float = Field(default=5.0, ge=0, description="Per side, on top of costs.")
+    short_cost_bp_annual: float | None = Field(
+        default=None,
+        ge=0,
+        description="Annual cost of holding a short (stock-borrow fee or single-stock futures "
+        "carry), basis points; unset: no shorts are evaluated.",
+    )
     walk_forward_folds: int = Field(default=5, ge=1, le=20)
     run_stress_tests: bool = False
     stress_windows_file: Path | None = None
     gate_significance: float = Field(default=0.05, gt=0, lt=1)
     gate_min_dsr: float = Field(default=0.95, ge=0, le=1)
-    gate_max_pbo: float = Field(default=0.5, ge=0, le=1)
     gate_min_resilience: float = Field(default=50.0, ge=0, le=100)
     gate_min_oos_sessions: int = Field(default=60, ge=1)
 
@@ -224,6 +231,15 @@ class Settings(BaseSettings):
         description="Dagster runs historical-run, ingest and train issue at once (run_pool.py); "
         "1 runs them one by one in the command's process.",
     )
+
+    @model_validator(mode="after")
+    def _short_requirements(self) -> Settings:
+        if self.evaluation_strategy == "long_short" and self.short_cost_bp_annual is None:
+            raise ValueError(
+                "SENSEQUANT_EVALUATION_STRATEGY=long_short needs a cost model for shorts: set "
+                "SENSEQUANT_SHORT_COST_BP_ANNUAL (borrow fee or futures carry, bp a year)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _executor_requirements(self) -> Settings:

@@ -6,6 +6,7 @@ import pytest
 
 from sensequant_assets.evaluation.backtest import (
     CostModel,
+    available_modes,
     backtest,
     benchmark_next_returns,
     buy_and_hold,
@@ -17,7 +18,8 @@ from sensequant_assets.evaluation.backtest import (
     sixty_forty,
 )
 
-FREE = CostModel(0.0, 0.0)
+FREE = CostModel(0.0, 0.0, short_cost_bp_annual=0.0)
+SHORTS = CostModel(short_cost_bp_annual=50.0)
 DAYS = pd.bdate_range("2024-01-01", periods=5)  # Mon 1 .. Fri 5 January 2024
 # Hand-built closes and the next-session returns they imply (t → t+1; NaN on the last day).
 CLOSES = {"AAA": [100.0, 110.0, 99.0, 99.0, 108.9], "BBB": [50.0, 50.0, 55.0, 44.0, 44.0]}
@@ -183,7 +185,12 @@ def test_cost_model_rates_presets_and_validation():
         "round_trip_bp": 24.0,
         "slippage_bp": 5.0,
         "per_side_rate": costs.per_side_rate,
+        "short_cost_bp_annual": None,
     }
+    assert not costs.shorts_allowed and costs.short_rate == 0.0
+    assert SHORTS.short_rate == pytest.approx(50.0 / 1e4 / 252)
+    with pytest.raises(ValueError, match="short_cost_bp_annual"):
+        CostModel(short_cost_bp_annual=-1.0)
     for bad in (-1.0, math.nan, math.inf, "5", True):
         with pytest.raises(ValueError, match="slippage_bp must be a finite number ≥ 0"):
             CostModel(slippage_bp=bad)
@@ -213,11 +220,70 @@ def test_unchanged_positions_cost_nothing(returns):
 
 
 def test_long_short_flip_costs_two_units(returns):
-    result = backtest(predict({"AAA": [2, 0]}), returns, "long_short", CostModel())
-    rate = CostModel().per_side_rate
+    result = backtest(predict({"AAA": [2, 0]}), returns, "long_short", SHORTS)
+    rate = SHORTS.per_side_rate
     np.testing.assert_allclose(result.turnover, [1.0, 2.0])
-    np.testing.assert_allclose(result.costs_paid, [rate, 2 * rate])
-    assert result.portfolio_returns.iloc[1] == pytest.approx(-1.0 * -0.1 - 2 * rate)
+    # the short day also pays one session of the borrow fee
+    np.testing.assert_allclose(result.costs_paid, [rate, 2 * rate + SHORTS.short_rate])
+    assert result.portfolio_returns.iloc[1] == pytest.approx(
+        -1.0 * -0.1 - 2 * rate - SHORTS.short_rate
+    )
+
+
+def test_shorts_need_a_cost_model(returns):
+    with pytest.raises(ValueError, match="long_short needs a cost model for shorts"):
+        backtest(predict({"AAA": [2, 0]}), returns, "long_short", CostModel())
+    assert available_modes(CostModel()) == ("long_flat",)
+    assert available_modes(SHORTS) == ("long_flat", "long_short")
+
+
+def test_active_return_is_the_book_minus_the_same_exposure_in_the_market(returns):
+    # Day 1: AAA long (+0.1), BBB flat; the market of the two is (0.1 + 0.0)/2 = 0.05.
+    # Day 2: both long: the book IS the market, so nothing is active.
+    preds = predict({"AAA": [2, 2, 1, 1], "BBB": [1, 2, 1, 0]})
+    result = backtest(preds, returns, "long_short", FREE, risk_free_annual=0.07)
+    expected = [
+        0.5 * (0.1 - 0.05),
+        0.5 * (-0.1 - 0.0) + 0.5 * (0.1 - 0.0),
+        0.0,
+        -0.5 * (0.0 - 0.05),  # BBB short while the market of the two rose
+    ]
+    np.testing.assert_allclose(result.active_returns, expected, atol=1e-15)
+
+
+def test_random_picks_have_no_active_edge_before_costs_whatever_the_market_does():
+    bars = random_walk(40, 400, seed=3)
+    bars["close"] *= np.exp(0.002 * bars.groupby("symbol").cumcount())  # a strong bull market
+    returns = next_session_returns(bars)
+    rng = np.random.default_rng(1)
+    preds = bars[["date", "symbol"]].assign(predicted=rng.integers(0, 3, len(bars)))
+    result = backtest(preds, returns, "long_flat", CostModel(0.0, 0.0), 0.065)
+    active = result.active_returns
+    assert abs(active.mean() / (active.std(ddof=1) / math.sqrt(len(active)))) < 3.0
+    assert result.portfolio_returns.mean() > 5 * abs(active.mean())  # the book rode the market
+
+
+def test_execution_lag_delays_every_call_by_one_session(returns):
+    preds = predict({"AAA": [2, 0, 2, 2]})
+    on_time = backtest(preds, returns, "long_flat", FREE)
+    late = backtest(preds, returns, "long_flat", FREE, lag_sessions=1)
+    assert late.lag_sessions == 1
+    np.testing.assert_allclose(on_time.positions["AAA"], [1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_allclose(late.positions["AAA"], [0.0, 1.0, 0.0, 1.0])
+    np.testing.assert_allclose(late.portfolio_returns, [0.0, -0.1, 0.0, 0.1], atol=1e-12)
+    with pytest.raises(ValueError, match="lag_sessions"):
+        backtest(preds, returns, "long_flat", FREE, lag_sessions=-1)
+
+
+def test_foresight_is_lost_when_trading_a_session_late():
+    bars = random_walk(20, 300, seed=4)
+    returns = next_session_returns(bars)
+    known = returns.dropna()
+    future = known.assign(predicted=np.where(known["next_return"] > 0, 2, 0))
+    late = backtest(future, returns, "long_flat", FREE, lag_sessions=1).active_returns
+    on_time = backtest(future, returns, "long_flat", FREE).active_returns
+    assert on_time.mean() > 0.003
+    assert abs(late.mean()) < on_time.mean() / 20
 
 
 def test_a_missing_prediction_means_flat_and_pays_the_exit(returns):
@@ -248,7 +314,7 @@ def test_equal_weight_over_predicted_symbols_and_flat_capital_earns_risk_free(re
         0.5 * 0.1 + 0.5 * rf,  # AAA long, BBB flat earns rf
         0.5 * -0.1 + 0.5 * 0.1,  # both long: no cash
         0.0,  # only AAA predicted: it gets all the capital, r = 0.0
-        0.5 * 0.1 + 0.5 * -1.0 * 0.0,  # BBB short earns −r, and no interest
+        0.5 * 0.1 + 0.5 * (-1.0 * 0.0 + rf),  # BBB short earns −r, its collateral rf
     ]
     np.testing.assert_allclose(result.portfolio_returns, expected, atol=1e-15)
     np.testing.assert_allclose(result.n_symbols, [2, 2, 1, 2])
@@ -266,7 +332,7 @@ def test_portfolio_is_row_mean_of_symbol_returns_when_all_symbols_are_predicted(
     returns = next_session_returns(bars)
     rng = np.random.default_rng(0)
     preds = bars[["date", "symbol"]].assign(predicted=rng.integers(0, 3, len(bars)))
-    result = backtest(preds, returns, "long_short", CostModel(), risk_free_annual=0.07)
+    result = backtest(preds, returns, "long_short", SHORTS, risk_free_annual=0.07)
     np.testing.assert_allclose(result.portfolio_returns, result.symbol_returns.mean(axis=1))
     np.testing.assert_allclose(
         result.portfolio_returns, result.gross_portfolio_returns - result.costs_paid
@@ -291,11 +357,12 @@ def reference_backtest(predictions, bars, mode, costs, risk_free_annual):
     for day in sorted(by_date):
         weights = {s: p / len(by_date[day]) for s, p in by_date[day].items()}
         gross = sum(w * next_return[(day, s)] for s, w in weights.items())
-        gross += (1.0 - sum(abs(w) for w in weights.values())) * rf
+        gross += (1.0 - sum(max(w, 0.0) for w in weights.values())) * rf
         traded = sum(
             abs(weights.get(s, 0.0) - previous.get(s, 0.0)) for s in set(weights) | set(previous)
         )
-        out[day] = gross - traded * costs.per_side_rate
+        borrowed = sum(max(-w, 0.0) for w in weights.values())
+        out[day] = gross - traded * costs.per_side_rate - borrowed * costs.short_rate
         previous = weights
     return pd.Series(out)
 
@@ -308,8 +375,8 @@ def test_vectorised_backtest_matches_a_per_day_loop_with_gaps(mode):
     preds = bars[["date", "symbol"]].assign(predicted=rng.integers(0, 3, len(bars)))
     preds = preds.drop(index=rng.choice(preds.index, 40, replace=False))  # missing predictions
     preds = preds.sample(frac=1.0, random_state=1)  # order must not matter
-    result = backtest(preds, next_session_returns(bars), mode, CostModel(), 0.06)
-    expected = reference_backtest(preds, bars, mode, CostModel(), 0.06)
+    result = backtest(preds, next_session_returns(bars), mode, SHORTS, 0.06)
+    expected = reference_backtest(preds, bars, mode, SHORTS, 0.06)
     assert list(result.portfolio_returns.index) == list(expected.index)
     np.testing.assert_allclose(result.portfolio_returns.to_numpy(), expected.to_numpy())
 
@@ -371,7 +438,7 @@ def test_nifty_100_sized_panel_runs():
     bars = random_walk(102, 750, seed=1)
     rng = np.random.default_rng(2)
     preds = bars[["date", "symbol"]].assign(predicted=rng.integers(0, 3, len(bars)))
-    result = backtest(preds, next_session_returns(bars), "long_short", CostModel())
+    result = backtest(preds, next_session_returns(bars), "long_short", SHORTS)
     assert result.symbol_returns.shape == (749, 102)
     assert result.portfolio_returns.notna().all()
 

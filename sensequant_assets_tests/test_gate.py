@@ -8,16 +8,29 @@ from sensequant_assets.evaluation.gate import GateThresholds, decide
 
 EVIDENCE = {
     "sessions": 400,
-    "paired_accuracy_tests": {
-        "majority_class": {"p_value": 0.01, "student_accuracy": 0.41, "baseline_accuracy": 0.34},
-        "yesterday_direction": {
-            "p_value": 0.002,
-            "student_accuracy": 0.41,
-            "baseline_accuracy": 0.36,
-        },
+    "skill": {
+        "rank_ic": {"mean": 0.031, "days": 400, "batch_days": 28, "batches": 14, "p_value": 0.01}
     },
-    "dsr": {"dsr": 0.99, "n_trials": 2},
-    "pbo": {"pbo": 0.1},
+    "dsr": {
+        "dsr": 0.99,
+        "n_trials": 3,
+        "book": "long_flat",
+        "sharpe_annualized": 1.1,
+        "selection": {"explanation": "1 book(s) evaluated in this run + 2 earlier candidate(s)"},
+    },
+    "champion": None,
+    # diagnostics the gate must not read
+    "paired_accuracy_tests": {"majority_class": {"p_value": 0.9}},
+    "pbo": {"pbo": 0.9},
+}
+CHAMPION = {
+    "champion": "live_candidate_20261101T000000Z",
+    "shared_rows": 20_000,
+    "shared_sessions": 200,
+    "candidate_rank_ic": 0.04,
+    "champion_rank_ic": 0.02,
+    "test": {"batches": 7, "batch_days": 28},
+    "p_value": 0.03,
 }
 
 
@@ -34,21 +47,26 @@ def test_all_rules_pass_approves_and_lists_every_rule() -> None:
     decision = decide(EVIDENCE)
     assert decision.recommendation == "approve"
     assert [r.name for r in decision.rules] == [
-        "beats_majority",
-        "beats_yesterday",
+        "rank_ic",
         "deflated_sharpe",
         "out_of_sample_sessions",
-        "overfitting",
     ]
     assert all(reason.startswith("PASS") for reason in decision.reasons)
+    assert "mean daily rank IC 0.0310 over 400 sessions" in decision.reasons[0]
+    assert "N = 3: 1 book(s) evaluated in this run + 2 earlier" in decision.reasons[1]
     assert decision.to_dict()["thresholds"]["min_dsr"] == 0.95
+
+
+def test_hit_rates_and_pbo_are_diagnostics_the_gate_does_not_read() -> None:
+    evidence = copy.deepcopy(EVIDENCE)
+    del evidence["paired_accuracy_tests"], evidence["pbo"]
+    assert decide(evidence).recommendation == "approve"
 
 
 @pytest.mark.parametrize(
     ("path", "value", "rule"),
     [
-        (("paired_accuracy_tests", "majority_class", "p_value"), 0.2, "beats_majority"),
-        (("paired_accuracy_tests", "yesterday_direction", "p_value"), 0.051, "beats_yesterday"),
+        (("skill", "rank_ic", "p_value"), 0.051, "rank_ic"),
         (("dsr", "dsr"), 0.94, "deflated_sharpe"),
         (("dsr", "dsr"), None, "deflated_sharpe"),
     ],
@@ -62,28 +80,47 @@ def test_a_failed_skill_rule_rejects(path: tuple[str, ...], value: object, rule:
 
 
 def test_too_short_a_history_for_the_overlap_robust_test_rejects_saying_so() -> None:
-    evidence = _with(("paired_accuracy_tests", "majority_class", "p_value"), None)
-    evidence["paired_accuracy_tests"]["majority_class"] |= {"batches": 3, "batch_days": 28}
+    evidence = _with(("skill", "rank_ic"), {"mean": 0.05, "days": 90, "batch_days": 28,
+                                            "batches": 3, "p_value": None})  # fmt: skip
     decision = decide(evidence)
     assert decision.recommendation == "reject"
-    reason = next(r for r in decision.reasons if r.startswith("FAIL beats_majority"))
-    assert "too little out-of-sample history to test, 3 non-overlapping batch(es) of 28" in reason
+    reason = next(r for r in decision.reasons if r.startswith("FAIL rank_ic"))
+    assert "too little out-of-sample history to test: 3 non-overlapping batch(es) of 28" in reason
 
 
-@pytest.mark.parametrize(
-    ("path", "value", "rule"),
-    [
-        (("pbo", "pbo"), 0.6, "overfitting"),
-        (("pbo",), None, "overfitting"),
-        (("sessions",), 30, "out_of_sample_sessions"),
-    ],
-)
-def test_a_failed_robustness_rule_needs_review(
-    path: tuple[str, ...], value: object, rule: str
-) -> None:
-    decision = decide(_with(path, value))
+def test_a_universe_too_small_for_a_cross_section_rejects_saying_so() -> None:
+    evidence = _with(("skill", "rank_ic"), {"mean": None, "days": 0, "batch_days": 28,
+                                            "batches": 0, "p_value": None})  # fmt: skip
+    reason = next(r for r in decide(evidence).reasons if r.startswith("FAIL rank_ic"))
+    assert "no session had the 5 or more symbols a cross-sectional rank IC needs" in reason
+
+
+def test_a_champion_must_be_beaten_on_shared_rows() -> None:
+    beaten = decide(_with(("champion",), CHAMPION))
+    assert beaten.recommendation == "approve"
+    assert [r.name for r in beaten.rules][2] == "beats_champion"
+    assert (
+        "rank IC 0.0400 vs champion live_candidate_20261101T000000Z's 0.0200" in (beaten.reasons[2])
+    )
+    not_beaten = decide(_with(("champion",), {**CHAMPION, "p_value": 0.4}))
+    assert not_beaten.recommendation == "reject"
+    assert [r.name for r in not_beaten.rules if not r.passed] == ["beats_champion"]
+
+
+def test_too_few_rows_shared_with_the_champion_needs_a_person() -> None:
+    thin = {**CHAMPION, "shared_sessions": 40, "test": {"batches": 1, "batch_days": 28},
+            "p_value": None}  # fmt: skip
+    decision = decide(_with(("champion",), thin))
     assert decision.recommendation == "needs_review"
-    assert [r.name for r in decision.rules if not r.passed] == [rule]
+    rule = next(r for r in decision.rules if r.name == "beats_champion")
+    assert rule.kind == "robustness" and not rule.passed
+    assert "share 40 out-of-sample sessions (1 batch(es) of 28, need 5)" in rule.detail
+
+
+def test_too_few_sessions_needs_review() -> None:
+    decision = decide(_with(("sessions",), 30))
+    assert decision.recommendation == "needs_review"
+    assert [r.name for r in decision.rules if not r.passed] == ["out_of_sample_sessions"]
 
 
 def test_stress_resilience_counts_only_when_stress_tests_ran() -> None:
@@ -103,3 +140,5 @@ def test_thresholds_are_configurable_and_validated() -> None:
         GateThresholds(significance=0.0)
     with pytest.raises(ValueError, match="min_oos_sessions"):
         GateThresholds(min_oos_sessions=0)
+    with pytest.raises(ValueError, match="min_dsr"):
+        GateThresholds(min_dsr=1.5)

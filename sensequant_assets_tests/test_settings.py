@@ -35,6 +35,15 @@ def test_bad_value_names_the_variable(
     assert variable in str(info.value)
 
 
+def test_shorts_need_a_cost_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().evaluation_strategy == "long_flat"
+    monkeypatch.setenv("SENSEQUANT_EVALUATION_STRATEGY", "long_short")
+    with pytest.raises(SettingsError, match="SENSEQUANT_SHORT_COST_BP_ANNUAL"):
+        load_settings()
+    monkeypatch.setenv("SENSEQUANT_SHORT_COST_BP_ANNUAL", "60")
+    assert load_settings().short_cost_bp_annual == 60.0
+
+
 def test_files_source_needs_a_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENSEQUANT_DATA_SOURCE", "files")
     with pytest.raises(SettingsError, match="SENSEQUANT_FILES_DIR must be set"):

@@ -27,6 +27,7 @@ from sensequant_assets.evaluation.stress import (
 )
 
 COSTS = CostModel()  # delivery: 24 bp round trip + 5 bp slippage per side
+SHORTS = CostModel(short_cost_bp_annual=100.0)  # and a borrow fee of 1% a year
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
 DAYS = pd.bdate_range("2020-01-01", "2020-06-30")
 CRASH = StressWindow("2020 crash", date(2020, 2, 20), date(2020, 3, 31), -0.30)
@@ -402,7 +403,7 @@ def test_report_files(panel: dict[str, object], tmp_path: Path) -> None:
 def test_long_short_replay_profits_from_down_calls_in_a_crash(panel: dict[str, object]) -> None:
     def student(mode: str) -> dict:
         result = run_stress_tests(
-            panel["always_down"], panel["returns"], panel["benchmark"], [CRASH], COSTS, mode=mode
+            panel["always_down"], panel["returns"], panel["benchmark"], [CRASH], SHORTS, mode=mode
         )
         assert result.settings["mode"] == mode
         return _window(result, CRASH.name)["metrics"]["student"]

@@ -6,6 +6,7 @@ path is in that event's metadata), so every file lands next to the right bundle 
 predictions; the later stages replay those exact predictions rather than re-fitting.
 """
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sensequant_assets.evaluation.backtest import (
     benchmark_next_returns,
     next_session_returns,
 )
+from sensequant_assets.evaluation.champion import compare_with_champion
 from sensequant_assets.evaluation.gate import GateThresholds, decide
 from sensequant_assets.evaluation.outputs import (
     ACCURACY_REPORT,
@@ -34,7 +36,8 @@ from sensequant_assets.evaluation.outputs import (
     write_oos,
     write_validation,
 )
-from sensequant_assets.evaluation.stat_tests import statistical_tests
+from sensequant_assets.evaluation.selection import Selection, overlapping_candidates
+from sensequant_assets.evaluation.stat_tests import run_selection, statistical_tests
 from sensequant_assets.evaluation.stress import (
     SUMMARY_FILE,
     load_stress_windows,
@@ -48,6 +51,8 @@ from sensequant_assets.evaluation.validation import (
     validate_candidate,
 )
 from sensequant_assets.evaluation.walk_forward import Fold
+from sensequant_assets.registry.lifecycle import PRODUCTION
+from sensequant_assets.registry.state import StateManager
 from sensequant_assets.universe import INDEX_SYMBOL
 
 GROUP = "evaluation"
@@ -63,7 +68,7 @@ class Evaluation:
     def config(self) -> EvaluationConfig:
         s = self.training.settings
         return EvaluationConfig(
-            costs=CostModel(s.cost_round_trip_bp, s.slippage_bp),
+            costs=CostModel(s.cost_round_trip_bp, s.slippage_bp, s.short_cost_bp_annual),
             risk_free_annual=s.risk_free_rate,
             strategy=s.evaluation_strategy,
             holding_sessions=s.label_horizon,
@@ -75,7 +80,6 @@ class Evaluation:
         return GateThresholds(
             significance=s.gate_significance,
             min_dsr=s.gate_min_dsr,
-            max_pbo=s.gate_max_pbo,
             min_resilience=s.gate_min_resilience,
             min_oos_sessions=s.gate_min_oos_sessions,
         )
@@ -110,6 +114,35 @@ class Evaluation:
                 "warehouse: materialize ohlcv_daily and nifty50_benchmark"
             )
         return bars, benchmark
+
+    def selection(self, candidate: CandidateLayout, validation: Validation) -> Selection:
+        """The run's books plus earlier registry candidates on overlapping dates."""
+        registry = StateManager(self.training.layout.registry, read_only=True)
+        runs = registry.get_candidate_runs(include_dryrun=True)
+        window = validation.summary["out_of_sample"]
+        mine = next((r for r in runs if r.run_id == candidate.candidate_id), None)
+        earlier = [r for r in runs if mine is None or r.created_at < mine.created_at]
+        overlapping = overlapping_candidates(
+            earlier,
+            dt.date.fromisoformat(window["start"]),
+            dt.date.fromisoformat(window["end"]),
+            exclude=candidate.candidate_id,
+        )
+        return run_selection(validation, overlapping)
+
+    def champion(self, candidate: CandidateLayout, validation: Validation) -> dict[str, Any] | None:
+        """The paired comparison with the production model, or None when there is none."""
+        registry = StateManager(self.training.layout.registry, read_only=True)
+        live = registry.current_deployment(PRODUCTION)
+        if live is None or live.run_id == candidate.candidate_id:
+            return None
+        audit_dir = registry.get_candidate_run(live.run_id).audit_dir
+        return compare_with_champion(
+            validation.oos,
+            None if audit_dir is None else Path(audit_dir) / OOS_PREDICTIONS,
+            live.run_id,
+            self.config.holding_sessions,
+        )
 
     def replay(self, candidate: CandidateLayout) -> Validation:
         """Recompute the validation from the stored walk-forward predictions (deterministic)."""
@@ -183,17 +216,24 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
         File: ``stat_tests.json`` in the audit dir (conventions stated inside).
         """
         candidate = evaluation.candidate(context)
-        tests = statistical_tests(evaluation.replay(candidate))
+        validation = evaluation.replay(candidate)
+        tests = statistical_tests(
+            validation,
+            evaluation.selection(candidate, validation),
+            evaluation.champion(candidate, validation),
+        )
         path = write_json(evaluation.audit_dir(candidate) / STAT_TESTS_JSON, tests)
         paired = tests["paired_accuracy_tests"]
         return dg.MaterializeResult(
             metadata={
                 "candidate": candidate.candidate_id,
                 "path": dg.MetadataValue.path(str(path)),
-                "p_vs_majority": paired["majority_class"]["p_value"],
-                "p_vs_yesterday": paired["yesterday_direction"]["p_value"],
+                "rank_ic": tests["skill"]["rank_ic"]["mean"],
+                "p_rank_ic": tests["skill"]["rank_ic"]["p_value"],
                 "dsr": tests["dsr"]["dsr"],
-                "pbo": (tests["pbo"] or {}).get("pbo"),
+                "dsr_trials": tests["dsr"]["n_trials"],
+                "p_vs_champion": (tests["champion"] or {}).get("p_value"),
+                "p_vs_majority": paired["majority_class"]["p_value"],
             }
         )
 

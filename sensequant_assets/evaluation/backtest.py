@@ -11,6 +11,12 @@ Conventions, and why:
 * **Positions.** long_flat: up → +1, down/neutral → 0. long_short: up → +1, down → −1,
   neutral → 0, in units of the symbol's capital share. A symbol without a prediction on a
   day is flat. A position still open after the last date is marked to market, not sold.
+* **Shorts need a cost model.** Holding an NSE cash-equity short for days needs stock
+  futures or securities lending, and both cost money. ``long_short`` therefore runs only
+  with ``CostModel.short_cost_bp_annual`` set (the borrow fee or futures carry, charged per
+  session on the short exposure); without it the only book is long/flat.
+* **Execution lag.** ``lag_sessions`` L delays every call by L sessions (a call dated t
+  first acts at the close of t+L): the sensitivity of the edge to trading a day late.
 * **Holding.** With ``holding_sessions`` h > 1 each day's call commits 1/h of the symbol's
   capital share for h sessions (overlapping cohorts, as in Jegadeesh & Titman 1993): the
   position at t is the mean of the calls dated t−h+1 … t (a missing call counts as flat).
@@ -22,10 +28,16 @@ Conventions, and why:
   entries are paid for. Trades that would restore equal weights after prices drift are not
   charged (small; the buy-and-hold baseline is treated the same way).
 * **Portfolio.** Each day the symbols with a prediction share the capital equally (1/n
-  each); a symbol's capital share earns position × next_return, and its flat part
-  (1 − |position|) earns the per-session risk-free rate (1 + rf)^(1/252) − 1. A short earns
-  no interest on its margin. Costs are charged on the change of portfolio weights
-  (position/n), which equals (Σ|Δposition|)/n while the set of predicted symbols is fixed.
+  each); a symbol's capital share earns position × next_return, and the part of it not
+  invested long (1 − max(position, 0): the flat part and a short's collateral) earns the
+  per-session risk-free rate (1 + rf)^(1/252) − 1. Costs are charged on the change of
+  portfolio weights (position/n), which equals (Σ|Δposition|)/n while the set of predicted
+  symbols is fixed.
+* **Against the market.** ``active_returns`` is the book's net return minus what the same
+  exposure earns in the market: Σ wᵢ·(rᵢ − r̄) − costs, with r̄ the equal-weight next return
+  of the symbols predicted that day. It is a self-financing spread (long the picks, short the
+  market by the same amount), so the risk-free rate cancels; with no skill its mean is minus
+  the costs, whatever the market does, which is what makes it the series skill is judged on.
 * **Timeline.** The dates are the prediction dates with at least one known next return;
   prediction rows without one (each symbol's last bar, unknown closes, unknown symbols) are
   dropped and counted. Consecutive dates are taken to be consecutive sessions: predict every
@@ -37,7 +49,7 @@ Conventions, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -64,14 +76,29 @@ class CostModel:
 
     round_trip_bp: float = DELIVERY_ROUND_TRIP_BP
     slippage_bp: float = DEFAULT_SLIPPAGE_BP
+    short_cost_bp_annual: float | None = None
+    """Annual cost of holding a short (stock-borrow fee or futures carry); None: no shorts."""
 
     def __post_init__(self) -> None:
-        for name in ("round_trip_bp", "slippage_bp"):
+        names = ["round_trip_bp", "slippage_bp"]
+        if self.short_cost_bp_annual is not None:
+            names.append("short_cost_bp_annual")
+        for name in names:
             value = getattr(self, name)
             if not _is_real(value) or not 0.0 <= float(value) < math.inf:
                 raise ValueError(
                     f"{name} must be a finite number ≥ 0 (basis points), got {value!r}"
                 )
+
+    @property
+    def shorts_allowed(self) -> bool:
+        return self.short_cost_bp_annual is not None
+
+    @property
+    def short_rate(self) -> float:
+        """Fraction of the short exposure paid per session (0 without a short cost model)."""
+        annual = float(self.short_cost_bp_annual or 0.0) / 1e4
+        return annual / TRADING_DAYS_PER_YEAR
 
     @property
     def per_side_rate(self) -> float:
@@ -83,6 +110,7 @@ class CostModel:
             "round_trip_bp": float(self.round_trip_bp),
             "slippage_bp": float(self.slippage_bp),
             "per_side_rate": self.per_side_rate,
+            "short_cost_bp_annual": self.short_cost_bp_annual,
         }
 
     @classmethod
@@ -106,11 +134,13 @@ class BacktestResult:
     ``n_symbols`` the number of symbols sharing the capital, ``turnover`` Σ|Δweight| as a
     fraction of the portfolio, ``costs_paid`` turnover × per-side rate, and
     ``dropped_rows`` the prediction rows left out for lack of a known next return.
+    ``active_returns`` is the net return against the market (module docstring).
     """
 
     symbol_returns: pd.DataFrame
     portfolio_returns: pd.Series
     gross_portfolio_returns: pd.Series
+    active_returns: pd.Series
     turnover: pd.Series
     costs_paid: pd.Series
     positions: pd.DataFrame
@@ -119,6 +149,12 @@ class BacktestResult:
     cost_model: CostModel
     risk_free_annual: float
     dropped_rows: int
+    lag_sessions: int = 0
+
+
+def available_modes(costs: CostModel) -> tuple[str, ...]:
+    """The books these costs can run: long_short only with a short cost model."""
+    return MODES if costs.shorts_allowed else ("long_flat",)
 
 
 def periodic_risk_free(risk_free_annual: float) -> float:
@@ -193,19 +229,45 @@ def backtest(
     costs: CostModel,
     risk_free_annual: float = 0.0,
     holding_sessions: int = 1,
+    lag_sessions: int = 0,
 ) -> BacktestResult:
     """Equal-weight daily backtest of ``predictions`` against ``next_session_returns`` output."""
     if not isinstance(costs, CostModel):
         raise ValueError(f"costs must be a CostModel, got {type(costs).__name__}")
-    if isinstance(holding_sessions, bool) or not isinstance(holding_sessions, int):
-        raise ValueError(f"holding_sessions must be an integer, got {holding_sessions!r}")
-    if holding_sessions < 1:
-        raise ValueError(f"holding_sessions must be ≥ 1, got {holding_sessions}")
+    for name, value, least in (("holding_sessions", holding_sessions, 1),
+                               ("lag_sessions", lag_sessions, 0)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        if value < least:
+            raise ValueError(f"{name} must be ≥ {least}, got {value}")
+    if mode == "long_short" and not costs.shorts_allowed:
+        raise ValueError(
+            "long_short needs a cost model for shorts (stock futures or a borrow fee): set "
+            "CostModel.short_cost_bp_annual (SENSEQUANT_SHORT_COST_BP_ANNUAL), or use long_flat"
+        )
     periodic_risk_free(risk_free_annual)  # validate before the heavier work
     positions = positions_from_predictions(predictions, mode)
     layout = _Layout.build(positions[["date", "symbol"]], _clean_returns(returns))
-    grid = _staggered(layout.scatter(positions["position"]), holding_sessions)
-    return _simulate(layout, grid, mode, costs, risk_free_annual)
+    calls = _lagged(layout.scatter(positions["position"]), lag_sessions)
+    grid = _staggered(calls, holding_sessions)
+    return replace(
+        _simulate(layout, grid, mode, costs, risk_free_annual), lag_sessions=lag_sessions
+    )
+
+
+def _lagged(calls: np.ndarray, lag_sessions: int) -> np.ndarray:
+    """Each call moved ``lag_sessions`` rows later, onto the days the symbol trades.
+
+    A day whose lagged call is missing (the first L days, or after a gap) is flat; a day the
+    symbol has no row stays without one, so the set of symbols sharing the capital is the
+    unlagged book's.
+    """
+    if lag_sessions == 0:
+        return calls
+    shifted = np.full_like(calls, np.nan)
+    if lag_sessions < len(calls):
+        shifted[lag_sessions:] = calls[:-lag_sessions]
+    return np.where(np.isnan(calls), np.nan, np.nan_to_num(shifted, nan=0.0))
 
 
 def _staggered(calls: np.ndarray, holding_sessions: int) -> np.ndarray:
@@ -282,14 +344,24 @@ def _simulate(
 
     previous = np.vstack([np.zeros((1, held.shape[1])), held[:-1]])
     traded = np.abs(held - previous)
-    per_symbol = held * realised + (1.0 - np.abs(held)) * rf - traded * costs.per_side_rate
+    shorted = np.maximum(-held, 0.0)
+    per_symbol = (
+        held * realised
+        + (1.0 - np.maximum(held, 0.0)) * rf
+        - traded * costs.per_side_rate
+        - shorted * costs.short_rate
+    )
 
     n_symbols = predicted.sum(axis=1)
-    weights = held / n_symbols[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weights = np.nan_to_num(held / n_symbols[:, None])
+        market = np.where(predicted, realised, 0.0).sum(axis=1) / n_symbols
+    market = np.nan_to_num(market)
     previous_weights = np.vstack([np.zeros((1, weights.shape[1])), weights[:-1]])
     turnover = np.abs(weights - previous_weights).sum(axis=1)
-    cost = turnover * costs.per_side_rate
-    gross = (weights * realised).sum(axis=1) + (1.0 - np.abs(weights).sum(axis=1)) * rf
+    cost = turnover * costs.per_side_rate + np.maximum(-weights, 0.0).sum(axis=1) * costs.short_rate
+    gross = (weights * realised).sum(axis=1) + (1.0 - np.maximum(weights, 0.0).sum(axis=1)) * rf
+    active = (weights * (realised - market[:, None])).sum(axis=1) - cost
 
     index, columns = layout.dates, layout.symbols
     return BacktestResult(
@@ -298,6 +370,7 @@ def _simulate(
         ),
         portfolio_returns=pd.Series(gross - cost, index=index, name="strategy"),
         gross_portfolio_returns=pd.Series(gross, index=index, name="strategy_gross"),
+        active_returns=pd.Series(active, index=index, name="active"),
         turnover=pd.Series(turnover, index=index, name="turnover"),
         costs_paid=pd.Series(cost, index=index, name="costs_paid"),
         positions=pd.DataFrame(positions, index=index, columns=columns),

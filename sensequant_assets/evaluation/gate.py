@@ -7,16 +7,24 @@ thin to judge, means a human must look: ``needs_review``. The reasons always lis
 with its measured value and threshold, passed or not.
 
 Skill (failing → reject):
-  * ``beats_majority`` / ``beats_yesterday``: the one-sided p-value of the student's daily hit
-    rate against each naive baseline is ≤ ``significance`` (the batch-means t test, whose size
-    holds under overlapping labels; with fewer than five batches of 4h sessions there is no
-    p-value, and the rule fails for too little history);
-  * ``deflated_sharpe``: DSR of the gated strategy ≥ ``min_dsr`` (selection across every
-    strategy tried in the run is priced in).
+  * ``rank_ic``: the one-sided p-value of the student's mean daily rank IC (its score against
+    the realised forward excess return, across the day's symbols) is ≤ ``significance``. The
+    test is the batch-means t test, whose size holds under overlapping labels; with fewer
+    than five batches of 4h sessions (or fewer than five symbols a day, where a cross-section
+    has no ranks worth the name) there is no p-value and the rule fails for too little data.
+  * ``deflated_sharpe``: DSR ≥ ``min_dsr`` for the gated book's daily return against the
+    market, net of costs, deflated for every configuration it was selected from (the run's
+    books and earlier candidates on overlapping dates).
+  * ``beats_champion`` (only when a model is in production and the two share enough
+    out-of-sample rows): the paired rank-IC test's p-value ≤ ``significance``.
 Robustness (failing → needs_review):
   * ``out_of_sample_sessions`` ≥ ``min_oos_sessions``;
-  * ``overfitting``: PBO ≤ ``max_pbo``;
+  * ``beats_champion`` when the candidate and the champion share too few rows to compare;
   * ``stress_resilience`` ≥ ``min_resilience`` when stress tests ran.
+
+The hit rate against naive baselines, PBO and the other figures of ``stat_tests.json`` are
+diagnostics for the reviewer: a three-class hit rate barely moves with a real cross-sectional
+edge, and PBO is only meaningful over a set the candidate was selected from.
 """
 
 from __future__ import annotations
@@ -25,26 +33,26 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from sensequant_assets.evaluation.block_test import MIN_BATCHES
+from sensequant_assets.evaluation.skill import MIN_SYMBOLS
 
 Recommendation = Literal["approve", "reject", "needs_review"]
 # Bumped whenever a rule, a threshold or a test the rules read changes: calibration results
 # (bench/bench_calibration.py) measured under another version no longer describe this gate.
-GATE_VERSION = 2
+GATE_VERSION = 3
 
 
 @dataclass(frozen=True)
 class GateThresholds:
     significance: float = 0.05
     min_dsr: float = 0.95
-    max_pbo: float = 0.5
     min_resilience: float = 50.0
     min_oos_sessions: int = 60
 
     def __post_init__(self) -> None:
         if not 0 < self.significance < 1:
             raise ValueError(f"significance must lie in (0, 1), got {self.significance}")
-        if not 0 <= self.min_dsr <= 1 or not 0 <= self.max_pbo <= 1:
-            raise ValueError("min_dsr and max_pbo must lie in [0, 1]")
+        if not 0 <= self.min_dsr <= 1:
+            raise ValueError(f"min_dsr must lie in [0, 1], got {self.min_dsr}")
         if not 0 <= self.min_resilience <= 100:
             raise ValueError(f"min_resilience must lie in [0, 100], got {self.min_resilience}")
         if self.min_oos_sessions < 1:
@@ -84,37 +92,10 @@ def decide(
 ) -> GateDecision:
     """Judge ``stat_tests.json`` (and ``stress_summary.json`` when stress tests ran)."""
     t = thresholds or GateThresholds()
-    rules: list[Rule] = []
-    paired = stat_tests["paired_accuracy_tests"]
-    for name, label in (("majority_class", "majority"), ("yesterday_direction", "yesterday")):
-        test = paired[name]
-        p = test["p_value"]
-        detail = (
-            f"hit rate {test['student_accuracy']:.4f} vs {name.replace('_', ' ')} "
-            f"{test['baseline_accuracy']:.4f}, one-sided p = {_fmt(p)} (need ≤ {t.significance})"
-        )
-        if p is None:
-            detail += (
-                f": too little out-of-sample history to test, {test.get('batches')} "
-                f"non-overlapping batch(es) of {test.get('batch_days')} sessions, "
-                f"need {MIN_BATCHES}"
-            )
-        rules.append(
-            Rule(f"beats_{label}", "skill", p is not None and p <= t.significance, p,
-                 t.significance, detail)
-        )  # fmt: skip
-    dsr = stat_tests["dsr"].get("dsr")
-    rules.append(
-        Rule(
-            "deflated_sharpe",
-            "skill",
-            dsr is not None and dsr >= t.min_dsr,
-            dsr,
-            t.min_dsr,
-            f"DSR {_fmt(dsr)} over {stat_tests['dsr'].get('n_trials')} strategies tried "
-            f"(need ≥ {t.min_dsr})",
-        )
-    )
+    rules = [_rank_ic(stat_tests, t), _deflated_sharpe(stat_tests, t)]
+    champion = stat_tests.get("champion")
+    if champion is not None:
+        rules.append(_beats_champion(champion, t))
     sessions = stat_tests["sessions"]
     rules.append(
         Rule(
@@ -124,19 +105,6 @@ def decide(
             float(sessions),
             float(t.min_oos_sessions),
             f"{sessions} out-of-sample sessions (need ≥ {t.min_oos_sessions})",
-        )
-    )
-    pbo = (stat_tests.get("pbo") or {}).get("pbo")
-    rules.append(
-        Rule(
-            "overfitting",
-            "robustness",
-            pbo is not None and pbo <= t.max_pbo,
-            pbo,
-            t.max_pbo,
-            f"PBO {_fmt(pbo)} (need ≤ {t.max_pbo})"
-            if pbo is not None
-            else "PBO could not be computed: too few sessions for CSCV",
         )
     )
     if stress is not None:
@@ -162,6 +130,69 @@ def decide(
         recommendation = "approve"
     reasons = [f"{'PASS' if r.passed else 'FAIL'} {r.name}: {r.detail}" for r in rules]
     return GateDecision(recommendation, reasons, rules, t)
+
+
+def _rank_ic(stat_tests: dict[str, Any], t: GateThresholds) -> Rule:
+    test = stat_tests["skill"]["rank_ic"]
+    p = test["p_value"]
+    if test["days"] == 0:
+        detail = (
+            f"no session had the {MIN_SYMBOLS} or more symbols a cross-sectional rank IC "
+            "needs: the student's ranking cannot be judged on this universe"
+        )
+    elif p is None:
+        detail = (
+            f"mean daily rank IC {_fmt(test['mean'])} over {test['days']} sessions, but too "
+            f"little out-of-sample history to test: {test['batches']} non-overlapping "
+            f"batch(es) of {test['batch_days']} sessions, need {MIN_BATCHES}"
+        )
+    else:
+        detail = (
+            f"mean daily rank IC {_fmt(test['mean'])} over {test['days']} sessions, one-sided "
+            f"p = {_fmt(p)} (need ≤ {t.significance})"
+        )
+    return Rule("rank_ic", "skill", p is not None and p <= t.significance, p, t.significance,
+                detail)  # fmt: skip
+
+
+def _deflated_sharpe(stat_tests: dict[str, Any], t: GateThresholds) -> Rule:
+    dsr = stat_tests["dsr"]
+    value = dsr.get("dsr")
+    selection = dsr.get("selection") or {}
+    sharpe = dsr.get("sharpe_annualized")
+    detail = (
+        f"DSR {_fmt(value)} of the {dsr.get('book', 'gated')} book against the market "
+        f"(annualised active Sharpe {_fmt(sharpe)}), deflated for N = {dsr.get('n_trials')}: "
+        f"{selection.get('explanation', 'configurations tried')} (need ≥ {t.min_dsr})"
+    )
+    return Rule("deflated_sharpe", "skill", value is not None and value >= t.min_dsr, value,
+                t.min_dsr, detail)  # fmt: skip
+
+
+def _beats_champion(champion: dict[str, Any], t: GateThresholds) -> Rule:
+    p = champion["p_value"]
+    if p is None:
+        test = champion["test"]
+        return Rule(
+            "beats_champion",
+            "robustness",
+            False,
+            None,
+            t.significance,
+            f"the candidate and champion {champion['champion']} share "
+            f"{champion['shared_sessions']} out-of-sample sessions ({test['batches']} batch(es) "
+            f"of {test['batch_days']}, need {MIN_BATCHES}): too few to compare, a person must",
+        )
+    return Rule(
+        "beats_champion",
+        "skill",
+        p <= t.significance,
+        p,
+        t.significance,
+        f"rank IC {_fmt(champion['candidate_rank_ic'])} vs champion {champion['champion']}'s "
+        f"{_fmt(champion['champion_rank_ic'])} on {champion['shared_sessions']} shared "
+        f"sessions, one-sided p = {_fmt(p)} (need ≤ {t.significance})",
+    )
 
 
 def _fmt(value: float | None) -> str:

@@ -251,7 +251,7 @@ def paired_bootstrap_test(
 # --------------------------------------------------------------------- Sharpe under selection
 
 
-def _sharpe_moments(returns: Any) -> tuple[float, float, float, int]:
+def sharpe_moments(returns: Any) -> tuple[float, float, float, int]:
     """Per-period Sharpe (ddof=1), moment skewness, raw moment kurtosis and T."""
     r = finite_1d(returns, "returns")
     t = r.size
@@ -264,7 +264,7 @@ def _sharpe_moments(returns: Any) -> tuple[float, float, float, int]:
     return float(r.mean() / r.std(ddof=1)), skew, kurt, t
 
 
-def _psr(sharpe: float, skew: float, kurt: float, t: int, sr_benchmark: float) -> float:
+def psr_from_moments(sharpe: float, skew: float, kurt: float, t: int, sr_benchmark: float) -> float:
     if not math.isfinite(sharpe):
         return math.nan
     variance_term = 1.0 - skew * sharpe + (kurt - 1.0) / 4.0 * sharpe**2
@@ -283,8 +283,8 @@ def probabilistic_sharpe_ratio(returns: Any, sr_benchmark: float = 0.0) -> float
     with SR̂ = mean / std (ddof=1) per period, γ3 the skewness and γ4 the RAW kurtosis.
     NaN when undefined (fewer than 2 returns or constant returns).
     """
-    sharpe, skew, kurt, t = _sharpe_moments(returns)
-    return _psr(sharpe, skew, kurt, t, sr_benchmark)
+    sharpe, skew, kurt, t = sharpe_moments(returns)
+    return psr_from_moments(sharpe, skew, kurt, t, sr_benchmark)
 
 
 def expected_max_sharpe(trial_sharpes: Any) -> float:
@@ -314,10 +314,10 @@ def deflated_sharpe_ratio(returns: Any, trial_sharpes: Any) -> dict[str, Any]:
     selected one); leaving trials out inflates the result. DSR >= 0.95 is the usual bar.
     Undefined values are None.
     """
-    sharpe, skew, kurt, t = _sharpe_moments(returns)
+    sharpe, skew, kurt, t = sharpe_moments(returns)
     sr0 = expected_max_sharpe(trial_sharpes)
     return {
-        "dsr": none_if_nan(_psr(sharpe, skew, kurt, t, sr0)),
+        "dsr": none_if_nan(psr_from_moments(sharpe, skew, kurt, t, sr0)),
         "sr0": sr0,
         "n_trials": int(np.asarray(trial_sharpes).size),
         "sharpe": none_if_nan(sharpe),

@@ -1,27 +1,31 @@
 """Statistical tests on the validation evidence (``stat_tests.json``).
 
-* **Per-fold metrics** of the walk-forward (``validation.summary["folds"]``, repeated here).
-* **Paired tests of skill**: the student's daily hit rate against each naive baseline's on the
-  same rows — one value per session (symbols of one day share the market, so they are not
-  independent draws). The p-value the gate reads is the overlap-robust batch-means t test of
-  the daily difference (``block_test``: its size holds under the MA(h−1) dependence of
-  overlapping labels); the stationary bootstrap's p-value and interval are kept beside it
-  (it over-rejects there: 10.9% at 150 days, 7.8% at 550, nominal 5%). One-sided: H1 is "the
-  student is better".
-* **Bootstrap confidence intervals** (stationary bootstrap, percentile) of the hit-rate
-  difference, the strategy's mean daily return and its annualised Sharpe ratio.
-* **Risk-adjusted performance** of the gated strategy against buy-and-hold (Sharpe, Sortino,
-  a paired test of the daily return difference) and against the NIFTY 50 (alpha, beta,
-  information ratio, tracking error) with the conventions of ``performance.CONVENTIONS``.
-* **Selection bias**: the probabilistic Sharpe ratio of the gated strategy; its deflated Sharpe
-  ratio over the student variants this run evaluated (both backtest modes are computed and
-  shown, so both count as tried, N = 2); the deflated Sharpe ratio of the rule optimizer's best
-  trial over its N trials; and the probability of backtest overfitting by CSCV over every
-  strategy of the run (the optimizer's trials and the student's modes).
+What the promotion gate reads:
 
-  The rule grid is a separate family: the student was never selected from it, so its trials
-  deflate the optimizer's winner, not the student. Pricing the grid's parameter sensitivity
-  into the student would reject real skill for a reason unrelated to how it was chosen.
+* **Skill where the signal lives** (``skill``, see ``skill.py``): the daily cross-sectional
+  rank IC of the student's score against the realised forward (excess) return, with the
+  score-sorted spread and a Brier skill score beside it, each tested by the overlap-robust
+  batch-means t test (``block_test``: its size holds under the MA(h−1) dependence overlapping
+  labels create).
+* **A tradable edge, deflated for selection** (``dsr``): the deflated Sharpe ratio of the gated
+  book's daily return *against the market* (``backtest``'s active return: long the picks,
+  short the same exposure of the equal-weight market, so the risk-free rate cancels), with SR₀
+  from the null variance of the Sharpe estimator and N from ``selection.Selection``: the books
+  this run evaluated plus earlier registry candidates on overlapping dates.
+* **The champion** (``champion``, when a model is in production): the paired rank-IC test on
+  the rows both models scored (``champion.py``).
+
+Reported beside them (diagnostics, not gated):
+
+* per-fold metrics; the hit rate against the majority class and yesterday's direction (paired
+  batch-means test, with the stationary bootstrap's p-value and interval kept beside it: it
+  over-rejects under overlapping labels, 10.9% at 150 days and 7.8% at 550, nominal 5%);
+* every book's active Sharpe and a one-session execution-lag sensitivity (``books``);
+* bootstrap intervals, Sharpe/Sortino against buy-and-hold, alpha/beta/IR against the NIFTY 50
+  with the conventions of ``performance.CONVENTIONS``, the PSR of the gated book;
+* the rule optimizer's best trial deflated over its own trials, and the probability of backtest
+  overfitting by CSCV over those trials: the set the optimizer's winner was selected from. The
+  student is not selected from the rule grid, so PBO says nothing about it and is not gated.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import pandas as pd
 from sensequant_assets.evaluation import performance
 from sensequant_assets.evaluation.backtest import periodic_risk_free
 from sensequant_assets.evaluation.block_test import MIN_BATCHES, block_mean_test
+from sensequant_assets.evaluation.selection import Selection, deflated_sharpe
 from sensequant_assets.evaluation.significance import (
     bootstrap_ci,
     deflated_sharpe_ratio,
@@ -45,7 +50,6 @@ from sensequant_assets.evaluation.significance import (
 from sensequant_assets.evaluation.skill import skill_tests
 from sensequant_assets.evaluation.validation import BASELINE_PREDICTIONS, Validation, daily_correct
 
-STUDENT_PREFIX = "student_"
 NIFTY50_METRICS = (
     "alpha",
     "beta",
@@ -58,11 +62,15 @@ CONVENTIONS: dict[str, Any] = {
     "sharpe_in_psr_dsr": "per period, mean / std (ddof=1) of daily returns in excess of the "
     "per-period risk-free rate; skewness and RAW kurtosis by moment estimators",
     "psr": "Phi((SR - SR*) * sqrt(T - 1) / sqrt(1 - skew * SR + (kurt - 1) / 4 * SR^2)), SR* = 0",
-    "dsr": "PSR(SR0), SR0 = std(trial SRs) * ((1 - g) * PhiInv(1 - 1/N) + g * PhiInv(1 - 1/(N e)))"
-    ", g = 0.5772; student: N = student variants evaluated (both backtest modes); optimizer: "
-    "N = its trials",
-    "pbo": "CSCV over the daily excess returns of every strategy of the run (optimizer trials "
-    "and student modes), S contiguous blocks, Sharpe as the metric",
+    "dsr": "PSR(SR0) of the gated book's daily active return (vs the equal-weight market, net "
+    "of costs), SR0 = sqrt(1/(T-1)) * ((1 - g) * PhiInv(1 - 1/N) + g * PhiInv(1 - 1/(N e))), "
+    "g = 0.5772, N = books evaluated in the run + earlier registry candidates on overlapping "
+    "dates",
+    "optimizer_best_dsr": "as dsr, over the rule trials' excess returns, SR0 from the spread "
+    "of the trials' Sharpes",
+    "pbo": "CSCV over the daily excess returns of the rule optimizer's trials (the set its best "
+    "trial was selected from), S contiguous blocks, Sharpe as the metric",
+    "active_return": "sum of w_i * (r_i - mean r over the day's predicted symbols) - costs",
     "bootstrap": "stationary bootstrap (Politis & Romano 1994), mean block length by Politis & "
     "White (2004) with the Patton-Politis-White (2009) correction, percentile intervals",
     "paired_tests": "one-sided, H1: student better; statistic = mean daily difference; "
@@ -72,20 +80,27 @@ CONVENTIONS: dict[str, Any] = {
 
 
 def trial_matrix(validation: Validation) -> pd.DataFrame:
-    """Daily excess returns of every strategy evaluated: optimizer trials + student modes."""
+    """Daily excess returns of the rule optimizer's trials."""
     rf = periodic_risk_free(validation.config.risk_free_annual)
-    students = {
-        f"{STUDENT_PREFIX}{mode}": result.portfolio_returns
-        for mode, result in validation.backtests.items()
-    }
-    frame = pd.concat(
-        [validation.optimizer.trial_returns, pd.DataFrame(students)], axis=1, join="inner"
-    )
-    return frame - rf
+    return validation.optimizer.trial_returns - rf
 
 
-def statistical_tests(validation: Validation) -> dict[str, Any]:
-    """Everything in ``stat_tests.json``, computed from ``validation`` alone."""
+def run_selection(validation: Validation, earlier_candidates: tuple[str, ...] = ()) -> Selection:
+    """This run's books plus ``earlier_candidates`` (registry runs on overlapping dates)."""
+    return Selection(tuple(validation.backtests), earlier_candidates)
+
+
+def statistical_tests(
+    validation: Validation,
+    selection: Selection | None = None,
+    champion: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything in ``stat_tests.json``.
+
+    ``selection`` defaults to this run's books alone (no registry: nothing earlier to count);
+    ``champion`` is ``champion.champion_comparison``'s result, or None with no production
+    model.
+    """
     config = validation.config
     oos = validation.oos
     rf_annual = config.risk_free_annual
@@ -114,8 +129,7 @@ def statistical_tests(validation: Validation) -> dict[str, Any]:
     excess = strategy - rf
     trials = trial_matrix(validation)
     trial_sharpes = (trials.mean() / trials.std(ddof=1)).replace([np.inf, -np.inf], np.nan)
-    student_columns = [c for c in trials.columns if c.startswith(STUDENT_PREFIX)]
-    rule_columns = [c for c in trials.columns if not c.startswith(STUDENT_PREFIX)]
+    active = validation.backtests[config.strategy].active_returns
     best_rule = validation.optimizer.best_trial
     n_blocks = config.pbo_blocks
     while n_blocks > 2 and len(trials) < 2 * n_blocks:
@@ -164,16 +178,41 @@ def statistical_tests(validation: Validation) -> dict[str, Any]:
             ).items()
             if key in NIFTY50_METRICS
         },
+        "books": _books(validation),
         "psr": none_if_nan(probabilistic_sharpe_ratio(excess.to_numpy())),
-        "dsr": deflated_sharpe_ratio(
-            excess.to_numpy(), trial_sharpes[student_columns].dropna().to_numpy()
-        ),
+        "dsr": {
+            "book": config.strategy,
+            "series": "daily active return against the equal-weight market, net of costs",
+            **deflated_sharpe(active.to_numpy(), selection or run_selection(validation)),
+        },
+        "champion": champion,
         "optimizer_best_dsr": {
             "trial": best_rule,
             **deflated_sharpe_ratio(
-                trials[best_rule].to_numpy(), trial_sharpes[rule_columns].dropna().to_numpy()
+                trials[best_rule].to_numpy(), trial_sharpes.dropna().to_numpy()
             ),
         },
         "pbo": pbo,
         "trials": {"count": len(trials.columns), "columns": list(trials.columns)},
+    }
+
+
+def _books(validation: Validation) -> dict[str, Any]:
+    """Every book's active figures, and the gated book traded one session late."""
+    summary = validation.summary
+    books = {
+        mode: {
+            key: summary["backtest"][mode][key]
+            for key in ("active_mean_daily", "active_sharpe_annualized", "sharpe",
+                        "turnover_per_session")
+        }
+        for mode in validation.backtests
+    }  # fmt: skip
+    return {
+        "gated": validation.config.strategy,
+        "shorts": "evaluated with a short cost model"
+        if validation.config.costs.shorts_allowed
+        else "not evaluated: no short cost model (set SENSEQUANT_SHORT_COST_BP_ANNUAL)",
+        "by_mode": books,
+        "execution_lag": summary["execution_lag"],
     }

@@ -21,6 +21,7 @@ from sensequant_assets.artifacts import CandidateLayout
 from sensequant_assets.evaluation.backtest import (
     BacktestResult,
     CostModel,
+    available_modes,
     backtest,
     benchmark_next_returns,
     buy_and_hold,
@@ -54,17 +55,25 @@ class EvaluationConfig:
     """How the evidence is computed; ``strategy`` is the backtest the promotion gate judges.
 
     ``holding_sessions`` (default: the 7-session label horizon) is how long each call is held
-    in the backtest, see ``backtest``.
+    in the backtest, see ``backtest``. ``long_short`` needs a short cost model in ``costs``:
+    without one, shorts are not a book anyone can trade, so they are not evaluated at all.
     """
 
     costs: CostModel = field(default_factory=CostModel)
     risk_free_annual: float = 0.065
-    strategy: Literal["long_flat", "long_short"] = "long_short"
+    strategy: Literal["long_flat", "long_short"] = "long_flat"
     holding_sessions: int = 7
     grid: ParameterGrid = field(default_factory=ParameterGrid)
     n_boot: int = 2000
     pbo_blocks: int = 16
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in available_modes(self.costs):
+            raise ValueError(
+                f"strategy {self.strategy!r} needs a cost model for shorts (stock futures or a "
+                "borrow fee): set SENSEQUANT_SHORT_COST_BP_ANNUAL, or use long_flat"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,11 +94,16 @@ class EvaluationConfig:
 
 @dataclass(frozen=True, eq=False)
 class Validation:
-    """The computed evidence; ``summary`` is what ``validation_summary.json`` holds."""
+    """The computed evidence; ``summary`` is what ``validation_summary.json`` holds.
+
+    ``backtests`` has one book per mode the costs allow; ``lagged`` is the gated book with
+    every call executed one session late (the execution-lag sensitivity).
+    """
 
     oos: pd.DataFrame
     config: EvaluationConfig
     backtests: dict[str, BacktestResult]
+    lagged: BacktestResult
     baselines: dict[str, pd.Series]
     benchmark: pd.Series
     optimizer: OptimizationResult
@@ -157,8 +171,17 @@ def _validate(
             config.risk_free_annual,
             config.holding_sessions,
         )
-        for mode in ("long_flat", "long_short")
+        for mode in available_modes(config.costs)
     }
+    lagged = backtest(
+        predictions,
+        returns,
+        config.strategy,
+        config.costs,
+        config.risk_free_annual,
+        config.holding_sessions,
+        lag_sessions=1,
+    )
     dates = backtests["long_flat"].portfolio_returns.index
     benchmark = benchmark_next_returns(benchmark_bars[["date", "close"]]).reindex(dates)
     if benchmark.isna().any():
@@ -178,8 +201,8 @@ def _validate(
         end=last,
         risk_free_annual=config.risk_free_annual,
     )
-    summary = _summary(oos, config, backtests, baselines, benchmark, optimizer)
-    return Validation(oos, config, backtests, baselines, benchmark, optimizer, summary)
+    summary = _summary(oos, config, backtests, lagged, baselines, benchmark, optimizer)
+    return Validation(oos, config, backtests, lagged, baselines, benchmark, optimizer, summary)
 
 
 def validate_candidate(
@@ -226,6 +249,7 @@ def _summary(
     oos: pd.DataFrame,
     config: EvaluationConfig,
     backtests: dict[str, BacktestResult],
+    lagged: BacktestResult,
     baselines: dict[str, pd.Series],
     benchmark: pd.Series,
     optimizer: OptimizationResult,
@@ -281,11 +305,18 @@ def _summary(
         "backtest": {
             mode: {
                 **performance_summary(result.portfolio_returns, benchmark, rf),
+                **_active(result),
                 "turnover_per_session": float(result.turnover.mean()),
                 "costs_paid": float(result.costs_paid.sum()),
                 "dropped_rows": result.dropped_rows,
             }
             for mode, result in backtests.items()
+        },
+        "execution_lag": {
+            "mode": config.strategy,
+            "lag_sessions": lagged.lag_sessions,
+            **_active(lagged),
+            "on_time": _active(backtests[config.strategy]),
         },
         "baselines_backtest": {
             name: performance_summary(series, benchmark, rf) for name, series in baselines.items()
@@ -298,6 +329,18 @@ def _summary(
             "trials": _records(optimizer.trials),
         },
         "config": config.to_dict(),
+    }
+
+
+def _active(result: BacktestResult) -> dict[str, float | None]:
+    """The book against the market: mean daily active return and its annualised Sharpe."""
+    active = result.active_returns
+    spread = float(active.std(ddof=1)) if len(active) > 1 else 0.0
+    return {
+        "active_mean_daily": float(active.mean()),
+        "active_sharpe_annualized": (
+            float(active.mean() / spread * np.sqrt(252)) if spread > 0 else None
+        ),
     }
 
 

@@ -153,7 +153,11 @@ def _stat_tests(tests: dict[str, Any] | None) -> dict[str, Any] | None:
         "psr": tests["psr"],
         "dsr": tests["dsr"]["dsr"],
         "dsr_trials": tests["dsr"]["n_trials"],
-        "pbo": (tests.get("pbo") or {}).get("pbo"),
+        "dsr_selection": (tests["dsr"].get("selection") or {}).get("explanation"),
+        "active_sharpe": tests["dsr"].get("sharpe_annualized"),
+        "books": tests.get("books"),
+        "champion": tests.get("champion"),
+        "optimizer_pbo": (tests.get("pbo") or {}).get("pbo"),
     }
 
 
@@ -345,12 +349,7 @@ def _validation_md(v: dict[str, Any]) -> list[str]:
 
 
 def _tests_md(t: dict[str, Any]) -> list[str]:
-    lines = [f"- Gated strategy: {t['strategy']}, {t['sessions']} sessions"]
-    for name, test in t["paired_accuracy_tests"].items():
-        lines.append(
-            f"- vs {name.replace('_', ' ')}: hit rate {_fmt(test['student_accuracy'])} vs "
-            f"{_fmt(test['baseline_accuracy'])}, one-sided p = {_fmt(test['p_value'])}"
-        )
+    lines = [f"- Gated strategy: {t['strategy']} against the market, {t['sessions']} sessions"]
     for name, test in (t.get("skill") or {}).items():
         if test["mean"] is None:
             lines.append(
@@ -361,14 +360,37 @@ def _tests_md(t: dict[str, Any]) -> list[str]:
             f"- {SKILL_MEASURES[name]}: mean {_fmt(test['mean'])} per day, one-sided p = "
             f"{_fmt(test['p_value'])} ({test['batches']} non-overlapping batches)"
         )
+    lines.append(
+        f"- DSR {_fmt(t['dsr'])} of the active return (annualised Sharpe "
+        f"{_fmt(t.get('active_sharpe'))}), N = {t['dsr_trials']}: {t.get('dsr_selection')}"
+    )
+    champion = t.get("champion")
+    if champion:
+        lines.append(
+            f"- vs champion {champion['champion']}: rank IC {_fmt(champion['candidate_rank_ic'])}"
+            f" vs {_fmt(champion['champion_rank_ic'])} on {champion['shared_sessions']} shared "
+            f"sessions, one-sided p = {_fmt(champion['p_value'])}"
+        )
+    lag = (t.get("books") or {}).get("execution_lag")
+    if lag:
+        lines.append(
+            f"- Trading one session late: active Sharpe {_fmt(lag['active_sharpe_annualized'])}"
+            f" vs {_fmt(lag['on_time']['active_sharpe_annualized'])} on time"
+        )
+    lines.append("- Diagnostics (not gated):")
+    for name, test in t["paired_accuracy_tests"].items():
+        lines.append(
+            f"  - hit rate vs {name.replace('_', ' ')}: {_fmt(test['student_accuracy'])} vs "
+            f"{_fmt(test['baseline_accuracy'])}, one-sided p = {_fmt(test['p_value'])}"
+        )
     ci = t["sharpe_ci"]
     nifty = t["vs_nifty50"]
     lines += [
-        f"- Sharpe {_fmt(ci['estimate'])} (95% CI {_fmt(ci['lower'])} to {_fmt(ci['upper'])})",
-        f"- vs NIFTY 50: alpha {_fmt(nifty.get('alpha'))}, beta {_fmt(nifty.get('beta'))}, "
+        f"  - Sharpe {_fmt(ci['estimate'])} (95% CI {_fmt(ci['lower'])} to {_fmt(ci['upper'])})",
+        f"  - vs NIFTY 50: alpha {_fmt(nifty.get('alpha'))}, beta {_fmt(nifty.get('beta'))}, "
         f"information ratio {_fmt(nifty.get('information_ratio'))} per session",
-        f"- PSR {_fmt(t['psr'])}, DSR {_fmt(t['dsr'])} over {t['dsr_trials']} trials, "
-        f"PBO {_fmt(t['pbo'])}",
+        f"  - PSR {_fmt(t['psr'])}; rule optimizer's PBO over its own trials "
+        f"{_fmt(t.get('optimizer_pbo'))}",
     ]
     return lines
 

@@ -98,10 +98,13 @@ def headline_sections(outputs: StageOutputs, universe_snapshot: str) -> dict[str
         if validation
         else None,
         "statistical_tests": {
+            "rank_ic": ((tests.get("skill") or {}).get("rank_ic") or {}).get("mean"),
+            "p_rank_ic": ((tests.get("skill") or {}).get("rank_ic") or {}).get("p_value"),
+            "dsr": (tests.get("dsr") or {}).get("dsr"),
+            "dsr_trials": (tests.get("dsr") or {}).get("n_trials"),
+            "p_vs_champion": (tests.get("champion") or {}).get("p_value"),
             "p_vs_majority": paired.get("majority_class", {}).get("p_value"),
             "p_vs_yesterday": paired.get("yesterday_direction", {}).get("p_value"),
-            "dsr": (tests.get("dsr") or {}).get("dsr"),
-            "pbo": (tests.get("pbo") or {}).get("pbo"),
         },
         "stress_tests": {"overall_score": outputs.stress.get("overall_score")}
         if outputs.stress
