@@ -79,10 +79,12 @@ def assert_pilot_outcome(capfd: pytest.CaptureFixture[str]) -> None:
     audit = layout.audit_dir(candidate)
     for name in CONTRACT:
         assert (audit / name).is_file(), name
-    # No signal in the default data, and too little history to test for one: it says so.
+    # No signal in the default data, and two symbols are no cross-section to rank: it says so.
     briefing = (audit / "promotion_briefing.md").read_text()
     assert "**Recommendation:** reject" in briefing
-    assert "too little out-of-sample history to test" in briefing
+    assert "FAIL rank_ic: no session had the 5 or more symbols a cross-sectional rank IC" in (
+        briefing
+    )
     assert "not measurable, no day has 5 symbols" in briefing
     assert "- Data source: synthetic" in briefing and "trained on synthetic data" in briefing
     teacher_runs = json.loads(candidate.teacher_runs.read_text())["summary"]
