@@ -398,6 +398,9 @@ def test_report_files(panel: dict[str, object], tmp_path: Path) -> None:
     assert all((out / name).is_file() for name in linked)
     assert "data starts 2020-01-01" in markdown
     assert "black_swan" in markdown
+    # Markdown read with cat: "buy & hold", "<=" as written, no HTML entities
+    assert "buy & hold" in markdown and "<=" in markdown
+    assert not re.search(r"&(amp|lt|gt|quot|#\d+);", markdown)
 
 
 def test_long_short_replay_profits_from_down_calls_in_a_crash(panel: dict[str, object]) -> None:

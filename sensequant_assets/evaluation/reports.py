@@ -7,7 +7,8 @@ external stylesheet, script, font or CDN, so it opens from a USB stick or an air
 review box. Every piece of caller text is escaped with ``html.escape``.
 
 ``render_markdown`` renders the same structure as GitHub markdown (``validation_summary.md``,
-``stress_report.md``); images are linked by relative path, written next to it with
+``stress_report.md``), readable with ``cat``: only what Markdown would take for HTML is
+backslash-escaped; images are linked by relative path, written next to it with
 ``write_png``. ``write_report``/``write_png`` write atomically (temp file in the target
 directory, fsynced, then renamed; see :mod:`sensequant_assets.atomic`), so a reader never
 sees a half-written report.
@@ -20,6 +21,7 @@ import datetime as dt
 import html
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,13 +277,23 @@ def render_html(
 # --------------------------------------------------------------------------- markdown
 
 
+_MD_HTML = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")
+
+
+def _md_no_html(text: str) -> str:
+    """``<`` opening a tag and ``&`` opening an entity, backslash-escaped."""
+    return _MD_HTML.sub(lambda match: "\\" + match.group(), text)
+
+
 def _md_text(text: object) -> str:
-    """Caller text for markdown: no raw HTML (``<``, ``>``, ``&`` become entities)."""
-    return html.escape(str(text), quote=False)
+    """Caller text for markdown, with no raw HTML getting through, yet readable as a file:
+    ``buy & hold`` and ``x <= 0`` stay as written (entities would read ``&amp;``)."""
+    # backslashes right before < or & would escape the escape: make them literal first
+    return _md_no_html(re.sub(r"\\+(?=[<&])", lambda m: m.group() * 2, str(text)))
 
 
 def _md_cell(text: object) -> str:
-    cell = _md_text(text).replace("\\", "\\\\").replace("|", "\\|")
+    cell = _md_no_html(str(text).replace("\\", "\\\\")).replace("|", "\\|")
     return "<br>".join(cell.splitlines()) if "\n" in cell or "\r" in cell else cell
 
 
