@@ -10,6 +10,8 @@ import multiprocessing
 import os
 import pickle
 import sqlite3
+import subprocess
+import sys
 import threading
 import traceback
 from contextlib import closing
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sensequant_assets.artifacts import EVIDENCE_FILES
+from sensequant_assets.artifacts import EVIDENCE_FILES, ArtifactLayout
 from sensequant_assets.registry import (
     APPROVED,
     DEPLOYED,
@@ -801,3 +803,48 @@ def test_an_unreachable_postgres_registry_is_one_line_without_its_password() -> 
     message = str(info.value)
     assert "127.0.0.1" in message and "***" in message
     assert "s3cret-pw" not in message and "\n" not in message
+
+
+# ---------------------------------------------------------------------------------------------
+# the seed's API: StateManager() opens the configured registry
+
+
+def test_no_argument_opens_the_configured_registry_from_a_fresh_shell(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    manager = StateManager(ArtifactLayout(home).registry_file)
+    _record(manager, "live_candidate_20261124_101500")
+    _record(manager, "live_candidate_20261125_101500")
+    manager.approve_candidate_run("live_candidate_20261125_101500", approved_by="alice")
+    script = (
+        "import sys\n"
+        "from sensequant_assets.registry import StateManager\n"
+        "heavy = [m for m in ('sensequant_assets.settings', 'pandas') if m in sys.modules]\n"
+        "latest = StateManager().get_latest_candidate_run()\n"
+        "ready = StateManager().get_candidate_runs(status='ready-for-review')\n"
+        "print(heavy, latest.run_id, [run.run_id for run in ready])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSEQUANT_", "DAGSTER_PG"))}
+    shell = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=home,
+        env={**env, "SENSEQUANT_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.split("\n")[0] == (
+        "[] live_candidate_20261125_101500 ['live_candidate_20261124_101500']"
+    )
+
+
+def test_no_argument_follows_the_environment_of_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SENSEQUANT_REGISTRY_URL", "DAGSTER_PG_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SENSEQUANT_HOME", str(tmp_path / "a"))
+    assert StateManager(read_only=True).get_latest_candidate_run() is None
+    assert not (tmp_path / "a").exists()  # read-only: an empty home stays empty
+    monkeypatch.setenv("SENSEQUANT_HOME", str(tmp_path / "b"))
+    assert StateManager().path == ArtifactLayout(tmp_path / "b").registry_file

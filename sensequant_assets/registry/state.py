@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
+from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.database import (
     Location,
     Tx,
@@ -224,9 +225,18 @@ def _as_metrics(metrics: object) -> dict[str, Any] | None:
 # the manager
 
 
+def _configured_registry() -> Location:
+    """The settings' registry. The settings (pydantic) are imported on this first use only:
+    importing the registry stays light, and reads the environment of the call, not the import."""
+    from sensequant_assets.settings import load_settings
+
+    return ArtifactLayout.of(load_settings()).registry
+
+
 class StateManager:
     """Transactional access to the candidate registry at ``location``: an SQLite file path, or
-    a ``postgresql://`` URL (:func:`~sensequant_assets.database.database_url`).
+    a ``postgresql://`` URL (:func:`~sensequant_assets.database.database_url`); without one,
+    the registry the settings configure (``SENSEQUANT_HOME``, ``SENSEQUANT_REGISTRY_URL``).
 
     Cheap to construct and safe to share between threads or pass to other processes: it keeps
     no connection, only the location. The file, its parent directories and the schema are
@@ -236,11 +246,13 @@ class StateManager:
 
     def __init__(
         self,
-        location: Location,
+        location: Location | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         read_only: bool = False,
     ):
+        if location is None:
+            location = _configured_registry()
         raw = location if isinstance(location, sa.URL) else os.fspath(location)
         if not raw or raw == ":memory:" or (isinstance(raw, str) and raw.startswith("file:")):
             raise RegistryError(f"the registry needs a file path or a database URL, got {raw!r}")
