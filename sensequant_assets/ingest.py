@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,13 @@ class IngestPolicy:
     allow_missing_sessions: bool = False
 
 
+def _naming(symbol: str, reason: str) -> str:
+    """``SYMBOL: reason``, unless the reason names the symbol already (as source errors do)."""
+    if re.search(rf"(?<![A-Z0-9&_-]){re.escape(symbol)}(?![A-Z0-9&_-])", reason):
+        return reason
+    return f"{symbol}: {reason}"
+
+
 @dataclass
 class IngestResult:
     frame: pd.DataFrame
@@ -52,7 +60,7 @@ class IngestResult:
         return [f for r in self.reports for f in r.findings]
 
     def failure_message(self, limit: int = 10) -> str:
-        lines = [f"{symbol}: {error}" for symbol, error in sorted(self.failures.items())]
+        lines = [_naming(symbol, error) for symbol, error in sorted(self.failures.items())]
         more = len(lines) - limit
         shown = "\n".join(lines[:limit]) + (f"\n... and {more} more symbol(s)" if more > 0 else "")
         return (

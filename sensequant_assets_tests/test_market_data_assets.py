@@ -138,7 +138,9 @@ def test_failed_partition_leaves_stored_data_untouched(
     assert "INFY" in evaluation.description and str(sessions[3]) in evaluation.description
     assert "close" in evaluation.description
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "nothing of this run was written" in failure.step_failure_data.error.message
+    message = failure.step_failure_data.error.message
+    assert "nothing of this run was written" in message
+    assert "\nINFY: 1 data-quality error(s)" in message and "INFY: INFY" not in message
     pd.testing.assert_frame_equal(stored(settings), before)
 
 
