@@ -10,6 +10,9 @@ returned here is the slice's new content. Two refusals keep that from losing dat
 stored session the source no longer returns (a truncated file, a short reply) fails the symbol
 unless shrinking is allowed, and a requested session with no source row fails it unless gaps
 are allowed, because a partition marked materialized without a row is never retried.
+
+Overnight moves are judged against the corporate-actions file (:class:`PriceChecks`): a listed
+split explains its jump, but the bars are stored unadjusted, as received.
 """
 
 from __future__ import annotations
@@ -20,12 +23,18 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from sensequant_assets.quality import DataQualityError, Finding, QualityReport, validate_ohlcv
+from sensequant_assets.quality.corporate_actions import CorporateActions, load_corporate_actions
+from sensequant_assets.quality.overnight import DEFAULT_MAX_OVERNIGHT_MOVE
 from sensequant_assets.sources import MarketDataSource, SourceError
 from sensequant_assets.storage import RawArchive, Warehouse
+
+if TYPE_CHECKING:
+    from sensequant_assets.settings import Settings
 
 logger = logging.getLogger(__name__)
 BAR_COLUMNS = ["date", "symbol", "open", "high", "low", "close", "volume", "source"]
@@ -37,6 +46,18 @@ class IngestPolicy:
 
     allow_shrink: bool = False
     allow_missing_sessions: bool = False
+
+
+@dataclass(frozen=True)
+class PriceChecks:
+    """What explains or bounds an overnight move: listed corporate actions, the jump bound."""
+
+    actions: CorporateActions = field(default_factory=CorporateActions)
+    max_overnight_move: float = DEFAULT_MAX_OVERNIGHT_MOVE
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PriceChecks:
+        return cls(load_corporate_actions(settings), settings.max_overnight_move)
 
 
 def _naming(symbol: str, reason: str) -> str:
@@ -139,7 +160,11 @@ class Ingestor:
         sessions_by_symbol: Mapping[str, Sequence[dt.date]],
         run_id: str,
         progress: Callable[[int, int, str], None] | None = None,
+        checks: PriceChecks | None = None,
     ) -> IngestResult:
+        """Ingest ``sessions_by_symbol``; ``checks`` (default: no corporate actions, the
+        default jump bound) judges the overnight moves."""
+        checks = checks or PriceChecks()
         result = IngestResult(frame=pd.DataFrame(columns=BAR_COLUMNS))
         raw_frames: dict[str, pd.DataFrame] = {}
         clean_frames: list[pd.DataFrame] = []
@@ -176,6 +201,8 @@ class Ingestor:
                         fetch_sessions,
                         previous_close=previous,
                         origin=self.source.name,
+                        ex_ratios=checks.actions.ratios(symbol),
+                        max_overnight_move=checks.max_overnight_move,
                     )
                 except DataQualityError as exc:
                     result.reports.append(exc.report)

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from sensequant_assets.calendar import load_holiday_file
 from sensequant_assets.evaluation.stress import load_stress_windows
+from sensequant_assets.quality.corporate_actions import BadRowsError, read_corporate_actions
 from sensequant_assets.sentiment import read_headlines
 from sensequant_assets.settings import Settings
 from sensequant_assets.universe import InvalidSymbolError, check_symbol, scrip_master_codes
@@ -23,6 +24,7 @@ T = TypeVar("T")
 
 #: Settings field → (its variable, the parser that reads the file).
 FILE_INPUTS: dict[str, tuple[str, Callable[[Path], object]]] = {
+    "corporate_actions_file": ("SENSEQUANT_CORPORATE_ACTIONS_FILE", read_corporate_actions),
     "holiday_file": ("SENSEQUANT_HOLIDAY_FILE", load_holiday_file),
     "scrip_master": ("SENSEQUANT_SCRIP_MASTER", scrip_master_codes),
     "sentiment_headlines_file": ("SENSEQUANT_SENTIMENT_HEADLINES_FILE", read_headlines),
@@ -66,7 +68,8 @@ def read_input(variable: str, path: Path, parse: Callable[[Path], T]) -> T:
     """``parse(path)``, after checking the file exists, is not empty and is text.
 
     Every failure, the parser's own included, becomes one :class:`InputError` line that
-    starts with ``variable`` and names ``path``.
+    starts with ``variable`` and names ``path``; a parser's :class:`BadRowsError` keeps one
+    indented line per bad row under it.
     """
     label = f"{variable}={path}"
     if not path.exists():
@@ -83,6 +86,9 @@ def read_input(variable: str, path: Path, parse: Callable[[Path], T]) -> T:
         raise InputError(f"{label}: not a text file (binary, or not UTF-8)")
     try:
         return parse(path)
+    except BadRowsError as exc:
+        rows = "".join(f"\n  {problem}" for problem in str(exc).splitlines()[1:])
+        raise InputError(f"{label}: {exc.rows} bad row(s):{rows}") from None
     except (ValueError, OSError) as exc:
         message = " ".join(str(exc).split())
         if str(path) not in message:

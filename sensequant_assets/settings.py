@@ -125,6 +125,18 @@ class Settings(BaseSettings):
         default=False, description="Let an ingest mark NSE sessions with no source row as done."
     )
 
+    corporate_actions_file: Path | None = Field(
+        default=None,
+        description="CSV symbol,ex_date,kind,ratio of splits and bonuses: training reads bars "
+        "back-adjusted by them (quality/corporate_actions.py); stored bars stay as received.",
+    )
+    max_overnight_move: float = Field(
+        default=1.0,
+        gt=0,
+        description="Largest |log(open or close / previous close)| an ingest accepts when no "
+        "split, bonus or listed corporate action explains it (1.0: x2.72 or -63%).",
+    )
+
     sentiment_headlines_file: Path | None = None
 
     label_horizon: int = Field(default=7, ge=1, description="Sessions ahead the label looks.")

@@ -94,12 +94,19 @@ def test_corrupt_parquet_names_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"date,open\n2024-01-18,1,2,3\n", b"", b"\xff\xfe\x00\x81\x82"],
-    ids=["ragged", "empty", "not-utf8"],
+    [b"date,open\n2024-01-18,1,2,3\n", b"\xff\xfe\x00\x81\x82"],
+    ids=["ragged", "not-utf8"],
 )
 def test_unreadable_csv_names_the_file(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "SBIN.csv").write_bytes(content)
     with pytest.raises(SourceError, match=r"cannot read .*SBIN\.csv"):
+        FilesSource(tmp_path).fetch("SBIN", START, END)
+
+
+@pytest.mark.parametrize("content", [b"", b"\n  \n"], ids=["no bytes", "blank lines"])
+def test_an_empty_csv_is_named_as_empty(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "SBIN.csv").write_bytes(content)
+    with pytest.raises(SourceError, match=r"SBIN\.csv is empty: expected a header date,open"):
         FilesSource(tmp_path).fetch("SBIN", START, END)
 
 

@@ -2,7 +2,8 @@
 
 Runs the real CLI (``cli.main`` in-process, and the installed ``sensequant`` once as a
 subprocess) over every file input x {missing, empty, binary, wrong columns}; then symbols,
-``SENSEQUANT_HOME`` and read-only commands on an empty home.
+``SENSEQUANT_HOME`` and read-only commands on an empty home; last, bad market-data files
+(empty, a 100x jump), which fail their ingest run on a line naming the symbol.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ MASTER_HEADER = '"Token", "ShortName", "Series", "CompanyName", "ExchangeCode"\n
 GOOD_MASTER = MASTER_HEADER + '"11536","TCS","EQ","TATA CONSULTANCY SERV LT","TCS"\n'
 BINARY = b"PAR1\x15\x00\x15\x1c\x00\xff\xfe\x00\x00binary"
 WRONG_COLUMNS = {
+    "SENSEQUANT_CORPORATE_ACTIONS_FILE": "symbol,date,ratio\nTCS,2024-01-02,2\n",
     "SENSEQUANT_HOLIDAY_FILE": "holiday,day\nDiwali,2026-11-09\n",
     "SENSEQUANT_SCRIP_MASTER": '"Token","Name"\n"1","TCS"\n',
     "SENSEQUANT_SENTIMENT_HEADLINES_FILE": "when,ticker,text\n2024-01-02,TCS,Profit up\n",
@@ -118,6 +120,11 @@ def test_files_dir_must_be_a_directory(
             "SENSEQUANT_STRESS_WINDOWS_FILE",
             "name,start,end\nCovid,2020-02-20,2020-03-23\nBad,2020-13-01,2020-03-23\n",
             "line 3",
+        ),
+        (
+            "SENSEQUANT_CORPORATE_ACTIONS_FILE",
+            "symbol,ex_date,kind,ratio\nTCS,2024-01-02,split,2\nTCS,2024-01-09,split,-2\n",
+            "line 3, column ratio",
         ),
     ],
 )
@@ -274,3 +281,42 @@ def test_read_only_commands_leave_an_empty_home_empty(
 def test_loading_the_definitions_creates_no_file(isolated_env: Path) -> None:
     build_defs(load_settings())
     assert list(isolated_env.iterdir()) == []
+
+
+def _ingest_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], text: str
+) -> tuple[int, str, str]:
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "TCS.csv").write_text(text)
+    monkeypatch.setenv("SENSEQUANT_DATA_SOURCE", "files")
+    monkeypatch.setenv("SENSEQUANT_FILES_DIR", str(files))
+    argv = ["ingest", "--symbols", "TCS", "--start-date", "2024-01-01", "--end-date", "2024-01-05"]
+    return _run([*argv, "--no-benchmark"], capsys)
+
+
+def test_an_empty_market_data_file_fails_its_ingest_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _ingest_file(tmp_path, monkeypatch, capsys, "")
+    assert code == EXIT_FAILED
+    assert f"{tmp_path / 'files' / 'TCS.csv'} is empty: expected a header date,open" in out
+    assert "TCS: " not in out  # the file's name names the symbol: no "TCS: " before it
+
+
+def test_a_100x_jump_fails_its_ingest_naming_symbol_date_and_both_prices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        "date,open,high,low,close,volume",
+        "2024-01-01,2500,2520,2490,2510,1000",
+        "2024-01-02,2512,2530,2500,2520,1000",
+        "2024-01-03,252100,253000,251000,252500,1000",  # paise, not rupees
+        "2024-01-04,2530,2540,2520,2535,1000",
+        "2024-01-05,2535,2550,2530,2540,1000",
+    ]
+    code, out, _ = _ingest_file(tmp_path, monkeypatch, capsys, "\n".join(rows) + "\n")
+    assert code == EXIT_FAILED
+    assert "TCS: 4 data-quality error(s)" in out and "TCS: TCS" not in out
+    assert "TCS 2024-01-03 [open]: open 252100 is 100 times the previous close 2520" in out
+    assert "TCS 2024-01-04 [open]: open 2530 is 0.01002 times the previous close 252500" in out

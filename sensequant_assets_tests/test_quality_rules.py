@@ -15,6 +15,8 @@ import pytest
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.quality import DataQualityError, Finding, QualityReport, validate_ohlcv
+from sensequant_assets.quality.overnight import DEFAULT_MAX_OVERNIGHT_MOVE
+from sensequant_assets.settings import Settings
 from sensequant_assets.sources.files import FilesSource
 
 SYMBOL = "RELIANCE"
@@ -320,6 +322,8 @@ def test_split_suspect_between_rows(tmp_path: Path) -> None:
     finding = only(report.findings)
     assert (finding.rule, finding.severity) == ("split_suspect", "warning")
     assert_names(finding, "2024-01-29", "open", "1272.5", "2540", "corporate action")
+    assert finding.corporate_action == "RELIANCE,2024-01-29,split,2"
+    assert f"add the line {finding.corporate_action} to SENSEQUANT_CORPORATE" in finding.message
     assert bars.loc[5, "open"] == 1272.5
 
 
@@ -336,6 +340,71 @@ def test_split_suspect_against_previous_close_on_a_one_day_update(
     assert len(report.of("split_suspect")) == int(flagged)
     if flagged:
         assert_names(report.findings[0], "2024-01-18", "open", "2495", f"{previous_close:g}")
+
+
+def scaled_from(rows: list[list[str]], first: int, factor: float) -> list[list[str]]:
+    """``rows`` with the prices of rows ``first``.. (2024-01-29 for 5) multiplied by ``factor``."""
+    for row in rows[first:]:
+        row[1:5] = [f"{float(v) * factor:g}" for v in row[1:5]]
+    return rows
+
+
+def test_a_100x_jump_is_an_error_naming_the_prices(tmp_path: Path) -> None:
+    """Paise for rupees from 2024-01-29: no split ratio explains x100."""
+    write_csv(tmp_path, scaled_from(clean_rows(), 5, 100))
+    opened, closed = errors_of(tmp_path, "price_jump")
+    assert_names(opened, "2024-01-29", "open", "254500", "previous close 2540 on 2024-01-25")
+    assert_names(closed, "2024-01-29", "close", "255000", "2540", "paise")
+    assert "SENSEQUANT_MAX_OVERNIGHT_MOVE=1" in opened.message
+
+
+def test_one_wrong_close_is_refused_on_its_day_and_the_next(tmp_path: Path) -> None:
+    rows = clean_rows()
+    rows[5][4] = "255000"  # the close alone, x100
+    write_csv(tmp_path, rows)
+    found = [(f.date.isoformat(), f.column) for f in errors_of(tmp_path, "price_jump")]
+    assert found == [("2024-01-29", "close"), ("2024-01-30", "open"), ("2024-01-30", "close")]
+
+
+def test_a_jump_against_the_stored_close_on_a_one_day_update(tmp_path: Path) -> None:
+    write_csv(tmp_path, clean_rows())
+    with pytest.raises(DataQualityError) as caught:
+        run(tmp_path, sessions=[dt.date(2024, 1, 18)], previous_close=24.95)
+    assert {f.column for f in caught.value.findings} == {"open", "close"}
+    assert "previous close 24.95:" in caught.value.findings[0].message  # no stored date
+
+
+def test_the_jump_bound_is_configurable_and_matches_the_setting(tmp_path: Path) -> None:
+    assert Settings().max_overnight_move == DEFAULT_MAX_OVERNIGHT_MOVE
+    write_csv(tmp_path, scaled_from(clean_rows(), 5, 0.55))  # a 45% fall: log -0.6
+    raw = FilesSource(tmp_path).fetch(SYMBOL, SESSIONS[0], SESSIONS[-1])
+    _, report = validate_ohlcv(raw, SYMBOL, SESSIONS)
+    assert report.findings == []
+    with pytest.raises(DataQualityError, match=r"SENSEQUANT_MAX_OVERNIGHT_MOVE=0\.35"):
+        validate_ohlcv(raw, SYMBOL, SESSIONS, max_overnight_move=0.35)
+
+
+@pytest.mark.parametrize(("factor", "line"), [(1 / 5, "split,5"), (10, "split,0.1")])
+def test_a_split_sized_move_is_a_suspect_naming_its_line_not_an_error(
+    tmp_path: Path, factor: float, line: str
+) -> None:
+    write_csv(tmp_path, scaled_from(clean_rows(), 5, factor))
+    _, report = run(tmp_path)
+    finding = only(report.findings)
+    assert finding.rule == "split_suspect"
+    assert finding.corporate_action == f"RELIANCE,2024-01-29,{line}"
+
+
+def test_a_listed_corporate_action_explains_its_jump(tmp_path: Path) -> None:
+    write_csv(tmp_path, scaled_from(clean_rows(), 5, 1 / 5))
+    raw = FilesSource(tmp_path).fetch(SYMBOL, SESSIONS[0], SESSIONS[-1])
+    bars, report = validate_ohlcv(raw, SYMBOL, SESSIONS, ex_ratios={dt.date(2024, 1, 29): 5})
+    assert report.findings == []
+    assert bars.loc[5, "open"] == 509  # stored as received, unadjusted
+    _, wrong = validate_ohlcv(raw, SYMBOL, SESSIONS, ex_ratios={dt.date(2024, 1, 29): 10})
+    finding = only(wrong.findings)  # x10 where /5 happened: still a factor 2 out
+    assert finding.rule == "split_suspect" and finding.corporate_action is None
+    assert "listed corporate action's ratio 10" in finding.message
 
 
 # ---- dates, columns, empty results -----------------------------------------------------

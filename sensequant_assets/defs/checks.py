@@ -37,10 +37,13 @@ GUARDRAILS = (
             "bad_price",
             "duplicate_date",
             "symbol_mismatch",
+            "price_jump",
         ),
         dg.AssetCheckSeverity.ERROR,
         "Hard rules: all columns present, dates and numbers parse, prices positive, one row per "
-        "date, symbol matches. A violation fails the partition; stored data stays as it was.",
+        "date, symbol matches, no overnight jump beyond SENSEQUANT_MAX_OVERNIGHT_MOVE that no "
+        "split, bonus or listed corporate action explains. A violation fails the partition; "
+        "stored data stays as it was.",
     ),
     Guardrail(
         "volume_not_negative",
@@ -64,7 +67,8 @@ GUARDRAILS = (
         "no_unadjusted_split",
         ("split_suspect",),
         dg.AssetCheckSeverity.WARN,
-        "No overnight move that looks like an unadjusted split or bonus (1:2, 1:5, ...).",
+        "No overnight move that looks like an unadjusted split or bonus (1:2, 1:5, ...); a "
+        "failure lists the SENSEQUANT_CORPORATE_ACTIONS_FILE lines that would adjust them.",
     ),
 )
 
@@ -106,6 +110,14 @@ def check_results(
         if hits:
             metadata["symbols"] = ", ".join(sorted({f.symbol for f in hits}))
             metadata["details"] = _finding_table(hits)
+        lines = [f.corporate_action for f in hits if f.corporate_action]
+        if lines:
+            metadata["corporate_actions_to_add"] = dg.MetadataValue.md(
+                "Lines for SENSEQUANT_CORPORATE_ACTIONS_FILE, once the exchange's filings confirm "
+                "them (kind `bonus` for a bonus issue):\n\n```\nsymbol,ex_date,kind,ratio\n"
+                + "\n".join(lines)
+                + "\n```"
+            )
         results.append(
             dg.AssetCheckResult(
                 asset_key=asset_key,

@@ -10,7 +10,7 @@ from sensequant_assets.defs.checks import check_results, check_specs
 from sensequant_assets.defs.partitions import sessions_by_symbol, sessions_of
 from sensequant_assets.defs.resources import MarketData
 from sensequant_assets.defs.tags import ingest_policy
-from sensequant_assets.ingest import IngestResult, format_sessions
+from sensequant_assets.ingest import IngestResult, PriceChecks, format_sessions
 from sensequant_assets.universe import INDEX_SYMBOL
 
 GROUP = "market_data"
@@ -104,7 +104,10 @@ def build_market_data_assets(
         )
         policy = ingest_policy(context.run.tags, market_data.ingest_policy)
         result = market_data.ingestor("ohlcv_daily", policy).run(
-            wanted, context.run.run_id, progress=_progress(context)
+            wanted,
+            context.run.run_id,
+            progress=_progress(context),
+            checks=PriceChecks.from_settings(market_data.settings),
         )
         yield from _emit(context, "ohlcv_daily", result, market_data)
 
@@ -125,7 +128,9 @@ def build_market_data_assets(
         sessions = sessions_of(context.partition_keys)
         policy = ingest_policy(context.run.tags, market_data.ingest_policy)
         result = market_data.ingestor("nifty50_benchmark", policy).run(
-            {INDEX_SYMBOL: sessions}, context.run.run_id
+            {INDEX_SYMBOL: sessions},
+            context.run.run_id,
+            checks=PriceChecks.from_settings(market_data.settings),
         )
         yield from _emit(context, "nifty50_benchmark", result, market_data, BENCHMARK_CHECKS)
 

@@ -4,7 +4,9 @@ A run may cover many windows (a backfill groups them by window, all symbols at o
 asset records each window's outcome as its own event: a materialization for a trained
 teacher, an observation with the reason for a skipped one, and a failure record on disk for a
 failed one. Skipped and failed windows stay unmaterialized, so "backfill missing" retrains
-exactly those. Heavy data is read straight from DuckDB rather than through the IO manager.
+exactly those. Heavy data is read straight from DuckDB rather than through the IO manager,
+back-adjusted for the listed splits and bonuses (``Training.warehouse``), so every stage after
+ingestion, validation and stress tests included, reads the same adjusted bars.
 """
 
 import datetime as dt
@@ -20,6 +22,7 @@ from sensequant_assets.artifacts import ArtifactLayout, CandidateLayout
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.tags import CandidateScope, candidate_owner
 from sensequant_assets.features import WARMUP_SESSIONS, LabelSpec
+from sensequant_assets.quality.corporate_actions import AdjustedWarehouse, load_corporate_actions
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.reservation import CandidateTakenError, reserve, reserve_new
 from sensequant_assets.settings import Settings
@@ -62,8 +65,11 @@ class Training:
         return ArtifactLayout.of(self.settings)
 
     @cached_property
-    def warehouse(self) -> Warehouse:
-        return Warehouse.from_settings(self.settings)
+    def warehouse(self) -> AdjustedWarehouse:
+        """The curated bars as features and labels read them: back-adjusted."""
+        return AdjustedWarehouse(
+            Warehouse.from_settings(self.settings), load_corporate_actions(self.settings)
+        )
 
     @cached_property
     def teacher_config(self) -> TeacherConfig:

@@ -5,35 +5,37 @@ them into typed bars. Anything that would silently poison downstream models (unr
 values, impossible prices, duplicate or foreign rows) is a hard error; a small, well-defined
 repair (negative volume) is applied and reported; anything plausible but suspicious (broken
 OHLC ordering, missing sessions, split-like gaps) is kept and reported as a warning, so that a
-human decides. Every finding's message names the symbol, the date and the column, so that it
-can be acted on from a log line alone.
+human decides. An overnight jump no split, bonus or listed corporate action explains and no NSE
+price band allows (a unit mistake: paise for rupees) is an error. Every finding's message names
+the symbol, the date and the column, so that it can be acted on from a log line alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 import numpy as np
 import pandas as pd
 
 from sensequant_assets.calendar import MARKET_TIMEZONE
+from sensequant_assets.quality.findings import (
+    CORRECTION,
+    ERROR,
+    WARNING,
+    DataQualityError,
+    QualityReport,
+    Reporter,
+    as_date,
+    fmt,
+)
+from sensequant_assets.quality.overnight import DEFAULT_MAX_OVERNIGHT_MOVE, check_overnight
 from sensequant_assets.sources.base import OHLCV_COLUMNS
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 #: Columns of the validated frame, in order.
 OUTPUT_COLUMNS = ("date", "symbol", *PRICE_COLUMNS, "volume")
-#: Ratios k (and 1/k) of the common NSE split/bonus ratios; an overnight move this close to
-#: one of them is far more likely an unadjusted corporate action than a market move.
-SPLIT_FACTORS = (2, 3, 4, 5, 10)
-SPLIT_TOLERANCE = 0.04
-
-ERROR = "error"
-CORRECTION = "correction"
-WARNING = "warning"
 
 # A full calendar date, optionally a time, and with a time optionally a UTC offset or "Z".
 # Offsets are applied by hand rather than by pandas' ISO8601 parser, which is an order of
@@ -42,97 +44,6 @@ _TIMESTAMP = (
     r"^\s*(?P<wall>\d{4}-\d{2}-\d{2}(?:[T ](?P<time>\d{2}(?::\d{2}){0,2}(?:\.\d+)?))?)"
     r"(?(time)\s*(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)?)\s*$"
 )
-_MAX_LISTED = 10
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One rule violation; ``message`` is self-contained (symbol, date, column, value)."""
-
-    rule: str
-    severity: str
-    symbol: str
-    date: dt.date | None
-    column: str | None
-    message: str
-
-
-@dataclass
-class QualityReport:
-    """What ``validate_ohlcv`` saw and did for one symbol."""
-
-    symbol: str
-    rows_received: int
-    rows_kept: int
-    findings: list[Finding] = field(default_factory=list)
-
-    def of(self, rule: str) -> list[Finding]:
-        return [f for f in self.findings if f.rule == rule]
-
-    def _severity(self, severity: str) -> list[Finding]:
-        return [f for f in self.findings if f.severity == severity]
-
-    @property
-    def errors(self) -> list[Finding]:
-        return self._severity(ERROR)
-
-    @property
-    def corrections(self) -> list[Finding]:
-        return self._severity(CORRECTION)
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return self._severity(WARNING)
-
-    def summary(self) -> dict[str, int]:
-        """Number of findings per rule, for metadata and logs."""
-        return dict(Counter(f.rule for f in self.findings))
-
-
-class DataQualityError(ValueError):
-    """Raised when raw rows break a hard rule; nothing from the batch may be stored."""
-
-    def __init__(self, report: QualityReport):
-        self.report = report
-        self.findings = report.errors
-        shown = [f"  - {f.message}" for f in self.findings[:_MAX_LISTED]]
-        hidden = len(self.findings) - len(shown)
-        if hidden:
-            shown.append(f"  ... and {hidden} more")
-        super().__init__(
-            f"{report.symbol}: {len(self.findings)} data-quality error(s) in "
-            f"{report.rows_received} received row(s):\n" + "\n".join(shown)
-        )
-
-    def __reduce__(self) -> tuple[type[DataQualityError], tuple[QualityReport]]:
-        # Rebuild from the report when pickled (e.g. across process boundaries).
-        return (type(self), (self.report,))
-
-
-class _Reporter:
-    """Builds findings with uniform, greppable messages."""
-
-    def __init__(self, symbol: str, origin: str):
-        self.symbol = symbol
-        self.origin = origin
-        self.findings: list[Finding] = []
-
-    def add(
-        self,
-        rule: str,
-        severity: str,
-        day: dt.date | None,
-        column: str | None,
-        text: str,
-    ) -> None:
-        where = " ".join(
-            part
-            for part in (self.symbol, day.isoformat() if day else None, column and f"[{column}]")
-            if part
-        )
-        source = f" (from {self.origin})" if self.origin else ""
-        message = f"{where}: {text}{source}"
-        self.findings.append(Finding(rule, severity, self.symbol, day, column, message))
 
 
 def parse_dates(values: pd.Series) -> np.ndarray:
@@ -192,22 +103,20 @@ def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return numbers, missing, np.isnan(numbers) & ~missing
 
 
-def _date(value: np.datetime64) -> dt.date:
-    return pd.Timestamp(value).date()
-
-
-def _fmt(value: float) -> str:
-    return f"{value:g}"
-
-
 def validate_ohlcv(
     raw: pd.DataFrame,
     symbol: str,
     sessions: Sequence[dt.date],
     previous_close: float | None = None,
     origin: str = "",
+    ex_ratios: Mapping[dt.date, float] | None = None,
+    max_overnight_move: float = DEFAULT_MAX_OVERNIGHT_MOVE,
 ) -> tuple[pd.DataFrame, QualityReport]:
     """Parse ``raw`` into typed daily bars for ``sessions`` and apply the guardrails.
+
+    ``ex_ratios`` (ex-date → ratio, from the corporate-actions file) explains the overnight
+    move of those days; ``max_overnight_move`` bounds every other one (see
+    :data:`DEFAULT_MAX_OVERNIGHT_MOVE`).
 
     Rows dated outside ``[min(sessions), max(sessions)]`` are dropped unexamined (a source may
     return a whole file), except that every row's date must parse: an unreadable date could
@@ -218,7 +127,7 @@ def validate_ohlcv(
     (``date, symbol, open, high, low, close, volume``, sorted by date, session days only)
     and the report of corrections and warnings.
     """
-    report = _Reporter(symbol, origin)
+    report = Reporter(symbol, origin)
     session_days = np.array(sorted(set(sessions)), dtype="datetime64[D]").astype("datetime64[ns]")
 
     missing_columns = [c for c in OHLCV_COLUMNS if c not in raw.columns]
@@ -260,7 +169,7 @@ def validate_ohlcv(
             report.add(
                 "unparsable_number",
                 ERROR,
-                _date(days[position]),
+                as_date(days[position]),
                 column,
                 f"value {rows[column].iloc[position]!r} is not a number",
             )
@@ -273,9 +182,9 @@ def validate_ohlcv(
                 problem = (
                     "is missing"
                     if missing[position]
-                    else f"{_fmt(numbers[position])} is not a positive number"
+                    else f"{fmt(numbers[position])} is not a positive number"
                 )
-                report.add("bad_price", ERROR, _date(days[position]), column, f"price {problem}")
+                report.add("bad_price", ERROR, as_date(days[position]), column, f"price {problem}")
 
     _check_duplicates(report, days, values.get("close"))
     if "symbol" in rows.columns:
@@ -288,9 +197,9 @@ def validate_ohlcv(
         report.add(
             "non_trading_day",
             WARNING,
-            _date(days[position]),
+            as_date(days[position]),
             "date",
-            f"row on a day that is not an NSE session (close {_fmt(values['close'][position])}); "
+            f"row on a day that is not an NSE session (close {fmt(values['close'][position])}); "
             "dropped",
         )
     keep = np.flatnonzero(on_session)
@@ -303,16 +212,18 @@ def validate_ohlcv(
         report.add(
             "negative_volume",
             CORRECTION,
-            _date(days[position]),
+            as_date(days[position]),
             "volume",
-            f"negative volume {_fmt(volume[position])} clipped to 0",
+            f"negative volume {fmt(volume[position])} clipped to 0",
         )
     values["volume"] = np.maximum(volume, 0)
 
     _check_ohlc(report, days, values)
-    _check_splits(report, days, values, previous_close)
+    check_overnight(report, days, values, previous_close, ex_ratios or {}, max_overnight_move)
+    if any(f.severity == ERROR for f in report.findings):
+        _raise(report, raw)
     for day in np.setdiff1d(session_days, days):
-        report.add("calendar_gap", WARNING, _date(day), "date", "no row for this NSE session")
+        report.add("calendar_gap", WARNING, as_date(day), "date", "no row for this NSE session")
 
     bars = pd.DataFrame(
         {
@@ -325,12 +236,12 @@ def validate_ohlcv(
     return bars, QualityReport(symbol, len(raw), len(bars), report.findings)
 
 
-def _raise(report: _Reporter, raw: pd.DataFrame) -> NoReturn:
+def _raise(report: Reporter, raw: pd.DataFrame) -> NoReturn:
     raise DataQualityError(QualityReport(report.symbol, len(raw), 0, report.findings))
 
 
 def _check_volume(
-    report: _Reporter,
+    report: Reporter,
     days: np.ndarray,
     volume: np.ndarray,
     missing: np.ndarray,
@@ -341,27 +252,29 @@ def _check_volume(
         fractional = ~missing & ~unparsable & (~np.isfinite(volume) | (volume % 1 != 0))
     for position in np.flatnonzero(missing | fractional):
         problem = (
-            "is missing" if missing[position] else f"{_fmt(volume[position])} is not a whole number"
+            "is missing" if missing[position] else f"{fmt(volume[position])} is not a whole number"
         )
-        report.add("unparsable_number", ERROR, _date(days[position]), "volume", f"volume {problem}")
+        report.add(
+            "unparsable_number", ERROR, as_date(days[position]), "volume", f"volume {problem}"
+        )
 
 
-def _check_duplicates(report: _Reporter, days: np.ndarray, close: np.ndarray | None) -> None:
+def _check_duplicates(report: Reporter, days: np.ndarray, close: np.ndarray | None) -> None:
     """One finding per repeated date: which row is right cannot be decided automatically."""
     unique, counts = np.unique(days, return_counts=True)
     for day in unique[counts > 1]:
         same = days == day
-        closes = "n/a" if close is None else ", ".join(_fmt(v) for v in close[same])
+        closes = "n/a" if close is None else ", ".join(fmt(v) for v in close[same])
         report.add(
             "duplicate_date",
             ERROR,
-            _date(day),
+            as_date(day),
             "date",
             f"{same.sum()} rows for the same date (closes: {closes})",
         )
 
 
-def _check_symbol(report: _Reporter, cells: pd.Series, days: np.ndarray, symbol: str) -> None:
+def _check_symbol(report: Reporter, cells: pd.Series, days: np.ndarray, symbol: str) -> None:
     expected = symbol.strip().upper()
     wrong = [v for v in pd.unique(cells) if pd.isna(v) or str(v).strip().upper() != expected]
     if not wrong:
@@ -370,13 +283,13 @@ def _check_symbol(report: _Reporter, cells: pd.Series, days: np.ndarray, symbol:
         report.add(
             "symbol_mismatch",
             ERROR,
-            _date(days[position]),
+            as_date(days[position]),
             "symbol",
             f"row is for symbol {cells.iloc[position]!r}, expected {symbol!r}",
         )
 
 
-def _check_ohlc(report: _Reporter, days: np.ndarray, values: dict[str, np.ndarray]) -> None:
+def _check_ohlc(report: Reporter, days: np.ndarray, values: dict[str, np.ndarray]) -> None:
     """High must be the bar's top and low its bottom; kept as reported, but flagged."""
     top = np.maximum(values["open"], values["close"])
     bottom = np.minimum(values["open"], values["close"])
@@ -389,36 +302,7 @@ def _check_ohlc(report: _Reporter, days: np.ndarray, values: dict[str, np.ndarra
             report.add(
                 "ohlc_inconsistent",
                 WARNING,
-                _date(days[position]),
+                as_date(days[position]),
                 column,
-                f"{column} {_fmt(values[column][position])} is {relation} {_fmt(bound[position])}",
+                f"{column} {fmt(values[column][position])} is {relation} {fmt(bound[position])}",
             )
-
-
-def _check_splits(
-    report: _Reporter,
-    days: np.ndarray,
-    values: dict[str, np.ndarray],
-    previous_close: float | None,
-) -> None:
-    """Flag overnight moves that match a split/bonus ratio: likely unadjusted history."""
-    if not len(days):
-        return
-    first = previous_close if previous_close and previous_close > 0 else np.nan
-    prior = np.concatenate(([first], values["close"][:-1]))
-    ratio = values["open"] / prior
-    targets = np.array([r for k in SPLIT_FACTORS for r in (1 / k, float(k))])
-    with np.errstate(invalid="ignore"):
-        near = np.abs(ratio[:, None] / targets[None, :] - 1) <= SPLIT_TOLERANCE
-    for position in np.flatnonzero(near.any(axis=1)):
-        target = targets[near[position].argmax()]
-        shape = f"1/{round(1 / target)}" if target < 1 else f"{round(target)}x"
-        report.add(
-            "split_suspect",
-            WARNING,
-            _date(days[position]),
-            "open",
-            f"open {_fmt(values['open'][position])} is {ratio[position]:.3f} times the previous "
-            f"close {_fmt(prior[position])} (about {shape}); looks like an unadjusted split or "
-            "bonus, check corporate actions",
-        )

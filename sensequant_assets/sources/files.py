@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from sensequant_assets.sources.base import SourceError
+from sensequant_assets.sources.base import OHLCV_COLUMNS, SourceError
 from sensequant_assets.universe import SYMBOL_PATTERN
 
 #: Header names accepted for the date column (after stripping and lower-casing).
@@ -88,7 +88,12 @@ class FilesSource:
                     frame = pd.read_csv(path, dtype=str, index_col=False)
                 else:
                     frame = pd.read_parquet(path)
-        # pandas' parser, decoding and empty-file errors are all ValueErrors.
+        except pd.errors.EmptyDataError:
+            raise SourceError(
+                f"{path} is empty: expected a header {','.join(OHLCV_COLUMNS)} and a row per "
+                "session"
+            ) from None
+        # pandas' parser and decoding errors are ValueErrors.
         except (OSError, ValueError, pa.ArrowException, pd.errors.ParserWarning) as exc:
             raise SourceError(f"cannot read {path}: {exc}") from exc
         if any(name is not None for name in frame.index.names):
