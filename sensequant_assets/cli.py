@@ -47,6 +47,7 @@ from sensequant_assets.universe import (
     UnknownSymbolError,
     load_universe,
     scrip_master_codes,
+    universe_for,
 )
 
 
@@ -66,7 +67,7 @@ def _sessions(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    universe = load_universe(settings.scrip_master)
+    universe = universe_for(settings)
     symbols = universe.resolve(s for s in args.symbols.split(",") if s.strip())
     partition_symbols = set(settings.symbol_list or universe.default_symbols)
     outside = [s for s in symbols if s not in partition_symbols]
@@ -142,7 +143,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     windows = partitions.get_partitions_def_for_dimension("train_window").get_partition_keys()
     known = partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
-    universe = load_universe(settings.scrip_master)
+    universe = universe_for(settings)
     symbols = universe.resolve(args.symbols.split(",")) if args.symbols else known
     outside = [s for s in symbols if s not in known]
     if outside:

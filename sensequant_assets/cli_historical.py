@@ -10,7 +10,7 @@ from sensequant_assets.historical import HistoricalRequest, prepare, run_histori
 from sensequant_assets.release.manifest import MANIFEST_FILE
 from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError, cli_instance, parse_date
 from sensequant_assets.settings import Settings
-from sensequant_assets.universe import INDEX_SYMBOL, load_universe
+from sensequant_assets.universe import INDEX_SYMBOL, universe_for
 
 BRIEFING = "promotion_briefing.md"
 
@@ -25,7 +25,7 @@ def cmd_historical_run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--end-date {args.end_date} is before --start-date {args.start_date}")
     if args.start_date > dt.date.today():
         raise UsageError(f"--start-date {args.start_date} is in the future")
-    universe = load_universe(settings.scrip_master)
+    universe = universe_for(settings)
     symbols = tuple(universe.resolve(s for s in args.symbols.split(",") if s.strip()))
     if not symbols:
         raise UsageError("--symbols is empty")

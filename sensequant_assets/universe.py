@@ -3,20 +3,28 @@
 The default universe is the NIFTY 100 snapshot of July 2026 plus the GOLDBEES and SILVERBEES
 ETFs; the NIFTY 50 index is known as ``NIFTY50`` for benchmarks. ICICI codes differ from NSE
 symbols (RELIANCE is ``RELIND``) and survive NSE renames, so the map is data, refreshable from
-ICICI's ``NSEScripMaster.txt``.
+ICICI's ``NSEScripMaster.txt``. Only Breeze needs a code and only the synthetic market needs a
+sector: with the files source any symbol may be partitioned (:func:`universe_for`).
 """
 
 from __future__ import annotations
 
 import csv
 import difflib
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from sensequant_assets.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 UNIVERSE_SNAPSHOT = "2026-07"
 INDEX_SYMBOL = "NIFTY50"
@@ -24,6 +32,8 @@ ETF_SYMBOLS = ("GOLDBEES", "SILVERBEES")
 #: What an NSE symbol may look like. Symbols become file names (the files source) and
 #: partition keys, so nothing else (``/``, ``..``, spaces) may ever enter as one.
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9&_-]{1,20}")
+# Names already warned about in this process: every step process loads the definitions.
+_warned: set[str] = set()
 
 
 class InvalidSymbolError(ValueError):
@@ -62,11 +72,21 @@ class Instrument:
 
 
 class Universe:
-    """Known instruments plus the default symbol list that defines the partitions."""
+    """Known instruments plus the default symbol list that defines the partitions.
 
-    def __init__(self, instruments: Iterable[Instrument], default_symbols: Iterable[str]):
+    ``any_symbol``: :meth:`resolve` also accepts symbols it does not know (the files source
+    needs neither a code nor a sector), warning once about them; :meth:`get` still refuses them.
+    """
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        default_symbols: Iterable[str],
+        any_symbol: bool = False,
+    ):
         self._by_symbol = {i.symbol: i for i in instruments}
         self.default_symbols = list(default_symbols)
+        self.any_symbol = any_symbol
         self.snapshot = UNIVERSE_SNAPSHOT
 
     def __contains__(self, symbol: object) -> bool:
@@ -82,7 +102,17 @@ class Universe:
 
     def resolve(self, symbols: Iterable[str]) -> list[str]:
         """Upper-case and validate user-supplied symbols, keeping their order."""
-        return [self.get(s).symbol for s in symbols]
+        if not self.any_symbol:
+            return [self.get(s).symbol for s in symbols]
+        names = [check_symbol(s.strip().upper(), "symbol") for s in symbols]
+        unknown = sorted({n for n in names if n not in self._by_symbol} - _warned)
+        if unknown:
+            _warned.update(unknown)
+            logger.warning(
+                f"{', '.join(unknown)}: not in the packaged instrument list (no ICICI code, no "
+                "sector); the files source reads them all the same"
+            )
+        return names
 
     def isec_code(self, symbol: str) -> str:
         return self.get(symbol).isec_code
@@ -102,7 +132,7 @@ class Universe:
                 sector=old.sector if old else "Unclassified",
                 kind=old.kind if old else "equity",
             )
-        return Universe(merged.values(), self.default_symbols)
+        return Universe(merged.values(), self.default_symbols, self.any_symbol)
 
 
 def _reference_rows() -> list[dict[str, str]]:
@@ -121,6 +151,30 @@ def load_universe(scrip_master: Path | None = None) -> Universe:
     if scrip_master is not None:
         universe = universe.with_codes(scrip_master_codes(scrip_master))
     return universe
+
+
+def universe_for(settings: Settings) -> Universe:
+    """The universe of a configuration: the shipped one plus ``SENSEQUANT_SCRIP_MASTER``'s codes.
+
+    With ``SENSEQUANT_DATA_SOURCE=files`` it accepts any symbol, and its default symbols (the
+    partitions, unless ``SENSEQUANT_SYMBOLS`` names them) are those with a file in
+    ``SENSEQUANT_FILES_DIR``, the index's file aside; while the folder holds none, the shipped
+    defaults, so that the definitions load before the first file arrives.
+    """
+    universe = load_universe(settings.scrip_master)
+    if settings.data_source != "files" or settings.files_dir is None:
+        return universe
+    from sensequant_assets.sources.files import symbols_in  # it imports this module
+
+    present, refused = symbols_in(settings.files_dir)
+    if refused and not set(refused) <= _warned:
+        _warned.update(refused)
+        logger.warning(
+            f"SENSEQUANT_FILES_DIR={settings.files_dir}: ignoring {', '.join(refused)} (a file "
+            "is named <SYMBOL>.csv or .parquet, the symbol in upper or lower case)"
+        )
+    symbols = [s for s in present if s != INDEX_SYMBOL] or universe.default_symbols
+    return Universe(universe._by_symbol.values(), symbols, any_symbol=True)
 
 
 def read_scrip_master(path: Path) -> pd.DataFrame:

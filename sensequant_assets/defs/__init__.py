@@ -25,7 +25,7 @@ from sensequant_assets.defs.sensors import build_sensors
 from sensequant_assets.defs.training import Training, build_training_assets, teacher_window_keys
 from sensequant_assets.inputs import check_inputs
 from sensequant_assets.settings import Settings
-from sensequant_assets.universe import load_universe
+from sensequant_assets.universe import universe_for
 
 BREEZE_POOL = "breeze_api"
 
@@ -37,7 +37,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     from loading with its name instead of failing a run later.
     """
     check_inputs(settings)
-    universe = load_universe(settings.scrip_master)
+    universe = universe_for(settings)
     calendar = TradingCalendar.from_file(settings.holiday_file)
     symbols = universe.resolve(settings.symbol_list or universe.default_symbols)
     days = trading_day_partitions(calendar, settings.history_start)

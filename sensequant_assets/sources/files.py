@@ -2,7 +2,8 @@
 
 This source only locates and reads files and normalises column names; it does not judge
 content. Missing OHLCV columns, unparsable values and the like are reported by
-``sensequant_assets.quality.validate_ohlcv``, so every source is held to the same rules.
+``sensequant_assets.quality.validate_ohlcv``, so every source is held to the same rules. Any
+symbol may have a file: no ICICI code is needed to read one (:func:`symbols_in`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,22 @@ from sensequant_assets.universe import SYMBOL_PATTERN
 #: Header names accepted for the date column (after stripping and lower-casing).
 DATE_ALIASES = ("date", "timestamp", "datetime")
 SUFFIXES = (".csv", ".parquet")
+
+
+def symbols_in(directory: Path) -> tuple[list[str], list[str]]:
+    """``(symbols, refused)``: the symbols whose files :meth:`FilesSource.fetch` would read,
+    sorted, and the data files it never would (``RELIANCE.NS.csv``, mixed-case ``Tcs.csv``)."""
+    symbols: set[str] = set()
+    refused: list[str] = []
+    for path in sorted(Path(directory).iterdir()):
+        if path.suffix not in SUFFIXES or not path.is_file():
+            continue
+        symbol = path.stem.upper()
+        if SYMBOL_PATTERN.fullmatch(symbol) and path.stem in (symbol, symbol.lower()):
+            symbols.add(symbol)
+        else:
+            refused.append(path.name)
+    return sorted(symbols), refused
 
 
 class FilesSource:
