@@ -69,9 +69,9 @@ def test_a_valid_file_reads_every_kind_and_ignores_other_columns(tmp_path: Path)
     )
     actions = read_corporate_actions(path)
     assert len(actions) == 3
-    assert actions.of("TCS") == [CorporateAction("TCS", dt.date(2024, 2, 15), "split", 2.0)]
+    assert actions.ratios("TCS") == {dt.date(2024, 2, 15): 2.0}
     assert actions.ratios("INFY") == {dt.date(2024, 3, 1): 1.5}
-    assert actions.of("ITC")[0].csv_line == "ITC,2024-03-04,split,0.1"
+    assert actions.ratios("ITC") == {dt.date(2024, 3, 4): 0.1}
     assert len(read_corporate_actions(write(tmp_path, HEADER))) == 0
 
 

@@ -94,9 +94,6 @@ class CorporateActions:
     def __len__(self) -> int:
         return sum(len(rows) for rows in self._by_symbol.values())
 
-    def of(self, symbol: str) -> list[CorporateAction]:
-        return list(self._by_symbol.get(symbol, ()))
-
     def ratios(self, symbol: str) -> dict[dt.date, float]:
         """Ex-date → ratio for ``symbol``: what explains an overnight jump on that day."""
         return {a.ex_date: a.ratio for a in self._by_symbol.get(symbol, ())}

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from sensequant_assets.quality.corporate_actions import CorporateAction
 from sensequant_assets.quality.findings import ERROR, WARNING, Reporter, as_date, fmt
 
 #: Ratios k (and 1/k) of the common NSE split/bonus ratios; an overnight move this close to
@@ -94,7 +95,7 @@ def _check_splits(
                 f"{fmt(actions[position])} for this date; check that row of {ACTIONS_VARIABLE}",
             )
             continue
-        line = f"{report.symbol},{day.isoformat()},split,{fmt(1 / target)}"
+        line = CorporateAction(report.symbol, day, "split", 1 / target).csv_line
         report.add(
             "split_suspect",
             WARNING,
