@@ -29,6 +29,8 @@ STUDENT_DIR = "student"
 MANIFEST_FILE = "manifest.yaml"
 BRIEFING_MD = "promotion_briefing.md"
 BRIEFING_JSON = "promotion_briefing.json"
+#: The candidate's data-quality and sentiment-coverage summary (``quality.audit``).
+DATA_QUALITY_JSON = "data_quality.json"
 EVIDENCE_FILES: tuple[str, ...] = (MANIFEST_FILE, BRIEFING_MD, BRIEFING_JSON)
 """The audit-directory files a reviewer approves; the approval stores their SHA-256 and a
 deployed bundle holds copies of them (see :mod:`sensequant_assets.registry.evidence`)."""

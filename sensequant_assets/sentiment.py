@@ -13,12 +13,20 @@ import datetime as dt
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from sensequant_assets.calendar import TradingCalendar
 
 HEADLINE_COLUMNS = ("date", "symbol", "headline")
+#: The story's review checklist asks for headlines on more than 80% of sessions.
+REVIEW_COVERAGE = 0.8
+COVERAGE_DEFINITION = (
+    "share of the NSE sessions of the range on which sentiment_snapshots holds a score for the "
+    "symbol, i.e. at least one headline dated that session or on the non-session days just "
+    "before it; overall pools every symbol-session"
+)
 
 
 class HeadlineFileError(ValueError):
@@ -97,3 +105,41 @@ def coverage(daily: pd.DataFrame, keys: Sequence[tuple[dt.date, str]]) -> float:
         return 0.0
     have = set(zip(daily["date"].dt.date, daily["symbol"], strict=True))
     return sum(1 for key in keys if key in have) / len(keys)
+
+
+def coverage_summary(
+    daily: pd.DataFrame, symbols: Sequence[str], sessions: Sequence[dt.date]
+) -> dict[str, Any]:
+    """Coverage (:data:`COVERAGE_DEFINITION`) per symbol and overall, each flagged when under
+    :data:`REVIEW_COVERAGE`; ``daily`` is stored ``sentiment_snapshots`` rows."""
+    wanted = set(sessions)
+    have: set[tuple[dt.date, str]] = set()
+    if not daily.empty:
+        have = set(zip(pd.to_datetime(daily["date"]).dt.date, daily["symbol"], strict=True))
+    per_symbol = {s: _share(sum((d, s) in have for d in wanted), len(wanted)) for s in symbols}
+    overall = _share(sum(v["covered"] for v in per_symbol.values()), len(wanted) * len(symbols))
+    below = [s for s, v in per_symbol.items() if v["coverage_below_80"]]
+    percent = round(100 * overall["coverage"])
+    line = f"Sentiment data coverage: {percent}% ({100 - percent}% missing)"
+    if below:
+        shown = ", ".join(f"{s} {per_symbol[s]['coverage']:.0%}" for s in below)
+        line += f"; under 80% for {shown}"
+    return {
+        "definition": COVERAGE_DEFINITION,
+        "threshold": REVIEW_COVERAGE,
+        "sessions": len(wanted),
+        "overall": overall,
+        "symbols": per_symbol,
+        "symbols_below_80": below,
+        "summary": line,
+    }
+
+
+def _share(covered: int, total: int) -> dict[str, Any]:
+    value = covered / total if total else 0.0
+    return {
+        "coverage": value,
+        "covered": covered,
+        "total": total,
+        "coverage_below_80": value < REVIEW_COVERAGE,
+    }
