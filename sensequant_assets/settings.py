@@ -38,6 +38,8 @@ SECRET_ENV_NAMES = frozenset(
 EMBEDDED = "sqlite"
 """``SENSEQUANT_REGISTRY_URL`` value choosing the SQLite files under the home."""
 DEFECT_KINDS = ("negative_volume", "broken_ohlc", "missing_days", "unadjusted_split")
+MAX_SIGNAL_IC = 0.15
+"""Highest planted-signal rank IC the synthetic source is calibrated for (docs/synthetic.md)."""
 OBJECT_STORE_SCHEMES = ("s3", "s3a")
 
 
@@ -94,7 +96,12 @@ class Settings(BaseSettings):
     aws_allow_http: bool = Field(default=False, validation_alias="AWS_ALLOW_HTTP")
 
     synthetic_seed: int = 7
-    synthetic_signal_strength: float = Field(default=0.0, ge=0.0, le=1.0)
+    synthetic_signal_ic: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=MAX_SIGNAL_IC,
+        description="Mean daily rank IC of the planted signal; 0 plants nothing.",
+    )
     synthetic_defects: str = ""
 
     breeze_api_key: SecretStr | None = Field(default=None, validation_alias="BREEZE_API_KEY")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sensequant_assets.evaluation.calibration import (
-    PLANTED_STRENGTH,
+    PLANTED_IC,
     CalibrationSetup,
     UniverseOutcome,
     approval_rate,
@@ -18,6 +18,7 @@ from sensequant_assets.evaluation.calibration import (
     synthetic_universe,
 )
 from sensequant_assets.evaluation.significance import paired_bootstrap_test
+from sensequant_assets.evaluation.skill import daily_rank_ic
 from sensequant_assets.evaluation.stat_tests import statistical_tests
 from sensequant_assets.evaluation.validation import Validation, daily_correct, validate
 from sensequant_assets.evaluation.walk_forward import (
@@ -28,6 +29,10 @@ from sensequant_assets.features import feature_columns
 from sensequant_assets.training.candidate import student_samples
 
 SMALL = CalibrationSetup(n_symbols=8)
+# The planted signal orders stocks against each other, so the tests of what the student learns
+# need a cross-section: at PLANTED_IC its daily rank IC is noise on 8 symbols, clear on 20.
+CROSS_SECTION = 20
+NIFTY100 = 100
 
 # Keys whose values legitimately repeat between two universes over the same dates: counts,
 # dates, settings and conventions, and the median CSCV logit (a function of discrete ranks).
@@ -50,8 +55,8 @@ BY_CONSTRUCTION = {
 
 
 @cache
-def _validation(seed: int) -> tuple[pd.DataFrame, Validation]:
-    bars, benchmark = synthetic_universe(seed, PLANTED_STRENGTH, SMALL)
+def _validation(seed: int, n_symbols: int = SMALL.n_symbols) -> tuple[pd.DataFrame, Validation]:
+    bars, benchmark = synthetic_universe(seed, PLANTED_IC, CalibrationSetup(n_symbols=n_symbols))
     samples = student_samples(bars, SMALL.label, market=benchmark.set_index("date")["close"])
     folds = walk_forward_folds(samples["date"], samples["label_end"], SMALL.walk_forward)
     oos = walk_forward_predictions(samples, feature_columns(), SMALL.student, folds)
@@ -113,7 +118,7 @@ def test_reported_figures_match_the_predictions_they_describe() -> None:
 
 def test_labels_shuffled_in_time_leave_no_out_of_sample_skill() -> None:
     """Leakage check: break the link between features and labels and the edge must vanish."""
-    samples, honest = _validation(1)
+    samples, honest = _validation(1, CROSS_SECTION)
     rng = np.random.default_rng(0)
     shuffled = samples.copy()
     for _, rows in shuffled.groupby("symbol"):
@@ -124,37 +129,34 @@ def test_labels_shuffled_in_time_leave_no_out_of_sample_skill() -> None:
     majority = daily_correct(oos, "majority_predicted")
     assert student.mean() - majority.mean() < 0.02
     assert paired_bootstrap_test(student, majority)["p_value"] > 0.05
-    # while the same features with their true labels carry a clear edge
-    truth = honest.oos
-    edge = (
-        daily_correct(truth, "predicted").mean() - daily_correct(truth, "majority_predicted").mean()
-    )
-    assert edge > 0.03
+    # while the same features with their true labels rank stocks by their next week. (Not by
+    # hit rate: a realistic IC moves it by a point or two, within the noise of 20 symbols.)
+    assert daily_rank_ic(honest.oos).mean() > 0.05
 
 
 @pytest.mark.slow
 def test_gate_is_calibrated_on_synthetic_universes() -> None:
-    """≤ 1 of 20 no-signal universes approved, ≥ 80% of 20 planted-signal universes approved."""
-    setup = CalibrationSetup()
+    """≤ 1 of 20 no-signal universes approved, ≥ 80% of 20 planted-signal universes approved,
+    at NIFTY-100 scale: on 20 symbols even IC 0.15 fails the deflated Sharpe rule in most."""
+    setup = CalibrationSetup(n_symbols=NIFTY100)
     null = [evaluate_universe(seed, 0.0, setup) for seed in range(20)]
-    planted = [evaluate_universe(seed, PLANTED_STRENGTH, setup) for seed in range(20)]
+    planted = [evaluate_universe(seed, PLANTED_IC, setup) for seed in range(20)]
     assert sum(o.decision.recommendation == "approve" for o in null) <= 1
     assert approval_rate(planted) >= 0.8
-    # the student itself: significantly better than both naive baselines with the planted
-    # signal, and not better than them (within noise) without it
-    assert sum(_beats_both(o) for o in planted) >= 18
-    assert sum(_beats_both(o) for o in null) <= 1
+    # the student itself: its score ranks stocks significantly with the planted signal, and
+    # not (within noise) without it
+    assert sum(_ranks_stocks(o) for o in planted) >= 18
+    assert sum(_ranks_stocks(o) for o in null) <= 1
 
 
-def _beats_both(outcome: UniverseOutcome) -> bool:
-    figures = outcome.figures
-    return figures["p_majority"] <= 0.05 and figures["p_yesterday"] <= 0.05
+def _ranks_stocks(outcome: UniverseOutcome) -> bool:
+    return next(r.passed for r in outcome.decision.rules if r.name == "rank_ic")
 
 
 def test_skill_is_measured_where_the_signal_lives() -> None:
     """The planted drift orders stocks: the student's score has a positive daily rank IC and
     a positive spread, each significant on the overlap-robust test."""
-    _, validation = _validation(1)
+    _, validation = _validation(1, CROSS_SECTION)
     skill = statistical_tests(validation)["skill"]
     for name in ("rank_ic", "spread_gross"):
         assert skill[name]["mean"] > 0 and skill[name]["p_value"] < 0.05, (name, skill[name])

@@ -32,26 +32,35 @@ from sensequant_assets.training.student import (
     train_student,
     yesterday_direction,
 )
-from sensequant_assets.universe import load_universe
+from sensequant_assets.universe import INDEX_SYMBOL, load_universe
 
 FEATURES = list(feature_columns())
 # The volatility band at 0.5 σ√h splits the synthetic labels into three near-equal classes.
-SPEC = LabelSpec(horizon=7, mode="volatility", vol_multiplier=0.5)
+# Market-relative, like the platform's default: the planted signal orders stocks against each
+# other, while absolute labels mostly record the market's week, which no feature predicts.
+SPEC = LabelSpec(horizon=7, mode="volatility", vol_multiplier=0.5, reference="market")
+# The top of the calibrated range. Even there, a realistic signal moves hit rates by a point or
+# two, so the test that the student learns it takes a NIFTY-100-sized panel: on 20 symbols
+# the holdout's hit rates are within noise of the baselines (and at IC 0.12 on 100 too).
+STRONG_IC = 0.15
+NIFTY100 = 100
 # Few boosting rounds where only the mechanics are under test.
 QUICK = StudentConfig(lgbm_params={"num_iterations": 20})
 
 
 @cache
-def build_panel(strength: float, n_symbols: int = 20) -> pd.DataFrame:
+def build_panel(ic: float, n_symbols: int = 20) -> pd.DataFrame:
     """Labelled samples for the first ``n_symbols`` equities, 2022-2024, seed 7."""
     universe = load_universe()
     symbols = [s for s in universe.default_symbols if universe.get(s).kind == "equity"]
-    source = SyntheticSource(universe, TradingCalendar(), seed=7, signal_strength=strength)
+    source = SyntheticSource(universe, TradingCalendar(), seed=7, signal_ic=ic)
+    start, end = dt.date(2022, 1, 1), dt.date(2024, 12, 31)
+    market = source.fetch(INDEX_SYMBOL, start, end).set_index("date")["close"]
     parts = []
     for symbol in symbols[:n_symbols]:
-        bars = source.fetch(symbol, dt.date(2022, 1, 1), dt.date(2024, 12, 31))
+        bars = source.fetch(symbol, start, end)
         bars["symbol"] = symbol
-        labels = make_labels(bars, SPEC)[
+        labels = make_labels(bars, SPEC, market)[
             ["forward_return", "label", "label_end", "last_return", "last_band"]
         ]
         rows = compute_features_panel(bars).join(labels).iloc[WARMUP_SESSIONS:]
@@ -130,7 +139,7 @@ def test_hard_targets_expand_to_the_original_samples() -> None:
 
 
 def test_alpha_zero_trains_the_hard_label_model() -> None:
-    panel = build_panel(1.0)
+    panel = build_panel(STRONG_IC)
     teacher = np.full((len(panel), 3), 1 / 3)
     config = StudentConfig(distill_alpha=0.0, lgbm_params={"num_iterations": 20})
     hard = train_student(panel, None, FEATURES, config)
@@ -141,7 +150,7 @@ def test_alpha_zero_trains_the_hard_label_model() -> None:
 
 
 def test_student_distils_soft_targets_from_a_teacher_end_to_end() -> None:
-    panel = build_panel(1.0)
+    panel = build_panel(STRONG_IC)
     train_idx, test_idx = time_holdout_split(panel["date"], panel["label_end"], 0.2, 7)
     x = panel[FEATURES].to_numpy()
     teacher = lgb.train(
@@ -219,21 +228,22 @@ def test_the_yesterday_baseline_predicts_neutral_as_often_as_the_band_says() -> 
 
 
 def test_student_beats_both_baselines_only_when_there_is_signal() -> None:
-    signal = train_student(build_panel(1.0), None, FEATURES, StudentConfig()).metrics
+    panel = build_panel(STRONG_IC, NIFTY100)
+    signal = train_student(panel, None, FEATURES, StudentConfig()).metrics
     assert signal["beats_baselines"] == {"majority_class": True, "yesterday_direction": True}
     assert signal["accuracy"] > signal["baselines"]["yesterday_direction"]["accuracy"] + 0.02
 
-    noise = train_student(build_panel(0.0), None, FEATURES, StudentConfig()).metrics
+    noise = train_student(build_panel(0.0, NIFTY100), None, FEATURES, StudentConfig()).metrics
     assert noise["accuracy"] <= noise["baselines"]["majority_class"]["accuracy"] + 0.02
 
 
 def test_classes_are_reasonably_balanced() -> None:
-    shares = np.bincount(build_panel(1.0)["label"], minlength=3) / len(build_panel(1.0))
+    shares = np.bincount(build_panel(STRONG_IC)["label"], minlength=3) / len(build_panel(STRONG_IC))
     assert shares.min() > 0.25
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
-    panel = build_panel(1.0)
+    panel = build_panel(STRONG_IC)
     result = train_student(panel, None, FEATURES, QUICK)
     out = tmp_path / "models" / "student"
     save_student(result, out)
@@ -256,7 +266,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
 
 
 def test_tampered_model_is_rejected(tmp_path: Path) -> None:
-    result = train_student(build_panel(1.0), None, FEATURES, QUICK)
+    result = train_student(build_panel(STRONG_IC), None, FEATURES, QUICK)
     out = save_student(result, tmp_path / "student")
     model = out / MODEL_FILE
     model.write_bytes(model.read_bytes() + b"\n")
@@ -279,7 +289,7 @@ def test_config_validation() -> None:
 
 
 def test_train_student_rejects_unlabelled_rows() -> None:
-    panel = build_panel(1.0).head(500).astype({"label": "Int64"})
+    panel = build_panel(STRONG_IC).head(500).astype({"label": "Int64"})
     panel.loc[3, "label"] = pd.NA
     with pytest.raises(ValueError, match="label"):
         train_student(panel, None, FEATURES, QUICK)

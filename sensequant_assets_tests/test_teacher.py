@@ -59,7 +59,7 @@ def calendar() -> TradingCalendar:
 
 @pytest.fixture(scope="module")
 def bars(calendar: TradingCalendar) -> pd.DataFrame:
-    source = SyntheticSource(load_universe(), calendar, seed=7, signal_strength=0.5)
+    source = SyntheticSource(load_universe(), calendar, seed=7, signal_ic=0.05)
     return source.fetch(SYMBOL, dt.date(2022, 7, 1), LATEST)
 
 

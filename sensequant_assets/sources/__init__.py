@@ -54,6 +54,6 @@ def build_source(
         universe,
         calendar,
         seed=settings.synthetic_seed,
-        signal_strength=settings.synthetic_signal_strength,
+        signal_ic=settings.synthetic_signal_ic,
         defects=settings.defects,
     )

@@ -24,19 +24,28 @@ BLAKE2 hash of (seed, component, symbol or sector) and draws one array over the 
 grid, so longer requests only append values and a value never depends on the requested range.
 Price levels are pinned at ``ANCHOR`` (2023-01-02) to a symbol-specific level.
 
-Planted signal (``signal_strength`` s in [0, 1], setting ``SENSEQUANT_SYNTHETIC_SIGNAL_STRENGTH``):
-with s = 0 every return is a stochastic-volatility random walk whose only mean is the constant
-market drift and the fixed stress-window drifts, neither of which depends on past prices.
-With s > 0 every series except the index gets, on session t+1, the extra log return::
+Planted signal (``signal_ic``, setting ``SENSEQUANT_SYNTHETIC_SIGNAL_IC``, in [0, 0.15]). At 0
+nothing is added: every return is a stochastic-volatility random walk whose only mean is the
+constant market drift and the fixed stress-window drifts. Otherwise every symbol but the index
+carries a latent factor, drawn per weekday w from its own generator::
 
-    μ_{t+1} = s·κ·σ̂_t·tanh(z_t),   z_t = log(close_t / close_{t-10}) / (σ̂_t·√10),
-    σ̂_t = root mean square of the last 20 session log returns of close,   κ = KAPPA = 0.18
+    f_w = φ·f_{w-1} + √(1 - φ²)·ε_w,   f_0 = ε_0,   ε ~ N(0, 1),   φ = 2^(-1/SIGNAL_HALF_LIFE)
 
-a weak, bounded momentum that depends only on the symbol's own closes up to t.
-``planted_signal(close)`` returns ``tanh(z_t)``, that exact observable. At s = 1 its daily rank
-correlation with the next session's return is about 0.12 (0.10-0.14 across seeds), at s = 0.5
-about 0.06: the drift scales linearly with s. κ stays below 1/√10 so the feedback (drift
-raising z, raising the drift) contracts instead of producing runaway trends.
+with unit stationary variance and a half-life of 40 weekdays: momentum- and value-like effects
+fade over one to three months, and 40 sessions is within reach of the features' 20-50 session
+windows. The next weekday's return gains μ_{w+1} = g·σ·f_w, σ the symbol's long-run daily
+volatility √(β²·σm² + σs² + σi²) from its parameters, so one g moves every symbol by the same
+share of its own noise. f is a function of no price: it shows only through the drift it adds,
+under noise about 1/g times larger.
+
+``signal_ic`` is the mean over sessions t of the cross-sectional Spearman correlation, across
+the default universe's 100 equities, between ``planted_signal`` at t and the log return from
+close t to close t+7 in excess of the NIFTY 50's, over 2022-2024 (``signal_ics`` computes it).
+``planted_signal(close)`` is the best causal observable of f: its steady-state Kalman filter
+from the symbol's own log returns in the weak-signal limit, Σ_k (1 - φ)·φ^k·r_{t-k}, divided by
+an EWMA estimate of σ. ``signal_gain`` finds g in ``_IC_TABLE``, measured on 20 seeds by
+``bench/bench_synthetic_signal.py``; docs/synthetic.md has the tables. At 0.05 the latent f's
+own IC is about 0.16: most of what drives prices cannot be seen in them, as in markets.
 
 Defects (``defects``, setting ``SENSEQUANT_SYNTHETIC_DEFECTS``) imitate vendor errors so the
 quality rules can be exercised. Placement is hashed per (seed, kind, symbol) on the weekday
@@ -62,11 +71,12 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 from sensequant_assets.calendar import TradingCalendar
-from sensequant_assets.settings import DEFECT_KINDS
+from sensequant_assets.settings import DEFECT_KINDS, MAX_SIGNAL_IC
 from sensequant_assets.sources.base import OHLCV_COLUMNS
-from sensequant_assets.universe import Universe
+from sensequant_assets.universe import INDEX_SYMBOL, Universe
 
 ORIGIN = dt.date(2005, 1, 3)
 ANCHOR = dt.date(2023, 1, 2)
@@ -96,25 +106,83 @@ RANGE_SCALE = 0.5
 VOLUME_NOISE = 0.4
 VOLUME_SHOCK = 0.3
 
-KAPPA = 0.18
-VOL_WINDOW = 20
-MOMENTUM_WINDOW = 10
+SIGNAL_HALF_LIFE = 40
+SIGNAL_PHI = 0.5 ** (1.0 / SIGNAL_HALF_LIFE)
+SCALE_HALF_LIFE = 250
+SIGNAL_WARMUP = 120
+IC_HORIZON = 7
+MOMENTUM_HORIZONS = (5, 10, 20)
+
+# (g, mean daily rank IC of planted_signal) as printed by bench/bench_synthetic_signal.py
+_IC_TABLE: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0), (0.015, 0.0054), (0.02, 0.0101), (0.025, 0.0161), (0.03, 0.023),
+    (0.035, 0.0308), (0.04, 0.0395), (0.045, 0.0489), (0.05, 0.0588), (0.06, 0.0799),
+    (0.07, 0.1019), (0.08, 0.1243), (0.09, 0.1468), (0.1, 0.1689),
+)  # fmt: skip
 
 DEFECT_BLOCK = 20
 ROW_DEFECTS = ("negative_volume", "broken_ohlc", "missing_days")
 
 
 def planted_signal(close: pd.Series) -> pd.Series:
-    """``tanh(z_t)``: the causal observable behind the planted drift (see the module docstring).
+    """The steady-state estimate of the latent factor from one symbol's own closes up to t.
 
-    ``close`` must be one symbol's closes in session order; the value at t uses closes up to t
-    only, and is NaN for the first ``VOL_WINDOW`` sessions.
+    ``close`` must be one symbol's closes in session order. The filter starts from the prior
+    mean 0 at the first close, so the value at t uses closes up to t only; it is NaN for the
+    first ``SIGNAL_WARMUP`` sessions, while the volatility scale is still settling.
     """
-    log_close = np.log(close.astype("float64"))
-    returns = log_close.diff()
-    sigma = np.sqrt((returns**2).rolling(VOL_WINDOW).mean())
-    momentum = log_close - log_close.shift(MOMENTUM_WINDOW)
-    return np.tanh(momentum / (sigma * math.sqrt(MOMENTUM_WINDOW))).rename("planted_signal")
+    returns = np.log(close.astype("float64")).diff()
+    level = returns.fillna(0.0).ewm(alpha=1.0 - SIGNAL_PHI, adjust=False).mean()
+    scale = np.sqrt((returns**2).ewm(halflife=SCALE_HALF_LIFE, ignore_na=True).mean())
+    signal = level / scale
+    signal.iloc[:SIGNAL_WARMUP] = np.nan
+    return signal.rename("planted_signal")
+
+
+def signal_gain(signal_ic: float) -> float:
+    """The drift gain g whose ``planted_signal`` has mean daily rank IC ``signal_ic``.
+
+    Interpolated against √IC: for weak signals IC ∝ g² (how well f can be estimated and how
+    much it moves prices each grow with g), so √IC is nearly linear in g down to 0.
+    """
+    gains, ics = zip(*_IC_TABLE, strict=True)
+    return float(np.interp(math.sqrt(signal_ic), np.sqrt(ics), gains))
+
+
+def daily_rank_ic(scores: pd.DataFrame, forward: pd.DataFrame) -> pd.Series:
+    """Per date (row), the Spearman correlation across symbols (columns) of the two tables."""
+    both = scores.notna() & forward.notna()
+    ic = scores.where(both).rank(axis=1).corrwith(forward.where(both).rank(axis=1), axis=1)
+    return ic[both.sum(axis=1) >= 3]
+
+
+def signal_ics(
+    source: SyntheticSource, symbols: Sequence[str], start: dt.date, end: dt.date
+) -> dict[str, float]:
+    """Mean daily rank IC over ``[start, end]`` of the planted observable and its rivals.
+
+    Scores are ``planted_signal``, the latent factor itself and the 5/10/20-session log
+    returns; the forward return is the ``IC_HORIZON``-session log return in excess of the
+    index. Closes from a year before ``start`` warm the filter up.
+    """
+    history = start - dt.timedelta(days=365)
+    closes = pd.DataFrame(
+        {s: source.fetch(s, history, end).set_index("date")["close"] for s in symbols}
+    )
+    log_close = np.log(closes)
+    index = np.log(source.fetch(INDEX_SYMBOL, history, end).set_index("date")["close"])
+    forward = log_close.shift(-IC_HORIZON) - log_close
+    forward = forward.sub(index.shift(-IC_HORIZON) - index, axis=0)
+    scores = {
+        "planted_signal": closes.apply(planted_signal),
+        "latent_factor": pd.DataFrame({s: source.latent_factor(s, history, end) for s in symbols}),
+        **{f"momentum_{h}": log_close - log_close.shift(h) for h in MOMENTUM_HORIZONS},
+    }
+    measured = closes.index >= pd.Timestamp(start)
+    return {
+        name: float(daily_rank_ic(score[measured], forward[measured]).mean())
+        for name, score in scores.items()
+    }
 
 
 def _stable_seed(*parts: object) -> int:
@@ -156,30 +224,6 @@ def _garch_sigma(z: np.ndarray, daily_vol: float) -> np.ndarray:
         if variance > cap:
             variance = cap
     return np.sqrt(np.asarray(path))
-
-
-def _add_planted_drift(returns: np.ndarray, strength: float) -> np.ndarray:
-    """Session log returns plus μ_{t+1} = strength·κ·σ̂_t·tanh(z_t), built along the path.
-
-    Running window sums reproduce ``planted_signal`` on the generated closes; the drift starts
-    once ``VOL_WINDOW`` returns exist, exactly where ``planted_signal`` stops being NaN.
-    """
-    gain = strength * KAPPA
-    root = math.sqrt(MOMENTUM_WINDOW)
-    out = returns.tolist()
-    squares = sum(r * r for r in out[:VOL_WINDOW])
-    momentum = sum(out[VOL_WINDOW - MOMENTUM_WINDOW : VOL_WINDOW])
-    drift = 0.0
-    sqrt, tanh = math.sqrt, math.tanh
-    for t in range(VOL_WINDOW, len(out)):
-        r = out[t] + drift
-        out[t] = r
-        old = out[t - VOL_WINDOW]
-        squares += r * r - old * old
-        momentum += r - out[t - MOMENTUM_WINDOW]
-        sigma = sqrt(squares / VOL_WINDOW)
-        drift = gain * sigma * tanh(momentum / (sigma * root))
-    return np.asarray(out)
 
 
 @dataclass(frozen=True)
@@ -240,7 +284,11 @@ class _Grid:
 
 
 class SyntheticSource:
-    """Offline market data with a factor/GARCH model, optional planted signal and defects."""
+    """Offline market data with a factor/GARCH model, optional planted signal and defects.
+
+    ``gain`` sets the drift gain g directly instead of deriving it from ``signal_ic``: that is
+    how the calibration bench measures the table ``signal_ic`` is read from.
+    """
 
     name = "synthetic"
     remote = False
@@ -250,18 +298,23 @@ class SyntheticSource:
         universe: Universe,
         calendar: TradingCalendar,
         seed: int = 7,
-        signal_strength: float = 0.0,
+        signal_ic: float = 0.0,
         defects: Sequence[str] = (),
+        *,
+        gain: float | None = None,
     ):
-        if not 0.0 <= signal_strength <= 1.0:
-            raise ValueError(f"signal_strength must lie in [0, 1], got {signal_strength}")
+        if not 0.0 <= signal_ic <= MAX_SIGNAL_IC:
+            raise ValueError(f"signal_ic must lie in [0, {MAX_SIGNAL_IC}], got {signal_ic}")
+        if gain is not None and not gain >= 0.0:
+            raise ValueError(f"gain must be at least 0, got {gain}")
         unknown = sorted(set(defects) - set(DEFECT_KINDS))
         if unknown:
             raise ValueError(f"unknown defect kind(s) {unknown}; choose from {list(DEFECT_KINDS)}")
         self.universe = universe
         self.calendar = calendar
         self.seed = seed
-        self.signal_strength = signal_strength
+        self.signal_ic = signal_ic
+        self.gain = signal_gain(signal_ic) if gain is None else gain
         self.defects = frozenset(defects)
         self._grid: _Grid | None = None
         self._market: tuple[np.ndarray, np.ndarray] | None = None
@@ -330,23 +383,53 @@ class SyntheticSource:
         instrument = self.universe.get(symbol)
         if instrument.kind == "index":
             return market, market_sigma**2
-        low, high = ETF_BETA_RANGE if instrument.kind == "etf" else BETA_RANGE
-        beta = _uniform(low, high, self.seed, "beta", symbol)
+        beta, idio_vol = self._loadings(symbol)
         sector, sector_sigma = self._sector_factor(instrument.sector, grid)
-        idio_vol = _uniform(*IDIO_VOL_RANGE, self.seed, "idio-vol", symbol)
         z = _student_t(_rng(self.seed, "idio", symbol), grid.size)
         idio_sigma = _garch_sigma(z, idio_vol / math.sqrt(WEEKDAYS_PER_YEAR))
         returns = beta * market + sector + idio_sigma * z
         variance = (beta * market_sigma) ** 2 + sector_sigma**2 + idio_sigma**2
         return returns, variance
 
+    def latent_factor(self, symbol: str, start: dt.date, end: dt.date) -> pd.Series:
+        """f at each session in ``[start, end]``, indexed by date: what drives the next drift."""
+        grid = self._grid_until(end)
+        factor = self._factor(self.universe.get(symbol).symbol, grid)[grid.session_pos]
+        dates = pd.DatetimeIndex(grid.sessions.astype("datetime64[ns]"), name="date")
+        series = pd.Series(factor, index=dates, name="latent_factor")
+        return series[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))]
+
+    def _factor(self, symbol: str, grid: _Grid) -> np.ndarray:
+        """The AR(1) latent factor per weekday, started in its stationary law (unit variance)."""
+        shocks = _rng(self.seed, "factor", symbol).standard_normal(grid.size)
+        shocks[1:] *= math.sqrt(1.0 - SIGNAL_PHI * SIGNAL_PHI)
+        return lfilter([1.0], [1.0, -SIGNAL_PHI], shocks)
+
+    def _loadings(self, symbol: str) -> tuple[float, float]:
+        """The symbol's market beta and annual idiosyncratic volatility."""
+        low, high = ETF_BETA_RANGE if self.universe.get(symbol).kind == "etf" else BETA_RANGE
+        beta = _uniform(low, high, self.seed, "beta", symbol)
+        return beta, _uniform(*IDIO_VOL_RANGE, self.seed, "idio-vol", symbol)
+
+    def _vol_scale(self, symbol: str) -> float:
+        """The symbol's long-run daily volatility, from its model parameters (not its path)."""
+        beta, idio_vol = self._loadings(symbol)
+        annual = math.sqrt((beta * MARKET_VOL) ** 2 + SECTOR_VOL**2 + idio_vol**2)
+        return annual / math.sqrt(WEEKDAYS_PER_YEAR)
+
+    def _planted_drift(self, symbol: str, grid: _Grid) -> np.ndarray:
+        """Per weekday, g·σ_i·f of the weekday before (nothing on the first weekday)."""
+        drift = np.zeros(grid.size)
+        drift[1:] = self.gain * self._vol_scale(symbol) * self._factor(symbol, grid)[:-1]
+        return drift
+
     def _build(self, symbol: str, grid: _Grid) -> pd.DataFrame:
         is_index = self.universe.get(symbol).kind == "index"
         weekday_returns, weekday_variance = self._weekday_returns(symbol, grid)
         returns = grid.to_sessions(weekday_returns)
         sigma = np.sqrt(grid.to_sessions(weekday_variance))
-        if self.signal_strength > 0 and not is_index:
-            returns = _add_planted_drift(returns, self.signal_strength)
+        if self.gain > 0 and not is_index:
+            returns = returns + grid.to_sessions(self._planted_drift(symbol, grid))
 
         level = INDEX_LEVEL if is_index else _log_uniform(*PRICE_RANGE, self.seed, "level", symbol)
         log_close = np.cumsum(returns)
