@@ -13,7 +13,7 @@ import argparse
 import time
 
 from sensequant_assets.evaluation.calibration import (
-    PLANTED_STRENGTH,
+    PLANTED_IC,
     CalibrationSetup,
     approval_rate,
     evaluate_universe,
@@ -27,28 +27,28 @@ def main() -> None:
     setup = CalibrationSetup()
     started = time.perf_counter()
     rates = {}
-    for strength in (0.0, PLANTED_STRENGTH):
+    for ic in (0.0, PLANTED_IC):
         outcomes = []
         for seed in range(args.universes):
-            outcome = evaluate_universe(seed, strength, setup)
+            outcome = evaluate_universe(seed, ic, setup)
             f = outcome.figures
             print(
-                f"strength {strength:.1f} seed {seed:>2}  {outcome.decision.recommendation:<12} "
+                f"IC {ic:.2f} seed {seed:>2}  {outcome.decision.recommendation:<12} "
                 f"hit {f['accuracy']:.3f}  p(majority) {f['p_majority']:.3f}  "
                 f"p(yesterday) {f['p_yesterday']:.3f}  DSR {f['dsr']:.3f}  PBO {f['pbo']:.3f}  "
                 f"Sharpe {f['sharpe']:+.2f}",
                 flush=True,
             )
             outcomes.append(outcome)
-        rates[strength] = approval_rate(outcomes)
+        rates[ic] = approval_rate(outcomes)
     print(
         f"\n{setup.n_symbols} symbols, {setup.start}..{setup.end}, "
         f"{setup.walk_forward.n_folds} walk-forward folds, gated strategy "
         f"{setup.evaluation.strategy}, {time.perf_counter() - started:.0f} s"
     )
-    for strength, rate in rates.items():
+    for ic, rate in rates.items():
         approved = round(rate * args.universes)
-        print(f"approved at strength {strength:.1f}: {approved}/{args.universes} ({rate:.0%})")
+        print(f"approved at IC {ic:.2f}: {approved}/{args.universes} ({rate:.0%})")
 
 
 if __name__ == "__main__":
