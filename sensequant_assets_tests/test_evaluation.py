@@ -17,9 +17,10 @@ from sensequant_assets.evaluation.calibration import (
     evaluate_universe,
     synthetic_universe,
 )
+from sensequant_assets.evaluation.selection import null_sr0
 from sensequant_assets.evaluation.significance import paired_bootstrap_test
 from sensequant_assets.evaluation.skill import daily_rank_ic
-from sensequant_assets.evaluation.stat_tests import statistical_tests
+from sensequant_assets.evaluation.stat_tests import run_selection, statistical_tests
 from sensequant_assets.evaluation.validation import Validation, daily_correct, validate
 from sensequant_assets.evaluation.walk_forward import (
     walk_forward_folds,
@@ -52,6 +53,9 @@ BY_CONSTRUCTION = {
     ("baselines_backtest", "sixty_forty", "beta"): 0.6,
     ("baselines_backtest", "sixty_forty", "alpha"): 0.0,
 }
+# SR0 is the best Sharpe N skill-less tries would show over T sessions, a function of N and T
+# alone: one book and no registry is N = 1, whose best try is the try itself, SR0 = 0.
+TESTS_BY_CONSTRUCTION = {("dsr", "sr0"): 0.0}
 
 
 @cache
@@ -79,22 +83,21 @@ def test_every_number_is_computed_from_this_runs_data() -> None:
     """Two universes over the same dates share no measured number: nothing is a constant."""
     first = _validation(1)[1]
     second = _validation(2)[1]
-    for left, right in (
-        (first.summary, second.summary),
-        (statistical_tests(first), statistical_tests(second)),
+    for left, right, fixed in (
+        (first.summary, second.summary, BY_CONSTRUCTION),
+        (statistical_tests(first), statistical_tests(second), TESTS_BY_CONSTRUCTION),
     ):
         json.dumps(left, allow_nan=False)  # no NaN placeholders
         a, b = dict(_leaves(left)), dict(_leaves(right))
         assert a.keys() == b.keys()
-        for path in BY_CONSTRUCTION.keys() & a.keys():
-            assert a[path] == pytest.approx(BY_CONSTRUCTION[path], abs=1e-9), path
-            assert b[path] == pytest.approx(BY_CONSTRUCTION[path], abs=1e-9), path
-        numbers = {p: v for p, v in a.items() if isinstance(v, float) and p not in BY_CONSTRUCTION}
+        assert fixed.keys() <= a.keys()
+        for path, value in fixed.items():
+            assert a[path] == pytest.approx(value, abs=1e-9), path
+            assert b[path] == pytest.approx(value, abs=1e-9), path
+        numbers = {p: v for p, v in a.items() if isinstance(v, float) and p not in fixed}
         assert len(numbers) > 40
         same = [p for p, v in numbers.items() if b[p] == v]
         assert same == []
-    checked = BY_CONSTRUCTION.keys() & (dict(_leaves(first.summary)).keys())
-    assert checked == BY_CONSTRUCTION.keys()
 
 
 def test_reported_figures_match_the_predictions_they_describe() -> None:
@@ -111,9 +114,16 @@ def test_reported_figures_match_the_predictions_they_describe() -> None:
     sharpe = tests["vs_buy_and_hold"]["student_sharpe"]
     excess = strategy - ((1 + 0.065) ** (1 / 252) - 1)
     assert sharpe == pytest.approx(excess.mean() / excess.std(ddof=1) * math.sqrt(252))
-    assert tests["dsr"]["n_trials"] == 2
+    active = validation.backtests["long_flat"].active_returns
+    assert tests["dsr"]["book"] == "long_flat" and tests["dsr"]["T"] == len(active)
+    assert tests["dsr"]["sharpe"] == pytest.approx(active.mean() / active.std(ddof=1))
+    assert tests["dsr"]["n_trials"] == 1  # one book: shorts have no cost model by default
+    counted = statistical_tests(validation, run_selection(validation, ("earlier_a", "earlier_b")))
+    assert counted["dsr"]["n_trials"] == 3
+    assert counted["dsr"]["sr0"] == pytest.approx(null_sr0(3, len(active)))
+    assert counted["dsr"]["dsr"] < tests["dsr"]["dsr"]
     assert tests["optimizer_best_dsr"]["n_trials"] == validation.optimizer.n_trials == 36
-    assert tests["trials"]["count"] == 38
+    assert tests["trials"]["count"] == 36
 
 
 def test_labels_shuffled_in_time_leave_no_out_of_sample_skill() -> None:
