@@ -12,6 +12,7 @@ from sensequant_assets.evaluation.baselines import (
     ridge_coefficients,
 )
 from sensequant_assets.evaluation.block_test import block_mean_test
+from sensequant_assets.evaluation.calibration import CalibrationSetup, synthetic_universe
 from sensequant_assets.evaluation.skill import daily_rank_ic, skill_tests
 from sensequant_assets.evaluation.walk_forward import (
     OOS_COLUMNS,
@@ -25,6 +26,7 @@ from sensequant_assets.features.cross_section import (
     cross_sectional_zscore,
     normalised_matrix,
 )
+from sensequant_assets.training.candidate import student_samples
 from sensequant_assets.training.student import StudentConfig
 
 HORIZON = 7
@@ -152,3 +154,23 @@ def test_a_lone_symbol_or_a_flat_day_normalises_to_zero() -> None:
     frame = pd.DataFrame({"date": ["d1", "d2", "d2", "d3", "d3"], "v": [5.0, 1.0, 1.0, 2.0, 4.0]})
     assert cross_sectional_rank(frame, ["v"])["v"].tolist() == [0.0, 0.0, 0.0, -0.5, 0.5]
     assert cross_sectional_zscore(frame, ["v"])["v"].tolist() == [0.0, 0.0, 0.0, -1.0, 1.0]
+
+
+@pytest.mark.parametrize("ic", [0.0, 0.15])
+def test_the_student_ranks_stocks_as_well_as_the_best_baseline(ic: float) -> None:
+    """On a strong planted signal (30 symbols, 3 years, the calibration's walk-forward) the
+    student's rank IC is within 0.01 of the best baseline's; the seed's student was at about
+    half of it (0.08 against 0.16). Without a signal it shows no significant skill."""
+    setup = CalibrationSetup(n_symbols=30)
+    bars, benchmark = synthetic_universe(0, ic, setup)
+    samples = student_samples(bars, setup.label, market=benchmark.set_index("date")["close"])
+    folds = walk_forward_folds(samples["date"], samples["label_end"], setup.walk_forward)
+    oos = walk_forward_predictions(samples, FEATURES, StudentConfig(distill_alpha=0.0), folds)
+    skill = skill_tests(oos, HORIZON, CostModel())
+    student = skill["rank_ic"]["mean"]
+    baselines = skill["baselines"]
+    best = baselines["rank_ic"][baselines["best"]]["mean"]
+    if ic > 0:
+        assert student > 0.1 and student >= best - 0.01, (student, baselines)
+    else:
+        assert skill["rank_ic"]["p_value"] > 0.05, skill["rank_ic"]

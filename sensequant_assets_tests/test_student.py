@@ -26,8 +26,11 @@ from sensequant_assets.training.student import (
     distillation_targets,
     expand_soft_targets,
     load_student,
+    predict_probabilities,
     rows_sha256,
     save_student,
+    stored_normalisation,
+    student_matrix,
     time_holdout_split,
     train_student,
     yesterday_direction,
@@ -251,8 +254,13 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert (out / MODEL_FILE).read_text().startswith("tree")
 
     booster, metadata = load_student(out)
-    x_test = panel[FEATURES].to_numpy()[result.test_idx]
-    np.testing.assert_allclose(booster.predict(x_test), result.test_probabilities)
+    test = panel.iloc[result.test_idx]
+    normalisation = stored_normalisation(metadata)
+    assert normalisation == "rank"
+    np.testing.assert_allclose(
+        predict_probabilities(booster, test, metadata["feature_names"], normalisation),
+        result.test_probabilities,
+    )
     assert metadata["feature_names"] == FEATURES
     assert metadata["config"]["lgbm_params"]["num_iterations"] == 20
     assert metadata["metrics"] == json.loads(json.dumps(result.metrics))
@@ -293,3 +301,39 @@ def test_train_student_rejects_unlabelled_rows() -> None:
     panel.loc[3, "label"] = pd.NA
     with pytest.raises(ValueError, match="label"):
         train_student(panel, None, FEATURES, QUICK)
+
+
+def test_a_stored_student_scores_one_day_as_it_scored_that_day_in_its_holdout(
+    tmp_path: Path,
+) -> None:
+    """Live scoring sees one day's universe: the per-date normalisation gives those rows the
+    values they had inside the whole training frame, so the probabilities match exactly."""
+    panel = build_panel(STRONG_IC)
+    result = train_student(panel, None, FEATURES, QUICK)
+    booster, metadata = load_student(save_student(result, tmp_path / "student"))
+    test_dates = panel["date"].iloc[result.test_idx].to_numpy()
+    day = test_dates[len(test_dates) // 2]
+    rows = np.flatnonzero(test_dates == day)
+    today = panel.iloc[result.test_idx[rows]]
+    live = predict_probabilities(booster, today, FEATURES, stored_normalisation(metadata))
+    np.testing.assert_array_equal(live, result.test_probabilities[rows])
+    # the normalisation is really applied: raw features would score differently
+    raw = booster.predict(today[FEATURES].to_numpy())
+    assert not np.allclose(raw, live)
+
+
+def test_the_students_inputs_read_only_their_own_dates_cross_section() -> None:
+    """Causal: a row's normalised features ignore every other date, past or future."""
+    panel = build_panel(0.0)
+    first = panel["date"] == panel["date"].iloc[len(panel) // 2]
+    before = student_matrix(panel, FEATURES, "rank")[first.to_numpy()]
+    others = panel.copy()
+    others.loc[~first, FEATURES] = -others.loc[~first, FEATURES]
+    np.testing.assert_array_equal(
+        student_matrix(others, FEATURES, "rank")[first.to_numpy()], before
+    )
+    np.testing.assert_array_equal(student_matrix(panel[first], FEATURES, "rank"), before)
+    assert StudentConfig().normalisation == "rank"
+    assert stored_normalisation({"config": {}}) == stored_normalisation({}) == "none"
+    with pytest.raises(ValueError, match="normalisation"):
+        StudentConfig(normalisation="minmax")  # type: ignore[arg-type]

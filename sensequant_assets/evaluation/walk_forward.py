@@ -50,6 +50,7 @@ from sensequant_assets.training.student import (
     StudentConfig,
     distillation_targets,
     fit_booster,
+    student_matrix,
     yesterday_direction,
 )
 
@@ -199,12 +200,13 @@ def walk_forward_predictions(
     Folds are independent fits, so they run side by side on the machine's cores when the
     student is single-threaded (the default). LightGBM keeps its thread count in one
     process-wide setting that every call resets, so then every call here asks for exactly
-    one thread too, and each fold computes exactly what it would alone.
+    one thread too, and each fold computes exactly what it would alone. Features are
+    normalised within each date (``student_matrix``), so the whole frame is normalised once.
     """
     threads = int(student_config.lgbm_params.get("num_threads", 0))
     workers = min(len(folds), os.cpu_count() or 1) if threads == 1 else 1
     features = list(feature_names)
-    x = samples[features].to_numpy(dtype=np.float64)
+    x = student_matrix(samples, features, student_config.normalisation)
     labels = samples["label"].to_numpy(dtype=np.int64)
     returns = samples["forward_return"].to_numpy(dtype=np.float64)
     yesterday = yesterday_direction(

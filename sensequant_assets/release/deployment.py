@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from sensequant_assets.artifacts import STUDENT_DIR, ArtifactLayout
 from sensequant_assets.atomic import staged_file
@@ -41,7 +42,11 @@ from sensequant_assets.registry.approval import refuse_production
 from sensequant_assets.release.bundle import approved_files, install_bundle, verify_bundle
 from sensequant_assets.release.deploy_lock import deployment_lock
 from sensequant_assets.release.manifest import verify_artifacts
-from sensequant_assets.training.student import load_student
+from sensequant_assets.training.student import (
+    load_student,
+    predict_probabilities,
+    stored_normalisation,
+)
 
 CURRENT_FILE = "CURRENT"
 
@@ -69,10 +74,12 @@ def deploy_to_staging(
 
 
 def smoke_test(bundle: Path) -> None:
-    """The bundle's student loads (hash verified) and turns a row into three probabilities."""
+    """The bundle's student loads (hash verified) and turns a row into three probabilities,
+    through the per-date feature normalisation its metadata says it was trained with."""
     booster, metadata = load_student(bundle / STUDENT_DIR)
-    row = np.zeros((1, len(metadata["feature_names"])))
-    probabilities = np.asarray(booster.predict(row))
+    names = metadata["feature_names"]
+    day = pd.DataFrame({"date": [pd.Timestamp(0)], **{name: [0.0] for name in names}})
+    probabilities = predict_probabilities(booster, day, names, stored_normalisation(metadata))
     if probabilities.shape != (1, 3) or not np.isclose(probabilities.sum(), 1.0):
         raise ValueError(
             f"smoke test of {bundle.name}: expected 3 class probabilities summing to 1, got "

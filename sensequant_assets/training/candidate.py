@@ -43,6 +43,7 @@ from sensequant_assets.training.student import (
     StudentConfig,
     StudentResult,
     holdout_start,
+    predict_probabilities,
     save_student,
     train_student,
 )
@@ -386,8 +387,9 @@ def _reward_loop(
     reward_config: RewardConfig,
     layout: CandidateLayout,
 ) -> tuple[StudentResult, dict[str, Any]]:
-    x = samples[names].to_numpy(dtype=np.float64)
-    calls = first.booster.predict(x).argmax(axis=1)
+    calls = predict_probabilities(
+        first.booster, samples, names, student_config.normalisation
+    ).argmax(axis=1)
     returns = samples["forward_return"].to_numpy(dtype=np.float64)
     rewards = compute_rewards(calls, returns, reward_config)
     weights = np.ones(len(samples))
