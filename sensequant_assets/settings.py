@@ -178,8 +178,8 @@ class Settings(BaseSettings):
     walk_forward_folds: int = Field(default=5, ge=1, le=20)
     run_stress_tests: bool = False
     stress_windows_file: Path | None = None
-    gate_significance: float = Field(default=0.05, gt=0, lt=1)
-    gate_min_dsr: float = Field(default=0.95, ge=0, le=1)
+    gate_significance: float = Field(default=0.01, gt=0, lt=1)
+    gate_min_dsr: float = Field(default=0.5, ge=0, le=1)
     gate_min_resilience: float = Field(default=50.0, ge=0, le=100)
     gate_min_oos_sessions: int = Field(default=60, ge=1)
 

@@ -9,7 +9,7 @@ from sensequant_assets.evaluation.gate import GateThresholds, decide
 EVIDENCE = {
     "sessions": 400,
     "skill": {
-        "rank_ic": {"mean": 0.031, "days": 400, "batch_days": 28, "batches": 14, "p_value": 0.01}
+        "rank_ic": {"mean": 0.031, "days": 400, "batch_days": 28, "batches": 14, "p_value": 0.001}
     },
     "dsr": {
         "dsr": 0.99,
@@ -30,7 +30,7 @@ CHAMPION = {
     "candidate_rank_ic": 0.04,
     "champion_rank_ic": 0.02,
     "test": {"batches": 7, "batch_days": 28},
-    "p_value": 0.03,
+    "p_value": 0.004,
 }
 
 
@@ -52,9 +52,17 @@ def test_all_rules_pass_approves_and_lists_every_rule() -> None:
         "out_of_sample_sessions",
     ]
     assert all(reason.startswith("PASS") for reason in decision.reasons)
-    assert "mean daily rank IC 0.0310 over 400 sessions" in decision.reasons[0]
+    assert (
+        "mean daily rank IC 0.0310 over 400 sessions, one-sided p = 0.0010 (need ≤ 0.01)"
+        in decision.reasons[0]
+    )
     assert "N = 3: 1 book(s) evaluated in this run + 2 earlier" in decision.reasons[1]
-    assert decision.to_dict()["thresholds"]["min_dsr"] == 0.95
+    assert decision.to_dict()["thresholds"] == {
+        "significance": 0.01,
+        "min_dsr": 0.5,
+        "min_resilience": 50.0,
+        "min_oos_sessions": 60,
+    }
 
 
 def test_hit_rates_and_pbo_are_diagnostics_the_gate_does_not_read() -> None:
@@ -66,8 +74,8 @@ def test_hit_rates_and_pbo_are_diagnostics_the_gate_does_not_read() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "rule"),
     [
-        (("skill", "rank_ic", "p_value"), 0.051, "rank_ic"),
-        (("dsr", "dsr"), 0.94, "deflated_sharpe"),
+        (("skill", "rank_ic", "p_value"), 0.011, "rank_ic"),
+        (("dsr", "dsr"), 0.49, "deflated_sharpe"),
         (("dsr", "dsr"), None, "deflated_sharpe"),
     ],
 )
@@ -77,6 +85,20 @@ def test_a_failed_skill_rule_rejects(path: tuple[str, ...], value: object, rule:
     failed = [r.name for r in decision.rules if not r.passed]
     assert failed == [rule]
     assert any(reason.startswith(f"FAIL {rule}") for reason in decision.reasons)
+
+
+def test_earlier_candidates_on_the_same_dates_tighten_the_rank_ic_test() -> None:
+    evidence = _with(("dsr", "selection", "earlier_candidates"), ["c1", "c2"])
+    evidence["skill"]["rank_ic"]["p_value"] = 0.006  # passes alone, not as the third look
+    decision = decide(evidence)
+    assert decision.recommendation == "reject"
+    rule = decision.rules[0]
+    assert rule.name == "rank_ic" and rule.threshold == pytest.approx(0.01 / 3)
+    assert "need ≤ 0.01/3 = 0.0033, 2 earlier candidate(s) tested on overlapping dates" in (
+        rule.detail
+    )
+    evidence["skill"]["rank_ic"]["p_value"] = 0.003
+    assert decide(evidence).recommendation == "approve"
 
 
 def test_too_short_a_history_for_the_overlap_robust_test_rejects_saying_so() -> None:
@@ -134,7 +156,7 @@ def test_stress_resilience_counts_only_when_stress_tests_ran() -> None:
 
 
 def test_thresholds_are_configurable_and_validated() -> None:
-    strict = GateThresholds(significance=0.001)
+    strict = GateThresholds(significance=0.0005)
     assert decide(EVIDENCE, thresholds=strict).recommendation == "reject"
     with pytest.raises(ValueError, match="significance"):
         GateThresholds(significance=0.0)

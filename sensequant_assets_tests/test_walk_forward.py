@@ -102,7 +102,10 @@ def test_too_short_a_history_is_a_clear_error() -> None:
 def test_default_config_fits_short_and_long_histories() -> None:
     pilot = default_config(190, HORIZON)
     assert pilot.n_folds >= 2 and pilot.min_train_sessions == 95
-    assert default_config(700, HORIZON).n_folds == 5
+    three_years = default_config(700, HORIZON)
+    # a year trains the first fold; the rest of a long history is out of sample
+    assert three_years.n_folds == 5 and three_years.min_train_sessions == 250
+    assert default_config(4300, HORIZON).min_train_sessions == 250
 
 
 def test_teachers_that_saw_the_test_period_are_not_used() -> None:
