@@ -25,6 +25,7 @@ from sensequant_assets.evaluation.backtest import (
     benchmark_next_returns,
     next_session_returns,
 )
+from sensequant_assets.evaluation.books import book_calls
 from sensequant_assets.evaluation.champion import compare_with_champion
 from sensequant_assets.evaluation.gate import GateThresholds, decide
 from sensequant_assets.evaluation.outputs import (
@@ -251,6 +252,7 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
             """
             candidate = evaluation.candidate(context)
             oos = pd.read_parquet(evaluation.audit_dir(candidate) / OOS_PREDICTIONS)
+            oos = oos.assign(predicted=book_calls(oos))  # replay the calls the books trade
             bars, benchmark = evaluation.market_data(candidate)
             config = evaluation.config
             result = run_stress_tests(

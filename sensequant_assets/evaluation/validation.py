@@ -29,6 +29,7 @@ from sensequant_assets.evaluation.backtest import (
     next_session_returns,
     sixty_forty,
 )
+from sensequant_assets.evaluation.books import book_calls
 from sensequant_assets.evaluation.optimizer import (
     OptimizationResult,
     ParameterGrid,
@@ -96,8 +97,9 @@ class EvaluationConfig:
 class Validation:
     """The computed evidence; ``summary`` is what ``validation_summary.json`` holds.
 
-    ``backtests`` has one book per mode the costs allow; ``lagged`` is the gated book with
-    every call executed one session late (the execution-lag sensitivity).
+    ``backtests`` has one book per mode the costs allow, trading the score's ranking
+    (``books.book_calls``); ``lagged`` is the gated book with every call executed one session
+    late (the execution-lag sensitivity).
     """
 
     oos: pd.DataFrame
@@ -161,7 +163,7 @@ def _validate(
     if benchmark_bars.empty:
         raise ValueError("no NIFTY 50 benchmark bars: materialize nifty50_benchmark")
     returns = next_session_returns(bars[["date", "symbol", "close"]])
-    predictions = oos[["date", "symbol", "predicted"]]
+    predictions = oos[["date", "symbol"]].assign(predicted=book_calls(oos))
     backtests = {
         mode: backtest(
             predictions,
