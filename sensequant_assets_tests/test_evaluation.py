@@ -146,17 +146,18 @@ def test_labels_shuffled_in_time_leave_no_out_of_sample_skill() -> None:
 
 @pytest.mark.slow
 def test_gate_is_calibrated_on_synthetic_universes() -> None:
-    """≤ 1 of 20 no-signal universes approved, ≥ 80% of 20 planted-signal universes approved,
-    at NIFTY-100 scale: on 20 symbols even IC 0.15 fails the deflated Sharpe rule in most."""
+    """A handful of universes at NIFTY-100 scale: no null approved, strong signals approved.
+
+    The measured rates, with intervals, come from ``bench/bench_calibration.py`` on the real
+    candidate path; this keeps the gate from drifting between runs of that bench."""
     setup = CalibrationSetup(n_symbols=NIFTY100)
-    null = [evaluate_universe(seed, 0.0, setup) for seed in range(20)]
-    planted = [evaluate_universe(seed, PLANTED_IC, setup) for seed in range(20)]
-    assert sum(o.decision.recommendation == "approve" for o in null) <= 1
+    null = [evaluate_universe(seed, 0.0, setup) for seed in range(5)]
+    planted = [evaluate_universe(seed, PLANTED_IC, setup) for seed in range(5)]
+    assert [o.decision.recommendation for o in null] == ["reject"] * 5
     assert approval_rate(planted) >= 0.8
-    # the student itself: its score ranks stocks significantly with the planted signal, and
-    # not (within noise) without it
-    assert sum(_ranks_stocks(o) for o in planted) >= 18
-    assert sum(_ranks_stocks(o) for o in null) <= 1
+    # the student itself ranks stocks significantly with the planted signal, never without
+    assert all(_ranks_stocks(o) for o in planted)
+    assert not any(_ranks_stocks(o) for o in null)
 
 
 def _ranks_stocks(outcome: UniverseOutcome) -> bool:

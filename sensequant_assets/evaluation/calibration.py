@@ -99,12 +99,11 @@ def evaluate_universe(seed: int, ic: float, setup: CalibrationSetup) -> Universe
     decision = decide(tests, thresholds=setup.thresholds)
     paired = tests["paired_accuracy_tests"]
     figures = {
-        "accuracy": paired["majority_class"]["student_accuracy"],
-        "p_majority": paired["majority_class"]["p_value"],
-        "p_yesterday": paired["yesterday_direction"]["p_value"],
+        "rank_ic": tests["skill"]["rank_ic"]["mean"],
+        "p_rank_ic": tests["skill"]["rank_ic"]["p_value"],
         "dsr": tests["dsr"]["dsr"],
-        "pbo": (tests["pbo"] or {}).get("pbo"),
-        "sharpe": tests["vs_buy_and_hold"]["student_sharpe"],
+        "active_sharpe": tests["dsr"]["sharpe_annualized"],
+        "accuracy": paired["majority_class"]["student_accuracy"],
     }
     return UniverseOutcome(seed, ic, decision, figures)
 
