@@ -99,6 +99,19 @@ def test_findings_name_each_defect_its_dates_and_its_windows() -> None:
     json.dumps(report, allow_nan=False)  # JSON-able as it stands
 
 
+def test_many_windows_are_named_by_their_first_and_last() -> None:
+    spans = [
+        WindowSpan(f"TCS_2024-0{m}-01_to_2024-0{m + 2}-28", "TCS", SESSIONS[0], SESSIONS[-1])
+        for m in range(1, 5)
+    ]
+    report = summarise_quality(tcs_bars(split=False), ["TCS"], SESSIONS, windows=spans)
+    (gaps, *_) = report["symbols"]["TCS"]["findings"]
+    assert gaps.endswith(
+        "; in 4 teacher windows (the first 2024-01-01 to 2024-03-28, the last 2024-04-01 to "
+        "2024-06-28)"
+    )
+
+
 def _split_entry(bars: pd.DataFrame, *actions: CorporateAction) -> dict:
     report = summarise_quality(bars, ["TCS"], SESSIONS, CorporateActions(actions))
     return report["symbols"]["TCS"]

@@ -206,7 +206,7 @@ def _in_windows(days: Sequence[dt.date], windows: Sequence[WindowSpan]) -> str:
         return "; outside every teacher window's data"
     if len(hit) <= _MAX_SPANS_NAMED:
         return "; in teacher window(s) " + ", ".join(w.span for w in hit)
-    return f"; in {len(hit)} teacher windows, {hit[0].span} to {hit[-1].span}"
+    return f"; in {len(hit)} teacher windows (the first {hit[0].span}, the last {hit[-1].span})"
 
 
 def _splits(
