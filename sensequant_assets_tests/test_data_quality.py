@@ -7,16 +7,24 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 
+from sensequant_assets.artifacts import DATA_QUALITY_JSON, ArtifactLayout
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.jobs import CANDIDATE_JOB
+from sensequant_assets.defs.tags import scope_tags
 from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.quality.audit import archived_negative_volumes, teacher_windows
 from sensequant_assets.quality.corporate_actions import CorporateAction, CorporateActions
 from sensequant_assets.quality.summary import WindowSpan, summarise_quality
+from sensequant_assets.registry import StateManager
 from sensequant_assets.sentiment import coverage_summary
+from sensequant_assets.settings import load_settings
 from sensequant_assets.storage import RawArchive
+from sensequant_assets_tests.evidence import write_evidence
 
 SESSIONS = TradingCalendar().sessions(dt.date(2024, 1, 1), dt.date(2024, 6, 28))
 SPLIT_DAY = SESSIONS[60]
@@ -205,3 +213,32 @@ def test_sentiment_coverage_is_the_share_of_sessions_with_a_score() -> None:
     assert coverage["summary"] == (
         "Sentiment data coverage: 43% (57% missing); under 80% for INFY 40%, ITC 0%"
     )
+
+
+def test_the_asset_leaves_a_reviewed_candidates_summary_alone() -> None:
+    """An approved candidate's manifest hashes its data_quality.json: it is never rewritten."""
+    settings = load_settings()
+    layout = ArtifactLayout(settings.home)
+    candidate = layout.candidate("live_candidate_20261124_101500")
+    candidate.root.mkdir(parents=True)
+    candidate.student_runs.write_text(json.dumps({"symbols": ["TCS"]}))
+    audit = write_evidence(layout.audit_dir(candidate))
+    (audit / DATA_QUALITY_JSON).write_text("{}")
+    registry = StateManager(layout.registry)
+    registry.record_candidate_run(candidate.candidate_id, audit_dir=audit)
+    registry.approve_candidate_run(candidate.candidate_id, approved_by="asha")
+    tags = scope_tags(candidate.candidate_id, ["TCS"], SESSIONS[0], SESSIONS[-1])
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = (
+            build_defs(settings)
+            .resolve_job_def(CANDIDATE_JOB)
+            .execute_in_process(
+                instance=instance,
+                tags=tags,
+                asset_selection=[dg.AssetKey("data_quality")],
+                raise_on_error=False,
+            )
+        )
+    assert not result.success
+    assert "is approved" in result.failure_data_for_node("data_quality").error.message
+    assert (audit / DATA_QUALITY_JSON).read_text() == "{}"

@@ -18,6 +18,7 @@ def test_default_definitions_load_and_are_valid() -> None:
         "nifty50_benchmark",
         "teacher_model",
         "student_model",
+        "data_quality",
         "model_validation",
         "stat_tests",
         "promotion_gate",

@@ -17,6 +17,7 @@ from sensequant_assets.defs.partitions import (
     trading_day_partitions,
 )
 from sensequant_assets.defs.promotion import production_model
+from sensequant_assets.defs.quality import data_quality
 from sensequant_assets.defs.release import build_release_assets
 from sensequant_assets.defs.resources import MarketData, warehouse_io_manager
 from sensequant_assets.defs.retraining import build_retraining
@@ -59,6 +60,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             *build_market_data_assets(symbol_days, days, pool, sentiment_enabled, storage_kind),
             *build_training_assets(teacher_partitions),
             *build_evaluation_assets(settings.run_stress_tests),
+            data_quality,
             *build_release_assets(),
             production_model,
         ],

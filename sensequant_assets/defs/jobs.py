@@ -13,6 +13,7 @@ PROMOTE_JOB = "promote_job"
 # The candidate job's assets, named as the phases a person reads in logs and briefings.
 STAGE_PHASES = {
     "student_model": "student",
+    "data_quality": "data quality",
     "model_validation": "validation",
     "stat_tests": "statistical tests",
     "stress_tests": "stress tests",

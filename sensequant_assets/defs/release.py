@@ -104,7 +104,7 @@ def record_failed_candidate(
     return True
 
 
-def _unreviewed_registry(evaluation: Evaluation, candidate: CandidateLayout) -> StateManager:
+def unreviewed_registry(evaluation: Evaluation, candidate: CandidateLayout) -> StateManager:
     """The registry, once it shows ``candidate``'s review is not decided (else a dg.Failure)."""
     registry = StateManager(evaluation.training.layout.registry)
     try:
@@ -115,13 +115,14 @@ def _unreviewed_registry(evaluation: Evaluation, candidate: CandidateLayout) -> 
 
 
 def build_release_assets() -> list[dg.AssetsDefinition]:
-    @dg.asset(deps=["promotion_gate"], group_name=GROUP)
+    # After data_quality too, so that the manifest hashes data_quality.json.
+    @dg.asset(deps=["promotion_gate", "data_quality"], group_name=GROUP)
     def release_audit(
         context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
     ) -> dg.MaterializeResult:
         """``manifest.yaml``: what the candidate is, where it came from, every file's SHA-256."""
         candidate = evaluation.candidate(context)
-        _unreviewed_registry(evaluation, candidate)
+        unreviewed_registry(evaluation, candidate)
         outputs = stage_outputs(evaluation, candidate)
         if outputs.student_runs is None or outputs.gate is None or outputs.stat_tests is None:
             raise dg.Failure(
@@ -165,7 +166,7 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """``promotion_briefing.md/.json``: the reviewer's document, every number from this run."""
         candidate = evaluation.candidate(context)
-        registry = _unreviewed_registry(evaluation, candidate)
+        registry = unreviewed_registry(evaluation, candidate)
         outputs = stage_outputs(evaluation, candidate)
         outputs.dagster_run_id = context.run.run_id
         audit = evaluation.audit_dir(candidate)
