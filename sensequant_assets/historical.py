@@ -1,7 +1,8 @@
 """The historical run: ingest → teachers → student → validation → tests → audit → briefing.
 
 Each phase is a Dagster run on the configured instance (Dagit shows them; filter by the tag
-``sensequant/historical_run=<candidate id>``): one ingest run per symbol plus the benchmark,
+``sensequant/historical_run=<candidate id>``): one ingest run per symbol plus the benchmark
+(and, with a headlines file, one ``sentiment_snapshots`` run per symbol),
 teacher runs of up to 8 neighbouring symbols over the windows the dates can label (several at
 once, ``run_pool``), then ``candidate_job`` for the
 student and every later stage, scoped to the run's symbols and dates by run tags. The
@@ -33,6 +34,7 @@ from sensequant_assets.defs.jobs import (
     BENCHMARK_JOB,
     CANDIDATE_JOB,
     OHLCV_JOB,
+    SENTIMENT_JOB,
     STAGE_PHASES,
     TEACHER_JOB,
 )
@@ -197,10 +199,21 @@ def _ingest(run: _Run) -> list[str]:
     sessions = calendar.sessions(request.start, min(request.end, dt.date.today()))
     if not sessions:
         raise PhaseFailed("ingest", f"no NSE session between {request.start} and {request.end}")
+    first, last = sessions[0], sessions[-1]
+    # Sentiment is scored from the local headlines file, so --skip-fetch scores it too: the
+    # student reads sentiment_snapshots, which must match the configured file.
+    sentiment = [
+        RunSpec(
+            SENTIMENT_JOB,
+            f"sentiment_snapshots {symbol}",
+            {**tags, **one_symbol_range_tags(symbol, first, last)},
+        )
+        for symbol in request.symbols
+        if settings.sentiment_headlines_file is not None
+    ]
     if request.skip_fetch:
         _check_stored(request, settings, sessions, say)
-        return []
-    first, last = sessions[0], sessions[-1]
+        return run.issue("ingest", sentiment) if sentiment else []
     specs = [
         RunSpec(
             OHLCV_JOB,
@@ -212,7 +225,7 @@ def _ingest(run: _Run) -> list[str]:
     specs.append(
         RunSpec(BENCHMARK_JOB, "nifty50_benchmark", {**tags, **date_range_tags(first, last)})
     )
-    return run.issue("ingest", specs)
+    return run.issue("ingest", [*specs, *sentiment])
 
 
 def _check_stored(
