@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from sensequant_assets.evaluation.gate import GATE_VERSION
+from sensequant_assets.evaluation.power import operating_characteristics
 from sensequant_assets.evaluation.skill import MIN_SYMBOLS
 from sensequant_assets.release.registration import SYNTHETIC_SOURCE
 
@@ -67,6 +69,7 @@ def build_briefing(outputs: StageOutputs) -> dict[str, Any]:
         "error": outputs.error,
         "recommendation": recommendation,
         "recommendation_reasons": gate["reasons"] if gate else [],
+        "gate_characteristics": _characteristics(outputs.validation),
         "training_summary": _training(outputs),
         "validation_results": _validation(outputs.validation),
         "statistical_tests": _stat_tests(outputs.stat_tests),
@@ -75,6 +78,15 @@ def build_briefing(outputs: StageOutputs) -> dict[str, Any]:
         "artifacts": _artifacts(outputs.manifest),
         "next_steps": _next_steps(outputs.release_id, status, recommendation),
     }
+
+
+def _characteristics(validation: dict[str, Any] | None) -> dict[str, Any]:
+    """The gate's measured false-promotion bound and power at the nearest measured scale."""
+    window = (validation or {}).get("out_of_sample") or {}
+    n_symbols, sessions = len(window.get("symbols") or []), int(window.get("sessions") or 0)
+    measured = operating_characteristics(n_symbols, sessions)
+    return {"gate_version": GATE_VERSION, "requested_scale": {"n_symbols": n_symbols,
+            "oos_sessions": sessions}, "measured": measured}  # fmt: skip
 
 
 def _training(outputs: StageOutputs) -> dict[str, Any] | None:
@@ -265,6 +277,7 @@ def render_markdown(briefing: dict[str, Any]) -> str:
         lines.append(f"- **Dagster run:** {b['dagster_run_id']}")
     lines += ["", "## Recommendation", ""]
     lines += [f"- {r}" for r in b["recommendation_reasons"]] or ["- gate not reached"]
+    lines += _characteristics_md(b["gate_characteristics"])
     lines += _section("Training summary", b["training_summary"], _training_md)
     lines += _section("Validation results", b["validation_results"], _validation_md)
     lines += _section("Statistical tests", b["statistical_tests"], _tests_md)
@@ -280,6 +293,41 @@ def render_markdown(briefing: dict[str, Any]) -> str:
     lines += ["", "## Next steps", ""]
     lines += [f"{k}. {step}" for k, step in enumerate(b["next_steps"], start=1)]
     return "\n".join(lines) + "\n"
+
+
+def _characteristics_md(c: dict[str, Any]) -> list[str]:
+    lines = ["", "**How far to trust this gate**", ""]
+    measured = c["measured"]
+    if measured is None:
+        return [*lines, f"- Gate version {c['gate_version']} has no measured false-promotion "
+                "rate or power yet: run bench/bench_calibration.py --summary"]  # fmt: skip
+
+    def scale(entry: dict[str, Any]) -> str:
+        s = entry["scale"]
+        return f"{s['n_symbols']} symbols, {s['start']}..{s['end']}"
+
+    def rate(entry: dict[str, Any]) -> str:
+        low, high = entry["interval"]
+        return f"{entry['approved']}/{entry['universes']} ({100 * low:.0f}–{100 * high:.0f}%)"
+
+    null = measured["false_promotion"]
+    if null is None:
+        lines.append("- False promotions: not measured for this gate version")
+    else:
+        lines.append(
+            f"- False promotions on universes with no signal: {rate(null)}, at most "
+            f"{100 * null['upper_bound']:.1f}% (95% bound), measured at {scale(null)}"
+        )
+    for ic, entry in measured["power"].items():
+        lines.append(
+            f"- Approved with a planted rank IC of {ic}: {rate(entry)}, measured at {scale(entry)}"
+        )
+    lines.append(
+        f"- This candidate: {c['requested_scale']['n_symbols']} symbols, "
+        f"{c['requested_scale']['oos_sessions']} out-of-sample sessions; the figures above are "
+        "from the nearest measured scale"
+    )
+    return lines
 
 
 def _section(title: str, data: Any, render: Any) -> list[str]:
