@@ -25,7 +25,8 @@ from sensequant_assets.sources.synthetic import SyntheticSource
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.universe import INDEX_SYMBOL, universe_for
 
-SYMBOLS = ("RELIANCE", "TCS")
+# Three symbols: the books trade the top and bottom thirds, which two symbols never fill.
+SYMBOLS = ("INFY", "RELIANCE", "TCS")
 START, END = dt.date(2024, 1, 1), dt.date(2024, 12, 31)
 SESSIONS = TradingCalendar().sessions(START, END)
 SPLIT_DAY = SESSIONS[120]
@@ -111,8 +112,9 @@ def test_data_quality_and_sentiment_travel_with_the_candidate(
         covered = len(set(days) & set(sample_sessions))
         assert sentiment["symbols"][symbol]["covered"] == covered
         assert sentiment["symbols"][symbol]["coverage"] == covered / len(sample_sessions)
-    assert sentiment["symbols_below_80"] == ["TCS"]
-    assert sentiment["overall"]["coverage_below_80"] is True  # (90% + 33%) / 2
+    assert sentiment["symbols"]["INFY"]["covered"] == 0
+    assert sentiment["symbols_below_80"] == ["INFY", "TCS"]
+    assert sentiment["overall"]["coverage_below_80"] is True  # (90% + 33% + 0%) / 3
     assert sentiment["summary"].startswith("Sentiment data coverage: ")
 
     # The gaps and defects, where they are; the listed split is resolved.
@@ -125,6 +127,7 @@ def test_data_quality_and_sentiment_travel_with_the_candidate(
     assert reliance["ohlc_inconsistencies"]["dates"] == [str(BROKEN_HIGH)]
     assert reliance["corrections"]["dates"] == [str(NEGATIVE_VOLUME)]
     assert tcs["calendar_gaps"]["dates"] == [str(SESSIONS[150])] and tcs["splits"] == []
+    assert report["symbols"]["INFY"]["findings"] == []
     assert report["totals"]["calendar_gaps"] == 4
     (split,) = reliance["splits"]
     assert split["date"] == str(SPLIT_DAY) and split["resolved"] and split["windows"]
