@@ -16,6 +16,7 @@ from sensequant_assets.features import (
     feature_columns,
     make_labels,
 )
+from sensequant_assets.features.cross_section import normalised_matrix
 from sensequant_assets.sources.synthetic import SyntheticSource
 from sensequant_assets.training.student import (
     DEFAULT_LGBM_PARAMS,
@@ -30,7 +31,6 @@ from sensequant_assets.training.student import (
     rows_sha256,
     save_student,
     stored_normalisation,
-    student_matrix,
     time_holdout_split,
     train_student,
     yesterday_direction,
@@ -326,13 +326,13 @@ def test_the_students_inputs_read_only_their_own_dates_cross_section() -> None:
     """Causal: a row's normalised features ignore every other date, past or future."""
     panel = build_panel(0.0)
     first = panel["date"] == panel["date"].iloc[len(panel) // 2]
-    before = student_matrix(panel, FEATURES, "rank")[first.to_numpy()]
+    before = normalised_matrix(panel, FEATURES, "rank")[first.to_numpy()]
     others = panel.copy()
     others.loc[~first, FEATURES] = -others.loc[~first, FEATURES]
     np.testing.assert_array_equal(
-        student_matrix(others, FEATURES, "rank")[first.to_numpy()], before
+        normalised_matrix(others, FEATURES, "rank")[first.to_numpy()], before
     )
-    np.testing.assert_array_equal(student_matrix(panel[first], FEATURES, "rank"), before)
+    np.testing.assert_array_equal(normalised_matrix(panel[first], FEATURES, "rank"), before)
     assert StudentConfig().normalisation == "rank"
     assert stored_normalisation({"config": {}}) == stored_normalisation({}) == "none"
     with pytest.raises(ValueError, match="normalisation"):

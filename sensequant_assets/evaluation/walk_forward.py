@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from sensequant_assets.evaluation.baselines import SCORE_COLUMNS, BaselineScorer
+from sensequant_assets.features.cross_section import normalised_matrix
 from sensequant_assets.training.candidate import TeacherOutput, soft_targets
 from sensequant_assets.training.rewards import RewardConfig, compute_rewards, reward_weights
 from sensequant_assets.training.split import sample_dates
@@ -50,7 +51,6 @@ from sensequant_assets.training.student import (
     StudentConfig,
     distillation_targets,
     fit_booster,
-    student_matrix,
     yesterday_direction,
 )
 
@@ -201,12 +201,12 @@ def walk_forward_predictions(
     student is single-threaded (the default). LightGBM keeps its thread count in one
     process-wide setting that every call resets, so then every call here asks for exactly
     one thread too, and each fold computes exactly what it would alone. Features are
-    normalised within each date (``student_matrix``), so the whole frame is normalised once.
+    normalised within each date, so the whole frame is normalised once for every fold.
     """
     threads = int(student_config.lgbm_params.get("num_threads", 0))
     workers = min(len(folds), os.cpu_count() or 1) if threads == 1 else 1
     features = list(feature_names)
-    x = student_matrix(samples, features, student_config.normalisation)
+    x = normalised_matrix(samples, features, student_config.normalisation)
     labels = samples["label"].to_numpy(dtype=np.int64)
     returns = samples["forward_return"].to_numpy(dtype=np.float64)
     yesterday = yesterday_direction(

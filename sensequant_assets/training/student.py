@@ -24,17 +24,14 @@ equality. ``min_data_in_leaf`` counts replicas, so the defaults also bound leave
 ``min_sum_hessian_in_leaf``, which expansion leaves unchanged. (LightGBM's histogram bin
 edges are built from unweighted rows and may shift slightly; nothing else differs.)
 
-What the student reads. Features are normalised within each date before the booster sees
-them (``StudentConfig.normalisation``, default ``rank``: each value's rank among that day's
-symbols, see ``features.cross_section``), in training and in every prediction alike
-(:func:`student_matrix`, :func:`predict_probabilities`); the stored metadata names the
-normalisation, so a loaded student predicts the way it was trained. Raw levels swing with the
-whole market (every stock's momentum is high after a rally) and let trees fit those few,
-non-repeating episodes; the ordering of stocks on a day is what carries from one fold to the
-next. The default booster is deliberately weak: stumps on one randomly drawn feature each, at
-a random threshold (``extra_trees``), many small steps. A planted cross-sectional signal of
-rank IC 0.03-0.05 moves class probabilities by a few points, so anything that can fit noise
-does (docs/student.md has the measurements behind each setting).
+What the student reads. Features are ranked within each date (``StudentConfig.normalisation``,
+``features.cross_section``) in training and in every prediction alike (``normalised_matrix``,
+:func:`predict_probabilities`); the metadata names the normalisation, so a loaded student
+predicts as it was trained. Raw levels swing with the whole market and let trees fit those few
+episodes; the day's ordering of stocks is what carries over to the next fold. The booster is
+deliberately weak (stumps on one random feature at a random threshold, many small steps): a
+signal of rank IC 0.03-0.05 moves class probabilities by a few points, and anything that can
+fit noise does. docs/student.md has the measurements.
 
 Evaluation holds out the most recent stretch of dates across all symbols (see
 :func:`time_holdout_split`) and reports metrics on it next to two naive baselines computed on
@@ -287,7 +284,7 @@ def train_student(
     train_idx, test_idx = time_holdout_split(
         samples["date"], samples["label_end"], config.test_fraction, config.embargo_sessions
     )
-    x = student_matrix(samples, features, config.normalisation)
+    x = normalised_matrix(samples, features, config.normalisation)
     booster = fit_booster(x[train_idx], targets[train_idx], weights[train_idx], features, config)
     probabilities = booster.predict(x[test_idx])
     predictions = probabilities.argmax(axis=1)
@@ -344,18 +341,6 @@ def fit_booster(
     return lgb.train(params, dataset, num_boost_round=rounds)
 
 
-def student_matrix(
-    frame: pd.DataFrame, feature_names: Sequence[str], normalisation: Normalisation
-) -> np.ndarray:
-    """The booster's input for the rows of ``frame``: features normalised within each date.
-
-    Every row's values depend only on the rows of its own date, so scoring a subset of whole
-    dates (a holdout, a fold's test block, today's universe) gives exactly the values those
-    rows have inside a larger frame.
-    """
-    return normalised_matrix(frame, feature_names, normalisation)
-
-
 def predict_probabilities(
     booster: lgb.Booster,
     frame: pd.DataFrame,
@@ -363,13 +348,12 @@ def predict_probabilities(
     normalisation: Normalisation,
     num_threads: int = 0,
 ) -> np.ndarray:
-    """Class probabilities (n × 3, down/neutral/up) for the rows of ``frame``.
-
-    ``frame`` holds ``date`` and the features of every symbol to be scored on each date (the
-    cross-section the normalisation ranks within). A stored student is scored with the
-    ``feature_names`` and ``config["normalisation"]`` of its metadata.
-    """
-    x = student_matrix(frame, feature_names, normalisation)
+    """Class probabilities (n × 3, down/neutral/up) for the rows of ``frame``: ``date`` and
+    the features of every symbol scored on each date (the cross-section ranked within). A
+    row's inputs depend only on its own date's rows, so today's universe scored alone gets
+    what it would inside the training frame. A stored student takes its metadata's
+    ``feature_names`` and :func:`stored_normalisation`."""
+    x = normalised_matrix(frame, feature_names, normalisation)
     return np.asarray(booster.predict(x, num_threads=num_threads))
 
 
