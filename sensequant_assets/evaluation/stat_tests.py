@@ -139,7 +139,11 @@ def statistical_tests(
         pbo = {k: v for k, v in pbo.items() if k != "logits"}
 
     def sharpe_of(values: np.ndarray) -> float:
-        return float(np.mean(values) / np.std(values, ddof=1) * np.sqrt(252))
+        # a book that never traded earns exactly the risk-free rate: no excess, no risk
+        spread = float(np.std(values, ddof=1))
+        if spread <= 1e-12 * max(1.0, float(np.abs(values).max(initial=0.0))):
+            return 0.0
+        return float(np.mean(values) / spread * np.sqrt(252))
 
     return {
         "conventions": CONVENTIONS,
