@@ -42,7 +42,7 @@ NAMES = list(feature_columns())
 
 @pytest.fixture(scope="module")
 def universe() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return synthetic_universe(3, 1.0, SETUP)
+    return synthetic_universe(3, 0.05, SETUP)
 
 
 def _market(benchmark: pd.DataFrame) -> pd.Series:
