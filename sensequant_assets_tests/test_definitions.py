@@ -50,7 +50,7 @@ def test_stress_tests_join_the_graph_only_when_enabled(monkeypatch: pytest.Monke
     dg.Definitions.validate_loadable(defs)
     gate = defs.resolve_assets_def("promotion_gate")
     upstream = {key.to_user_string() for key in gate.dependency_keys}
-    assert upstream == {"stat_tests", "stress_tests"}
+    assert upstream == {"stat_tests", "stress_tests", "data_quality"}
 
 
 def test_teacher_partitions_are_symbol_by_window() -> None:

@@ -164,3 +164,21 @@ def test_thresholds_are_configurable_and_validated() -> None:
         GateThresholds(min_oos_sessions=0)
     with pytest.raises(ValueError, match="min_dsr"):
         GateThresholds(min_dsr=1.5)
+
+
+def test_an_unresolved_split_or_thin_sentiment_needs_a_person() -> None:
+    clean = {"unresolved_splits": [], "sentiment": None}
+    assert decide(EVIDENCE, data_quality=clean).recommendation == "approve"
+    split = {"symbol": "TCS", "date": "2024-02-14", "ratio": 2.0,
+             "corporate_action": "TCS,2024-02-14,split,2"}  # fmt: skip
+    decision = decide(EVIDENCE, data_quality={"unresolved_splits": [split], "sentiment": None})
+    assert decision.recommendation == "needs_review"
+    assert (
+        "suspected split TCS 2024-02-14 (ratio 2) not resolved: add TCS,2024-02-14,split,2"
+        in (decision.reasons[-1])
+    )
+    sentiment = {"overall": {"coverage_below_80": True}, "summary": "Sentiment coverage: 62%"}
+    thin = {"unresolved_splits": [], "sentiment": sentiment}
+    assert decide(EVIDENCE, data_quality=thin).recommendation == "needs_review"
+    rejected = decide(_with(("skill", "rank_ic", "p_value"), 0.5), data_quality=thin)
+    assert rejected.recommendation == "reject"  # a skill failure still rejects

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.artifacts import DATA_QUALITY_JSON, CandidateLayout
 from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.defs.training import BENCHMARK_TABLE, Training
 from sensequant_assets.evaluation.backtest import (
@@ -283,7 +283,7 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
         gate_deps.append(stress_tests)
         assets.append(stress_tests)
 
-    @dg.asset(deps=gate_deps, group_name=GROUP)
+    @dg.asset(deps=[*gate_deps, "data_quality"], group_name=GROUP)
     def promotion_gate(
         context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
     ) -> dg.MaterializeResult:
@@ -298,7 +298,9 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
         if stress_enabled:
             stress_file = evaluation.training.layout.stress_dir(candidate) / SUMMARY_FILE
             stress = json.loads(stress_file.read_text())
-        decision = decide(tests, stress, evaluation.thresholds)
+        quality_file = audit / DATA_QUALITY_JSON
+        quality = json.loads(quality_file.read_text()) if quality_file.is_file() else None
+        decision = decide(tests, stress, evaluation.thresholds, quality)
         write_json(audit / GATE_JSON, decision.to_dict())
         for reason in decision.reasons:
             context.log.info(reason)

@@ -32,7 +32,10 @@ scorecard after staging is where that evidence accumulates.
 Robustness (failing → needs_review):
   * ``out_of_sample_sessions`` ≥ ``min_oos_sessions``;
   * ``beats_champion`` when the candidate and the champion share too few rows to compare;
-  * ``stress_resilience`` ≥ ``min_resilience`` when stress tests ran.
+  * ``stress_resilience`` ≥ ``min_resilience`` when stress tests ran;
+  * ``data_quality`` when its summary (``data_quality.json``) is given: no suspected split
+    left unresolved in the data the candidate trained on, and sentiment coverage of at least
+    80% when sentiment was used (below that the features were mostly "no headline").
 
 The hit rate against naive baselines, PBO and the other figures of ``stat_tests.json`` are
 diagnostics for the reviewer: a three-class hit rate barely moves with a real cross-sectional
@@ -101,8 +104,10 @@ def decide(
     stat_tests: dict[str, Any],
     stress: dict[str, Any] | None = None,
     thresholds: GateThresholds | None = None,
+    data_quality: dict[str, Any] | None = None,
 ) -> GateDecision:
-    """Judge ``stat_tests.json`` (and ``stress_summary.json`` when stress tests ran)."""
+    """Judge ``stat_tests.json`` (with ``stress_summary.json`` when stress tests ran and
+    ``data_quality.json`` when the candidate's data-quality summary exists)."""
     t = thresholds or GateThresholds()
     rules = [_rank_ic(stat_tests, t), _deflated_sharpe(stat_tests, t)]
     champion = stat_tests.get("champion")
@@ -133,6 +138,8 @@ def decide(
                 else "no stress window overlaps the data",
             )
         )
+    if data_quality is not None:
+        rules.append(_data_quality(data_quality))
     failed = [r for r in rules if not r.passed]
     if any(r.kind == "skill" for r in failed):
         recommendation: Recommendation = "reject"
@@ -186,6 +193,27 @@ def _deflated_sharpe(stat_tests: dict[str, Any], t: GateThresholds) -> Rule:
     )
     return Rule("deflated_sharpe", "skill", value is not None and value >= t.min_dsr, value,
                 t.min_dsr, detail)  # fmt: skip
+
+
+def _data_quality(report: dict[str, Any]) -> Rule:
+    problems = [
+        f"suspected split {s['symbol']} {s['date']} (ratio {s['ratio']:g}) not resolved: add "
+        f"{s['corporate_action']} to SENSEQUANT_CORPORATE_ACTIONS_FILE if the exchange confirms"
+        for s in report.get("unresolved_splits") or []
+    ]
+    sentiment = report.get("sentiment")
+    if sentiment and sentiment["overall"]["coverage_below_80"]:
+        problems.append(sentiment["summary"])
+    return Rule(
+        "data_quality",
+        "robustness",
+        not problems,
+        float(len(problems)),
+        0.0,
+        "; ".join(problems)
+        if problems
+        else "no unresolved split; sentiment coverage ≥ 80% or unused",
+    )
 
 
 def _beats_champion(champion: dict[str, Any], t: GateThresholds) -> Rule:
