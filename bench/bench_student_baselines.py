@@ -101,7 +101,13 @@ def teachers_for(
     bars: pd.DataFrame, benchmark_close: pd.Series, samples: pd.DataFrame, setup: CalibrationSetup
 ) -> list[TeacherOutput]:
     """Every symbol's teachers over the default 180-day windows stepped 30 days, trained as a
-    candidate run trains them; their outputs on ``samples``."""
+    candidate run trains them; their outputs on ``samples``.
+
+    A window ending on or after the last fold's first test date is skipped: its teacher's
+    knowledge reaches past that date, so no fold could use it.
+    """
+    folds = walk_forward_folds(samples["date"], samples["label_end"], setup.walk_forward)
+    last_test_start = folds[-1].test_start
     calendar = TradingCalendar()
     config = TeacherConfig(label=setup.label)
     directories: dict[str, Path] = {}
@@ -110,6 +116,8 @@ def teachers_for(
             history = rows.drop(columns="symbol").sort_values("date").reset_index(drop=True)
             latest = pd.Timestamp(history["date"].max()).date()
             for window in rolling_windows(str(symbol), setup.start, setup.end):
+                if window.end >= last_test_start:
+                    continue
                 first, last = window_data_range(
                     window, calendar, WARMUP_SESSIONS, setup.label.horizon
                 )

@@ -75,6 +75,7 @@ GRAPH_ASSETS = (
 )
 CANDIDATE_STEPS = (
     "student_model",
+    "data_quality",
     "model_validation",
     "stat_tests",
     "promotion_gate",

@@ -22,7 +22,7 @@ from sensequant_assets.training.student import (
     time_holdout_split,
     yesterday_direction,
 )
-from sensequant_assets_tests.test_student import FEATURES, build_panel
+from sensequant_assets_tests.test_student import FEATURES, STRONG_IC, build_panel
 
 DOWN, NEUTRAL, UP = 0, 1, 2
 CONFIG = RewardConfig()
@@ -155,7 +155,7 @@ def test_config_validation() -> None:
 
 
 def test_ab_test_scores_both_arms_on_identical_rows() -> None:
-    panel = build_panel(1.0)
+    panel = build_panel(STRONG_IC)
     student_config = StudentConfig(lgbm_params={"num_iterations": 40})
     calls = yesterday_direction(panel["log_return_1"])
     rewards = compute_rewards(calls, panel["forward_return"], CONFIG)
