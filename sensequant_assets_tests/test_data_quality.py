@@ -21,6 +21,8 @@ from sensequant_assets.quality.audit import archived_negative_volumes, teacher_w
 from sensequant_assets.quality.corporate_actions import CorporateAction, CorporateActions
 from sensequant_assets.quality.summary import WindowSpan, summarise_quality
 from sensequant_assets.registry import StateManager
+from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
+from sensequant_assets.release.quality_section import MISSING_NOTE, manifest_quality
 from sensequant_assets.sentiment import coverage_summary
 from sensequant_assets.settings import load_settings
 from sensequant_assets.storage import RawArchive
@@ -213,6 +215,90 @@ def test_sentiment_coverage_is_the_share_of_sessions_with_a_score() -> None:
     assert coverage["summary"] == (
         "Sentiment data coverage: 43% (57% missing); under 80% for INFY 40%, ITC 0%"
     )
+
+
+def _report(actions: CorporateActions | None = None, with_news: int | None = None) -> dict:
+    """A ``data_quality.json`` of TCS (split, gaps, a broken high) and INFY (no bars at all
+    besides its news); sentiment over the first ``with_news`` sessions, if given."""
+    report = {
+        "range": {"first": str(SESSIONS[0]), "last": str(SESSIONS[-1]), "sessions": len(SESSIONS)},
+        "corporate_actions_file": None if actions is None else "corporate_actions.csv",
+        **summarise_quality(tcs_bars(), ["TCS"], SESSIONS, actions, windows=[EARLY, LATE]),
+        "sentiment": None,
+    }
+    if with_news is not None:
+        daily = pd.DataFrame(
+            {"date": pd.to_datetime(SESSIONS[:with_news]), "symbol": "TCS", "sentiment_score": 0.1}
+        )
+        report["sentiment"] = coverage_summary(daily, ["TCS"], SESSIONS)
+    return report
+
+
+def _briefing(report: dict | None) -> tuple[list[str], str]:
+    outputs = StageOutputs(
+        release_id="live_candidate_20261124_101500",
+        student_runs={"symbols": ["TCS"], "date_range": [str(SESSIONS[0]), str(SESSIONS[-1])]},
+        data_quality=report,
+    )
+    briefing = build_briefing(outputs)
+    json.dumps(briefing, allow_nan=False)
+    return briefing["risk_assessment"]["warnings"], render_markdown(briefing)
+
+
+def test_the_briefing_warns_of_each_finding_by_symbol_and_date() -> None:
+    warnings, markdown = _briefing(_report())
+    split = [w for w in warnings if "split" in w]
+    assert split == [
+        f"TCS: suspected unadjusted split on {SPLIT_DAY} (ratio 2), not in "
+        "SENSEQUANT_CORPORATE_ACTIONS_FILE: training read the unadjusted prices; if the "
+        f"exchange's filings confirm it, add the line TCS,{SPLIT_DAY},split,2; in teacher "
+        f"window(s) {EARLY.span}"
+    ]
+    assert any(w.startswith("TCS: 3 NSE session(s) with no bar: ") for w in warnings)
+    assert any(w.startswith("TCS: high or low inconsistent") and str(SESSIONS[90]) in w
+               for w in warnings)  # fmt: skip
+    assert "## Data quality" in markdown and "1 unresolved" in markdown
+    assert "- Sentiment: not enabled" in markdown
+    assert f"- TCS: suspected unadjusted split on {SPLIT_DAY}" in markdown  # under Warnings
+
+
+def test_a_resolved_split_is_reported_but_not_a_warning() -> None:
+    actions = CorporateActions([CorporateAction("TCS", SPLIT_DAY, "split", 2)])
+    warnings, markdown = _briefing(_report(actions))
+    assert not [w for w in warnings if "split" in w]
+    assert f"- TCS: split on {SPLIT_DAY} (ratio 2) back-adjusted" in markdown
+    assert "0 unresolved" in markdown and "- Corporate actions: corporate_actions.csv" in markdown
+
+
+def test_sentiment_coverage_under_80_percent_is_a_warning_with_its_figures() -> None:
+    low = len(SESSIONS) // 2
+    warnings, markdown = _briefing(_report(with_news=low))
+    percent = round(100 * low / len(SESSIONS))
+    line = f"Sentiment data coverage: {percent}% ({100 - percent}% missing)"
+    assert f"{line}; under 80% for TCS {low / len(SESSIONS):.0%}" in markdown
+    assert any(w.startswith(line) and "at best needs_review" in w for w in warnings)
+    assert f"- Sentiment coverage per symbol: TCS {low / len(SESSIONS):.0%}" in markdown
+    warnings, _ = _briefing(_report(with_news=len(SESSIONS)))
+    assert not [w for w in warnings if "Sentiment" in w]
+
+
+def test_a_trained_candidate_without_a_summary_says_so() -> None:
+    warnings, markdown = _briefing(None)
+    assert MISSING_NOTE in warnings
+    assert "## Data quality\n\n_Not reached in this run._" in markdown
+
+
+def test_the_manifest_keeps_the_totals_and_the_unresolved_splits() -> None:
+    section = manifest_quality(_report(with_news=len(SESSIONS)))
+    assert section is not None
+    assert section["totals"]["unresolved_splits"] == 1
+    assert section["unresolved_splits"] == [
+        {"symbol": "TCS", "date": str(SPLIT_DAY), "ratio": 2.0,
+         "corporate_action": f"TCS,{SPLIT_DAY},split,2"}
+    ]  # fmt: skip
+    assert section["sentiment_coverage"] == {"overall": 1.0, "symbols_below_80": []}
+    assert any(str(SPLIT_DAY) in words for words in section["findings"]["TCS"])
+    assert manifest_quality(None) is None
 
 
 def test_the_asset_leaves_a_reviewed_candidates_summary_alone() -> None:

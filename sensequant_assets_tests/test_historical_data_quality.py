@@ -1,7 +1,10 @@
 """`historical-run` over files with a 2:1 split, gaps and defects, a corporate-actions file
-listing the split and a headlines file: sentiment is ingested and learnt from, and
-``data_quality.json`` names the gaps, the defects, the coverage and the split as resolved; without
-the file, the same candidate's summary names the split as unresolved, with the line to add."""
+listing the split and a headlines file: sentiment is ingested and learnt from, training reads a
+continuous back-adjusted series while the stored bars stay as received, and
+``data_quality.json`` names the gaps, the defects, the coverage and the split as resolved; the
+briefing warns of the gaps and the coverage but not of the split. Without the file, the same
+candidate's summary names the split as unresolved, with the line to add, and the briefing warns
+of it by symbol and date, and the gate does not approve."""
 
 from __future__ import annotations
 
@@ -19,11 +22,12 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import CANDIDATE_JOB
 from sensequant_assets.defs.tags import scope_tags
+from sensequant_assets.defs.training import Training
 from sensequant_assets.historical import HistoricalRequest, run_historical
 from sensequant_assets.settings import load_settings
 from sensequant_assets.sources.synthetic import SyntheticSource
 from sensequant_assets.storage import Warehouse
-from sensequant_assets.universe import INDEX_SYMBOL, universe_for
+from sensequant_assets.universe import INDEX_SYMBOL, load_universe, universe_for
 
 # Three symbols: the books trade the top and bottom thirds, which two symbols never fill.
 SYMBOLS = ("INFY", "RELIANCE", "TCS")
@@ -135,6 +139,27 @@ def test_data_quality_and_sentiment_travel_with_the_candidate(
     assert report["unresolved_splits"] == [] and report["totals"]["resolved_splits"] == 1
     manifest = yaml.safe_load((audit / "manifest.yaml").read_text())
     assert any(path.endswith(f"/{DATA_QUALITY_JSON}") for path in manifest["artifacts"])
+    assert manifest["data_quality"]["totals"]["resolved_splits"] == 1
+    assert manifest["lineage"]["input_files"]["corporate_actions_file"]["sha256"]
+
+    # Training read the split back-adjusted; the stored bars are as received.
+    stored_bars = warehouse.bars("ohlcv_daily", "RELIANCE", START, END).set_index("date")
+    read = Training(settings, load_universe(), TradingCalendar()).warehouse
+    adjusted = read.bars("ohlcv_daily", "RELIANCE", START, END).set_index("date")
+    day = pd.Timestamp(SPLIT_DAY)
+    before = stored_bars.index[stored_bars.index < day][-1]
+    assert stored_bars.at[day, "close"] / stored_bars.at[before, "close"] < 0.6
+    assert 0.9 < adjusted.at[day, "close"] / adjusted.at[before, "close"] < 1.1
+
+    # The briefing warns of the gaps and the coverage in words, not of the resolved split.
+    briefing = json.loads((audit / "promotion_briefing.json").read_text())
+    warnings = briefing["risk_assessment"]["warnings"]
+    assert any(w.startswith("RELIANCE: 3 NSE session(s) with no bar") for w in warnings)
+    assert any(w.startswith("Sentiment data coverage") for w in warnings)
+    assert not [w for w in warnings if "split" in w]
+    assert briefing["recommendation"] != "approve"  # coverage under 80%
+    markdown = (audit / "promotion_briefing.md").read_text()
+    assert f"- RELIANCE: split on {SPLIT_DAY} (ratio 2) back-adjusted" in markdown
 
     # Without the file the split is unresolved, named with the line that would adjust it.
     monkeypatch.delenv("SENSEQUANT_CORPORATE_ACTIONS_FILE")
@@ -143,7 +168,10 @@ def test_data_quality_and_sentiment_travel_with_the_candidate(
         rerun = job.execute_in_process(
             instance=instance,
             tags=scope_tags(candidate.candidate_id, SYMBOLS, START, END),
-            asset_selection=[dg.AssetKey("data_quality")],
+            asset_selection=[
+                dg.AssetKey(key)
+                for key in ("data_quality", "promotion_gate", "release_audit", "promotion_briefing")
+            ],
         )
     assert rerun.success
     unadjusted = json.loads((audit / DATA_QUALITY_JSON).read_text())
@@ -152,3 +180,10 @@ def test_data_quality_and_sentiment_travel_with_the_candidate(
     ]
     words = "\n".join(unadjusted["symbols"]["RELIANCE"]["findings"])
     assert f"suspected unadjusted split on {SPLIT_DAY} (ratio 2)" in words and SPLIT_LINE in words
+    briefing = json.loads((audit / "promotion_briefing.json").read_text())
+    split_warnings = [w for w in briefing["risk_assessment"]["warnings"] if "split" in w]
+    assert len(split_warnings) == 1
+    assert split_warnings[0].startswith(f"RELIANCE: suspected unadjusted split on {SPLIT_DAY}")
+    assert briefing["recommendation"] in ("needs_review", "reject")
+    gate = json.loads((audit / "gate_decision.json").read_text())
+    assert any("RELIANCE" in r and str(SPLIT_DAY) in r for r in gate["reasons"])

@@ -11,7 +11,13 @@ from typing import Any
 
 import dagster as dg
 
-from sensequant_assets.artifacts import BRIEFING_JSON, BRIEFING_MD, MANIFEST_FILE, CandidateLayout
+from sensequant_assets.artifacts import (
+    BRIEFING_JSON,
+    BRIEFING_MD,
+    DATA_QUALITY_JSON,
+    MANIFEST_FILE,
+    CandidateLayout,
+)
 from sensequant_assets.defs.evaluation import Evaluation
 from sensequant_assets.defs.tags import DRYRUN_TAG
 from sensequant_assets.evaluation.outputs import (
@@ -28,6 +34,7 @@ from sensequant_assets.release.lineage import (
     code_version,
     data_snapshot_hash,
     data_sources,
+    input_files,
     public_configuration,
 )
 from sensequant_assets.release.manifest import (
@@ -68,6 +75,7 @@ def stage_outputs(
         stress=load(stress_dir / SUMMARY_FILE),
         gate=load(audit / GATE_JSON),
         manifest=manifest,
+        data_quality=load(audit / DATA_QUALITY_JSON),
         stress_requested=evaluation.training.settings.run_stress_tests,
     )
 
@@ -146,6 +154,7 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
                 "data_source": settings.data_source,
                 "data_sources": data_sources(bars, benchmark),
                 "cost_model": evaluation.config.costs.to_dict(),
+                "input_files": input_files(settings),
             },
             configuration=public_configuration(settings),
         )

@@ -2,9 +2,10 @@
 
 Every number is copied from this run's stage outputs (``teacher_runs.json``,
 ``student_runs.json``, ``validation_summary.json``, ``stat_tests.json``, the stress summary,
-``gate_decision.json``, ``manifest.yaml``); nothing is recomputed or filled in. A phase that did
-not run leaves its section saying so, and a run that failed writes a partial briefing naming the
-failed phase and its error, so the reviewer always gets a document.
+``gate_decision.json``, ``data_quality.json``, ``manifest.yaml``); nothing is recomputed or
+filled in. A phase that did not run leaves its section saying so, and a run that failed writes
+a partial briefing naming the failed phase and its error, so the reviewer always gets a
+document.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from typing import Any
 from sensequant_assets.evaluation.gate import GATE_VERSION
 from sensequant_assets.evaluation.power import operating_characteristics
 from sensequant_assets.evaluation.skill import MIN_SYMBOLS
+from sensequant_assets.release.quality_section import (
+    quality_markdown,
+    quality_section,
+    quality_warnings,
+)
 from sensequant_assets.release.registration import SYNTHETIC_SOURCE
 
 PHASES = (
@@ -48,6 +54,7 @@ class StageOutputs:
     stress: dict[str, Any] | None = None
     gate: dict[str, Any] | None = None
     manifest: dict[str, Any] | None = None
+    data_quality: dict[str, Any] | None = None
     stress_requested: bool = False
     failed_phase: str | None = None
     error: str | None = None
@@ -74,6 +81,7 @@ def build_briefing(outputs: StageOutputs) -> dict[str, Any]:
         "validation_results": _validation(outputs.validation),
         "statistical_tests": _stat_tests(outputs.stat_tests),
         "stress_tests": _stress(outputs.stress, outputs.stress_requested),
+        "data_quality": quality_section(outputs.data_quality),
         "risk_assessment": _risks(outputs),
         "artifacts": _artifacts(outputs.manifest),
         "next_steps": _next_steps(outputs.release_id, status, recommendation),
@@ -212,6 +220,8 @@ def _risks(outputs: StageOutputs) -> dict[str, Any]:
         )
     if teachers.get("failed"):
         warnings.append(f"{teachers['failed']} teacher window(s) failed")
+    trained = outputs.student_runs is not None
+    warnings += quality_warnings(quality_section(outputs.data_quality), trained)
     lineage = (outputs.manifest or {}).get("lineage") or {}
     if SYNTHETIC_SOURCE in (lineage.get("data_sources") or []):
         warnings.append(
@@ -244,6 +254,7 @@ def _artifacts(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
         "files": len(manifest["artifacts"]),
         "code": manifest["lineage"]["code"],
         "data_snapshot_sha256": manifest["lineage"]["data_snapshot_sha256"],
+        "input_files": manifest["lineage"].get("input_files") or {},
     }
 
 
@@ -282,6 +293,7 @@ def render_markdown(briefing: dict[str, Any]) -> str:
     lines += _section("Validation results", b["validation_results"], _validation_md)
     lines += _section("Statistical tests", b["statistical_tests"], _tests_md)
     lines += _section("Stress tests", b["stress_tests"], _stress_md)
+    lines += _section("Data quality", b.get("data_quality"), quality_markdown)
     risks = b["risk_assessment"]
     lines += ["", "## Risk assessment", "", "**Outstanding issues**", ""]
     lines += [f"- {i}" for i in risks["outstanding_issues"]] or ["- none"]
@@ -465,4 +477,9 @@ def _artifacts_md(a: dict[str, Any]) -> list[str]:
         f"- Audit: `{a['audit_dir']}` (manifest `{a['manifest']}`, {a['files']} files hashed)",
         f"- Code: commit {code.get('commit')}, uncommitted changes: {code.get('dirty')}",
         f"- Input data snapshot SHA-256: {a['data_snapshot_sha256']}",
+        *(
+            f"- {name}: `{entry['path']}` (SHA-256 {entry['sha256']})"
+            for name, entry in a.get("input_files", {}).items()
+            if entry
+        ),
     ]

@@ -20,6 +20,13 @@ from sensequant_assets.integrity import file_sha256
 from sensequant_assets.settings import Settings
 
 SNAPSHOT_COLUMNS = ("date", "symbol", "open", "high", "low", "close", "volume")
+#: User files whose content shapes what a candidate trains on or is judged by.
+INPUT_FILE_SETTINGS = (
+    "corporate_actions_file",
+    "sentiment_headlines_file",
+    "holiday_file",
+    "stress_windows_file",
+)
 
 
 def artifact_hashes(root: Path, exclude: Iterable[str] = ()) -> dict[str, str]:
@@ -61,6 +68,16 @@ def data_sources(*frames: pd.DataFrame) -> list[str]:
     """The sources stored bars came from (the ``source`` column ingest writes), sorted."""
     found = {str(v) for f in frames if "source" in f.columns for v in f["source"].unique()}
     return sorted(found)
+
+
+def input_files(settings: Settings) -> dict[str, dict[str, str] | None]:
+    """Path and SHA-256 of each input file that is set (None where unset): the configuration
+    names a file, only its digest says which content the candidate read."""
+    files: dict[str, dict[str, str] | None] = {}
+    for name in INPUT_FILE_SETTINGS:
+        path: Path | None = getattr(settings, name)
+        files[name] = None if path is None else {"path": str(path), "sha256": file_sha256(path)}
+    return files
 
 
 def public_configuration(settings: Settings) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sensequant_assets.atomic import write_atomic
 from sensequant_assets.integrity import file_sha256, refuse_problems
 from sensequant_assets.release.briefing import StageOutputs
 from sensequant_assets.release.lineage import artifact_hashes
+from sensequant_assets.release.quality_section import manifest_quality
 
 MANIFEST_VERSION = 1
 READY_FOR_REVIEW = "ready-for-review"
@@ -67,8 +68,8 @@ def build_manifest(
 
 
 def headline_sections(outputs: StageOutputs, universe_snapshot: str) -> dict[str, Any]:
-    """The manifest's training, validation, test, stress and gate sections, copied from the
-    stage outputs (which must include the student, the statistical tests and the gate)."""
+    """The manifest's training, validation, test, stress, gate and data-quality sections, copied
+    from the stage outputs (which must include the student, the statistical tests and the gate)."""
     student = outputs.student_runs or {}
     runs = (outputs.teacher_runs or {}).get("runs", [])
     tests = outputs.stat_tests or {}
@@ -110,6 +111,7 @@ def headline_sections(outputs: StageOutputs, universe_snapshot: str) -> dict[str
         if outputs.stress
         else None,
         "gate": {"recommendation": (outputs.gate or {}).get("recommendation")},
+        "data_quality": manifest_quality(outputs.data_quality),
     }
 
 
