@@ -156,3 +156,20 @@ def test_the_release_assets_refuse_to_rewrite_a_reviewed_candidate() -> None:
     assert not record_failed_candidate(evaluation, candidate_id, "release", "refused")
     assert {path.name: path.read_bytes() for path in audit.iterdir()} == before
     assert registry.get_candidate_run(candidate_id).status == "approved"
+
+
+def test_skipped_teachers_are_counted_by_reason_in_words() -> None:
+    outputs = StageOutputs(
+        release_id="live_candidate_20261124_101500",
+        teacher_runs={
+            "summary": {
+                "total": 12,
+                "skipped": 3,
+                "failed": 0,
+                "skip_reasons": {"too_few_rows": 2, "single_class": 1},
+            }
+        },
+    )
+    warnings = build_briefing(outputs)["risk_assessment"]["warnings"]
+    assert "3 of 12 teacher window(s) skipped (too_few_rows: 2, single_class: 1)" in warnings
+    assert not [w for w in warnings if "{" in w]

@@ -214,9 +214,12 @@ def _risks(outputs: StageOutputs) -> dict[str, Any]:
         issues += [r.removeprefix("FAIL ") for r in outputs.gate["reasons"] if r.startswith("FAIL")]
     teachers = ((outputs.teacher_runs or {}).get("summary")) or {}
     if teachers.get("skipped"):
+        reasons = ", ".join(
+            f"{code}: {n}" for code, n in (teachers.get("skip_reasons") or {}).items()
+        )
         warnings.append(
             f"{teachers['skipped']} of {teachers.get('total')} teacher window(s) skipped "
-            f"({teachers.get('skip_reasons')})"
+            f"({reasons})"
         )
     if teachers.get("failed"):
         warnings.append(f"{teachers['failed']} teacher window(s) failed")

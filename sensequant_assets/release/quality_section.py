@@ -76,7 +76,7 @@ def quality_markdown(section: dict[str, Any]) -> list[str]:
         "warm-up and label horizon included), as stored (unadjusted)",
         f"- {totals['symbols_with_findings']} of {totals['symbols']} symbol(s) with findings: "
         f"{totals['calendar_gaps']} missing session(s), {totals['ohlc_inconsistencies']} OHLC "
-        f"inconsistenc(ies), {totals['corrections']} correction(s), "
+        f"inconsistent session(s), {totals['corrections']} correction(s), "
         f"{totals['suspected_splits']} suspected split(s) of which "
         f"{totals['unresolved_splits']} unresolved",
         f"- Corporate actions: {section['corporate_actions_file'] or 'no file given'}",
