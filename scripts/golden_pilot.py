@@ -76,6 +76,8 @@ UUID = re.compile(
 STAMPED_NAME = re.compile(r"(?<![0-9])\d{8}_(?=<RUN_ID>)")
 PNG_DATA = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
 SHORT_RUN = re.compile(r"\b(run) [0-9a-f]{8}\b")
+GIT_COMMIT = re.compile(r"\b[0-9a-f]{40}\b")
+GIT_DIRTY = re.compile(r"(uncommitted changes: )(True|False)")
 # keys whose values are ids, timestamps, durations or the code's git state
 VOLATILE_KEY = re.compile(
     r"(^|_)(at|timestamp|duration|elapsed|eta|seconds|commit|dirty)(_|$)|^(dagster_)?run_id$|^row_hash$"
@@ -105,6 +107,8 @@ class Normaliser:
         value = UUID.sub("<RUN_ID>", value)
         value = SHORT_RUN.sub(r"\1 <RUN_ID>", value)
         value = TIMESTAMP.sub("<TIMESTAMP>", value)
+        value = GIT_COMMIT.sub("<COMMIT>", value)
+        value = GIT_DIRTY.sub(r"\1<DIRTY>", value)
         for digest in self.volatile_hashes:
             value = value.replace(digest, "<SHA256>")
         return value
