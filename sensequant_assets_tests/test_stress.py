@@ -13,18 +13,16 @@ import pandas as pd
 import pytest
 
 from sensequant_assets.evaluation.backtest import CostModel, next_session_returns
-from sensequant_assets.evaluation.stress import (
+from sensequant_assets.evaluation.stress.replay import run_stress_tests
+from sensequant_assets.evaluation.stress.report import write_stress_report
+from sensequant_assets.evaluation.stress.result import STRATEGIES, StressResult
+from sensequant_assets.evaluation.stress.scoring import (
     PASS_MARK,
     RESILIENCE_FORMULA,
-    STRATEGIES,
-    StressResult,
-    StressWindow,
     failure_mode,
-    load_stress_windows,
     resilience_score,
-    run_stress_tests,
-    write_stress_report,
 )
+from sensequant_assets.evaluation.stress.windows import StressWindow, load_stress_windows
 
 COSTS = CostModel()  # delivery: 24 bp round trip + 5 bp slippage per side
 SHORTS = CostModel(short_cost_bp_annual=100.0)  # and a borrow fee of 1% a year

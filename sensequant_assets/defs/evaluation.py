@@ -39,12 +39,9 @@ from sensequant_assets.evaluation.outputs import (
 )
 from sensequant_assets.evaluation.selection import Selection, overlapping_candidates
 from sensequant_assets.evaluation.stat_tests import run_selection, statistical_tests
-from sensequant_assets.evaluation.stress import (
-    SUMMARY_FILE,
-    load_stress_windows,
-    run_stress_tests,
-    write_stress_report,
-)
+from sensequant_assets.evaluation.stress.replay import run_stress_tests
+from sensequant_assets.evaluation.stress.report import SUMMARY_FILE, write_stress_report
+from sensequant_assets.evaluation.stress.windows import load_stress_windows
 from sensequant_assets.evaluation.validation import (
     EvaluationConfig,
     Validation,

@@ -27,7 +27,7 @@ from sensequant_assets.evaluation.outputs import (
     write_json,
 )
 from sensequant_assets.evaluation.reports import write_report
-from sensequant_assets.evaluation.stress import SUMMARY_FILE
+from sensequant_assets.evaluation.stress.report import SUMMARY_FILE
 from sensequant_assets.registry import AutoApprovalPolicy, StateManager
 from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
 from sensequant_assets.release.lineage import (
