@@ -24,8 +24,12 @@ import sqlalchemy as sa
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs.jobs import PROMOTE_JOB
-from sensequant_assets.registry import PRODUCTION, TamperedRegistryError, postgres_schema
-from sensequant_assets.registry.state import StateManager
+from sensequant_assets.registry import (
+    PRODUCTION,
+    StateManager,
+    TamperedRegistryError,
+    postgres_schema,
+)
 from sensequant_assets.release.deployment import (
     current_production,
     deploy_to_production,

@@ -49,8 +49,8 @@ from sensequant_assets.evaluation.validation import (
     validate_candidate,
 )
 from sensequant_assets.evaluation.walk_forward import Fold
+from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.lifecycle import PRODUCTION
-from sensequant_assets.registry.state import StateManager
 from sensequant_assets.universe import INDEX_SYMBOL
 
 GROUP = "evaluation"

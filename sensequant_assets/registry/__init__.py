@@ -1,10 +1,21 @@
 """The candidate registry: review decisions, deployments and their audit log in one database.
 
-``StateManager`` is the only way in; see :mod:`sensequant_assets.registry.state`. What an
+``StateManager`` is the only way in; see :mod:`sensequant_assets.registry.manager`. What an
 approval binds is in ``evidence``, the statuses in ``lifecycle``, the tables in ``schema``, the
-hash chains in ``chain`` and the tamper checks run before every deployment in ``verify``.
+hash chains in ``chain`` and the tamper checks run before every deployment in ``verify``; the
+errors in ``errors``, the records it returns in ``records`` and the checks of its arguments in
+``arguments``. Import the names below from here: this ``__all__`` is the registry's one list.
 """
 
+from sensequant_assets.registry.errors import (
+    DeploymentConflictError,
+    IllegalTransitionError,
+    NothingToRollBackError,
+    RegistryBusyError,
+    RegistryError,
+    TamperedRegistryError,
+    UnknownRunError,
+)
 from sensequant_assets.registry.evidence import evidence_digests
 from sensequant_assets.registry.lifecycle import (
     APPROVED,
@@ -22,21 +33,14 @@ from sensequant_assets.registry.lifecycle import (
     STATUSES,
     TRANSITIONS,
 )
-from sensequant_assets.registry.schema import SCHEMA_VERSION
-from sensequant_assets.registry.state import (
+from sensequant_assets.registry.manager import StateManager
+from sensequant_assets.registry.records import (
     AutoApprovalPolicy,
     CandidateRun,
     Deployment,
-    DeploymentConflictError,
-    IllegalTransitionError,
-    NothingToRollBackError,
-    RegistryBusyError,
-    RegistryError,
-    StateManager,
     StatusChange,
-    TamperedRegistryError,
-    UnknownRunError,
 )
+from sensequant_assets.registry.schema import SCHEMA_VERSION
 from sensequant_assets.registry.verify import RegistryCheck
 
 __all__ = [

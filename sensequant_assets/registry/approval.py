@@ -21,7 +21,7 @@ from sqlalchemy.engine import RowMapping
 from sensequant_assets.registry.errors import RegistryError
 
 if TYPE_CHECKING:
-    from sensequant_assets.registry.state import CandidateRun
+    from sensequant_assets.registry.records import CandidateRun
 
 ALLOW_SYNTHETIC_SETTING = "SENSEQUANT_ALLOW_SYNTHETIC_PROMOTION"
 GATE_APPROVES = "approve"

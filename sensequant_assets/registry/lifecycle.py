@@ -1,6 +1,6 @@
 """A candidate run's lifecycle: its statuses, the legal moves between them, the stages.
 
-See :mod:`sensequant_assets.registry.state` for the diagram; the registry's schema
+See :mod:`sensequant_assets.registry.manager` for the diagram; the registry's schema
 (:mod:`sensequant_assets.registry.schema`) enforces the same statuses and stages.
 """
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.database import Tx
 from sensequant_assets.registry.errors import RegistryError
-from sensequant_assets.registry.state import StateManager
+from sensequant_assets.registry.manager import StateManager
 
 TABLE = "candidate_reservations"
 
