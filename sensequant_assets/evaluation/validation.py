@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.classification import classification_report
 from sensequant_assets.evaluation.backtest import (
     BacktestResult,
     CostModel,
@@ -43,7 +44,6 @@ from sensequant_assets.training.candidate import (
     content_digest,
     distillation_inputs,
 )
-from sensequant_assets.training.metrics import classification_report
 from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.student import StudentConfig
 

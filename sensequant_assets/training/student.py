@@ -54,9 +54,9 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import log_loss
 
 from sensequant_assets.atomic import replace_dir
+from sensequant_assets.classification import classification_report, log_loss
 from sensequant_assets.features.cross_section import (
     NORMALISATIONS,
     Normalisation,
@@ -64,7 +64,6 @@ from sensequant_assets.features.cross_section import (
 )
 from sensequant_assets.features.labels import CLASS_NAMES, DOWN, NEUTRAL, UP
 from sensequant_assets.integrity import ModelIntegrityError
-from sensequant_assets.training.metrics import classification_report
 from sensequant_assets.training.split import sample_dates
 
 CLASSES = (DOWN, NEUTRAL, UP)
@@ -503,7 +502,7 @@ def _metrics(
     return {
         "n_test": len(test_idx),
         **{k: v for k, v in report.items() if k != "samples"},
-        "log_loss": float(log_loss(truth, probabilities, labels=list(CLASSES))),
+        "log_loss": log_loss(truth, probabilities),
         "baselines": {
             "majority_class": {
                 "class": CLASS_NAMES[majority],

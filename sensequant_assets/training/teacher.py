@@ -38,6 +38,7 @@ import pandas as pd
 
 from sensequant_assets.atomic import replace_dir
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.classification import probability_report
 from sensequant_assets.features.labels import CLASS_NAMES, LabelSpec, make_labels
 from sensequant_assets.features.technical import compute_features, feature_columns
 from sensequant_assets.integrity import ModelIntegrityError
@@ -302,75 +303,6 @@ def _require_model_features(booster: lgb.Booster, names: list[str]) -> None:
         )
 
 
-def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
-    """Validation metrics of the argmax predictions, computed with numpy.
-
-    The formulas are scikit-learn's (``precision_recall_fscore_support``, ``accuracy_score``,
-    ``log_loss``, ``confusion_matrix``) and give the same floats, bit for bit, as a test
-    checks; they are written out because scikit-learn's input validation cost more than the
-    LightGBM fit on these small validation sets. ``zero_division=0``: a class the model never
-    predicts scores precision 0 rather than an undefined value, the pessimistic reading.
-    Macro averages use scikit-learn's default label set (classes present in the truth or the
-    predictions), so a class absent from both is not counted as a failure; ``per_class`` and
-    the confusion matrix (rows true, columns predicted) always list all three classes.
-    ``log_loss`` scores the probabilities the student will distil, not just their argmax;
-    like scikit-learn it clips them to [eps, 1 − eps] and does not renormalise rows.
-    """
-    y_true = np.asarray(y_true, dtype=np.int64)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    n_classes = len(CLASS_IDS)
-    if probabilities.ndim != 2 or probabilities.shape != (len(y_true), n_classes):
-        raise ValueError(
-            f"probabilities of shape {probabilities.shape} do not match {len(y_true)} labels "
-            f"and {n_classes} classes"
-        )
-    if len(y_true) == 0:
-        raise ValueError("classification metrics need at least one sample")
-    if not np.isin(y_true, CLASS_IDS).all():
-        raise ValueError(
-            f"labels must be class ids {CLASS_IDS}, got {sorted(set(y_true.tolist()))}"
-        )
-    if probabilities.min() < 0 or probabilities.max() > 1:
-        raise ValueError("probabilities must lie in [0, 1]")
-    y_pred = probabilities.argmax(axis=1)
-    matrix = np.bincount(n_classes * y_true + y_pred, minlength=n_classes**2).reshape(
-        n_classes, n_classes
-    )
-    true_positive = np.diag(matrix)
-    support = matrix.sum(axis=1)
-    predicted = matrix.sum(axis=0)
-    precision = _divide_or_zero(true_positive, predicted)
-    recall = _divide_or_zero(true_positive, support)
-    f1 = _divide_or_zero(2.0 * true_positive, support + predicted)
-    present = (support + predicted) > 0
-    eps = np.finfo(np.float64).eps
-    clipped = np.clip(probabilities, eps, 1 - eps)
-    losses = -np.log(clipped[np.arange(len(y_true)), y_true])
-    return {
-        "accuracy": float((y_true == y_pred).mean()),
-        "precision_macro": float(precision[present].mean()),
-        "recall_macro": float(recall[present].mean()),
-        "f1_macro": float(f1[present].mean()),
-        "log_loss": float(losses.mean()),
-        "per_class": {
-            CLASS_NAMES[c]: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, c in enumerate(CLASS_IDS)
-        },
-        "confusion_matrix": matrix.tolist(),
-    }
-
-
-def _divide_or_zero(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """``numerator / denominator`` in float64, 0 where the denominator is 0 (zero_division=0)."""
-    safe = np.where(denominator == 0, 1, denominator).astype(np.float64)
-    return np.where(denominator == 0, 0.0, numerator.astype(np.float64) / safe)
-
-
 def train_teacher(
     window: TrainingWindow,
     bars: pd.DataFrame,
@@ -439,7 +371,7 @@ def train_teacher(
     run.counts["nonfinite_features"] = int((~np.isfinite(matrix)).any(axis=1).sum())
     booster = fit_teacher_model(train_features, train["label"], config)
     probabilities = teacher_probabilities(booster, validation[names], names)
-    run.metrics = classification_metrics(validation["label"].to_numpy(), probabilities)
+    run.metrics = probability_report(validation["label"].to_numpy(), probabilities)
     gains = booster.feature_importance(importance_type="gain")
     run.feature_importance = {
         name: float(gain)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sensequant_assets.classification import CLASSES
 from sensequant_assets.evaluation.backtest import (
     CostModel,
     Mode,
@@ -43,7 +44,6 @@ from sensequant_assets.evaluation.performance import (
 )
 from sensequant_assets.evaluation.stress.result import STRATEGIES, StressResult
 from sensequant_assets.evaluation.stress.scoring import (
-    CLASSES,
     PASS_MARK,
     _classification,
     _sharpe_for_score,

@@ -49,10 +49,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import precision_recall_fscore_support
 
+from sensequant_assets.classification import CLASSES, classification_report
 from sensequant_assets.evaluation.performance import sharpe_ratio
-from sensequant_assets.features.labels import CLASS_NAMES, DOWN, NEUTRAL, UP
+from sensequant_assets.features.labels import CLASS_NAMES, UP
 
 PASS_MARK = 50.0
 DRAWDOWN_FLOOR = 0.01
@@ -64,7 +64,6 @@ REGIME_CHANGE_ACCURACY_DROP = 0.10
 OVERFIT_MAX_ACCURACY_GAP = 0.10
 
 FAILURE_MODES: tuple[str, ...] = ("black_swan", "regime_change", "overfit", "none")
-CLASSES: list[int] = [DOWN, NEUTRAL, UP]
 
 RESILIENCE_FORMULA = (
     "score = mean of the computable components, each in [0, 100]: "
@@ -213,8 +212,8 @@ def _sharpe_for_score(returns: pd.Series, risk_free_annual: float) -> float | No
     return 0.0 if sharpe is None else sharpe
 
 
-# Accuracy and macro precision/recall as training/metrics.py computes them too (a
-# duplicate left for now), plus the window's majority share and up-call precision.
+# The window's classification figures (classification.py's conventions), its up-call
+# precision and the share of its majority class.
 def _classification(rows: pd.DataFrame) -> dict[str, Any]:
     labelled = rows[rows["label"].notna()]
     empty: dict[str, Any] = {
@@ -231,20 +230,16 @@ def _classification(rows: pd.DataFrame) -> dict[str, Any]:
         return empty
     truth = labelled["label"].to_numpy(dtype="int64")
     guess = labelled["predicted"].to_numpy(dtype="int64")
-    precision, recall, _, _ = precision_recall_fscore_support(
-        truth, guess, labels=CLASSES, average="macro", zero_division=0
-    )
+    report = classification_report(truth, guess)
     up_calls = int((guess == UP).sum())
     counts = np.bincount(truth, minlength=len(CLASSES))
     majority = int(np.argmax(counts))
     return {
         "labelled_rows": len(labelled),
-        "accuracy": float(np.mean(truth == guess)),
-        "precision_macro": float(precision),
-        "recall_macro": float(recall),
-        "up_precision": (
-            float(np.sum((guess == UP) & (truth == UP)) / up_calls) if up_calls else None
-        ),
+        "accuracy": report["accuracy"],
+        "precision_macro": report["precision_macro"],
+        "recall_macro": report["recall_macro"],
+        "up_precision": report["per_class"][CLASS_NAMES[UP]]["precision"] if up_calls else None,
         "up_calls": up_calls,
         "majority_class": CLASS_NAMES[majority],
         "majority_share": float(counts[majority] / len(truth)),
