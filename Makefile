@@ -46,8 +46,10 @@ system-packages:
 run: setup
 	$(BIN)/sensequant historical-run --symbols RELIANCE,TCS --start-date 2024-01-01 --end-date 2024-12-31
 
+# Whole test files go to TEST_WORKERS processes (--dist loadfile keeps a file's fixtures in one).
+TEST_WORKERS ?= 2
 test: setup system-packages
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .
