@@ -1,0 +1,158 @@
+"""A deployed student's calls for one NSE session: what ``production_signals`` stores.
+
+The student is scored exactly as it was validated: causal features of each symbol's bars up to
+and including the session, normalised within the session's cross-section, through the booster
+whose SHA-256 :func:`~sensequant_assets.training.student.load_student` verified. A symbol is
+scored only from a bar *on* the session: a symbol whose latest bar is older would be scored on
+stale features, so it is reported instead (:class:`DayScores`), and the asset's checks fail on
+it rather than silently carrying yesterday's call forward.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.features import WARMUP_SESSIONS, compute_features_panel
+from sensequant_assets.features.labels import DOWN, NEUTRAL, UP
+from sensequant_assets.training.student import predict_probabilities, stored_normalisation
+
+#: Columns of a stored signal row; ``call`` is −1 / 0 / +1 for down / neutral / up.
+SIGNAL_COLUMNS = (
+    "date",
+    "symbol",
+    "model_id",
+    "p_down",
+    "p_neutral",
+    "p_up",
+    "score",
+    "call",
+    "feature_date",
+)
+CALL_OF_CLASS = {DOWN: -1, NEUTRAL: 0, UP: 1}
+#: Sessions of history read before the scored one. The exponential averages (EMA 50 at most,
+#: weight (1 − 2/51) per session) never forget their first value: 400 sessions past the
+#: warm-up shrink its weight below 1e-7, so a day scored from this window and the same day
+#: inside a longer history agree to that precision.
+HISTORY_SESSIONS = WARMUP_SESSIONS + 400
+
+
+@dataclass(frozen=True)
+class DayScores:
+    """One session's signals and the universe symbols that could not be scored, with why."""
+
+    day: dt.date
+    model_id: str
+    signals: pd.DataFrame
+    without_bars: list[str] = field(default_factory=list)
+    stale: dict[str, str] = field(default_factory=dict)
+    incomplete: list[str] = field(default_factory=list)
+
+    @property
+    def unscored(self) -> list[str]:
+        return sorted({*self.without_bars, *self.stale, *self.incomplete})
+
+    def summary(self, universe: Sequence[str]) -> dict[str, Any]:
+        """Counts and the unscored symbols by reason, JSON-able (asset metadata, the CLI)."""
+        calls = self.signals["call"].value_counts().to_dict() if len(self.signals) else {}
+        return {
+            "day": self.day.isoformat(),
+            "model_id": self.model_id,
+            "universe": len(universe),
+            "scored": len(self.signals),
+            "long": int(calls.get(1, 0)),
+            "neutral": int(calls.get(0, 0)),
+            "short": int(calls.get(-1, 0)),
+            "without_bars": self.without_bars,
+            "stale": self.stale,
+            "incomplete_features": self.incomplete,
+        }
+
+
+def history_start(calendar: TradingCalendar, day: dt.date) -> dt.date:
+    """The first session whose bars the features of ``day`` may read."""
+    return calendar.offset(day, -HISTORY_SESSIONS)
+
+
+def score_day(
+    booster: lgb.Booster,
+    metadata: Mapping[str, Any],
+    model_id: str,
+    bars: pd.DataFrame,
+    day: dt.date,
+    universe: Sequence[str],
+    sentiment: pd.DataFrame | None = None,
+) -> DayScores:
+    """The calls for ``day`` of every ``universe`` symbol with a bar on ``day``.
+
+    ``bars``: stored rows (``date, symbol, open, high, low, close, volume``) up to ``day``
+    (later rows are ignored, so a re-run after more data arrived gives the same calls);
+    ``sentiment``: ``date, symbol, sentiment_score`` when the student was trained with it.
+    """
+    names: list[str] = list(metadata["feature_names"])
+    wants_sentiment = "sentiment_score" in names
+    if wants_sentiment and sentiment is None:
+        raise ValueError(f"{model_id} was trained with sentiment features: pass the scores")
+    stamp = pd.Timestamp(day)
+    bars = bars[pd.to_datetime(bars["date"]) <= stamp]
+    bars = bars[bars["symbol"].isin(universe)]
+    last = bars.groupby("symbol")["date"].max() if len(bars) else pd.Series(dtype=object)
+    without = sorted(set(universe) - set(last.index))
+    stale = {
+        str(s): pd.Timestamp(d).date().isoformat()
+        for s, d in last.items()
+        if pd.Timestamp(d) < stamp
+    }
+    fresh = bars[~bars["symbol"].isin(list(stale))]
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in SIGNAL_COLUMNS})
+    if fresh.empty:
+        return DayScores(day, model_id, empty, without, stale)
+    features = compute_features_panel(
+        fresh.sort_values(["symbol", "date"]).reset_index(drop=True),
+        sentiment if wants_sentiment else None,
+    )
+    today = features[pd.to_datetime(features["date"]) == stamp]
+    complete = today[names].notna().all(axis=1)
+    incomplete = sorted(today.loc[~complete, "symbol"].astype(str))
+    rows = today[complete].reset_index(drop=True)
+    if rows.empty:
+        return DayScores(day, model_id, empty, without, stale, incomplete)
+    probabilities = predict_probabilities(booster, rows, names, stored_normalisation(metadata))
+    classes = probabilities.argmax(axis=1)
+    signals = pd.DataFrame(
+        {
+            "date": stamp,
+            "symbol": rows["symbol"].astype(str),
+            "model_id": model_id,
+            "p_down": probabilities[:, DOWN],
+            "p_neutral": probabilities[:, NEUTRAL],
+            "p_up": probabilities[:, UP],
+            "score": probabilities[:, UP] - probabilities[:, DOWN],
+            "call": np.vectorize(CALL_OF_CLASS.__getitem__)(classes).astype("int64"),
+            "feature_date": stamp,
+        }
+    )
+    signals = signals.sort_values("symbol").reset_index(drop=True)
+    return DayScores(day, model_id, signals, without, stale, incomplete)
+
+
+def format_calls(signals: pd.DataFrame) -> list[str]:
+    """The day's calls as aligned lines, strongest score first (``sensequant signals``)."""
+    if signals.empty:
+        return ["no signals stored for this day"]
+    words = {1: "long", 0: "neutral", -1: "short"}
+    ordered = signals.sort_values("score", ascending=False)
+    lines = [f"{'symbol':<12} {'call':<8} {'score':>7} {'p_down':>7} {'p_neutral':>9} {'p_up':>7}"]
+    lines += [
+        f"{row.symbol:<12} {words[int(row.call)]:<8} {row.score:>+7.3f} {row.p_down:>7.3f} "
+        f"{row.p_neutral:>9.3f} {row.p_up:>7.3f}"
+        for row in ordered.itertuples()
+    ]
+    return lines
