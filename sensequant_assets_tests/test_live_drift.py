@@ -1,0 +1,76 @@
+"""Drift of live features against the student's training law: quiet on the same law over a
+window, loud on a shift or a unit change, silent (insufficient) on too few rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sensequant_assets.live.drift import (
+    WINDOW_SESSIONS,
+    ColumnProfile,
+    column_profile,
+    drift_report,
+    ks_statistic,
+    psi,
+    reference_profile,
+)
+
+RNG = np.random.default_rng(11)
+TRAINING = pd.DataFrame(
+    {"ret": RNG.standard_t(4, 30_000) * 0.01, "vol": RNG.gamma(4, 0.05, 30_000)}
+)
+PROFILES = reference_profile(TRAINING, ["ret", "vol"])
+WINDOW_ROWS = WINDOW_SESSIONS * 100  # a window of ~100 symbols a day
+
+
+def live(ret: np.ndarray, vol: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"ret": ret, "vol": vol})
+
+
+def test_the_same_law_over_a_window_is_rarely_flagged() -> None:
+    warned = 0
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        window = live(rng.standard_t(4, WINDOW_ROWS) * 0.01, rng.gamma(4, 0.05, WINDOW_ROWS))
+        warned += drift_report(PROFILES, window)["worst"] != "ok"
+    assert warned <= 4  # ≤ 2% of windows of an unchanged market
+
+
+def test_a_shift_and_a_unit_change_are_errors() -> None:
+    rng = np.random.default_rng(5)
+    shifted = live(rng.standard_t(4, WINDOW_ROWS) * 0.01 + 0.01, rng.gamma(4, 0.05, WINDOW_ROWS))
+    report = drift_report(PROFILES, shifted)
+    assert report["error"] == ["ret"] and report["worst"] == "error"
+    assert report["columns"]["vol"]["severity"] == "ok"
+    paise = live(rng.standard_t(4, WINDOW_ROWS) * 0.01, rng.gamma(4, 0.05, WINDOW_ROWS) * 100)
+    assert drift_report(PROFILES, paise)["error"] == ["vol"]
+
+
+def test_one_day_is_too_few_rows_to_judge() -> None:
+    rng = np.random.default_rng(6)
+    day = live(rng.standard_t(4, 100) * 0.01 + 0.05, rng.gamma(4, 0.05, 100))
+    report = drift_report(PROFILES, day)
+    assert {c["severity"] for c in report["columns"].values()} == {"insufficient"}
+    assert report["worst"] == "ok" and report["columns"]["ret"]["psi"] is None
+
+
+def test_an_empty_live_bin_gives_a_large_finite_psi() -> None:
+    profile = column_profile(np.arange(1_000.0))
+    value = psi(profile, np.full(500, 10.0))  # everything in the first bin
+    assert np.isfinite(value) and value > 1.0
+    assert psi(profile, np.arange(1_000.0)) < 1e-9
+
+
+def test_ks_is_the_two_sample_statistic_against_the_reference_sample() -> None:
+    profile = PROFILES["ret"]
+    values = np.random.default_rng(8).standard_t(4, 700) * 0.012
+    expected = stats.ks_2samp(np.asarray(profile.sample), values).statistic
+    assert abs(ks_statistic(profile, values) - expected) < 1e-12
+
+
+def test_a_profile_survives_json() -> None:
+    profile = PROFILES["vol"]
+    assert ColumnProfile.from_dict(profile.to_dict()) == profile
+    assert len(profile.shares) == len(profile.edges) + 1 and abs(sum(profile.shares) - 1) < 1e-12
