@@ -22,11 +22,12 @@ from harness import bench_home, peak_memory_mib, report
 
 from sensequant_assets.defs.jobs import TEACHER_JOB
 from sensequant_assets.defs.partitions import teacher_blocks
-from sensequant_assets.defs.resources import MarketData
-from sensequant_assets.defs.training import RunReads, Training, train_window
+from sensequant_assets.ingest import MarketData
 from sensequant_assets.storage import WAREHOUSE_SCHEMA, connect
 from sensequant_assets.training import TrainingWindow
 from sensequant_assets.training.candidate import DISTILLATION_MEMO
+from sensequant_assets.training.resources import Training
+from sensequant_assets.training.runner import RunReads, train_window
 from sensequant_assets.universe import INDEX_SYMBOL
 
 START, END = dt.date(2023, 1, 2), dt.date(2025, 12, 31)

@@ -29,7 +29,6 @@ from pydantic import SecretStr
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
-from sensequant_assets.defs.evaluation import Evaluation
 from sensequant_assets.defs.jobs import (
     BENCHMARK_JOB,
     CANDIDATE_JOB,
@@ -43,17 +42,18 @@ from sensequant_assets.defs.partitions import (
     one_symbol_range_tags,
     teacher_blocks,
 )
-from sensequant_assets.defs.release import record_failed_candidate
 from sensequant_assets.defs.tags import DRYRUN_TAG, HISTORICAL_RUN_TAG, OWNER_TAG, scope_tags
-from sensequant_assets.defs.training import Training
+from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.reservation import reserve_new
+from sensequant_assets.release.stage import record_failed_candidate
 from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec, RunWorkerDied
 from sensequant_assets.runs import PROGRESS, step_failure
 from sensequant_assets.settings import EMBEDDED, Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range
+from sensequant_assets.training.resources import Training
 from sensequant_assets.universe import INDEX_SYMBOL, load_universe
 
 DRYRUN_SYMBOLS = 2

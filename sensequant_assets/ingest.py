@@ -13,6 +13,10 @@ are allowed, because a partition marked materialized without a row is never retr
 
 Overnight moves are judged against the corporate-actions file (:class:`PriceChecks`): a listed
 split explains its jump, but the bars are stored unadjusted, as received.
+
+:class:`MarketData` is what the ingestion assets share (the source, the warehouse, the raw
+archive and an :class:`Ingestor` per table), built from the settings; Dagster passes it to them
+as a resource.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,11 +35,13 @@ import pandas as pd
 from sensequant_assets.quality import DataQualityError, Finding, QualityReport, validate_ohlcv
 from sensequant_assets.quality.corporate_actions import CorporateActions, load_corporate_actions
 from sensequant_assets.quality.overnight import DEFAULT_MAX_OVERNIGHT_MOVE
-from sensequant_assets.sources import MarketDataSource, SourceError
+from sensequant_assets.sources import MarketDataSource, SourceError, build_source
 from sensequant_assets.storage import RawArchive, Warehouse
 
 if TYPE_CHECKING:
+    from sensequant_assets.calendar import TradingCalendar
     from sensequant_assets.settings import Settings
+    from sensequant_assets.universe import Universe
 
 logger = logging.getLogger(__name__)
 BAR_COLUMNS = ["date", "symbol", "open", "high", "low", "close", "volume", "source"]
@@ -236,3 +243,45 @@ class Ingestor:
             frame = pd.concat(clean_frames, ignore_index=True)
             result.frame = frame.sort_values(["symbol", "date"]).reset_index(drop=True)
         return result
+
+
+@dataclass
+class MarketData:
+    """Everything an ingestion asset needs, built once per process from the settings.
+
+    The source is built on first use: the Breeze client imports its SDK and opens a session
+    only when a run actually fetches, never when Dagit loads the definitions.
+    """
+
+    settings: Settings
+    universe: Universe
+    calendar: TradingCalendar
+
+    @cached_property
+    def source(self) -> MarketDataSource:
+        return build_source(self.settings, self.universe, self.calendar)
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        return Warehouse.from_settings(self.settings)
+
+    @cached_property
+    def archive(self) -> RawArchive:
+        return RawArchive(self.settings.raw_dir)
+
+    @property
+    def ingest_policy(self) -> IngestPolicy:
+        return IngestPolicy(
+            allow_shrink=self.settings.allow_shrink,
+            allow_missing_sessions=self.settings.allow_missing_sessions,
+        )
+
+    def ingestor(self, table: str, policy: IngestPolicy | None = None) -> Ingestor:
+        return Ingestor(
+            self.source,
+            self.warehouse,
+            self.archive,
+            table,
+            refetch=self.settings.breeze_refetch,
+            policy=policy or self.ingest_policy,
+        )

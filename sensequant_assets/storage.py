@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,6 +124,11 @@ class Warehouse:
         """The latest stored date for ``symbol``: how far labels can look ahead."""
         value = self._scalar(table, "select max(date) from {table} where symbol = ?", [symbol])
         return pd.Timestamp(value).date() if value is not None else None
+
+    def last_common_date(self, table: str, symbols: Sequence[str]) -> dt.date | None:
+        """The last day every one of ``symbols`` has stored (the slowest symbol decides)."""
+        days = [self.last_date(table, s) for s in symbols]
+        return None if any(d is None for d in days) else min(d for d in days if d)
 
     def last_close_before(self, table: str, symbol: str, day: dt.date) -> float | None:
         value = self._scalar(

@@ -22,11 +22,11 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import CANDIDATE_JOB
 from sensequant_assets.defs.tags import scope_tags
-from sensequant_assets.defs.training import Training
 from sensequant_assets.historical import HistoricalRequest, run_historical
 from sensequant_assets.settings import load_settings
 from sensequant_assets.sources.synthetic import SyntheticSource
 from sensequant_assets.storage import Warehouse
+from sensequant_assets.training.resources import Training
 from sensequant_assets.universe import INDEX_SYMBOL, load_universe, universe_for
 
 # Three symbols: the books trade the top and bottom thirds, which two symbols never fill.

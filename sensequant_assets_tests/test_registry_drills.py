@@ -15,7 +15,7 @@ import pytest
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.cli import EXIT_FAILED, main
 from sensequant_assets.defs import build_defs
-from sensequant_assets.defs.promotion import DEPLOY_POOL
+from sensequant_assets.defs.assets.promotion import DEPLOY_POOL
 from sensequant_assets.registry import StateManager, TamperedRegistryError
 from sensequant_assets.registry.reservation import reserve
 from sensequant_assets.release import deploy_lock

@@ -12,15 +12,15 @@ import pytest
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
-from sensequant_assets.defs.evaluation import Evaluation
 from sensequant_assets.defs.jobs import CANDIDATE_JOB
-from sensequant_assets.defs.release import record_failed_candidate
 from sensequant_assets.defs.tags import scope_tags
-from sensequant_assets.defs.training import Training
+from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
 from sensequant_assets.release.lineage import code_version, data_snapshot_hash, public_configuration
+from sensequant_assets.release.stage import record_failed_candidate
 from sensequant_assets.settings import load_settings
+from sensequant_assets.training.resources import Training
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.evidence import write_evidence
 

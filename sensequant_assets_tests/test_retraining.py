@@ -9,8 +9,9 @@ import pytest
 
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import TEACHER_JOB
-from sensequant_assets.defs.retraining import NEW_WINDOW_TAG, latest_complete_window
+from sensequant_assets.defs.tags import NEW_WINDOW_TAG
 from sensequant_assets.settings import load_settings
+from sensequant_assets.training.resources import latest_complete_window
 from sensequant_assets_tests.test_training_assets import ingest, ingest_benchmark
 
 IST = ZoneInfo("Asia/Kolkata")

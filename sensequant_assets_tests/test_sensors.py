@@ -11,9 +11,9 @@ import pytest
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import CANDIDATE_JOB
-from sensequant_assets.defs.sensors import promotion_requests
 from sensequant_assets.defs.tags import scope_tags
 from sensequant_assets.registry import StateManager
+from sensequant_assets.release.deployment import promotion_requests
 from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.evidence import write_evidence
 

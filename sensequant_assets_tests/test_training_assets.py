@@ -11,8 +11,9 @@ from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
 from sensequant_assets.defs.partitions import date_range_tags, one_symbol_range_tags
-from sensequant_assets.defs.training import RunReads, Training, train_window
 from sensequant_assets.settings import Settings, load_settings
+from sensequant_assets.training.resources import Training
+from sensequant_assets.training.runner import RunReads, train_window
 from sensequant_assets.training.teacher import load_teacher
 from sensequant_assets.training.windows import TrainingWindow
 

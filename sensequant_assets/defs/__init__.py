@@ -1,4 +1,6 @@
-"""Dagster glue: assets, checks, resources, partitions, jobs and schedules, one file each."""
+"""Dagster glue, one module per kind of definition: ``assets/`` (one module per asset group),
+``checks``, ``jobs``, ``schedules``, ``sensors``, ``partitions``, ``tags``, ``resources`` (with
+the IO managers ``duckdb_io`` and ``delta_io``) and ``executors``."""
 
 from __future__ import annotations
 
@@ -7,25 +9,26 @@ import datetime as dt
 import dagster as dg
 
 from sensequant_assets.calendar import TradingCalendar
-from sensequant_assets.defs.evaluation import Evaluation, build_evaluation_assets
+from sensequant_assets.defs.assets.evaluation import build_evaluation_assets
+from sensequant_assets.defs.assets.market_data import build_market_data_assets
+from sensequant_assets.defs.assets.promotion import production_model
+from sensequant_assets.defs.assets.quality import data_quality
+from sensequant_assets.defs.assets.release import build_release_assets
+from sensequant_assets.defs.assets.training import build_training_assets
 from sensequant_assets.defs.executors import build_executor
 from sensequant_assets.defs.jobs import CANDIDATE_JOB, TEACHER_JOB, build_jobs
-from sensequant_assets.defs.market_data import build_market_data_assets
 from sensequant_assets.defs.partitions import (
     symbol_day_partitions,
     symbol_window_partitions,
     trading_day_partitions,
 )
-from sensequant_assets.defs.promotion import production_model
-from sensequant_assets.defs.quality import data_quality
-from sensequant_assets.defs.release import build_release_assets
-from sensequant_assets.defs.resources import MarketData, warehouse_io_manager
-from sensequant_assets.defs.retraining import build_retraining
+from sensequant_assets.defs.resources import build_resources
 from sensequant_assets.defs.schedules import build_schedules
 from sensequant_assets.defs.sensors import build_sensors
-from sensequant_assets.defs.training import Training, build_training_assets, teacher_window_keys
+from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.inputs import check_inputs
 from sensequant_assets.settings import Settings
+from sensequant_assets.training.resources import Training, teacher_window_keys
 from sensequant_assets.universe import universe_for
 
 BREEZE_POOL = "breeze_api"
@@ -47,13 +50,9 @@ def build_defs(settings: Settings) -> dg.Definitions:
     pool = BREEZE_POOL if settings.data_source == "breeze" else None
     windows = teacher_window_keys(settings, calendar, dt.date.today())
     teacher_partitions = symbol_window_partitions(symbols, windows)
-    training = Training(settings, universe, calendar)
-    evaluation = Evaluation(training)
+    evaluation = Evaluation(Training(settings, universe, calendar))
     jobs = build_jobs(sentiment_enabled)
     by_name = {job.name: job for job in jobs}
-    retrain_schedules, retrain_sensors = build_retraining(
-        settings, calendar, symbols, windows, by_name[TEACHER_JOB], by_name[CANDIDATE_JOB]
-    )
     storage_kind = "deltalake" if settings.warehouse == "delta" else "duckdb"
     return dg.Definitions(
         assets=[
@@ -66,15 +65,15 @@ def build_defs(settings: Settings) -> dg.Definitions:
         ],
         jobs=jobs,
         executor=build_executor(settings),
-        sensors=[
-            *build_sensors(training.layout, evaluation, [by_name[CANDIDATE_JOB]]),
-            *retrain_sensors,
-        ],
-        schedules=[*build_schedules(calendar, symbols), *retrain_schedules],
-        resources={
-            "market_data": MarketData(settings, universe, calendar),
-            "training": training,
-            "evaluation": evaluation,
-            "warehouse_io_manager": warehouse_io_manager(settings),
-        },
+        sensors=build_sensors(
+            settings,
+            calendar,
+            symbols,
+            windows,
+            evaluation,
+            by_name[TEACHER_JOB],
+            by_name[CANDIDATE_JOB],
+        ),
+        schedules=build_schedules(settings, calendar, symbols),
+        resources=build_resources(settings, universe, calendar, evaluation),
     )

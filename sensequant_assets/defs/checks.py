@@ -1,22 +1,29 @@
-"""Data-quality guardrails as first-class asset checks.
+"""Every asset check: the data-quality guardrails, sentiment coverage and the teacher rules.
 
-The rules themselves live in ``sensequant_assets.quality``; here each rule group becomes an
-``AssetCheckSpec`` and a run's findings become ``AssetCheckResult``s. Hard errors are ERROR
-checks and also fail the materialization (so nothing of the run is written); corrections and
-suspicious data are WARN checks that keep the data and say exactly what was seen.
+The rules themselves live in ``sensequant_assets.quality`` and ``training.diagnostics``; here
+each rule group becomes an ``AssetCheckSpec`` and a run's findings become
+``AssetCheckResult``s. Hard errors are ERROR checks and also fail the materialization (so
+nothing of the run is written); corrections and suspicious data are WARN checks that keep the
+data and say exactly what was seen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from sensequant_assets.quality import Finding
+from sensequant_assets.training import diagnostics
+from sensequant_assets.training.teacher import TeacherRun
 
 MAX_LISTED_FINDINGS = 50
+BENCHMARK_CHECKS = ("valid_rows", "ohlc_consistent", "calendar_complete")
+"""The guardrails the NIFTY 50 benchmark is checked against."""
+MIN_SENTIMENT_COVERAGE = 0.5
 
 
 @dataclass(frozen=True)
@@ -129,3 +136,72 @@ def check_results(
             )
         )
     return results
+
+
+SENTIMENT_CHECKS = [
+    dg.AssetCheckSpec(
+        "sentiment_coverage",
+        asset="sentiment_snapshots",
+        description=f"At least {MIN_SENTIMENT_COVERAGE:.0%} of symbol-days have a score.",
+    )
+]
+
+
+def sentiment_check_result(share: float, headlines_file: Path) -> dg.AssetCheckResult:
+    """WARN when fewer than :data:`MIN_SENTIMENT_COVERAGE` of the run's symbol-days scored."""
+    return dg.AssetCheckResult(
+        check_name="sentiment_coverage",
+        passed=share >= MIN_SENTIMENT_COVERAGE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"coverage": share, "headlines_file": str(headlines_file)},
+    )
+
+
+def teacher_check_results(runs: Sequence[TeacherRun]) -> list[dg.AssetCheckResult]:
+    """Report the run's windows against the four teacher rules in ``training.diagnostics``."""
+    verdicts = (
+        ("sample_minimum", diagnostics.short_windows(runs), "skipped for too few samples"),
+        (
+            "class_balance",
+            diagnostics.unbalanced_windows(runs),
+            f"with a class under {diagnostics.MIN_CLASS_SHARE:.0%} of training samples",
+        ),
+        ("finite_features", diagnostics.nonfinite_windows(runs), "trained on NaN or inf"),
+        ("no_leakage", diagnostics.leaky_windows(runs), "whose labels reach into validation"),
+    )
+    errors = {"finite_features", "no_leakage"}
+    return [
+        dg.AssetCheckResult(
+            check_name=name,
+            passed=not bad,
+            severity=dg.AssetCheckSeverity.ERROR if name in errors else dg.AssetCheckSeverity.WARN,
+            metadata={"windows_checked": len(runs), "violations": len(bad), "windows": bad[:50]},
+            description=f"{len(bad)} window(s) {what}" if bad else None,
+        )
+        for name, bad, what in verdicts
+    ]
+
+
+TEACHER_CHECKS = [
+    dg.AssetCheckSpec(
+        "sample_minimum",
+        asset="teacher_model",
+        description="Windows skipped for fewer labelled samples than SENSEQUANT_MIN_SAMPLES.",
+    ),
+    dg.AssetCheckSpec(
+        "class_balance",
+        asset="teacher_model",
+        description=(
+            f"Every class holds at least {diagnostics.MIN_CLASS_SHARE:.0%} of a teacher's "
+            "train set."
+        ),
+    ),
+    dg.AssetCheckSpec(
+        "finite_features", asset="teacher_model", description="No NaN or inf feature reached a fit."
+    ),
+    dg.AssetCheckSpec(
+        "no_leakage",
+        asset="teacher_model",
+        description="No training sample's label horizon reaches into its validation period.",
+    ),
+]

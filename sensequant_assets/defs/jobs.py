@@ -1,8 +1,20 @@
-"""Jobs: one per partitioning, so a backfill or a schedule can target exactly one asset shape."""
+"""Jobs: one per partitioning, so a backfill or a schedule can target exactly one asset shape.
+
+:func:`candidate_request` is the run request of a ``candidate_job`` run that the retraining
+schedules and the new-window sensor issue.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
 import dagster as dg
+
+from sensequant_assets.artifacts import CANDIDATE_PREFIX, TIMESTAMP_FORMAT
+from sensequant_assets.calendar import MARKET_TIMEZONE
+from sensequant_assets.defs.tags import RETRAIN_TAG, scope_tags
 
 OHLCV_JOB = "ohlcv_daily_job"
 BENCHMARK_JOB = "nifty50_benchmark_job"
@@ -61,3 +73,20 @@ def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]
             )
         )
     return jobs
+
+
+def candidate_request(
+    moment: dt.datetime,
+    symbols: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    reason: str,
+    run_key: str | None = None,
+) -> dg.RunRequest:
+    """A candidate run named after ``moment`` (IST), over ``symbols`` from ``start`` to ``end``."""
+    local = moment.astimezone(ZoneInfo(MARKET_TIMEZONE))
+    candidate_id = CANDIDATE_PREFIX + local.strftime(TIMESTAMP_FORMAT)
+    return dg.RunRequest(
+        run_key=run_key or f"candidate:{candidate_id}",
+        tags={**scope_tags(candidate_id, symbols, start, end), RETRAIN_TAG: reason},
+    )

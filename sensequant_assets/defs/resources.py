@@ -1,9 +1,11 @@
-"""Resources: the warehouse IO manager and the market-data context assets share."""
+"""Resources: the domain objects the assets share, and the warehouse IO manager.
+
+``MarketData`` (``ingest``), ``Training`` (``training.resources``) and ``Evaluation``
+(``evaluation.resources``) are plain classes the assets receive as ``dg.ResourceParam``; the IO
+managers are ``duckdb_io`` and ``delta_io``.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from functools import cached_property
 
 from dagster_deltalake import LocalConfig, S3Config
 from dagster_deltalake.config import ClientConfig
@@ -11,53 +13,24 @@ from dagster_deltalake.config import ClientConfig
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.delta_io import SliceDeltaLakePandasIOManager
 from sensequant_assets.defs.duckdb_io import TransactionalDuckDBPandasIOManager
-from sensequant_assets.ingest import Ingestor, IngestPolicy
+from sensequant_assets.evaluation.resources import Evaluation
+from sensequant_assets.ingest import MarketData
 from sensequant_assets.settings import Settings
-from sensequant_assets.sources import MarketDataSource, build_source
-from sensequant_assets.storage import WAREHOUSE_SCHEMA, RawArchive, Warehouse
+from sensequant_assets.storage import WAREHOUSE_SCHEMA
 from sensequant_assets.universe import Universe
 
 
-@dataclass
-class MarketData:
-    """Everything an ingestion asset needs, built once per process from the settings.
-
-    The source is built on first use: the Breeze client imports its SDK and opens a session
-    only when a run actually fetches, never when Dagit loads the definitions.
-    """
-
-    settings: Settings
-    universe: Universe
-    calendar: TradingCalendar
-
-    @cached_property
-    def source(self) -> MarketDataSource:
-        return build_source(self.settings, self.universe, self.calendar)
-
-    @cached_property
-    def warehouse(self) -> Warehouse:
-        return Warehouse.from_settings(self.settings)
-
-    @cached_property
-    def archive(self) -> RawArchive:
-        return RawArchive(self.settings.raw_dir)
-
-    @property
-    def ingest_policy(self) -> IngestPolicy:
-        return IngestPolicy(
-            allow_shrink=self.settings.allow_shrink,
-            allow_missing_sessions=self.settings.allow_missing_sessions,
-        )
-
-    def ingestor(self, table: str, policy: IngestPolicy | None = None) -> Ingestor:
-        return Ingestor(
-            self.source,
-            self.warehouse,
-            self.archive,
-            table,
-            refetch=self.settings.breeze_refetch,
-            policy=policy or self.ingest_policy,
-        )
+def build_resources(
+    settings: Settings, universe: Universe, calendar: TradingCalendar, evaluation: Evaluation
+) -> dict[str, object]:
+    """The Definitions' resources: the domain objects the assets share (``evaluation`` holds
+    the ``training`` one) and the warehouse IO manager."""
+    return {
+        "market_data": MarketData(settings, universe, calendar),
+        "training": evaluation.training,
+        "evaluation": evaluation,
+        "warehouse_io_manager": warehouse_io_manager(settings),
+    }
 
 
 def warehouse_io_manager(

@@ -1,7 +1,18 @@
-"""Daily ingestion after the NSE close (15:30 IST), at 18:00 IST on weekdays.
+"""Schedules (Asia/Kolkata): daily ingestion after the NSE close, and retraining on a cadence.
 
-A stock ``build_schedule_from_partitioned_job`` would emit one run per symbol each evening;
-these schedules emit one range-tagged run covering every symbol for the day instead.
+* ``ohlcv_daily_schedule`` and ``nifty50_benchmark_schedule`` (18:00 IST on weekdays, after the
+  15:30 close) ingest the day's session. A stock ``build_schedule_from_partitioned_job`` would
+  emit one run per symbol each evening; these emit one range-tagged run covering every symbol
+  for the day instead.
+* ``weekly_retrain`` (Saturdays 10:00 IST) and ``monthly_retrain`` (the 1st, 10:00 IST) launch
+  ``candidate_job``: a new candidate distilled from every trained teacher over the stored
+  history, then evaluated and briefed.
+
+Candidate ids come from the tick's time, and run keys stop a tick from firing twice for the same
+scheduled time. Both retraining schedules tick at 10:00 on a Saturday that is the 1st, so each
+names its candidate in a second of its own (cron ticks fall on whole minutes): weekly
+``..._100000``, monthly ``..._100001``. The run still reserves its id at start
+(``registry.reservation``), so any other collision fails the later run, never the earlier one.
 """
 
 import datetime as dt
@@ -11,8 +22,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from sensequant_assets.calendar import MARKET_TIMEZONE, TradingCalendar
-from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB
+from sensequant_assets.defs.jobs import BENCHMARK_JOB, CANDIDATE_JOB, OHLCV_JOB, candidate_request
 from sensequant_assets.defs.partitions import DATE_FORMAT, one_day_all_symbols_tags
+from sensequant_assets.settings import Settings
+from sensequant_assets.storage import Warehouse
 
 DAILY_CRON = "0 18 * * 1-5"
 
@@ -29,6 +42,12 @@ def _session_or_skip(
 
 
 def build_schedules(
+    settings: Settings, calendar: TradingCalendar, symbols: Sequence[str]
+) -> list[dg.ScheduleDefinition]:
+    return [*_ingest_schedules(calendar, symbols), *_retrain_schedules(settings, symbols)]
+
+
+def _ingest_schedules(
     calendar: TradingCalendar, symbols: Sequence[str]
 ) -> list[dg.ScheduleDefinition]:
     @dg.schedule(
@@ -64,3 +83,32 @@ def build_schedules(
         )
 
     return [ohlcv_daily_schedule, nifty50_benchmark_schedule]
+
+
+def _retrain_schedules(settings: Settings, symbols: Sequence[str]) -> list[dg.ScheduleDefinition]:
+    ordered = sorted(symbols)
+
+    def scheduled(name: str, cron: str, description: str, slot: int) -> dg.ScheduleDefinition:
+        @dg.schedule(
+            name=name,
+            cron_schedule=cron,
+            execution_timezone=MARKET_TIMEZONE,
+            job_name=CANDIDATE_JOB,
+            description=description,
+        )
+        def retrain(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+            last = Warehouse.from_settings(settings).last_common_date("ohlcv_daily", ordered)
+            if last is None:
+                return dg.SkipReason("no stored OHLCV for every symbol yet")
+            moment = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+            named = moment + dt.timedelta(seconds=slot)
+            return candidate_request(named, ordered, settings.history_start, last, name)
+
+        return retrain
+
+    return [
+        scheduled("weekly_retrain", "0 10 * * 6", "Saturdays 10:00 IST: a new candidate.", 0),
+        scheduled(
+            "monthly_retrain", "0 10 1 * *", "1st of the month 10:00 IST: a new candidate.", 1
+        ),
+    ]

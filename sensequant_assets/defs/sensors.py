@@ -1,57 +1,76 @@
-"""Sensors: promote approved candidates, train new windows, record failed candidate runs.
+"""Sensors: promote approved candidates, record failed candidate runs, train new windows.
 
-A failed run is recorded only for the candidate id it reserved
-(:mod:`~sensequant_assets.registry.reservation`), never for another run's.
+* ``promotion_sensor`` deploys each newly approved candidate once
+  (:func:`~sensequant_assets.release.deployment.promotion_requests` keeps the cursor).
+* ``candidate_failure_sensor`` writes a partial briefing and a ``failed`` registry entry for a
+  failed candidate run, only for the candidate id it reserved
+  (:mod:`~sensequant_assets.registry.reservation`), never for another run's.
+* ``new_window_sensor`` watches the stored OHLCV: once the data for a new training window is
+  complete (its label horizon included), it launches one teacher run for that window across
+  every symbol; when that run succeeds, ``new_window_candidate_sensor`` launches a candidate run.
 
 All keep cursors (and run keys) so a tick never re-fires for the same approval or window.
 """
 
-import json
+import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from sensequant_assets.artifacts import ArtifactLayout
-from sensequant_assets.defs.evaluation import Evaluation
-from sensequant_assets.defs.jobs import PROMOTE_JOB, STAGE_PHASES
-from sensequant_assets.defs.release import record_failed_candidate
-from sensequant_assets.defs.tags import CANDIDATE_TAG, HISTORICAL_RUN_TAG, candidate_owner
-from sensequant_assets.registry import APPROVED, StateManager
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs.jobs import (
+    PROMOTE_JOB,
+    STAGE_PHASES,
+    TEACHER_JOB,
+    candidate_request,
+)
+from sensequant_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from sensequant_assets.defs.tags import (
+    CANDIDATE_TAG,
+    HISTORICAL_RUN_TAG,
+    NEW_WINDOW_TAG,
+    candidate_owner,
+)
+from sensequant_assets.evaluation.resources import Evaluation
+from sensequant_assets.features import WARMUP_SESSIONS
+from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.approval import production_refusal
 from sensequant_assets.registry.reservation import try_reserve
+from sensequant_assets.release.deployment import promotion_requests
+from sensequant_assets.release.stage import record_failed_candidate
 from sensequant_assets.runs import step_failure
+from sensequant_assets.settings import Settings
+from sensequant_assets.storage import Warehouse
+from sensequant_assets.training import TrainingWindow, window_data_range
+from sensequant_assets.training.resources import latest_complete_window
 
-
-def promotion_requests(registry: StateManager, cursor: str | None) -> tuple[list[str], str]:
-    """Approved, non-dry-run candidates approved after ``cursor`` (oldest first), new cursor.
-
-    The cursor is the latest approval time handed out, plus the ids approved at that instant,
-    so two approvals within the same second are both seen exactly once. A registry changed
-    outside sensequant raises :class:`~sensequant_assets.registry.TamperedRegistryError`: the
-    tick fails with that line, requests nothing and keeps its cursor.
-    """
-    registry.verify().require("promote approved candidates")
-    state = json.loads(cursor) if cursor else {"after": "", "ids": []}
-    approved = [
-        r for r in registry.get_candidate_runs(status=APPROVED, include_dryrun=False)
-        if r.approved_at is not None
-    ]  # fmt: skip
-    fresh = sorted(
-        (r for r in approved
-         if (stamp := r.approved_at.isoformat()) > state["after"]
-         or (stamp == state["after"] and r.run_id not in state["ids"])),
-        key=lambda r: (r.approved_at, r.run_id),
-    )  # fmt: skip
-    if not fresh:
-        return [], json.dumps(state)
-    latest = fresh[-1].approved_at.isoformat()
-    same = [r.run_id for r in approved if r.approved_at.isoformat() == latest]
-    return [r.run_id for r in fresh], json.dumps({"after": latest, "ids": same})
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 
 def build_sensors(
-    layout: ArtifactLayout, evaluation: Evaluation, monitored: Sequence[object]
+    settings: Settings,
+    calendar: TradingCalendar,
+    symbols: Sequence[str],
+    windows: Sequence[str],
+    evaluation: Evaluation,
+    teacher_job: "UnresolvedAssetJobDefinition",
+    candidate_job: "UnresolvedAssetJobDefinition",
 ) -> list[dg.SensorDefinition]:
+    return [
+        *_release_sensors(evaluation, [candidate_job]),
+        *_new_window_sensors(settings, calendar, symbols, windows, teacher_job, candidate_job),
+    ]
+
+
+def _release_sensors(
+    evaluation: Evaluation, monitored: Sequence[object]
+) -> list[dg.SensorDefinition]:
+    layout = evaluation.training.layout
+
     @dg.sensor(job_name=PROMOTE_JOB, minimum_interval_seconds=60)
     def promotion_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         """Deploy each newly approved candidate to production, once; one trained on synthetic
@@ -93,3 +112,60 @@ def build_sensors(
             context.log.info(f"{candidate_id} is already reviewed: its briefing is left as it is")
 
     return [promotion_sensor, candidate_failure_sensor]
+
+
+def _new_window_sensors(
+    settings: Settings,
+    calendar: TradingCalendar,
+    symbols: Sequence[str],
+    windows: Sequence[str],
+    teacher_job: "UnresolvedAssetJobDefinition",
+    candidate_job: "UnresolvedAssetJobDefinition",
+) -> list[dg.SensorDefinition]:
+    ordered = sorted(symbols)
+
+    @dg.sensor(job_name=TEACHER_JOB, minimum_interval_seconds=600)
+    def new_window_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        """Train the teachers of a window once its market data is complete."""
+        stored = Warehouse.from_settings(settings).last_common_date("ohlcv_daily", ordered)
+        window = latest_complete_window(windows, ordered, calendar, settings.label_horizon, stored)
+        if window is None or (context.cursor is not None and window <= context.cursor):
+            return dg.SkipReason(f"no new complete window (last handled: {context.cursor})")
+        request = dg.RunRequest(
+            run_key=f"window:{window}",
+            tags={
+                RANGE_START_TAG: f"{ordered[0]}|{window}",
+                RANGE_END_TAG: f"{ordered[-1]}|{window}",
+                NEW_WINDOW_TAG: window,
+            },
+        )
+        return dg.SensorResult(run_requests=[request], cursor=window)
+
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[teacher_job],
+        request_job=candidate_job,
+    )
+    def new_window_candidate_sensor(
+        context: dg.RunStatusSensorContext,
+    ) -> dg.RunRequest | dg.SkipReason:
+        """After a new window's teachers trained, build and evaluate a candidate."""
+        window = context.dagster_run.tags.get(NEW_WINDOW_TAG)
+        if not window:
+            return dg.SkipReason("not a new-window teacher run")
+        end = window_data_range(
+            TrainingWindow.from_span_key(ordered[0], window),
+            calendar,
+            WARMUP_SESSIONS,
+            settings.label_horizon,
+        )[1]
+        return candidate_request(
+            dt.datetime.now(dt.UTC),
+            ordered,
+            settings.history_start,
+            end,
+            "new_window",
+            run_key=f"candidate-for-window:{window}",
+        )
+
+    return [new_window_sensor, new_window_candidate_sensor]

@@ -7,7 +7,9 @@ those symbols and dates. Without them a candidate covers every stored symbol and
 ``sensequant/owner`` is the token a ``historical-run`` command reserves its candidate id with
 and puts on every run it issues (see :func:`candidate_owner`).
 ``sensequant/allow_shrink`` and ``sensequant/allow_missing_sessions`` (``true``) let one ingest
-run do what the settings of the same names refuse by default.
+run do what the settings of the same names refuse by default. ``sensequant/retrain`` says why a
+schedule or sensor launched a candidate run, ``sensequant/new_window`` which window a
+new-window teacher run trains.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ DRYRUN_TAG = "sensequant/dryrun"
 OWNER_TAG = "sensequant/owner"
 ALLOW_SHRINK_TAG = "sensequant/allow_shrink"
 ALLOW_MISSING_SESSIONS_TAG = "sensequant/allow_missing_sessions"
+NEW_WINDOW_TAG = "sensequant/new_window"
+RETRAIN_TAG = "sensequant/retrain"
 
 
 @dataclass(frozen=True)

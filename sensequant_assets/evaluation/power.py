@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from scipy.stats import beta
@@ -40,6 +40,7 @@ from sensequant_assets.artifacts import CandidateLayout
 from sensequant_assets.atomic import append_durable, fsync_path
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.evaluation.gate import GATE_VERSION, decide
+from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.evaluation.stat_tests import statistical_tests
 from sensequant_assets.evaluation.validation import validate_candidate
 from sensequant_assets.features import WARMUP_SESSIONS
@@ -47,12 +48,9 @@ from sensequant_assets.settings import Settings
 from sensequant_assets.sources.synthetic import SyntheticSource, signal_ics
 from sensequant_assets.training import TrainingWindow, window_data_range
 from sensequant_assets.training.candidate import build_candidate
+from sensequant_assets.training.resources import Training, teacher_window_keys
 from sensequant_assets.training.teacher import train_teacher
 from sensequant_assets.universe import INDEX_SYMBOL, Universe, load_universe
-
-if TYPE_CHECKING:
-    from sensequant_assets.defs.evaluation import Evaluation
-    from sensequant_assets.defs.training import Training
 
 # Bumped whenever what one universe measures changes (the candidate path, its settings, the
 # synthetic model's meaning of IC): results of another protocol are not pooled with these.
@@ -72,13 +70,7 @@ def candidate_resources(start: dt.date) -> tuple[Training, Evaluation]:
     """The resources whose properties turn settings into a candidate's configs (label spec,
     teacher, student, reward and evaluation configs, gate thresholds), exactly as the assets
     get them.
-
-    Imported here, not at the top: ``sensequant_assets.defs`` builds every asset module on
-    import, and the briefing (which reads :func:`operating_characteristics`) is one of them.
     """
-    from sensequant_assets.defs.evaluation import Evaluation
-    from sensequant_assets.defs.training import Training
-
     training = Training(candidate_settings(start), load_universe(), TradingCalendar())
     return training, Evaluation(training)
 
@@ -111,8 +103,6 @@ def teacher_windows(
 ) -> list[TrainingWindow]:
     """The windows a historical run over ``[start, end]`` trains: the teacher partitions
     whose data range (warm-up before, label horizon after) lies inside the dates."""
-    from sensequant_assets.defs.training import teacher_window_keys  # see candidate_resources
-
     horizon = training.teacher_config.label.horizon
     keys = []
     for key in teacher_window_keys(training.settings, training.calendar, end):
@@ -130,7 +120,7 @@ def train_teachers(
     training: Training,
     root: Path,
 ) -> list[str]:
-    """Train every window as ``defs.training.train_window`` does, from ``bars`` instead of the
+    """Train every window as ``training.runner.train_window`` does, from ``bars`` instead of the
     warehouse; returns the window labels (completed or not, as the student asset passes)."""
     horizon = training.teacher_config.label.horizon
     by_symbol = {s: rows.reset_index(drop=True) for s, rows in bars.groupby("symbol", sort=False)}

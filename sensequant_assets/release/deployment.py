@@ -16,11 +16,13 @@ space happens before the registry is told: a full disk fails the deployment clea
 leaving the registry naming a model ``CURRENT`` does not (the fault drills found that window).
 Each deployment and rollback runs whole under the deployment lock
 (:mod:`~sensequant_assets.release.deploy_lock`), after checking the registry was not changed
-outside sensequant (:mod:`~sensequant_assets.registry.verify`).
+outside sensequant (:mod:`~sensequant_assets.registry.verify`). The promotion sensor asks
+:func:`promotion_requests` which approvals it has not handed out yet.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -190,3 +192,30 @@ def _new_pointer(stage_dir: Path, candidate_id: str) -> Iterator[Callable[[], No
 def _point_current(stage_dir: Path, candidate_id: str) -> None:
     with _new_pointer(stage_dir, candidate_id) as switch:
         switch()
+
+
+def promotion_requests(registry: StateManager, cursor: str | None) -> tuple[list[str], str]:
+    """Approved, non-dry-run candidates approved after ``cursor`` (oldest first), new cursor.
+
+    The cursor is the latest approval time handed out, plus the ids approved at that instant,
+    so two approvals within the same second are both seen exactly once. A registry changed
+    outside sensequant raises :class:`~sensequant_assets.registry.TamperedRegistryError`: the
+    tick fails with that line, requests nothing and keeps its cursor.
+    """
+    registry.verify().require("promote approved candidates")
+    state = json.loads(cursor) if cursor else {"after": "", "ids": []}
+    approved = [
+        r for r in registry.get_candidate_runs(status=APPROVED, include_dryrun=False)
+        if r.approved_at is not None
+    ]  # fmt: skip
+    fresh = sorted(
+        (r for r in approved
+         if (stamp := r.approved_at.isoformat()) > state["after"]
+         or (stamp == state["after"] and r.run_id not in state["ids"])),
+        key=lambda r: (r.approved_at, r.run_id),
+    )  # fmt: skip
+    if not fresh:
+        return [], json.dumps(state)
+    latest = fresh[-1].approved_at.isoformat()
+    same = [r.run_id for r in approved if r.approved_at.isoformat() == latest]
+    return [r.run_id for r in fresh], json.dumps({"after": latest, "ids": same})

@@ -6,11 +6,9 @@ path is in that event's metadata), so every file lands next to the right bundle 
 predictions; the later stages replay those exact predictions rather than re-fitting.
 """
 
-import datetime as dt
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +17,9 @@ import pandas as pd
 
 from sensequant_assets.artifacts import DATA_QUALITY_JSON, CandidateLayout
 from sensequant_assets.defs.tags import CandidateScope
-from sensequant_assets.defs.training import BENCHMARK_TABLE, Training
-from sensequant_assets.evaluation.backtest import (
-    CostModel,
-    benchmark_next_returns,
-    next_session_returns,
-)
+from sensequant_assets.evaluation.backtest import benchmark_next_returns, next_session_returns
 from sensequant_assets.evaluation.books import book_calls
-from sensequant_assets.evaluation.champion import compare_with_champion
-from sensequant_assets.evaluation.gate import GateThresholds, decide
+from sensequant_assets.evaluation.gate import decide
 from sensequant_assets.evaluation.outputs import (
     ACCURACY_REPORT,
     GATE_JSON,
@@ -37,118 +29,40 @@ from sensequant_assets.evaluation.outputs import (
     write_oos,
     write_validation,
 )
-from sensequant_assets.evaluation.selection import Selection, overlapping_candidates
-from sensequant_assets.evaluation.stat_tests import run_selection, statistical_tests
+from sensequant_assets.evaluation.resources import Evaluation, MissingInputError
+from sensequant_assets.evaluation.stat_tests import statistical_tests
 from sensequant_assets.evaluation.stress.replay import run_stress_tests
 from sensequant_assets.evaluation.stress.report import SUMMARY_FILE, write_stress_report
 from sensequant_assets.evaluation.stress.windows import load_stress_windows
-from sensequant_assets.evaluation.validation import (
-    EvaluationConfig,
-    Validation,
-    validate,
-    validate_candidate,
-)
+from sensequant_assets.evaluation.validation import validate_candidate
 from sensequant_assets.evaluation.walk_forward import Fold
-from sensequant_assets.registry import StateManager
-from sensequant_assets.registry.lifecycle import PRODUCTION
-from sensequant_assets.universe import INDEX_SYMBOL
 
 GROUP = "evaluation"
 
 
-@dataclass
-class Evaluation:
-    """What evaluation assets share: the training resource plus the evaluation settings."""
+def tagged_candidate(context: dg.AssetExecutionContext, evaluation: Evaluation) -> CandidateLayout:
+    """The run's tagged candidate, else the latest ``student_model`` materialization's."""
+    scope = CandidateScope.from_tags(context.run.tags)
+    if scope.candidate_id:
+        path = evaluation.training.layout.candidate(scope.candidate_id).root
+    else:
+        event = context.instance.get_latest_materialization_event(dg.AssetKey("student_model"))
+        if event is None or event.asset_materialization is None:
+            raise dg.Failure("no student_model materialization: train a candidate first")
+        path = Path(str(event.asset_materialization.metadata["candidate"].value))
+    if not (path / "student_runs.json").is_file():
+        raise dg.Failure(f"candidate bundle {path} is missing or incomplete")
+    return CandidateLayout(path)
 
-    training: Training
 
-    @cached_property
-    def config(self) -> EvaluationConfig:
-        s = self.training.settings
-        return EvaluationConfig(
-            costs=CostModel(s.cost_round_trip_bp, s.slippage_bp, s.short_cost_bp_annual),
-            risk_free_annual=s.risk_free_rate,
-            strategy=s.evaluation_strategy,
-            holding_sessions=s.label_horizon,
-        )
-
-    @cached_property
-    def thresholds(self) -> GateThresholds:
-        s = self.training.settings
-        return GateThresholds(
-            significance=s.gate_significance,
-            min_dsr=s.gate_min_dsr,
-            min_resilience=s.gate_min_resilience,
-            min_oos_sessions=s.gate_min_oos_sessions,
-        )
-
-    def candidate(self, context: dg.AssetExecutionContext) -> CandidateLayout:
-        """The run's tagged candidate, else the latest ``student_model`` materialization's."""
-        scope = CandidateScope.from_tags(context.run.tags)
-        if scope.candidate_id:
-            path = self.training.layout.candidate(scope.candidate_id).root
-        else:
-            event = context.instance.get_latest_materialization_event(dg.AssetKey("student_model"))
-            if event is None or event.asset_materialization is None:
-                raise dg.Failure("no student_model materialization: train a candidate first")
-            path = Path(str(event.asset_materialization.metadata["candidate"].value))
-        if not (path / "student_runs.json").is_file():
-            raise dg.Failure(f"candidate bundle {path} is missing or incomplete")
-        return CandidateLayout(path)
-
-    def audit_dir(self, candidate: CandidateLayout) -> Path:
-        return self.training.layout.audit_dir(candidate)
-
-    def market_data(self, candidate: CandidateLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The candidate's bars (its symbols over its data range), and the NIFTY 50's."""
-        runs = json.loads(candidate.student_runs.read_text())
-        symbols, (first, last) = runs["symbols"], runs["data_range"]
-        warehouse = self.training.warehouse
-        bars = warehouse.symbols_bars("ohlcv_daily", symbols, first, last)
-        benchmark = warehouse.symbols_bars(BENCHMARK_TABLE, [INDEX_SYMBOL], first, last)
-        if bars.empty or benchmark.empty:
-            raise dg.Failure(
-                "validation needs the candidate's OHLCV and the NIFTY 50 benchmark in the "
-                "warehouse: materialize ohlcv_daily and nifty50_benchmark"
-            )
-        return bars, benchmark
-
-    def selection(self, candidate: CandidateLayout, validation: Validation) -> Selection:
-        """The run's books plus earlier registry candidates on overlapping dates."""
-        registry = StateManager(self.training.layout.registry, read_only=True)
-        runs = registry.get_candidate_runs(include_dryrun=True)
-        window = validation.summary["out_of_sample"]
-        mine = next((r for r in runs if r.run_id == candidate.candidate_id), None)
-        earlier = [r for r in runs if mine is None or r.created_at < mine.created_at]
-        overlapping = overlapping_candidates(
-            earlier,
-            dt.date.fromisoformat(window["start"]),
-            dt.date.fromisoformat(window["end"]),
-            exclude=candidate.candidate_id,
-        )
-        return run_selection(validation, overlapping)
-
-    def champion(self, candidate: CandidateLayout, validation: Validation) -> dict[str, Any] | None:
-        """The paired comparison with the production model, or None when there is none."""
-        registry = StateManager(self.training.layout.registry, read_only=True)
-        live = registry.current_deployment(PRODUCTION)
-        if live is None or live.run_id == candidate.candidate_id:
-            return None
-        audit_dir = registry.get_candidate_run(live.run_id).audit_dir
-        return compare_with_champion(
-            validation.oos,
-            None if audit_dir is None else Path(audit_dir) / OOS_PREDICTIONS,
-            live.run_id,
-            self.config.holding_sessions,
-        )
-
-    def replay(self, candidate: CandidateLayout) -> Validation:
-        """Recompute the validation from the stored walk-forward predictions (deterministic)."""
-        path = self.audit_dir(candidate) / OOS_PREDICTIONS
-        if not path.is_file():
-            raise dg.Failure(f"{path} is missing: materialize model_validation first")
-        bars, benchmark = self.market_data(candidate)
-        return validate(pd.read_parquet(path), bars, benchmark, self.config)
+@contextmanager
+def missing_inputs_fail() -> Iterator[None]:
+    """A :class:`MissingInputError` (no upstream output, no stored bars) fails the step with
+    its message."""
+    try:
+        yield
+    except MissingInputError as exc:
+        raise dg.Failure(str(exc)) from None
 
 
 def _fold_progress(context: dg.AssetExecutionContext) -> Callable[[Fold, int], None]:
@@ -172,8 +86,9 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
         ``reports/optimization_report.html`` and ``oos_predictions.parquet`` in the audit dir.
         """
         training = evaluation.training
-        candidate = evaluation.candidate(context)
-        bars, benchmark = evaluation.market_data(candidate)
+        candidate = tagged_candidate(context, evaluation)
+        with missing_inputs_fail():
+            bars, benchmark = evaluation.market_data(candidate)
         validation = validate_candidate(
             candidate,
             bars,
@@ -213,8 +128,9 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
 
         File: ``stat_tests.json`` in the audit dir (conventions stated inside).
         """
-        candidate = evaluation.candidate(context)
-        validation = evaluation.replay(candidate)
+        candidate = tagged_candidate(context, evaluation)
+        with missing_inputs_fail():
+            validation = evaluation.replay(candidate)
         tests = statistical_tests(
             validation,
             evaluation.selection(candidate, validation),
@@ -247,10 +163,11 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
 
             Files: ``release/stress_tests_<candidate>/`` (summary JSON, report, PNGs).
             """
-            candidate = evaluation.candidate(context)
+            candidate = tagged_candidate(context, evaluation)
             oos = pd.read_parquet(evaluation.audit_dir(candidate) / OOS_PREDICTIONS)
             oos = oos.assign(predicted=book_calls(oos))  # replay the calls the books trade
-            bars, benchmark = evaluation.market_data(candidate)
+            with missing_inputs_fail():
+                bars, benchmark = evaluation.market_data(candidate)
             config = evaluation.config
             result = run_stress_tests(
                 oos,
@@ -288,7 +205,7 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
 
         File: ``gate_decision.json`` in the audit dir.
         """
-        candidate = evaluation.candidate(context)
+        candidate = tagged_candidate(context, evaluation)
         audit = evaluation.audit_dir(candidate)
         tests = json.loads((audit / STAT_TESTS_JSON).read_text())
         stress = None

@@ -6,16 +6,19 @@ from typing import Any
 import dagster as dg
 
 from sensequant_assets import sentiment
-from sensequant_assets.defs.checks import check_results, check_specs
+from sensequant_assets.defs.checks import (
+    BENCHMARK_CHECKS,
+    SENTIMENT_CHECKS,
+    check_results,
+    check_specs,
+    sentiment_check_result,
+)
 from sensequant_assets.defs.partitions import sessions_by_symbol, sessions_of
-from sensequant_assets.defs.resources import MarketData
 from sensequant_assets.defs.tags import ingest_policy
-from sensequant_assets.ingest import IngestResult, PriceChecks, format_sessions
+from sensequant_assets.ingest import IngestResult, MarketData, PriceChecks, format_sessions
 from sensequant_assets.universe import INDEX_SYMBOL
 
 GROUP = "market_data"
-BENCHMARK_CHECKS = ("valid_rows", "ohlc_consistent", "calendar_complete")
-MIN_SENTIMENT_COVERAGE = 0.5
 
 
 def _progress(context: dg.AssetExecutionContext) -> Callable[[int, int, str], None]:
@@ -147,13 +150,7 @@ def _sentiment_asset(
         partitions_def=symbol_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
         metadata={"partition_expr": {"date": "date", "symbol": "symbol"}},
-        check_specs=[
-            dg.AssetCheckSpec(
-                "sentiment_coverage",
-                asset="sentiment_snapshots",
-                description=f"At least {MIN_SENTIMENT_COVERAGE:.0%} of symbol-days have a score.",
-            )
-        ],
+        check_specs=SENTIMENT_CHECKS,
         io_manager_key="warehouse_io_manager",
         group_name=GROUP,
         kinds={storage_kind, "pandas"},
@@ -173,11 +170,6 @@ def _sentiment_asset(
             in_run,
             metadata={"coverage": share, "scored_symbol_days": len(in_run), "requested": len(keys)},
         )
-        yield dg.AssetCheckResult(
-            check_name="sentiment_coverage",
-            passed=share >= MIN_SENTIMENT_COVERAGE,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"coverage": share, "headlines_file": str(path)},
-        )
+        yield sentiment_check_result(share, path)
 
     return sentiment_snapshots

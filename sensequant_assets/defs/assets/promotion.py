@@ -6,8 +6,8 @@ Launched by the promotion sensor with the candidate's id as the ``sensequant/can
 
 import dagster as dg
 
-from sensequant_assets.defs.evaluation import Evaluation
 from sensequant_assets.defs.tags import CandidateScope
+from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.deployment import deploy_to_production, deploy_to_staging
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import dagster as dg
 
-from sensequant_assets.defs.evaluation import GROUP, Evaluation
-from sensequant_assets.defs.release import unreviewed_registry
+from sensequant_assets.defs.assets.evaluation import GROUP, tagged_candidate
+from sensequant_assets.defs.assets.release import unreviewed_registry
+from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.quality.audit import candidate_data_quality, write_data_quality
 
 
@@ -24,7 +25,7 @@ def data_quality(
 
     File: ``data_quality.json`` in the audit dir.
     """
-    candidate = evaluation.candidate(context)
+    candidate = tagged_candidate(context, evaluation)
     unreviewed_registry(evaluation, candidate)
     training = evaluation.training
     report = candidate_data_quality(

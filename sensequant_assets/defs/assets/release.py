@@ -1,35 +1,18 @@
 """Release assets (group ``release``): the audit manifest and the promotion briefing.
 
 Both write into the candidate's audit directory; the briefing copies its numbers from the
-stage outputs already on disk, so what a reviewer reads is what the stages computed. Neither
-rewrites the files of a candidate whose review is decided: an approval binds them.
+stage outputs already on disk (:func:`~sensequant_assets.release.stage.stage_outputs`), so what
+a reviewer reads is what the stages computed. Neither rewrites the files of a candidate whose
+review is decided: an approval binds them.
 """
-
-import json
-from pathlib import Path
-from typing import Any
 
 import dagster as dg
 
-from sensequant_assets.artifacts import (
-    BRIEFING_JSON,
-    BRIEFING_MD,
-    DATA_QUALITY_JSON,
-    MANIFEST_FILE,
-    CandidateLayout,
-)
-from sensequant_assets.defs.evaluation import Evaluation
+from sensequant_assets.artifacts import BRIEFING_MD, CandidateLayout
+from sensequant_assets.defs.assets.evaluation import missing_inputs_fail, tagged_candidate
 from sensequant_assets.defs.tags import DRYRUN_TAG
-from sensequant_assets.evaluation.outputs import (
-    GATE_JSON,
-    STAT_TESTS_JSON,
-    VALIDATION_JSON,
-    write_json,
-)
-from sensequant_assets.evaluation.reports import write_report
-from sensequant_assets.evaluation.stress.report import SUMMARY_FILE
+from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.registry import AutoApprovalPolicy, StateManager
-from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
 from sensequant_assets.release.lineage import (
     code_version,
     data_snapshot_hash,
@@ -37,79 +20,16 @@ from sensequant_assets.release.lineage import (
     input_files,
     public_configuration,
 )
-from sensequant_assets.release.manifest import (
-    build_manifest,
-    headline_sections,
-    read_manifest,
-    write_manifest,
-)
+from sensequant_assets.release.manifest import build_manifest, headline_sections, write_manifest
 from sensequant_assets.release.registration import (
     Provenance,
     ReviewedCandidateError,
     refuse_if_reviewed,
     register_candidate,
-    register_failure,
-    reviewed_status,
 )
+from sensequant_assets.release.stage import stage_outputs, write_briefing
 
 GROUP = "release"
-
-
-def stage_outputs(
-    evaluation: Evaluation, candidate: CandidateLayout, release_id: str | None = None
-) -> StageOutputs:
-    """Every stage output that exists on disk for ``candidate`` (None where absent)."""
-    audit = evaluation.audit_dir(candidate)
-    stress_dir = evaluation.training.layout.stress_dir(candidate)
-
-    def load(path: Path) -> dict[str, Any] | None:
-        return json.loads(path.read_text()) if path.is_file() else None
-
-    manifest = read_manifest(audit) if (audit / MANIFEST_FILE).is_file() else None
-    return StageOutputs(
-        release_id=release_id or candidate.candidate_id,
-        teacher_runs=load(candidate.teacher_runs),
-        student_runs=load(candidate.student_runs),
-        validation=load(audit / VALIDATION_JSON),
-        stat_tests=load(audit / STAT_TESTS_JSON),
-        stress=load(stress_dir / SUMMARY_FILE),
-        gate=load(audit / GATE_JSON),
-        manifest=manifest,
-        data_quality=load(audit / DATA_QUALITY_JSON),
-        stress_requested=evaluation.training.settings.run_stress_tests,
-    )
-
-
-def write_briefing(audit_dir: Path, outputs: StageOutputs) -> dict[str, Any]:
-    """``promotion_briefing.json`` and ``.md`` into ``audit_dir``; returns the briefing."""
-    briefing = build_briefing(outputs)
-    write_json(audit_dir / BRIEFING_JSON, briefing)
-    write_report(audit_dir / BRIEFING_MD, render_markdown(briefing))
-    return briefing
-
-
-def record_failed_candidate(
-    evaluation: Evaluation,
-    candidate_id: str,
-    phase: str,
-    error: str,
-    dagster_run_id: str | None = None,
-) -> bool:
-    """A partial briefing from whatever stages finished, and a ``failed`` registry entry.
-
-    False, and nothing written, for a candidate whose review is decided (a later run for it
-    failed, e.g. a refused re-materialization): its briefing is what was reviewed.
-    """
-    layout = evaluation.training.layout
-    registry = StateManager(layout.registry)
-    if reviewed_status(registry, candidate_id) is not None:
-        return False
-    candidate = layout.candidate(candidate_id)
-    outputs = stage_outputs(evaluation, candidate)
-    outputs.failed_phase, outputs.error, outputs.dagster_run_id = phase, error, dagster_run_id
-    write_briefing(layout.audit_dir(candidate), outputs)
-    register_failure(registry, candidate_id, phase, error)
-    return True
 
 
 def unreviewed_registry(evaluation: Evaluation, candidate: CandidateLayout) -> StateManager:
@@ -129,7 +49,7 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
     ) -> dg.MaterializeResult:
         """``manifest.yaml``: what the candidate is, where it came from, every file's SHA-256."""
-        candidate = evaluation.candidate(context)
+        candidate = tagged_candidate(context, evaluation)
         unreviewed_registry(evaluation, candidate)
         outputs = stage_outputs(evaluation, candidate)
         if outputs.student_runs is None or outputs.gate is None or outputs.stat_tests is None:
@@ -139,7 +59,8 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
             )
         training = evaluation.training
         settings = training.settings
-        bars, benchmark = evaluation.market_data(candidate)
+        with missing_inputs_fail():
+            bars, benchmark = evaluation.market_data(candidate)
         manifest = build_manifest(
             release_id=candidate.candidate_id,
             home=settings.home,
@@ -174,7 +95,7 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
     ) -> dg.MaterializeResult:
         """``promotion_briefing.md/.json``: the reviewer's document, every number from this run."""
-        candidate = evaluation.candidate(context)
+        candidate = tagged_candidate(context, evaluation)
         registry = unreviewed_registry(evaluation, candidate)
         outputs = stage_outputs(evaluation, candidate)
         outputs.dagster_run_id = context.run.run_id
