@@ -105,7 +105,8 @@ def drill_kill(work: Path, symbols: tuple[str, ...], dates: tuple[dt.date, dt.da
     started = time.perf_counter()
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         proc = start_ingest(command, env, work / "killed.log")
-        killed = kill_mid_run(proc, instance, min_finished=2)
+        # inside the run's step, before its partitions are recorded (one batch, at the end)
+        killed = kill_mid_run(proc, instance, after=dg.DagsterEventType.STEP_START, min_finished=2)
         figures["killed after"] = f"{time.perf_counter() - started:.1f} s"
         run = instance.get_run_by_id(killed)
         assert run is not None

@@ -7,22 +7,36 @@ on Postgres, three times the embedded SQLite instance. These subclasses hold a s
 process, the same arrangement Dagster applies to the webserver (``optimize_for_webserver``),
 and add a liveness check so a connection dropped by the server or a proxy is replaced rather
 than failing a run. deploy/dagster.yaml selects them; credentials and config are unchanged.
+
+The event log storage also stores Dagster's event batches (``sensequant_assets.event_batches``
+turns them on) in one transaction each: dagster-postgres 0.29 writes a batch of
+materializations as one INSERT but stores a run's planned events (one per partition of a
+ranged run) one by one; here both are one INSERT plus the index rows, in one transaction.
 """
 
 from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy.pool as db_pool
+from dagster._core.events import BATCH_WRITABLE_EVENTS, DagsterEventType
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_postgres.utils import (
     create_pg_engine,
     get_token_provider_from_config,
     pg_url_from_config,
+)
+
+from sensequant_assets.event_batches import (
+    asset_event_runs,
+    enable_event_batches,
+    last_of_each_kind,
 )
 
 POOL_SIZE = 2
@@ -76,7 +90,39 @@ class PooledPostgresRunStorage(_Pooled, PostgresRunStorage):
 
 
 class PooledPostgresEventLogStorage(_Pooled, PostgresEventLogStorage):
-    pass
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        enable_event_batches()
+        super().__init__(*args, **kwargs)
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        kinds = {event.get_dagster_event().event_type for event in events}
+        if kinds in (
+            {DagsterEventType.ASSET_MATERIALIZATION},
+            {DagsterEventType.ASSET_OBSERVATION},
+        ):
+            super().store_event_batch(events)  # dagster-postgres' own single INSERT
+            return
+        if not kinds <= BATCH_WRITABLE_EVENTS:
+            super().store_event_batch(events)  # raises, as dagster-postgres does
+            return
+        # as dagster-postgres does: an asset failure event is not stored from a batch
+        events = [e for e in events if not e.get_dagster_event().is_asset_failed_to_materialize]
+        for is_asset, start, end in asset_event_runs(events):
+            if is_asset:
+                self._store_asset_events(events[start:end])
+            else:
+                for event in events[start:end]:
+                    self.store_event(event)
+
+    def _store_asset_events(self, events: Sequence[EventLogEntry]) -> None:
+        """``store_event`` for consecutive asset events: the rows, their indexed tags and the
+        assets' latest-event rows, in one transaction (all or nothing)."""
+        insert = self.prepare_insert_event_batch(events).returning(SqlEventLogStorageTable.c.id)
+        with self.index_transaction() as conn:
+            ids = [int(row[0]) for row in conn.execute(insert).fetchall()]
+            self._store_asset_event_tags(conn, events, ids)
+            for position in last_of_each_kind(events):
+                self._store_asset_event(conn, events[position], ids[position])
 
 
 class PooledPostgresScheduleStorage(_Pooled, PostgresScheduleStorage):
