@@ -65,6 +65,7 @@ bench: setup system-packages
 	$(BIN)/python bench/bench_training.py
 	$(BIN)/python bench/bench_calibration.py
 	$(BIN)/python bench/bench_instance_storage.py
+	$(BIN)/python bench/bench_bookkeeping.py
 	$(BIN)/python bench/bench_full_run.py
 	$(BIN)/python bench/drill_faults.py
 

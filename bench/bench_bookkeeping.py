@@ -1,0 +1,447 @@
+"""Dagster's bookkeeping per `ohlcv_daily` partition, lever by lever, beside the bare data work.
+
+Run from the repository root:
+
+    .venv/bin/python bench/bench_bookkeeping.py [--sessions 1000] [--no-postgres] [--only a,f]
+
+One `ohlcv_daily` run = 1 symbol × N trading days (the last N sessions up to 2025-12-31, with
+``SENSEQUANT_HISTORY_START=2008-01-01`` so ``--sessions 4440`` is the deep-history case), as a
+Dagit backfill issues it under ``BackfillPolicy.single_run()``. In one process, one after
+another, it times:
+
+- the bare data work: the same domain calls without Dagster (fetch, archive, validate, the
+  check results, and the warehouse write as one DuckDB transaction like the IO manager's);
+- the run on each instance configuration ("lever"): the embedded SQLite instance as it was
+  before issue 16, each lever alone and combined, and the Postgres instance (a private cluster
+  on 127.0.0.1, ``sensequant_assets_tests.services``) stock, pooled and with the levers.
+
+Each configuration gets a fresh SENSEQUANT_HOME and instance, and one untimed 2-partition run
+first (imports, database files). The figure is the run's wall time per partition; bookkeeping
+is that minus the bare work per partition; the ratio is run ÷ bare. Two-worker levers run two
+runs of 1 symbol × N/2 days at once in two spawned processes (as ``SENSEQUANT_RUN_WORKERS=2``
+does) and are compared with the bare work of that shape.
+
+Every configuration is then checked through the instance: every partition of the timed run
+must be reported materialized (``get_status_by_partition``), and a run that fails over 20
+partitions (an overnight-move bound no price passes) must leave those 20 reported failed, so
+a lever that drops or merges events shows as a short count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import multiprocessing
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import dagster as dg  # noqa: E402
+import duckdb  # noqa: E402
+import pandas as pd  # noqa: E402
+from dagster._core.definitions.metadata import TableMetadataSet  # noqa: E402
+from dagster_duckdb_pandas import DuckDBPandasTypeHandler  # noqa: E402
+
+from sensequant_assets.defs import build_defs  # noqa: E402
+from sensequant_assets.defs.checks import check_results  # noqa: E402
+from sensequant_assets.defs.duckdb_io import TransactionalDuckDBPandasIOManager  # noqa: E402
+from sensequant_assets.defs.jobs import OHLCV_JOB  # noqa: E402
+from sensequant_assets.defs.partitions import one_symbol_range_tags  # noqa: E402
+from sensequant_assets.defs.resources import MarketData  # noqa: E402
+from sensequant_assets.ingest import PriceChecks  # noqa: E402
+from sensequant_assets.settings import Settings, get_settings, load_settings  # noqa: E402
+from sensequant_assets.storage import WAREHOUSE_SCHEMA  # noqa: E402
+
+HISTORY_START = dt.date(2008, 1, 1)
+LAST_DAY = dt.date(2025, 12, 31)
+SYMBOLS = ("INFY", "TCS")  # the timed runs; two-worker levers use both
+WARMUP_SYMBOL, FAILING_SYMBOL = "ITC", "LT"
+FAILING_PARTITIONS = 20
+OHLCV = dg.AssetKey("ohlcv_daily")
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+BATCH = "DAGSTER_EVENT_BATCH_SIZE"
+SUBSET = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+LEVER_ENV = (BATCH, SUBSET)
+
+
+@dataclass(frozen=True)
+class Lever:
+    key: str
+    label: str
+    instance: str  # sqlite-stock | sqlite | sqlite-full | sqlite-normal | pg-stock | pg
+    env: Mapping[str, str] = field(default_factory=dict)
+    workers: int = 1
+    lean_metadata: bool = False  # bench-only: the IO manager's table schema not per partition
+
+
+LEVERS = (
+    Lever("a", "stock SQLite (dagster.yaml before issue 16)", "sqlite-stock"),
+    Lever("b", "  + DAGSTER_EVENT_BATCH_SIZE=1000", "sqlite-stock", {BATCH: "1000"}),
+    Lever("c", "  + one planned event per run (subset)", "sqlite-stock", {SUBSET: "1"}),
+    Lever("d", "  + synchronous=NORMAL (WAL is on already)", "sqlite-normal"),
+    Lever("e", "  + two workers", "sqlite-stock", workers=2),
+    Lever("f", "batched SQLite storage (dagster.yaml now)", "sqlite"),
+    Lever("f2", "  the same with synchronous=FULL", "sqlite-full"),
+    Lever("f3", "  + no table schema in each partition's event", "sqlite", lean_metadata=True),
+    Lever("g", "  + one planned event per run (subset)", "sqlite", {SUBSET: "1"}),
+    Lever("h", "  + two workers", "sqlite", workers=2),
+    Lever("i", "stock dagster-postgres (NullPool)", "pg-stock"),
+    Lever("j", "  + DAGSTER_EVENT_BATCH_SIZE=1000", "pg-stock", {BATCH: "1000"}),
+    Lever("k", "pooled Postgres, no batching", "pg", {BATCH: "0"}),
+    Lever("l", "pooled + batches (deploy/dagster.yaml now)", "pg"),
+    Lever("m", "  + one planned event per run (subset)", "pg", {SUBSET: "1"}),
+    Lever("n", "  + two workers", "pg", workers=2),
+)
+
+
+class _LeanDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):
+    """The stock handler's write and row count, without its ``dataframe_columns`` schema (the
+    same ~1.8 kB in every partition's materialization event). Bench-only."""
+
+    def handle_output(self, context, table_slice, obj, connection) -> None:
+        table = f"{table_slice.schema}.{table_slice.table}"
+        if not obj.empty:
+            connection.execute(f"create table if not exists {table} as select * from obj")
+            if not connection.fetchall():
+                connection.execute(f"insert into {table} select * from obj")
+        context.add_output_metadata(
+            dict(TableMetadataSet(partition_row_count=obj.shape[0], storage_kind="duckdb"))
+        )
+
+
+class _LeanIOManager(TransactionalDuckDBPandasIOManager):
+    @staticmethod
+    def type_handlers() -> list:
+        return [_LeanDuckDBPandasTypeHandler()]
+
+
+def _lean(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
+    """``defs`` with the lean IO manager: the same assets, jobs and other resources."""
+    resources = dict(defs.resources or {})
+    resources["warehouse_io_manager"] = _LeanIOManager(
+        database=str(settings.duckdb_path), schema=WAREHOUSE_SCHEMA
+    )
+    return dg.Definitions(
+        assets=defs.assets, jobs=defs.jobs, resources=resources, executor=defs.executor
+    )
+
+
+def _instance_yaml(kind: str, dagster_home: Path) -> dict:
+    if kind.startswith("pg"):
+        config = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
+        if kind == "pg-stock":
+            database = config["run_storage"]["config"]
+            for name in ("run_storage", "event_log_storage", "schedule_storage"):
+                del config[name]
+            config["storage"] = {"postgres": database}
+        return config
+    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    if kind in ("sqlite-stock", "sqlite-normal"):
+        config.pop("event_log_storage", None)
+    if kind == "sqlite-full":
+        config["event_log_storage"]["config"]["synchronous"] = "FULL"
+    if kind == "sqlite-normal":
+        config["event_log_storage"] = {
+            "module": "sqlite_pragmas",
+            "class": "SynchronousNormalSqliteEventLogStorage",
+            "config": {"base_dir": str(dagster_home / "history" / "runs")},
+        }
+    return config
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` set, the levers' variables unset unless named; restored afterwards."""
+    saved = dict(os.environ)
+    for name in LEVER_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
+def _settings(home: Path, **overrides: object) -> Settings:
+    os.environ["SENSEQUANT_HOME"] = str(home)
+    os.environ["SENSEQUANT_HISTORY_START"] = HISTORY_START.isoformat()
+    get_settings.cache_clear()
+    return load_settings(**overrides)
+
+
+# --- the bare data work -------------------------------------------------------------------
+
+
+def _write_slice(path: Path, frame: pd.DataFrame) -> None:
+    """The IO manager's write: delete the run's slice and insert its rows, one transaction."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = f"{WAREHOUSE_SCHEMA}.ohlcv_daily"
+    with duckdb.connect(str(path)) as con:
+        con.begin()
+        con.execute(f"create schema if not exists {WAREHOUSE_SCHEMA}")
+        con.execute(f"create table if not exists {table} as select * from frame limit 0")
+        symbols = sorted(set(frame["symbol"]))
+        con.execute(
+            f"delete from {table} where symbol in ({','.join('?' * len(symbols))}) "
+            "and date between ? and ?",
+            [*symbols, frame["date"].min(), frame["date"].max()],
+        )
+        con.execute(f"insert into {table} select * from frame")
+        con.commit()
+
+
+@dataclass(frozen=True)
+class Timing:
+    wall: float  # seconds
+    cpu: float  # seconds of CPU in the processes that ran the work (not the Postgres server)
+
+
+@contextmanager
+def _timed(into: list[Timing]) -> Iterator[None]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    into.append(Timing(time.perf_counter() - wall, time.process_time() - cpu))
+
+
+def bare_work(symbols: tuple[str, ...], sessions: list[dt.date]) -> Timing:
+    """The domain calls of one ohlcv_daily run per symbol, without Dagster, on a fresh home."""
+    with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp, _environment({}):
+        settings = _settings(Path(tmp))
+        defs = build_defs(settings)
+        market_data: MarketData = defs.resources["market_data"]
+        plain = MarketData(settings, market_data.universe, market_data.calendar)
+        timing: list[Timing] = []
+        with _timed(timing):
+            for symbol in symbols:
+                result = plain.ingestor("ohlcv_daily").run(
+                    {symbol: sessions},
+                    uuid.uuid4().hex,
+                    checks=PriceChecks.from_settings(settings),
+                )
+                assert not result.failures, result.failure_message()
+                check_results("ohlcv_daily", result.findings)
+                _write_slice(settings.duckdb_path, result.frame)
+        return timing[0]
+
+
+# --- one lever ----------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    lever: Lever
+    timing: Timing
+    partitions: int
+    events: int
+    materialized: int
+    failed_shown: int
+    journal_mode: str = ""
+
+
+_worker: tuple[dg.Definitions, dg.DagsterInstance] | None = None
+
+
+def _start_worker(settings: Settings, ref: object) -> None:
+    global _worker
+    _worker = (build_defs(settings), dg.DagsterInstance.from_ref(ref))
+
+
+def _worker_run(tags: dict[str, str]) -> tuple[str, float]:
+    """Run in a worker process: the run's id and the CPU seconds it took there."""
+    assert _worker is not None
+    defs, instance = _worker
+    job = defs.resolve_job_def(OHLCV_JOB)
+    cpu = time.process_time()
+    run_id = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET).run_id
+    return run_id, time.process_time() - cpu
+
+
+def _run(defs: dg.Definitions, instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
+    result = defs.resolve_job_def(OHLCV_JOB).execute_in_process(
+        instance=instance, tags=tags, run_config=QUIET, raise_on_error=False
+    )
+    return result.run_id
+
+
+def _keys(symbol: str, sessions: list[dt.date]) -> list[str]:
+    return [f"{day.isoformat()}|{symbol}" for day in sessions]
+
+
+def _journal_mode(dagster_home: Path) -> str:
+    index = dagster_home / "history" / "runs" / "index.db"
+    if not index.exists():
+        return ""
+    with contextlib.closing(sqlite3.connect(index)) as con:
+        return str(con.execute("pragma journal_mode").fetchone()[0])
+
+
+def _timed_runs(
+    lever: Lever,
+    settings: Settings,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    tags: list[dict[str, str]],
+    warm: list[dict[str, str]],
+) -> tuple[list[str], Timing]:
+    if lever.workers == 1:
+        timing: list[Timing] = []
+        with _timed(timing):
+            run_ids = [_run(defs, instance, t) for t in tags]
+        return run_ids, timing[0]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        lever.workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(settings, instance.get_ref()),
+    ) as pool:
+        list(pool.map(_worker_run, warm))  # both workers up, definitions loaded
+        started = time.perf_counter()
+        done = list(pool.map(_worker_run, tags))
+        wall = time.perf_counter() - started
+    return [run_id for run_id, _ in done], Timing(wall, sum(cpu for _, cpu in done))
+
+
+def measure(lever: Lever, sessions: list[dt.date], postgres: object | None) -> Measured:
+    env: dict[str, str] = dict(lever.env)
+    with ExitStack() as stack:
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-lever-")))
+        dagster_home = home / "dagster_home"
+        dagster_home.mkdir()
+        if lever.instance.startswith("pg"):
+            database = f"bench_{uuid.uuid4().hex[:12]}"
+            postgres.create_database(database)  # type: ignore[union-attr]
+            env |= postgres.env(database)  # type: ignore[union-attr]
+        env["DAGSTER_HOME"] = str(dagster_home)
+        config = _instance_yaml(lever.instance, dagster_home)
+        (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config))
+        stack.enter_context(_environment(env))
+        settings = _settings(home)
+        defs = build_defs(settings)
+        if lever.lean_metadata:
+            defs = _lean(defs, settings)
+        partitions_def = defs.resolve_assets_def("ohlcv_daily").partitions_def
+        instance = stack.enter_context(dg.DagsterInstance.from_config(str(dagster_home)))
+        _run(defs, instance, one_symbol_range_tags(WARMUP_SYMBOL, sessions[0], sessions[1]))
+
+        if lever.workers == 1:
+            timed = [(SYMBOLS[0], sessions)]
+        else:
+            half = len(sessions) // 2
+            timed = [(SYMBOLS[0], sessions[:half]), (SYMBOLS[1], sessions[half:])]
+        tags = [one_symbol_range_tags(s, days[0], days[-1]) for s, days in timed]
+        warm = [one_symbol_range_tags(WARMUP_SYMBOL, sessions[i], sessions[i]) for i in (2, 3)]
+        run_ids, timing = _timed_runs(lever, settings, defs, instance, tags, warm)
+
+        keys = [k for s, days in timed for k in _keys(s, days)]
+        status = instance.get_status_by_partition(OHLCV, keys, partitions_def) or {}
+        materialized = sum(1 for k in keys if status.get(k) == dg.AssetPartitionStatus.MATERIALIZED)
+        events = sum(len(instance.all_logs(r)) for r in run_ids)
+
+        failing_defs = build_defs(_settings(home, max_overnight_move=1e-9))
+        failing_days = sessions[-FAILING_PARTITIONS:]
+        failing_tags = one_symbol_range_tags(FAILING_SYMBOL, failing_days[0], failing_days[-1])
+        failed_run = _run(failing_defs, instance, failing_tags)
+        run = instance.get_run_by_id(failed_run)
+        assert run is not None and run.status == dg.DagsterRunStatus.FAILURE, run
+        failing_keys = _keys(FAILING_SYMBOL, failing_days)
+        status = instance.get_status_by_partition(OHLCV, failing_keys, partitions_def) or {}
+        failed = sum(1 for k in failing_keys if status.get(k) == dg.AssetPartitionStatus.FAILED)
+        journal = _journal_mode(dagster_home) if lever.instance.startswith("sqlite") else ""
+    return Measured(lever, timing, len(keys), events, materialized, failed, journal)
+
+
+def _median(timings: list[Timing]) -> Timing:
+    return Timing(
+        statistics.median(t.wall for t in timings), statistics.median(t.cpu for t in timings)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=1000, help="trading days per run")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite levers only")
+    parser.add_argument("--only", default="", help="comma-separated lever keys (a, b, ... n)")
+    args = parser.parse_args()
+    chosen = [k.strip() for k in args.only.split(",") if k.strip()]
+    levers = [lv for lv in LEVERS if not chosen or lv.key in chosen]
+    if args.no_postgres:
+        levers = [lv for lv in levers if not lv.instance.startswith("pg")]
+
+    with tempfile.TemporaryDirectory() as tmp, _environment({}):
+        calendar = build_defs(_settings(Path(tmp))).resources["market_data"].calendar
+    sessions = list(calendar.sessions(HISTORY_START, LAST_DAY))[-args.sessions :]
+    n, half = len(sessions), len(sessions) // 2
+    shapes = {1: ((SYMBOLS[0],), sessions), 2: (SYMBOLS, sessions[:half])}
+    bare_work(*shapes[1])  # warm-up: imports, first DuckDB file
+    bare: dict[int, list[Timing]] = {1: [], 2: []}
+
+    results: list[Measured] = []
+    with ExitStack() as stack:
+        postgres = None
+        if any(lv.instance.startswith("pg") for lv in levers):
+            from sensequant_assets_tests.services import postgres_server
+
+            postgres = stack.enter_context(postgres_server())
+        for lever in levers:
+            for workers in sorted({1, lever.workers}):  # the bare work beside every lever
+                bare[workers].append(bare_work(*shapes[workers]))
+            print(f"  [{lever.key}] {lever.label.strip()} ...", flush=True)
+            results.append(measure(lever, sessions, postgres))
+            print(f"      {results[-1].timing.wall:.1f} s", flush=True)
+
+    print(
+        f"\nbookkeeping per ohlcv_daily partition: 1 symbol x {n} sessions "
+        f"({sessions[0]}..{sessions[-1]}) in one run; two-worker levers: 2 runs x {half}"
+    )
+    for workers, timings in bare.items():
+        if timings:
+            median = _median(timings)
+            print(
+                f"  bare data work, {workers} symbol(s) x {n // workers} sessions: "
+                f"{1000 * median.wall / n:.2f} ms/partition wall, {1000 * median.cpu / n:.2f} cpu "
+                f"(median of {len(timings)}: {', '.join(f'{t.wall:.2f}' for t in timings)} s)"
+            )
+    print(
+        "  (bookkeeping = (run - bare) / partitions; ratio = run / bare; cpu: this process and "
+        "the run workers, not the Postgres server)\n"
+    )
+    print(
+        f"  {'':3} {'lever':<44} {'run s':>6} {'ms/part':>8} {'bookkeeping':>12} {'ratio':>6} "
+        f"{'cpu bk':>9} {'cpu ratio':>9} {'events':>7} {'materialized':>13} {'failed shown':>12}"
+    )
+    for m in results:
+        base = _median(bare[m.lever.workers])
+        per = 1000 * m.timing.wall / m.partitions
+        keeping = 1000 * (m.timing.wall - base.wall) / m.partitions
+        cpu_keeping = 1000 * (m.timing.cpu - base.cpu) / m.partitions
+        note = f"  journal={m.journal_mode}" if m.journal_mode else ""
+        print(
+            f"  {m.lever.key:3} {m.lever.label:<44} {m.timing.wall:6.1f} {per:8.2f} "
+            f"{keeping:9.2f} ms {m.timing.wall / base.wall:5.1f}x {cpu_keeping:6.2f} ms "
+            f"{m.timing.cpu / base.cpu:8.1f}x {m.events:7d} {m.materialized:>6}/{m.partitions:<6} "
+            f"{m.failed_shown:>5}/{FAILING_PARTITIONS:<6}" + note
+        )
+
+
+if __name__ == "__main__":
+    main()
