@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from sensequant_assets.evaluation.block_test import block_mean_test  # noqa: E402
 from sensequant_assets.evaluation.selection import Selection, deflated_sharpe  # noqa: E402
 from sensequant_assets.evaluation.significance import paired_bootstrap_test  # noqa: E402
-from sensequant_assets_tests.test_block_test import ma_null  # noqa: E402
+from sensequant_assets_tests.nulls import ma_null  # noqa: E402
 
 HORIZON = 7
 LENGTHS = (150, 550)

@@ -5,21 +5,11 @@ import pytest
 
 from sensequant_assets.evaluation.block_test import batch_means, block_mean_test
 from sensequant_assets.evaluation.skill import daily_rank_ic
+from sensequant_assets_tests.nulls import ma_null
 
 HORIZON = 7
 # The out-of-sample lengths a pilot (one year, two symbols) and a NIFTY 100 run (3 years) give.
 LENGTHS = (150, 550)
-
-
-def ma_null(rng: np.random.Generator, n: int, horizon: int, reps: int) -> np.ndarray:
-    """``reps`` zero-mean MA(h−1) series of length n: sums of h consecutive t(5) shocks, as
-    overlapping h-session returns are; heavy tails like daily equity returns."""
-    shocks = rng.standard_t(5, size=(reps, n + horizon - 1))
-    window = np.cumsum(shocks, axis=1)
-    sums = window[:, horizon - 1 :] - np.concatenate(
-        [np.zeros((reps, 1)), window[:, : n - 1]], axis=1
-    )
-    return sums
 
 
 def rejection_rate(series: np.ndarray, horizon: int) -> float:

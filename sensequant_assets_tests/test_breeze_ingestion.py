@@ -13,7 +13,7 @@ from sensequant_assets.defs.jobs import OHLCV_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
 from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.fake_breeze import HISTORICAL_CHARTS, FakeBreeze
-from sensequant_assets_tests.test_market_data_assets import checks, run_job, stored
+from sensequant_assets_tests.jobs import checks, run_job, stored
 
 KEY, SECRET, TOKEN = "asset-test-key-7777", "asset-test-secret-8888", "11223344"
 TAGS = one_symbol_range_tags("RELIANCE", dt.date(2024, 1, 1), dt.date(2024, 3, 28))

@@ -13,7 +13,7 @@ from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.manifest import read_manifest, verify_artifacts
 from sensequant_assets.settings import load_settings
-from sensequant_assets_tests.test_training_assets import FIRST, ingest, ingest_benchmark, train
+from sensequant_assets_tests.jobs import FIRST, ingest, ingest_benchmark, train
 
 
 @pytest.mark.slow

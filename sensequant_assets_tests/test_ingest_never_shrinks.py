@@ -15,13 +15,8 @@ from sensequant_assets.defs.jobs import OHLCV_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
 from sensequant_assets.defs.tags import ALLOW_MISSING_SESSIONS_TAG, ALLOW_SHRINK_TAG
 from sensequant_assets.settings import load_settings
-from sensequant_assets_tests.test_market_data_assets import (
-    JAN,
-    clean_bars,
-    run_job,
-    stored,
-    write_csv,
-)
+from sensequant_assets_tests.bar_files import clean_bars, write_csv
+from sensequant_assets_tests.jobs import JAN, run_job, stored
 
 SESSIONS = TradingCalendar().sessions(*JAN)
 TAGS = one_symbol_range_tags("RELIANCE", *JAN)

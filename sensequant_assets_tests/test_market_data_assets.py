@@ -13,53 +13,16 @@ from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB
 from sensequant_assets.defs.partitions import one_day_all_symbols_tags, one_symbol_range_tags
 from sensequant_assets.defs.tags import ALLOW_MISSING_SESSIONS_TAG
-from sensequant_assets.settings import Settings, load_settings
+from sensequant_assets.settings import load_settings
 from sensequant_assets.storage import RawArchive
-
-JAN = (dt.date(2024, 1, 1), dt.date(2024, 1, 31))
-
-
-def run_job(
-    settings: Settings, instance: dg.DagsterInstance, job: str, tags: dict[str, str]
-) -> dg.ExecuteInProcessResult:
-    defs = build_defs(settings)
-    return defs.resolve_job_def(job).execute_in_process(
-        instance=instance, tags=tags, raise_on_error=False
-    )
-
-
-def stored(settings: Settings, table: str = "ohlcv_daily") -> pd.DataFrame:
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
-        return con.execute(f"select * from market.{table} order by symbol, date").df()
-
-
-def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+from sensequant_assets_tests.bar_files import clean_bars, write_csv
+from sensequant_assets_tests.jobs import JAN, checks, run_job, stored
 
 
 @pytest.fixture
 def instance() -> dg.DagsterInstance:
     with dg.DagsterInstance.ephemeral() as inst:
         yield inst
-
-
-def write_csv(directory: Path, symbol: str, frame: pd.DataFrame) -> None:
-    directory.mkdir(exist_ok=True)
-    frame.to_csv(directory / f"{symbol}.csv", index=False)
-
-
-def clean_bars(sessions: list[dt.date], start_price: float = 100.0) -> pd.DataFrame:
-    closes = [start_price + i for i in range(len(sessions))]
-    return pd.DataFrame(
-        {
-            "Date": [d.isoformat() for d in sessions],
-            "Open": closes,
-            "High": [c + 2 for c in closes],
-            "Low": [c - 2 for c in closes],
-            "Close": [c + 1 for c in closes],
-            "Volume": [1000 + i for i in range(len(sessions))],
-        }
-    )
 
 
 def test_one_symbol_month_is_stored_as_dates_with_all_checks_green(

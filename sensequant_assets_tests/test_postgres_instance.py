@@ -21,7 +21,7 @@ from sensequant_assets.pooled_postgres import (
 )
 from sensequant_assets.settings import load_settings
 from sensequant_assets.storage import Warehouse
-from sensequant_assets_tests.test_historical_run import PILOT, assert_pilot_outcome
+from sensequant_assets_tests.pilot import PILOT, assert_pilot_outcome
 
 BACKFILLS = (("RELIANCE", "TCS", "INFY"), ("HDFCBANK", "ICICIBANK", "SBIN"))
 RANGE = ("2024-01-01", "2024-06-28")

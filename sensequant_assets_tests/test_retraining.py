@@ -12,7 +12,7 @@ from sensequant_assets.defs.jobs import TEACHER_JOB
 from sensequant_assets.defs.tags import NEW_WINDOW_TAG
 from sensequant_assets.settings import load_settings
 from sensequant_assets.training.resources import latest_complete_window
-from sensequant_assets_tests.test_training_assets import ingest, ingest_benchmark
+from sensequant_assets_tests.jobs import ingest, ingest_benchmark
 
 IST = ZoneInfo("Asia/Kolkata")
 WINDOWS = ["2024-03-13_to_2024-09-08", "2024-04-12_to_2024-10-08", "2024-05-12_to_2024-11-07"]

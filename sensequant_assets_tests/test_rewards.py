@@ -22,7 +22,7 @@ from sensequant_assets.training.student import (
     time_holdout_split,
     yesterday_direction,
 )
-from sensequant_assets_tests.test_student import FEATURES, STRONG_IC, build_panel
+from sensequant_assets_tests.panels import FEATURES, STRONG_IC, build_panel
 
 DOWN, NEUTRAL, UP = 0, 1, 2
 CONFIG = RewardConfig()

@@ -9,15 +9,14 @@ import pytest
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs import build_defs
-from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
-from sensequant_assets.defs.partitions import date_range_tags, one_symbol_range_tags
+from sensequant_assets.defs.partitions import one_symbol_range_tags
 from sensequant_assets.settings import Settings, load_settings
 from sensequant_assets.training.resources import Training
 from sensequant_assets.training.runner import RunReads, train_window
 from sensequant_assets.training.teacher import load_teacher
 from sensequant_assets.training.windows import TrainingWindow
+from sensequant_assets_tests.jobs import FIRST, ingest, ingest_benchmark, train
 
-FIRST = "2024-03-13_to_2024-09-08"  # first window after the 49-session warm-up from 2024-01-01
 LATE = "2024-10-09_to_2025-04-06"  # ends on the data's last days: no future for its labels
 BEYOND = "2025-08-05_to_2026-01-31"  # its warm-up starts after the stored data ends
 
@@ -26,29 +25,6 @@ BEYOND = "2025-08-05_to_2026-01-31"  # its warm-up starts after the stored data 
 def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("SENSEQUANT_SYMBOLS", "INFY,RELIANCE,TCS")
     return load_settings()
-
-
-def ingest(settings: Settings, instance: dg.DagsterInstance, symbol: str) -> None:
-    job = build_defs(settings).resolve_job_def(OHLCV_JOB)
-    tags = one_symbol_range_tags(symbol, dt.date(2024, 1, 1), dt.date(2025, 4, 4))
-    assert job.execute_in_process(instance=instance, tags=tags).success
-
-
-def ingest_benchmark(settings: Settings, instance: dg.DagsterInstance) -> None:
-    job = build_defs(settings).resolve_job_def(BENCHMARK_JOB)
-    tags = date_range_tags(dt.date(2024, 1, 1), dt.date(2025, 4, 4))
-    assert job.execute_in_process(instance=instance, tags=tags).success
-
-
-def train(
-    settings: Settings, instance: dg.DagsterInstance, first: str, last: str
-) -> dg.ExecuteInProcessResult:
-    job = build_defs(settings).resolve_job_def(TEACHER_JOB)
-    tags = {
-        "dagster/asset_partition_range_start": first,
-        "dagster/asset_partition_range_end": last,
-    }
-    return job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
 
 
 def test_windows_train_skip_and_fail_independently(settings: Settings, tmp_path: Path) -> None:
