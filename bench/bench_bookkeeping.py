@@ -55,7 +55,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
-from dagster._core.definitions.metadata import TableMetadataSet  # noqa: E402
 from dagster_duckdb_pandas import DuckDBPandasTypeHandler  # noqa: E402
 
 from sensequant_assets.defs import build_defs  # noqa: E402
@@ -87,54 +86,43 @@ class Lever:
     instance: str  # sqlite-stock | sqlite | sqlite-full | sqlite-normal | pg-stock | pg
     env: Mapping[str, str] = field(default_factory=dict)
     workers: int = 1
-    lean_metadata: bool = False  # bench-only: the IO manager's table schema not per partition
+    # the stock DuckDB type handler, which copies the frame's schema into every partition
+    schema_per_partition: bool = False
 
 
 LEVERS = (
-    Lever("a", "stock SQLite (dagster.yaml before issue 16)", "sqlite-stock"),
-    Lever("b", "  + DAGSTER_EVENT_BATCH_SIZE=1000", "sqlite-stock", {BATCH: "1000"}),
-    Lever("c", "  + one planned event per run (subset)", "sqlite-stock", {SUBSET: "1"}),
-    Lever("d", "  + synchronous=NORMAL (WAL is on already)", "sqlite-normal"),
-    Lever("e", "  + two workers", "sqlite-stock", workers=2),
-    Lever("f", "batched SQLite storage (dagster.yaml now)", "sqlite"),
+    Lever("a", "stock SQLite (before issue 16)", "sqlite-stock", schema_per_partition=True),
+    Lever("b", "  + DAGSTER_EVENT_BATCH_SIZE=1000", "sqlite-stock", {BATCH: "1000"}, 1, True),
+    Lever("c", "  + one planned event per run (subset)", "sqlite-stock", {SUBSET: "1"}, 1, True),
+    Lever("d", "  + synchronous=NORMAL (WAL is on already)", "sqlite-normal", {}, 1, True),
+    Lever("e", "  + two workers", "sqlite-stock", {}, 2, True),
+    Lever("f", "batched SQLite + lean events (now)", "sqlite"),
     Lever("f2", "  the same with synchronous=FULL", "sqlite-full"),
-    Lever("f3", "  + no table schema in each partition's event", "sqlite", lean_metadata=True),
+    Lever("f3", "  the same with the schema in every event", "sqlite", schema_per_partition=True),
     Lever("g", "  + one planned event per run (subset)", "sqlite", {SUBSET: "1"}),
     Lever("h", "  + two workers", "sqlite", workers=2),
-    Lever("i", "stock dagster-postgres (NullPool)", "pg-stock"),
-    Lever("j", "  + DAGSTER_EVENT_BATCH_SIZE=1000", "pg-stock", {BATCH: "1000"}),
-    Lever("k", "pooled Postgres, no batching", "pg", {BATCH: "0"}),
-    Lever("l", "pooled + batches (deploy/dagster.yaml now)", "pg"),
+    Lever("i", "stock dagster-postgres (before issue 16)", "pg-stock", schema_per_partition=True),
+    Lever("j", "  + DAGSTER_EVENT_BATCH_SIZE=1000", "pg-stock", {BATCH: "1000"}, 1, True),
+    Lever("k", "pooled Postgres, no batches", "pg", {BATCH: "0"}, 1, True),
+    Lever("l2", "pooled + batches", "pg", schema_per_partition=True),
+    Lever("l", "pooled + batches + lean events (now)", "pg"),
     Lever("m", "  + one planned event per run (subset)", "pg", {SUBSET: "1"}),
     Lever("n", "  + two workers", "pg", workers=2),
 )
 
 
-class _LeanDuckDBPandasTypeHandler(DuckDBPandasTypeHandler):
-    """The stock handler's write and row count, without its ``dataframe_columns`` schema (the
-    same ~1.8 kB in every partition's materialization event). Bench-only."""
+class _SchemaPerPartitionIOManager(TransactionalDuckDBPandasIOManager):
+    """The project's IO manager with the stock type handler (the write is the same)."""
 
-    def handle_output(self, context, table_slice, obj, connection) -> None:
-        table = f"{table_slice.schema}.{table_slice.table}"
-        if not obj.empty:
-            connection.execute(f"create table if not exists {table} as select * from obj")
-            if not connection.fetchall():
-                connection.execute(f"insert into {table} select * from obj")
-        context.add_output_metadata(
-            dict(TableMetadataSet(partition_row_count=obj.shape[0], storage_kind="duckdb"))
-        )
-
-
-class _LeanIOManager(TransactionalDuckDBPandasIOManager):
     @staticmethod
     def type_handlers() -> list:
-        return [_LeanDuckDBPandasTypeHandler()]
+        return [DuckDBPandasTypeHandler()]
 
 
-def _lean(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
-    """``defs`` with the lean IO manager: the same assets, jobs and other resources."""
+def _schema_per_partition(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
+    """``defs`` with that IO manager: the same assets, jobs and other resources."""
     resources = dict(defs.resources or {})
-    resources["warehouse_io_manager"] = _LeanIOManager(
+    resources["warehouse_io_manager"] = _SchemaPerPartitionIOManager(
         database=str(settings.duckdb_path), schema=WAREHOUSE_SCHEMA
     )
     return dg.Definitions(
@@ -337,8 +325,8 @@ def measure(lever: Lever, sessions: list[dt.date], postgres: object | None) -> M
         stack.enter_context(_environment(env))
         settings = _settings(home)
         defs = build_defs(settings)
-        if lever.lean_metadata:
-            defs = _lean(defs, settings)
+        if lever.schema_per_partition:
+            defs = _schema_per_partition(defs, settings)
         partitions_def = defs.resolve_assets_def("ohlcv_daily").partitions_def
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(dagster_home)))
         _run(defs, instance, one_symbol_range_tags(WARMUP_SYMBOL, sessions[0], sessions[1]))

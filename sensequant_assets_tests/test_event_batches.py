@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import yaml
 
@@ -258,3 +259,22 @@ def test_the_deferred_storage_copies_into_a_new_home(tmp_path: Path) -> None:
     with dg.DagsterInstance.from_config(str(second)) as instance:
         assert instance.event_log_storage._base_dir == str(second / "history" / "runs")
         assert instance.get_materialized_partitions(OHLCV) == set(_keys("ITC", SESSIONS[:2]))
+
+
+def test_partition_events_carry_no_column_schema_the_asset_declares_it(tmp_path: Path) -> None:
+    """The table schema is the same for every partition: declared once on the asset, not
+    serialized into each partition's materialization (a fifth of the bookkeeping)."""
+    settings = load_settings()
+    defs = build_defs(settings)
+    with dg.DagsterInstance.from_config(str(_home(tmp_path / "dh"))) as instance:
+        result = _run(instance, "INFY", SESSIONS[:3])
+        assert result.success
+    materializations = result.asset_materializations_for_node("ohlcv_daily")
+    assert len(materializations) == 3
+    assert all("dataframe_columns" not in m.metadata for m in materializations)
+    assert materializations[0].metadata["dagster/row_count"].value == 3
+    declared = defs.resolve_assets_def(OHLCV).specs_by_key[OHLCV].metadata["dagster/column_schema"]
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        stored = con.execute("select * from market.ohlcv_daily").df()
+    assert [c.name for c in declared.columns] == list(stored.columns)
+    assert [c.type for c in declared.columns] == [str(t) for t in stored.dtypes]

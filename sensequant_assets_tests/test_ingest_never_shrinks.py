@@ -6,11 +6,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.cli import EXIT_FAILED, EXIT_OK, main
 from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.duckdb_io import RowCountDuckDBPandasTypeHandler
 from sensequant_assets.defs.jobs import OHLCV_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
 from sensequant_assets.defs.tags import ALLOW_MISSING_SESSIONS_TAG, ALLOW_SHRINK_TAG
@@ -134,7 +134,7 @@ def test_a_failed_write_leaves_the_stored_slice_whole(
     def full_disk(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(DuckDBPandasTypeHandler, "handle_output", full_disk)
+    monkeypatch.setattr(RowCountDuckDBPandasTypeHandler, "handle_output", full_disk)
     result = run_job(load_settings(), instance, OHLCV_JOB, TAGS)
     assert not result.success and 'handling output "result"' in _failure(result)
     pd.testing.assert_frame_equal(stored(load_settings()), january)

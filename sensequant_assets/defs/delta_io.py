@@ -104,20 +104,8 @@ class SliceOverwriteTypeHandler(DeltaLakePandasTypeHandler):
             if context.has_partition_key
             else TableMetadataSet(row_count=rows, storage_kind="deltalake")
         )
-        context.add_output_metadata(
-            {
-                **counts,
-                "table_uri": uri,
-                "dataframe_columns": dg.MetadataValue.table_schema(
-                    dg.TableSchema(
-                        columns=[
-                            dg.TableColumn(name=str(name), type=str(dtype))
-                            for name, dtype in obj.dtypes.items()
-                        ]
-                    )
-                ),
-            }
-        )
+        # no column schema per partition: the assets declare theirs once (defs/duckdb_io.py)
+        context.add_output_metadata({**counts, "table_uri": uri})
 
     def load_input(
         self, context: dg.InputContext, table_slice: TableSlice, connection: TableConnection

@@ -21,6 +21,31 @@ from sensequant_assets.universe import INDEX_SYMBOL
 GROUP = "market_data"
 
 
+def _columns(*columns: tuple[str, str]) -> dict[str, Any]:
+    """A table's columns (pandas dtypes, as stored) as the asset's definition metadata: Dagit
+    shows them once, instead of a copy in every partition's materialization event."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
+    return {"dagster/column_schema": schema}
+
+
+BAR_COLUMNS = _columns(
+    ("date", "datetime64[ns]"),
+    ("symbol", "object"),
+    ("open", "float64"),
+    ("high", "float64"),
+    ("low", "float64"),
+    ("close", "float64"),
+    ("volume", "int64"),
+    ("source", "object"),
+)
+SENTIMENT_COLUMNS = _columns(
+    ("date", "datetime64[ns]"),
+    ("symbol", "object"),
+    ("sentiment_score", "float64"),
+    ("headline_count", "int64"),
+)
+
+
 def _progress(context: dg.AssetExecutionContext) -> Callable[[int, int, str], None]:
     def report(done: int, total: int, symbol: str) -> None:
         if done == total or done % max(1, total // 10) == 0:
@@ -85,7 +110,7 @@ def build_market_data_assets(
     @dg.asset(
         partitions_def=symbol_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata={"partition_expr": {"date": "date", "symbol": "symbol"}},
+        metadata={"partition_expr": {"date": "date", "symbol": "symbol"}, **BAR_COLUMNS},
         check_specs=check_specs("ohlcv_daily"),
         io_manager_key="warehouse_io_manager",
         group_name=GROUP,
@@ -117,7 +142,7 @@ def build_market_data_assets(
     @dg.asset(
         partitions_def=days,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata={"partition_expr": "date"},
+        metadata={"partition_expr": "date", **BAR_COLUMNS},
         check_specs=check_specs("nifty50_benchmark", BENCHMARK_CHECKS),
         io_manager_key="warehouse_io_manager",
         group_name=GROUP,
@@ -149,7 +174,7 @@ def _sentiment_asset(
     @dg.asset(
         partitions_def=symbol_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        metadata={"partition_expr": {"date": "date", "symbol": "symbol"}},
+        metadata={"partition_expr": {"date": "date", "symbol": "symbol"}, **SENTIMENT_COLUMNS},
         check_specs=SENTIMENT_CHECKS,
         io_manager_key="warehouse_io_manager",
         group_name=GROUP,
