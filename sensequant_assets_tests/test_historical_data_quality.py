@@ -157,7 +157,10 @@ def test_data_quality_and_sentiment_travel_with_the_candidate(
     assert any(w.startswith("RELIANCE: 3 NSE session(s) with no bar") for w in warnings)
     assert any(w.startswith("Sentiment data coverage") for w in warnings)
     assert not [w for w in warnings if "split" in w]
-    assert briefing["recommendation"] != "approve"  # coverage under 80%
+    assert briefing["recommendation"] != "approve"
+    gate = json.loads((audit / "gate_decision.json").read_text())
+    (quality_rule,) = [r for r in gate["rules"] if r["name"] == "data_quality"]
+    assert not quality_rule["passed"] and "Sentiment data coverage" in quality_rule["detail"]
     markdown = (audit / "promotion_briefing.md").read_text()
     assert f"- RELIANCE: split on {SPLIT_DAY} (ratio 2) back-adjusted" in markdown
 
