@@ -7,12 +7,9 @@ import datetime as dt
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.historical import HistoricalRequest, prepare, run_historical
-from sensequant_assets.release.manifest import MANIFEST_FILE
 from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError, cli_instance, parse_date
 from sensequant_assets.settings import Settings
 from sensequant_assets.universe import INDEX_SYMBOL, universe_for
-
-BRIEFING = "promotion_briefing.md"
 
 
 def cmd_historical_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -48,7 +45,7 @@ def cmd_historical_run(args: argparse.Namespace, settings: Settings) -> int:
     outcome = run_historical(request, settings, cli_instance())
     layout = ArtifactLayout.of(settings)
     candidate = layout.candidate(outcome.candidate_id)
-    audit = layout.audit_dir(candidate)
+    audit = layout.audit(candidate)
     print("\nsummary")
     print(f"  run id          {outcome.candidate_id}" + ("  (dry run)" if request.dryrun else ""))
     print(f"  status          {'succeeded' if outcome.succeeded else 'FAILED'}")
@@ -58,8 +55,8 @@ def cmd_historical_run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  recommendation  {outcome.recommendation}")
         print(f"  registry        {outcome.registry_status}")
         print(f"  candidate       {candidate.root}")
-        print(f"  manifest        {audit / MANIFEST_FILE}")
-    print(f"  briefing        {audit / BRIEFING}")
+        print(f"  manifest        {audit.manifest}")
+    print(f"  briefing        {audit.briefing_md}")
     print(f"  dagster runs    {len(outcome.dagster_runs)} (tag sensequant/historical_run)")
     print("next steps")
     if outcome.failed_phase:

@@ -100,9 +100,8 @@ def prepare(request: HistoricalRequest, settings: Settings) -> tuple[HistoricalR
             request.symbols[:DRYRUN_SYMBOLS], start, request.end, False, True,
             request.run_stress_tests,
         )  # fmt: skip
-        stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         overrides |= {
-            "home": ArtifactLayout(settings.home).dryrun_root / stamp,
+            "home": ArtifactLayout(settings.home).dryrun_home(dt.datetime.now()),
             "data_source": "synthetic",
             "history_start": min(settings.history_start, start),
             "warehouse_uri": None,  # Delta tables move into the dry run's home, like DuckDB's

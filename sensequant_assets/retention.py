@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.artifacts import PROGRESS_FILES, RAW_FILES, ArtifactLayout
 
 DAY = 86_400.0
 
@@ -77,9 +77,10 @@ def plan_prune(
             if _older(path, days, moment):
                 plan.doomed.append(Doomed(path, f"{reason} older than {days} days", _size(path)))
 
-    raw = list(raw_dir.glob("*/*.parquet")) if raw_dir.is_dir() else []
+    raw = list(raw_dir.glob(f"*/{RAW_FILES}")) if raw_dir.is_dir() else []
     add(raw, retention.raw_days, "raw archive file")
-    progress = list(layout.progress_dir.glob("*.json")) if layout.progress_dir.is_dir() else []
+    progress_dir = layout.progress_dir
+    progress = list(progress_dir.glob(PROGRESS_FILES)) if progress_dir.is_dir() else []
     add(progress, retention.progress_days, "progress file")
     root = layout.dryrun_root
     add([p for p in root.iterdir() if p.is_dir()] if root.is_dir() else [],

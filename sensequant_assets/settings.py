@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sensequant_assets.artifacts import ArtifactLayout
+
 ENV_PREFIX = "SENSEQUANT_"
 SECRET_ENV_NAMES = frozenset(
     {
@@ -369,8 +371,13 @@ class Settings(BaseSettings):
         return tuple(k for k in self.synthetic_defects.split(",") if k)
 
     @property
+    def layout(self) -> ArtifactLayout:
+        """Where the home's files are (:mod:`~sensequant_assets.artifacts` builds every path)."""
+        return ArtifactLayout.of(self)
+
+    @property
     def data_dir(self) -> Path:
-        return self.home / "data"
+        return self.layout.data_dir
 
     @property
     def state_database(self) -> sa.URL | None:
@@ -396,16 +403,16 @@ class Settings(BaseSettings):
     @property
     def ledger_location(self) -> Path | sa.URL:
         """Where the Breeze call ledger lives (see :attr:`state_database`)."""
-        return self.state_database or self.data_dir / "breeze_calls.sqlite"
+        return self.state_database or self.layout.ledger_file
 
     @property
     def duckdb_path(self) -> Path:
-        return self.data_dir / "sensequant.duckdb"
+        return self.layout.warehouse_file
 
     @property
     def warehouse_root(self) -> str:
         """Root of the Delta tables: an object-store URI as given, a local path made absolute."""
-        uri = self.warehouse_uri or str(self.data_dir / "delta")
+        uri = self.warehouse_uri or str(self.layout.delta_root)
         if uri.split("://", 1)[0].lower() in OBJECT_STORE_SCHEMES:
             return uri
         return str(Path(uri.removeprefix("file://")).expanduser().resolve())
@@ -437,12 +444,8 @@ class Settings(BaseSettings):
         return self.warehouse_root if self.warehouse == "delta" else str(self.duckdb_path)
 
     @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
-
-    @property
     def raw_dir(self) -> Path:
-        return self.data_dir / "raw"
+        return self.layout.raw_dir
 
     @property
     def symbol_list(self) -> list[str] | None:

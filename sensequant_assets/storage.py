@@ -25,6 +25,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from sensequant_assets.artifacts import RAW_FILES, raw_dataset_dir, raw_file
 from sensequant_assets.atomic import write_atomic_with
 
 if TYPE_CHECKING:
@@ -226,11 +227,11 @@ class RawArchive:
         table["source"] = source
         table["run_id"] = run_id
         table["received_at"] = received_at
-        target = self.directory / dataset / f"{dt.date.today():%Y%m%d}_{run_id}.parquet"
+        target = raw_file(self.directory, dataset, dt.date.today(), run_id)
         return write_atomic_with(target, lambda tmp: table.to_parquet(tmp, index=False))
 
     def read(self, dataset: str) -> pd.DataFrame:
-        files = sorted((self.directory / dataset).glob("*.parquet"))
+        files = sorted(raw_dataset_dir(self.directory, dataset).glob(RAW_FILES))
         if not files:
             return pd.DataFrame()
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from sensequant_assets.artifacts import CANDIDATE_PREFIX, TIMESTAMP_FORMAT
+from sensequant_assets.artifacts import candidate_id_at
 from sensequant_assets.calendar import MARKET_TIMEZONE
 from sensequant_assets.defs.tags import RETRAIN_TAG, scope_tags
 
@@ -84,8 +84,7 @@ def candidate_request(
     run_key: str | None = None,
 ) -> dg.RunRequest:
     """A candidate run named after ``moment`` (IST), over ``symbols`` from ``start`` to ``end``."""
-    local = moment.astimezone(ZoneInfo(MARKET_TIMEZONE))
-    candidate_id = CANDIDATE_PREFIX + local.strftime(TIMESTAMP_FORMAT)
+    candidate_id = candidate_id_at(moment.astimezone(ZoneInfo(MARKET_TIMEZONE)))
     return dg.RunRequest(
         run_key=run_key or f"candidate:{candidate_id}",
         tags={**scope_tags(candidate_id, symbols, start, end), RETRAIN_TAG: reason},

@@ -12,6 +12,13 @@ from typing import Any
 
 import pandas as pd
 
+from sensequant_assets.artifacts import (
+    ACCURACY_REPORT,
+    OPTIMIZATION_REPORT,
+    VALIDATION_JSON,
+    VALIDATION_MD,
+    AuditLayout,
+)
 from sensequant_assets.atomic import write_atomic_with
 from sensequant_assets.evaluation.backtest import equity_curve
 from sensequant_assets.evaluation.reports import (
@@ -24,14 +31,6 @@ from sensequant_assets.evaluation.reports import (
 )
 from sensequant_assets.evaluation.validation import Validation
 
-VALIDATION_JSON = "validation_summary.json"
-VALIDATION_MD = "validation_summary.md"
-STAT_TESTS_JSON = "stat_tests.json"
-GATE_JSON = "gate_decision.json"
-OOS_PREDICTIONS = "oos_predictions.parquet"
-ACCURACY_REPORT = "reports/accuracy_report.html"
-OPTIMIZATION_REPORT = "reports/optimization_report.html"
-
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
     return write_report(path, json.dumps(payload, indent=2, allow_nan=False, default=str))
@@ -40,26 +39,27 @@ def write_json(path: Path, payload: dict[str, Any]) -> Path:
 def write_oos(oos: pd.DataFrame, audit_dir: Path) -> Path:
     """The walk-forward predictions, so later stages replay exactly what was validated."""
     return write_atomic_with(
-        audit_dir / OOS_PREDICTIONS, lambda tmp: oos.to_parquet(tmp, index=False)
+        AuditLayout(audit_dir).oos_predictions, lambda tmp: oos.to_parquet(tmp, index=False)
     )
 
 
 def write_validation(validation: Validation, audit_dir: Path) -> dict[str, Path]:
     """``validation_summary.json/.md`` and the two HTML reports."""
     summary = validation.summary
+    audit = AuditLayout(audit_dir)
     written = {
-        VALIDATION_JSON: write_json(audit_dir / VALIDATION_JSON, summary),
+        VALIDATION_JSON: write_json(audit.validation_json, summary),
         VALIDATION_MD: write_report(
-            audit_dir / VALIDATION_MD,
+            audit.validation_md,
             render_markdown("Validation summary", _summary_sections(summary)),
         ),
     }
     accuracy = _summary_sections(summary) + _chart_sections(validation)
     written[ACCURACY_REPORT] = write_report(
-        audit_dir / ACCURACY_REPORT, render_html("Out-of-sample accuracy and backtest", accuracy)
+        audit.accuracy_report, render_html("Out-of-sample accuracy and backtest", accuracy)
     )
     written[OPTIMIZATION_REPORT] = write_report(
-        audit_dir / OPTIMIZATION_REPORT,
+        audit.optimization_report,
         render_html("Rule optimizer: every trial", _optimizer_sections(validation)),
     )
     return written

@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 from scipy.stats import beta
 
-from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.artifacts import ScratchLayout, teacher_dir
 from sensequant_assets.atomic import append_durable, fsync_path
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.evaluation.gate import GATE_VERSION, decide
@@ -136,7 +136,7 @@ def train_teachers(
             training.teacher_config,
             training.calendar,
             latest[window.symbol],
-            root / window.label,
+            teacher_dir(root, window.label),
             None,
             training.market_closes(first, last, market),
         )
@@ -171,12 +171,13 @@ def evaluate_universe(
     planted = signal_ics(source, equities, start, end)["planted_signal"] if equities else None
     windows = teacher_windows(symbols, training, start, end)
     t = lap("data", started)
-    labels = train_teachers(windows, bars, market, training, workdir / "teachers")
+    scratch = ScratchLayout(workdir)
+    labels = train_teachers(windows, bars, market, training, scratch.teachers_dir)
     t = lap("teachers", t)
     dates = pd.to_datetime(bars["date"])
-    candidate = CandidateLayout(workdir / "candidate")
+    candidate = scratch.candidate
     outcome = build_candidate(
-        candidate, workdir / "teachers", labels, bars, label, student,
+        candidate, scratch.teachers_dir, labels, bars, label, student,
         training.reward_config, None,
         training.market_closes(dates.min().date(), dates.max().date(), market),
     )  # fmt: skip

@@ -18,11 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.artifacts import AuditLayout, CandidateLayout
 from sensequant_assets.evaluation.backtest import CostModel
 from sensequant_assets.evaluation.champion import compare_with_champion
 from sensequant_assets.evaluation.gate import GateThresholds
-from sensequant_assets.evaluation.outputs import OOS_PREDICTIONS
 from sensequant_assets.evaluation.selection import Selection, overlapping_candidates
 from sensequant_assets.evaluation.stat_tests import run_selection
 from sensequant_assets.evaluation.validation import EvaluationConfig, Validation, validate
@@ -65,6 +64,9 @@ class Evaluation:
     def audit_dir(self, candidate: CandidateLayout) -> Path:
         return self.training.layout.audit_dir(candidate)
 
+    def audit(self, candidate: CandidateLayout) -> AuditLayout:
+        return self.training.layout.audit(candidate)
+
     def market_data(self, candidate: CandidateLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The candidate's bars (its symbols over its data range), and the NIFTY 50's."""
         runs = json.loads(candidate.student_runs.read_text())
@@ -103,14 +105,14 @@ class Evaluation:
         audit_dir = registry.get_candidate_run(live.run_id).audit_dir
         return compare_with_champion(
             validation.oos,
-            None if audit_dir is None else Path(audit_dir) / OOS_PREDICTIONS,
+            None if audit_dir is None else AuditLayout(Path(audit_dir)).oos_predictions,
             live.run_id,
             self.config.holding_sessions,
         )
 
     def replay(self, candidate: CandidateLayout) -> Validation:
         """Recompute the validation from the stored walk-forward predictions (deterministic)."""
-        path = self.audit_dir(candidate) / OOS_PREDICTIONS
+        path = self.audit(candidate).oos_predictions
         if not path.is_file():
             raise MissingInputError(f"{path} is missing: materialize model_validation first")
         bars, benchmark = self.market_data(candidate)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from sensequant_assets.artifacts import DATA_QUALITY_JSON, CandidateLayout
+from sensequant_assets.artifacts import RAW_FILES, AuditLayout, CandidateLayout, raw_dataset_dir
 from sensequant_assets.atomic import write_atomic
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features import WARMUP_SESSIONS
@@ -69,7 +69,9 @@ def candidate_data_quality(
         load_corporate_actions(settings),
         {s: warehouse.last_close_before(OHLCV_TABLE, s, first) for s in symbols},
         windows,
-        archived_negative_volumes(settings.raw_dir / OHLCV_TABLE, symbols, first, last),
+        archived_negative_volumes(
+            raw_dataset_dir(settings.raw_dir, OHLCV_TABLE), symbols, first, last
+        ),
     )
     actions_file = settings.corporate_actions_file
     return {
@@ -85,7 +87,7 @@ def candidate_data_quality(
 def write_data_quality(audit_dir: Path, report: Mapping[str, Any]) -> Path:
     """``data_quality.json`` into ``audit_dir``, atomically."""
     text = json.dumps(report, indent=2, allow_nan=False)
-    return write_atomic(audit_dir / DATA_QUALITY_JSON, text.encode())
+    return write_atomic(AuditLayout(audit_dir).data_quality, text.encode())
 
 
 def teacher_windows(
@@ -110,7 +112,7 @@ def archived_negative_volumes(
     """Raw archived rows (``date, symbol, volume``) of ``symbols`` in ``[first, last]`` whose
     volume was negative as received; files lacking a column (a refused batch) are passed over."""
     parts = []
-    for path in sorted(directory.glob("*.parquet")) if directory.is_dir() else []:
+    for path in sorted(directory.glob(RAW_FILES)) if directory.is_dir() else []:
         if not set(_RAW_COLUMNS) <= set(pq.read_schema(path).names):
             continue
         table = pq.read_table(

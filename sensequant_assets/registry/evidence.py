@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sensequant_assets.artifacts import EVIDENCE_FILES
+from sensequant_assets.artifacts import EVIDENCE_FILES, AuditLayout
 from sensequant_assets.integrity import file_sha256
 
 
@@ -20,10 +20,11 @@ def evidence_digests(audit_dir: Path) -> dict[str, str]:
 
     Raises :class:`FileNotFoundError` naming every missing one: there is nothing to approve.
     """
-    missing = [name for name in EVIDENCE_FILES if not (audit_dir / name).is_file()]
+    audit = AuditLayout(audit_dir)
+    missing = [name for name in EVIDENCE_FILES if not audit.file(name).is_file()]
     if missing:
         raise FileNotFoundError(
             f"{', '.join(missing)} missing from {audit_dir}: materialize release_audit and "
             "promotion_briefing first"
         )
-    return {name: file_sha256(audit_dir / name) for name in EVIDENCE_FILES}
+    return {name: file_sha256(audit.file(name)) for name in EVIDENCE_FILES}

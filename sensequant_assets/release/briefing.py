@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from sensequant_assets.artifacts import ACCURACY_REPORT, MANIFEST_FILE
 from sensequant_assets.evaluation.gate import GATE_VERSION
 from sensequant_assets.evaluation.power import operating_characteristics
 from sensequant_assets.evaluation.skill import MIN_SYMBOLS
@@ -241,7 +242,7 @@ def _risks(outputs: StageOutputs) -> dict[str, Any]:
     review = [
         "read the gate's reasons and every FAIL above",
         "compare the student's out-of-sample hit rate with both baselines, per fold",
-        "check the equity curve and drawdown in reports/accuracy_report.html",
+        f"check the equity curve and drawdown in {ACCURACY_REPORT}",
         "check that the manifest's code commit is clean (dirty: false) and expected",
     ]
     return {"outstanding_issues": issues, "warnings": warnings, "manual_review": review}
@@ -253,7 +254,7 @@ def _artifacts(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "candidate_dir": manifest["candidate_dir"],
         "audit_dir": manifest["audit_dir"],
-        "manifest": f"{manifest['audit_dir']}/manifest.yaml",
+        "manifest": f"{manifest['audit_dir']}/{MANIFEST_FILE}",
         "files": len(manifest["artifacts"]),
         "code": manifest["lineage"]["code"],
         "data_snapshot_sha256": manifest["lineage"]["data_snapshot_sha256"],

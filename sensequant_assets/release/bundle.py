@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sensequant_assets.artifacts import EVIDENCE_FILES, MANIFEST_FILE, STUDENT_DIR
+from sensequant_assets.artifacts import (
+    EVIDENCE_FILES,
+    MANIFEST_FILE,
+    STUDENT_DIR,
+    AuditLayout,
+    BundleLayout,
+    manifest_in,
+)
 from sensequant_assets.atomic import publish_dir
 from sensequant_assets.integrity import ModelIntegrityError, file_sha256, refuse_problems
 from sensequant_assets.registry import CandidateRun
@@ -38,7 +45,7 @@ def approved_files(
             "and briefing, so nothing binds its files: it is not deployed"
         )
     try:
-        data = (manifest_dir / MANIFEST_FILE).read_bytes()
+        data = manifest_in(manifest_dir).read_bytes()
     except FileNotFoundError:
         raise ModelIntegrityError(f"{subject}: {MANIFEST_FILE} is missing") from None
     if (actual := hashlib.sha256(data).hexdigest()) != approved[MANIFEST_FILE]:
@@ -86,9 +93,11 @@ def install_bundle(
 ) -> None:
     """Copy the student and the evidence files into a temporary directory, verify every copy
     against ``expected``, then publish it as ``target`` (fsynced, renamed into place)."""
+    audit = AuditLayout(audit_dir)
     with publish_dir(target) as staging:
-        shutil.copytree(student_dir, staging / STUDENT_DIR, symlinks=True)
+        copy = BundleLayout(staging)
+        shutil.copytree(student_dir, copy.student_dir, symlinks=True)
         for name in EVIDENCE_FILES:
-            if (audit_dir / name).is_file():
-                shutil.copy2(audit_dir / name, staging / name)
+            if audit.file(name).is_file():
+                shutil.copy2(audit.file(name), copy.file(name))
         verify_bundle(staging, expected, f"{run_id}: the copy made for {target} was refused")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sensequant_assets.artifacts import STUDENT_DIR, ArtifactLayout
+from sensequant_assets.artifacts import ArtifactLayout, BundleLayout, current_file
 from sensequant_assets.atomic import staged_file
 from sensequant_assets.registry import (
     APPROVED,
@@ -49,8 +49,6 @@ from sensequant_assets.training.student import (
     predict_probabilities,
     stored_normalisation,
 )
-
-CURRENT_FILE = "CURRENT"
 
 
 def current_production(layout: ArtifactLayout) -> str | None:
@@ -78,7 +76,7 @@ def deploy_to_staging(
 def smoke_test(bundle: Path) -> None:
     """The bundle's student loads (hash verified) and turns a row into three probabilities,
     through the per-date feature normalisation its metadata says it was trained with."""
-    booster, metadata = load_student(bundle / STUDENT_DIR)
+    booster, metadata = load_student(BundleLayout(bundle).student_dir)
     names = metadata["feature_names"]
     day = pd.DataFrame({"date": [pd.Timestamp(0)], **{name: [0.0] for name in names}})
     probabilities = predict_probabilities(booster, day, names, stored_normalisation(metadata))
@@ -174,7 +172,7 @@ def _verified_bundle(layout: ArtifactLayout, run: CandidateRun, stage_dir: Path)
 
 
 def _current(stage_dir: Path) -> str | None:
-    path = stage_dir / CURRENT_FILE
+    path = current_file(stage_dir)
     return path.read_text().strip() if path.is_file() else None
 
 
@@ -185,7 +183,7 @@ def _new_pointer(stage_dir: Path, candidate_id: str) -> Iterator[Callable[[], No
     Writing is what a full disk makes fail, the switch is a rename that needs no new space: so
     callers write first, record, then switch. The temporary is removed whatever happens.
     """
-    with staged_file(stage_dir / CURRENT_FILE, (candidate_id + "\n").encode()) as switch:
+    with staged_file(current_file(stage_dir), (candidate_id + "\n").encode()) as switch:
         yield switch
 
 

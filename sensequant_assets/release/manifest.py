@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from sensequant_assets.artifacts import MANIFEST_FILE
+from sensequant_assets.artifacts import MANIFEST_FILE, AuditLayout
 from sensequant_assets.atomic import write_atomic
 from sensequant_assets.integrity import file_sha256, refuse_problems
 from sensequant_assets.release.briefing import StageOutputs
@@ -118,11 +118,11 @@ def headline_sections(outputs: StageOutputs, universe_snapshot: str) -> dict[str
 def write_manifest(audit_dir: Path, manifest: dict[str, Any]) -> Path:
     """Atomically and durably write ``manifest.yaml`` into ``audit_dir``."""
     text = yaml.dump(manifest, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
-    return write_atomic(audit_dir / MANIFEST_FILE, text.encode("utf-8"))
+    return write_atomic(AuditLayout(audit_dir).manifest, text.encode("utf-8"))
 
 
 def read_manifest(audit_dir: Path) -> dict[str, Any]:
-    path = audit_dir / MANIFEST_FILE
+    path = AuditLayout(audit_dir).manifest
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: materialize release_audit first")
     return parse_manifest(path.read_bytes())

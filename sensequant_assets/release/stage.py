@@ -11,22 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sensequant_assets.artifacts import (
-    BRIEFING_JSON,
-    BRIEFING_MD,
-    DATA_QUALITY_JSON,
-    MANIFEST_FILE,
-    CandidateLayout,
-)
-from sensequant_assets.evaluation.outputs import (
-    GATE_JSON,
-    STAT_TESTS_JSON,
-    VALIDATION_JSON,
-    write_json,
-)
+from sensequant_assets.artifacts import AuditLayout, CandidateLayout
+from sensequant_assets.evaluation.outputs import write_json
 from sensequant_assets.evaluation.reports import write_report
 from sensequant_assets.evaluation.resources import Evaluation
-from sensequant_assets.evaluation.stress.report import SUMMARY_FILE
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
 from sensequant_assets.release.manifest import read_manifest
@@ -37,23 +25,23 @@ def stage_outputs(
     evaluation: Evaluation, candidate: CandidateLayout, release_id: str | None = None
 ) -> StageOutputs:
     """Every stage output that exists on disk for ``candidate`` (None where absent)."""
-    audit = evaluation.audit_dir(candidate)
-    stress_dir = evaluation.training.layout.stress_dir(candidate)
+    audit = evaluation.audit(candidate)
+    stress = evaluation.training.layout.stress(candidate)
 
     def load(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text()) if path.is_file() else None
 
-    manifest = read_manifest(audit) if (audit / MANIFEST_FILE).is_file() else None
+    manifest = read_manifest(audit.root) if audit.manifest.is_file() else None
     return StageOutputs(
         release_id=release_id or candidate.candidate_id,
         teacher_runs=load(candidate.teacher_runs),
         student_runs=load(candidate.student_runs),
-        validation=load(audit / VALIDATION_JSON),
-        stat_tests=load(audit / STAT_TESTS_JSON),
-        stress=load(stress_dir / SUMMARY_FILE),
-        gate=load(audit / GATE_JSON),
+        validation=load(audit.validation_json),
+        stat_tests=load(audit.stat_tests),
+        stress=load(stress.summary),
+        gate=load(audit.gate),
         manifest=manifest,
-        data_quality=load(audit / DATA_QUALITY_JSON),
+        data_quality=load(audit.data_quality),
         stress_requested=evaluation.training.settings.run_stress_tests,
     )
 
@@ -61,8 +49,9 @@ def stage_outputs(
 def write_briefing(audit_dir: Path, outputs: StageOutputs) -> dict[str, Any]:
     """``promotion_briefing.json`` and ``.md`` into ``audit_dir``; returns the briefing."""
     briefing = build_briefing(outputs)
-    write_json(audit_dir / BRIEFING_JSON, briefing)
-    write_report(audit_dir / BRIEFING_MD, render_markdown(briefing))
+    audit = AuditLayout(audit_dir)
+    write_json(audit.briefing_json, briefing)
+    write_report(audit.briefing_md, render_markdown(briefing))
     return briefing
 
 

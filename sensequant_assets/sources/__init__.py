@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.sources.base import OHLCV_COLUMNS, MarketDataSource, SourceError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def build_source(
                 per_minute=settings.breeze_calls_per_minute,
                 per_day=settings.breeze_calls_per_day,
             ),
-            sdk_home=settings.data_dir / "breeze",
+            sdk_home=ArtifactLayout(settings.home).breeze_sdk_dir,
             base_url=settings.breeze_base_url,
             chunk_candles=settings.breeze_chunk_candles,
             max_retries=settings.breeze_max_retries,

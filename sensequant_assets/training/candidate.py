@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import pandas as pd
 
-from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.artifacts import CandidateLayout, ModelFiles, teacher_dir
 from sensequant_assets.atomic import fsync_tree, write_atomic
 from sensequant_assets.features import LabelSpec, compute_features_panel, feature_columns
 from sensequant_assets.features.labels import make_labels
@@ -48,7 +48,6 @@ from sensequant_assets.training.student import (
     train_student,
 )
 from sensequant_assets.training.teacher import (
-    METADATA_FILE,
     TeacherRun,
     load_run,
     load_teacher,
@@ -63,8 +62,9 @@ def collect_teacher_runs(teacher_root: Path, labels: Iterable[str]) -> list[Teac
     """The stored record of every requested window that has been attempted."""
     runs = []
     for label in labels:
-        if (teacher_root / label / METADATA_FILE).is_file():
-            runs.append(load_run(teacher_root / label))
+        directory = teacher_dir(teacher_root, label)
+        if ModelFiles.teacher(directory).metadata.is_file():
+            runs.append(load_run(directory))
     return runs
 
 
@@ -216,7 +216,7 @@ def distillation_inputs(
 
 def _directory_identity(directory: Path) -> tuple[bytes | None, list[tuple[str, int, int, int]]]:
     """A teacher directory's metadata bytes, and each file's (name, inode, size, mtime)."""
-    metadata = directory / METADATA_FILE
+    metadata = ModelFiles.teacher(directory).metadata
     files = []
     if directory.is_dir():
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
@@ -327,7 +327,9 @@ def build_candidate(
         )
     layout.root.mkdir(parents=True, exist_ok=False)
     for run in completed:
-        shutil.copytree(teacher_root / run.window_label, layout.teacher_dir(run.window_label))
+        shutil.copytree(
+            teacher_dir(teacher_root, run.window_label), layout.teacher_dir(run.window_label)
+        )
         fsync_tree(layout.teacher_dir(run.window_label))
     _write_json(
         layout.teacher_runs,
@@ -408,7 +410,7 @@ def _reward_loop(
     history = test.assign(predicted=result.test_predictions, reward=test_rewards)
     for symbol, rows in history.groupby("symbol"):
         append_reward_history(
-            layout.reward_history / f"{symbol}.jsonl",
+            layout.reward_file(symbol),
             [
                 {
                     "date": row.date,

@@ -151,7 +151,7 @@ class Training:
         market = self.market_closes(dates.min().date(), dates.max().date())
         return build_candidate(
             candidate,
-            self.layout.models / "teachers",
+            self.layout.teachers_dir,
             window_labels,
             bars,
             self.teacher_config.label,

@@ -55,6 +55,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from sensequant_assets.artifacts import STUDENT_METADATA_FILE as METADATA_FILE  # noqa: F401
+from sensequant_assets.artifacts import STUDENT_MODEL_FILE as MODEL_FILE
+from sensequant_assets.artifacts import ModelFiles
 from sensequant_assets.atomic import replace_dir
 from sensequant_assets.classification import classification_report, log_loss
 from sensequant_assets.features.cross_section import (
@@ -72,8 +75,6 @@ SAMPLE_COLUMNS = ("date", "symbol", "label", "label_end", "forward_return")
 YESTERDAY_COLUMN = "last_return"
 YESTERDAY_BAND_COLUMN = "last_band"
 
-MODEL_FILE = "student_model.txt"
-METADATA_FILE = "student_metadata.json"
 METADATA_VERSION = 1
 
 DEFAULT_LGBM_PARAMS: Mapping[str, Any] = MappingProxyType(
@@ -416,10 +417,9 @@ def save_student(result: StudentResult, out_dir: str | os.PathLike[str]) -> Path
         "test_rows_sha256": result.test_rows_sha256,
     }
     with replace_dir(target) as staging:
-        (staging / MODEL_FILE).write_bytes(model_bytes)
-        (staging / METADATA_FILE).write_bytes(
-            json.dumps(metadata, indent=2, sort_keys=True).encode()
-        )
+        files = ModelFiles.student(staging)
+        files.model.write_bytes(model_bytes)
+        files.metadata.write_bytes(json.dumps(metadata, indent=2, sort_keys=True).encode())
     return target
 
 
@@ -429,13 +429,13 @@ def load_student(out_dir: str | os.PathLike[str]) -> tuple[lgb.Booster, dict[str
     The hash is verified before LightGBM parses anything, so a truncated or tampered model
     raises :class:`ModelIntegrityError` instead of silently predicting something else.
     """
-    directory = Path(out_dir)
-    metadata = json.loads((directory / METADATA_FILE).read_text())
-    model_bytes = (directory / metadata.get("model_file", MODEL_FILE)).read_bytes()
+    files = ModelFiles.student(Path(out_dir))
+    metadata = json.loads(files.metadata.read_text())
+    model_bytes = files.named(metadata.get("model_file", MODEL_FILE)).read_bytes()
     actual = hashlib.sha256(model_bytes).hexdigest()
     if actual != metadata.get("model_sha256"):
         raise ModelIntegrityError(
-            f"{directory / MODEL_FILE} has SHA-256 {actual}, but the metadata records "
+            f"{files.model} has SHA-256 {actual}, but the metadata records "
             f"{metadata.get('model_sha256')}"
         )
     booster = lgb.Booster(model_str=model_bytes.decode())

@@ -36,6 +36,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from sensequant_assets.artifacts import TEACHER_METADATA_FILE as METADATA_FILE  # noqa: F401
+from sensequant_assets.artifacts import TEACHER_MODEL_FILE as MODEL_FILE
+from sensequant_assets.artifacts import ModelFiles
 from sensequant_assets.atomic import replace_dir
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.classification import probability_report
@@ -50,8 +53,6 @@ from sensequant_assets.training.windows import (
     check_future_data,
 )
 
-MODEL_FILE = "model.txt"
-METADATA_FILE = "metadata.json"
 CLASS_IDS = tuple(sorted(CLASS_NAMES))
 Status = Literal["completed", "skipped", "failed"]
 STATUSES: frozenset[str] = frozenset({"completed", "skipped", "failed"})
@@ -379,10 +380,11 @@ def train_teacher(
     }
     run.model_file = MODEL_FILE
     with replace_dir(out_dir) as staging:
-        booster.save_model(staging / MODEL_FILE)
-        run.sha256 = _sha256((staging / MODEL_FILE).read_bytes())
+        files = ModelFiles.teacher(staging)
+        booster.save_model(files.model)
+        run.sha256 = _sha256(files.model.read_bytes())
         _stamp(run, started)
-        _write_json(staging / METADATA_FILE, run.to_dict())
+        _write_json(files.metadata, run.to_dict())
     return run
 
 
@@ -418,12 +420,12 @@ def write_record(run: TeacherRun, out_dir: Path) -> None:
     if run.status == "completed":
         raise ValueError("completed runs are written by train_teacher together with their model")
     with replace_dir(Path(out_dir)) as staging:
-        _write_json(staging / METADATA_FILE, run.to_dict())
+        _write_json(ModelFiles.teacher(staging).metadata, run.to_dict())
 
 
 def load_run(out_dir: Path) -> TeacherRun:
     """The :class:`TeacherRun` recorded in ``out_dir``."""
-    return TeacherRun.from_dict(json.loads((Path(out_dir) / METADATA_FILE).read_text()))
+    return TeacherRun.from_dict(json.loads(ModelFiles.teacher(out_dir).metadata.read_text()))
 
 
 def load_teacher(out_dir: Path) -> tuple[lgb.Booster, TeacherRun]:
@@ -438,7 +440,7 @@ def load_teacher(out_dir: Path) -> tuple[lgb.Booster, TeacherRun]:
         raise TeacherUnavailableError(f"{run.window_label}: teacher is {run.status}, no model")
     if not run.model_file or not run.sha256:
         raise ModelIntegrityError(f"{run.window_label}: metadata names no model file or hash")
-    path = out_dir / run.model_file
+    path = ModelFiles.teacher(out_dir).named(run.model_file)
     try:
         payload = path.read_bytes()
     except FileNotFoundError:

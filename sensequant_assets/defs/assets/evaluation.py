@@ -15,24 +15,16 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from sensequant_assets.artifacts import DATA_QUALITY_JSON, CandidateLayout
+from sensequant_assets.artifacts import ACCURACY_REPORT, CandidateLayout
 from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.evaluation.backtest import benchmark_next_returns, next_session_returns
 from sensequant_assets.evaluation.books import book_calls
 from sensequant_assets.evaluation.gate import decide
-from sensequant_assets.evaluation.outputs import (
-    ACCURACY_REPORT,
-    GATE_JSON,
-    OOS_PREDICTIONS,
-    STAT_TESTS_JSON,
-    write_json,
-    write_oos,
-    write_validation,
-)
+from sensequant_assets.evaluation.outputs import write_json, write_oos, write_validation
 from sensequant_assets.evaluation.resources import Evaluation, MissingInputError
 from sensequant_assets.evaluation.stat_tests import statistical_tests
 from sensequant_assets.evaluation.stress.replay import run_stress_tests
-from sensequant_assets.evaluation.stress.report import SUMMARY_FILE, write_stress_report
+from sensequant_assets.evaluation.stress.report import write_stress_report
 from sensequant_assets.evaluation.stress.windows import load_stress_windows
 from sensequant_assets.evaluation.validation import validate_candidate
 from sensequant_assets.evaluation.walk_forward import Fold
@@ -50,9 +42,10 @@ def tagged_candidate(context: dg.AssetExecutionContext, evaluation: Evaluation) 
         if event is None or event.asset_materialization is None:
             raise dg.Failure("no student_model materialization: train a candidate first")
         path = Path(str(event.asset_materialization.metadata["candidate"].value))
-    if not (path / "student_runs.json").is_file():
+    candidate = CandidateLayout(path)
+    if not candidate.student_runs.is_file():
         raise dg.Failure(f"candidate bundle {path} is missing or incomplete")
-    return CandidateLayout(path)
+    return candidate
 
 
 @contextmanager
@@ -136,7 +129,7 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
             evaluation.selection(candidate, validation),
             evaluation.champion(candidate, validation),
         )
-        path = write_json(evaluation.audit_dir(candidate) / STAT_TESTS_JSON, tests)
+        path = write_json(evaluation.audit(candidate).stat_tests, tests)
         paired = tests["paired_accuracy_tests"]
         return dg.MaterializeResult(
             metadata={
@@ -164,7 +157,7 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
             Files: ``release/stress_tests_<candidate>/`` (summary JSON, report, PNGs).
             """
             candidate = tagged_candidate(context, evaluation)
-            oos = pd.read_parquet(evaluation.audit_dir(candidate) / OOS_PREDICTIONS)
+            oos = pd.read_parquet(evaluation.audit(candidate).oos_predictions)
             oos = oos.assign(predicted=book_calls(oos))  # replay the calls the books trade
             with missing_inputs_fail():
                 bars, benchmark = evaluation.market_data(candidate)
@@ -179,15 +172,15 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
                 holding_sessions=config.holding_sessions,
                 mode=config.strategy,
             )
-            out_dir = evaluation.training.layout.stress_dir(candidate)
-            write_stress_report(result, out_dir)
+            stress_files = evaluation.training.layout.stress(candidate)
+            write_stress_report(result, stress_files.root)
             for window in result.windows:
                 if window["status"] == "skipped":
                     context.log.info(f"stress window {window['name']} skipped: {window['reason']}")
             return dg.MaterializeResult(
                 metadata={
                     "candidate": candidate.candidate_id,
-                    "summary": dg.MetadataValue.path(str(out_dir / SUMMARY_FILE)),
+                    "summary": dg.MetadataValue.path(str(stress_files.summary)),
                     "evaluated": result.evaluated,
                     "skipped": result.skipped,
                     "resilience": result.overall_score,
@@ -206,16 +199,16 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
         File: ``gate_decision.json`` in the audit dir.
         """
         candidate = tagged_candidate(context, evaluation)
-        audit = evaluation.audit_dir(candidate)
-        tests = json.loads((audit / STAT_TESTS_JSON).read_text())
+        audit = evaluation.audit(candidate)
+        tests = json.loads(audit.stat_tests.read_text())
         stress = None
         if stress_enabled:
-            stress_file = evaluation.training.layout.stress_dir(candidate) / SUMMARY_FILE
+            stress_file = evaluation.training.layout.stress(candidate).summary
             stress = json.loads(stress_file.read_text())
-        quality_file = audit / DATA_QUALITY_JSON
+        quality_file = audit.data_quality
         quality = json.loads(quality_file.read_text()) if quality_file.is_file() else None
         decision = decide(tests, stress, evaluation.thresholds, quality)
-        write_json(audit / GATE_JSON, decision.to_dict())
+        write_json(audit.gate, decision.to_dict())
         for reason in decision.reasons:
             context.log.info(reason)
         return dg.MaterializeResult(

@@ -39,6 +39,8 @@ def production_model(
         metadata={
             "candidate": candidate_id,
             "replaced": str(deployment.replaced_run_id),
-            "path": dg.MetadataValue.path(str(layout.production_dir / candidate_id)),
+            "path": dg.MetadataValue.path(
+                str(layout.deployed_bundle(layout.production_dir, candidate_id))
+            ),
         }
     )

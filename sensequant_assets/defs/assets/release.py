@@ -8,7 +8,7 @@ review is decided: an approval binds them.
 
 import dagster as dg
 
-from sensequant_assets.artifacts import BRIEFING_MD, CandidateLayout
+from sensequant_assets.artifacts import CandidateLayout
 from sensequant_assets.defs.assets.evaluation import missing_inputs_fail, tagged_candidate
 from sensequant_assets.defs.tags import DRYRUN_TAG
 from sensequant_assets.evaluation.resources import Evaluation
@@ -117,9 +117,7 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
                 "candidate": candidate.candidate_id,
                 "registry_status": run.status,
                 "recommendation": briefing["recommendation"],
-                "briefing": dg.MetadataValue.path(
-                    str(evaluation.audit_dir(candidate) / BRIEFING_MD)
-                ),
+                "briefing": dg.MetadataValue.path(str(evaluation.audit(candidate).briefing_md)),
             }
         )
 

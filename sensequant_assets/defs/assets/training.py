@@ -88,7 +88,7 @@ def build_training_assets(
         keys = context.partition_keys
         tracker = ProgressTracker(
             len(keys),
-            training.layout.progress_dir / f"teacher_model_{context.run.run_id}.json",
+            training.layout.teacher_progress(context.run.run_id),
             context.log.info,
         )
         runs: list[TeacherRun] = []

@@ -14,6 +14,12 @@ from typing import Any
 
 import pandas as pd
 
+from sensequant_assets.artifacts import (
+    STRESS_REPORT_MD,
+    STRESS_SUMMARY_JSON,
+    StressLayout,
+    stress_chart_name,
+)
 from sensequant_assets.evaluation.backtest import equity_curve
 from sensequant_assets.evaluation.reports import (
     Image,
@@ -30,8 +36,6 @@ from sensequant_assets.evaluation.stress.scoring import (
     RESILIENCE_FORMULA,
 )
 
-SUMMARY_FILE = "stress_summary.json"
-REPORT_FILE = "stress_report.md"
 STRATEGY_LABELS = {
     "student": "student",
     "buy_and_hold": "buy & hold",
@@ -46,7 +50,7 @@ def write_stress_report(result: StressResult, out_dir: Path) -> dict[str, Path]:
 
     Returns the paths written, keyed by file name.
     """
-    out_dir = Path(out_dir)
+    layout = StressLayout(Path(out_dir))
     written: dict[str, Path] = {}
     slugs = _unique_slugs([w["name"] for w in result.windows])
     image_paths: dict[str, str] = {}
@@ -57,19 +61,19 @@ def write_stress_report(result: StressResult, out_dir: Path) -> dict[str, Path]:
         name = window["name"]
         images = _window_images(result.daily_returns.get(name), name)
         for kind, image in images.items():
-            file_name = f"{slugs[name]}_{kind}.png"
-            written[file_name] = write_png(out_dir / file_name, image.png)
+            file_name = stress_chart_name(slugs[name], kind)
+            written[file_name] = write_png(layout.chart(file_name), image.png)
             image_paths[image.caption] = file_name
         window_sections.append(_window_section(window, list(images.values())))
 
     summary = result.to_dict()
     text = json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    written[SUMMARY_FILE] = write_report(out_dir / SUMMARY_FILE, text)
+    written[STRESS_SUMMARY_JSON] = write_report(layout.summary, text)
     sections = [_summary_section(result), *window_sections]
     if result.out_of_stress:
         sections.insert(1, _outside_section(result.out_of_stress))
     markdown = render_markdown("Stress tests", sections, image_paths)
-    written[REPORT_FILE] = write_report(out_dir / REPORT_FILE, markdown)
+    written[STRESS_REPORT_MD] = write_report(layout.report, markdown)
     return written
 
 
