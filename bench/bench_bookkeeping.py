@@ -83,7 +83,7 @@ LEVER_ENV = (BATCH, SUBSET)
 class Lever:
     key: str
     label: str
-    instance: str  # sqlite-stock | sqlite | sqlite-full | sqlite-normal | pg-stock | pg
+    instance: str  # sqlite-stock | sqlite-stock-normal | sqlite | sqlite-normal | pg-stock | pg
     env: Mapping[str, str] = field(default_factory=dict)
     workers: int = 1
     # the stock DuckDB type handler, which copies the frame's schema into every partition
@@ -94,10 +94,10 @@ LEVERS = (
     Lever("a", "stock SQLite (before issue 16)", "sqlite-stock", schema_per_partition=True),
     Lever("b", "  + DAGSTER_EVENT_BATCH_SIZE=1000", "sqlite-stock", {BATCH: "1000"}, 1, True),
     Lever("c", "  + one planned event per run (subset)", "sqlite-stock", {SUBSET: "1"}, 1, True),
-    Lever("d", "  + synchronous=NORMAL (WAL is on already)", "sqlite-normal", {}, 1, True),
+    Lever("d", "  + synchronous=NORMAL (WAL is on already)", "sqlite-stock-normal", {}, 1, True),
     Lever("e", "  + two workers", "sqlite-stock", {}, 2, True),
     Lever("f", "batched SQLite + lean events (now)", "sqlite"),
-    Lever("f2", "  the same with synchronous=FULL", "sqlite-full"),
+    Lever("f2", "  + synchronous=NORMAL", "sqlite-normal"),
     Lever("f3", "  the same with the schema in every event", "sqlite", schema_per_partition=True),
     Lever("g", "  + one planned event per run (subset)", "sqlite", {SUBSET: "1"}),
     Lever("h", "  + two workers", "sqlite", workers=2),
@@ -140,11 +140,11 @@ def _instance_yaml(kind: str, dagster_home: Path) -> dict:
             config["storage"] = {"postgres": database}
         return config
     config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
-    if kind in ("sqlite-stock", "sqlite-normal"):
+    if kind in ("sqlite-stock", "sqlite-stock-normal"):
         config.pop("event_log_storage", None)
-    if kind == "sqlite-full":
-        config["event_log_storage"]["config"]["synchronous"] = "FULL"
     if kind == "sqlite-normal":
+        config["event_log_storage"]["config"] = {"synchronous": "NORMAL"}
+    if kind == "sqlite-stock-normal":
         config["event_log_storage"] = {
             "module": "sqlite_pragmas",
             "class": "SynchronousNormalSqliteEventLogStorage",
@@ -368,10 +368,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1000, help="trading days per run")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite levers only")
-    parser.add_argument("--only", default="", help="comma-separated lever keys (a, b, ... n)")
+    parser.add_argument("--only", default="", help="lever keys to run, in this order (a,f2,f)")
     args = parser.parse_args()
     chosen = [k.strip() for k in args.only.split(",") if k.strip()]
-    levers = [lv for lv in LEVERS if not chosen or lv.key in chosen]
+    by_key = {lv.key: lv for lv in LEVERS}
+    levers = [by_key[k] for k in chosen] if chosen else list(LEVERS)  # in the order given
     if args.no_postgres:
         levers = [lv for lv in levers if not lv.instance.startswith("pg")]
 

@@ -12,11 +12,12 @@ materialized) that was ~13 ms of bookkeeping per ``ohlcv_daily`` partition.
 
 - a batch (``sensequant_assets.event_batches``) in one transaction per file: the run shard's
   events, then the index's events, their indexed tags and the asset's latest-event row;
-- on one kept connection per file (``index.db`` and the last few run shards), opened with
-  ``PRAGMA synchronous`` as configured. The databases are in WAL mode already (Dagster sets
-  ``journal_mode=WAL`` when it creates each file). ``NORMAL`` (dagster.yaml) skips the fsync at
-  each commit: SQLite's documented setting for WAL, where a power cut or OS crash may lose the
-  last transactions but never corrupts the file, and a killed process loses nothing.
+- on one kept connection per file (``index.db`` and the last few run shards). The databases
+  are in WAL mode already (Dagster sets ``journal_mode=WAL`` when it creates each file).
+  ``synchronous`` sets the connections' ``PRAGMA synchronous``: ``FULL`` (SQLite's default,
+  an fsync per commit) or ``NORMAL`` (SQLite's documented setting for WAL: a power cut or OS
+  crash may lose the last transactions but never corrupts the file). With batches a run
+  commits a few dozen times, and NORMAL measured no faster (docs/benchmarks.md).
 
 Every partition still has its own planned and materialization event, so Dagit's partition
 status (materialized, failed, in progress), "missing and failed" backfills, ``dagster asset
@@ -27,8 +28,8 @@ wipe`` and the sensors read what they read before. Select it in ``dagster.yaml``
     event_log_storage:
       module: sensequant_assets.batched_sqlite
       class: BatchedSqliteEventLogStorage
-      config:
-        synchronous: NORMAL
+      config:            # optional
+        synchronous: FULL
 """
 
 from __future__ import annotations

@@ -183,9 +183,8 @@ def test_the_embedded_event_logs_are_wal_files_in_the_default_place(tmp_path: Pa
         assert result.success
         storage = instance.event_log_storage
         assert isinstance(storage, BatchedSqliteEventLogStorage)
-        assert storage._synchronous == "NORMAL"  # dagster.yaml's choice
         with storage.index_connection() as conn:
-            assert conn.exec_driver_sql("pragma synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("pragma synchronous").scalar() == 2  # FULL, the default
     runs = home / "history" / "runs"
     for name in ("index.db", f"{result.run_id}.db"):
         with contextlib.closing(sqlite3.connect(runs / name)) as con:
@@ -235,7 +234,7 @@ def test_the_production_instance_batches_planned_events_too(
 def test_the_repo_instance_files_name_the_batching_storages() -> None:
     embedded = yaml.safe_load((REPO / "dagster.yaml").read_text())["event_log_storage"]
     assert embedded["module"] == "sensequant_assets.batched_sqlite"
-    assert embedded["config"]["synchronous"] == "NORMAL"
+    assert embedded["class"] == "BatchedSqliteEventLogStorage"
     deployed = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
     assert deployed["event_log_storage"]["class"] == "PooledPostgresEventLogStorage"
 
