@@ -6,8 +6,8 @@ Run from the repository root:
 
 One `ohlcv_daily` run = 1 symbol × N trading days (the last N sessions up to 2025-12-31, with
 ``SENSEQUANT_HISTORY_START=2008-01-01`` so ``--sessions 4440`` is the deep-history case), as a
-Dagit backfill issues it under ``BackfillPolicy.single_run()``. In one process, one after
-another, it times:
+Dagit backfill issues it under ``BackfillPolicy.single_run()``. One after another, each in a
+fresh process, it times:
 
 - the bare data work: the same domain calls without Dagster (fetch, archive, validate, the
   check results, and the warehouse write as one DuckDB transaction like the IO manager's);
@@ -16,10 +16,12 @@ another, it times:
   on 127.0.0.1, ``sensequant_assets_tests.services``) stock, pooled and with the levers.
 
 Each configuration gets a fresh SENSEQUANT_HOME and instance, and one untimed 2-partition run
-first (imports, database files). The figure is the run's wall time per partition; bookkeeping
-is that minus the bare work per partition; the ratio is run ÷ bare. Two-worker levers run two
-runs of 1 symbol × N/2 days at once in two spawned processes (as ``SENSEQUANT_RUN_WORKERS=2``
-does) and are compared with the bare work of that shape.
+first (imports, database files). The figures are the run's wall time and CPU time per
+partition; bookkeeping is that minus the bare work per partition (measured in the same
+process just before), the ratio is run ÷ bare. Two-worker levers run two runs of 1 symbol ×
+N/2 days at once in two spawned processes (as ``SENSEQUANT_RUN_WORKERS=2`` does) and are
+compared with the bare work of that shape. On a loaded machine, wall times move by ±30% from
+run to run; CPU times much less.
 
 Every configuration is then checked through the instance: every partition of the timed run
 must be reported materialized (``get_status_by_partition``), and a run that fails over 20
@@ -358,6 +360,17 @@ def measure(lever: Lever, sessions: list[dt.date], postgres: object | None) -> M
     return Measured(lever, timing, len(keys), events, materialized, failed, journal)
 
 
+def _lever(
+    lever: Lever, sessions: list[dt.date], postgres: object | None
+) -> tuple[dict[int, Timing], Measured]:
+    """In a fresh process: the bare work of the lever's shape (after one warm-up), the lever."""
+    half = len(sessions) // 2
+    shapes = {1: ((SYMBOLS[0],), sessions), 2: (SYMBOLS, sessions[:half])}
+    bare_work(*shapes[1])  # imports, the first DuckDB file
+    bares = {workers: bare_work(*shapes[workers]) for workers in sorted({1, lever.workers})}
+    return bares, measure(lever, sessions, postgres)
+
+
 def _median(timings: list[Timing]) -> Timing:
     return Timing(
         statistics.median(t.wall for t in timings), statistics.median(t.cpu for t in timings)
@@ -380,8 +393,6 @@ def main() -> None:
         calendar = build_defs(_settings(Path(tmp))).resources["market_data"].calendar
     sessions = list(calendar.sessions(HISTORY_START, LAST_DAY))[-args.sessions :]
     n, half = len(sessions), len(sessions) // 2
-    shapes = {1: ((SYMBOLS[0],), sessions), 2: (SYMBOLS, sessions[:half])}
-    bare_work(*shapes[1])  # warm-up: imports, first DuckDB file
     bare: dict[int, list[Timing]] = {1: [], 2: []}
 
     results: list[Measured] = []
@@ -392,11 +403,16 @@ def main() -> None:
 
             postgres = stack.enter_context(postgres_server())
         for lever in levers:
-            for workers in sorted({1, lever.workers}):  # the bare work beside every lever
-                bare[workers].append(bare_work(*shapes[workers]))
             print(f"  [{lever.key}] {lever.label.strip()} ...", flush=True)
-            results.append(measure(lever, sessions, postgres))
-            print(f"      {results[-1].timing.wall:.1f} s", flush=True)
+            # A fresh process per lever: a run in a process that ran others before took up to
+            # a third more CPU, which would favour whichever lever came first.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(1, mp_context=context) as pool:
+                bares, measured = pool.submit(_lever, lever, sessions, postgres).result()
+            for workers, timing in bares.items():
+                bare[workers].append(timing)
+            results.append(measured)
+            print(f"      {measured.timing.wall:.1f} s", flush=True)
 
     print(
         f"\nbookkeeping per ohlcv_daily partition: 1 symbol x {n} sessions "
