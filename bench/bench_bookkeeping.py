@@ -380,6 +380,7 @@ def _median(timings: list[Timing]) -> Timing:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1000, help="trading days per run")
+    parser.add_argument("--repeat", type=int, default=1, help="passes over the levers (medians)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite levers only")
     parser.add_argument("--only", default="", help="lever keys to run, in this order (a,f2,f)")
     args = parser.parse_args()
@@ -393,58 +394,64 @@ def main() -> None:
         calendar = build_defs(_settings(Path(tmp))).resources["market_data"].calendar
     sessions = list(calendar.sessions(HISTORY_START, LAST_DAY))[-args.sessions :]
     n, half = len(sessions), len(sessions) // 2
-    bare: dict[int, list[Timing]] = {1: [], 2: []}
 
-    results: list[Measured] = []
+    # per lever: (bare work of its shape, the lever's run), one pair per pass
+    found: dict[str, list[tuple[Timing, Measured]]] = {lv.key: [] for lv in levers}
     with ExitStack() as stack:
         postgres = None
         if any(lv.instance.startswith("pg") for lv in levers):
             from sensequant_assets_tests.services import postgres_server
 
             postgres = stack.enter_context(postgres_server())
-        for lever in levers:
-            print(f"  [{lever.key}] {lever.label.strip()} ...", flush=True)
-            # A fresh process per lever: a run in a process that ran others before took up to
-            # a third more CPU, which would favour whichever lever came first.
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(1, mp_context=context) as pool:
-                bares, measured = pool.submit(_lever, lever, sessions, postgres).result()
-            for workers, timing in bares.items():
-                bare[workers].append(timing)
-            results.append(measured)
-            print(f"      {measured.timing.wall:.1f} s", flush=True)
+        for done in range(args.repeat):
+            for lever in levers:
+                print(f"  [{lever.key}] {lever.label.strip()} ({done + 1}) ...", flush=True)
+                # A fresh process per lever: a run in a process that ran others before took
+                # up to a third more CPU, which would favour whichever lever came first.
+                context = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(1, mp_context=context) as pool:
+                    bares, measured = pool.submit(_lever, lever, sessions, postgres).result()
+                found[lever.key].append((bares[lever.workers], measured))
+                print(f"      {measured.timing.wall:.1f} s", flush=True)
 
+    bares = {w: _median([b for p in found.values() for b, m in p if m.lever.workers == w])
+             for w in {lv.workers for lv in levers}}  # fmt: skip
     print(
         f"\nbookkeeping per ohlcv_daily partition: 1 symbol x {n} sessions "
         f"({sessions[0]}..{sessions[-1]}) in one run; two-worker levers: 2 runs x {half}"
     )
-    for workers, timings in bare.items():
-        if timings:
-            median = _median(timings)
-            print(
-                f"  bare data work, {workers} symbol(s) x {n // workers} sessions: "
-                f"{1000 * median.wall / n:.2f} ms/partition wall, {1000 * median.cpu / n:.2f} cpu "
-                f"(median of {len(timings)}: {', '.join(f'{t.wall:.2f}' for t in timings)} s)"
-            )
+    for workers, bare in sorted(bares.items()):
+        print(
+            f"  bare data work (no Dagster), {workers} symbol(s) x {n // workers} sessions: "
+            f"{1000 * bare.wall / n:.2f} ms/partition wall, {1000 * bare.cpu / n:.2f} cpu "
+            "(median over the levers' processes)"
+        )
     print(
-        "  (bookkeeping = (run - bare) / partitions; ratio = run / bare; cpu: this process and "
-        "the run workers, not the Postgres server)\n"
+        f"  bookkeeping = (run - bare) / partitions; ratio = run / bare; medians of {args.repeat} "
+        "pass(es), [min-max] of the wall figure; cpu: this process and the run workers, not the "
+        "Postgres server\n"
     )
     print(
-        f"  {'':3} {'lever':<44} {'run s':>6} {'ms/part':>8} {'bookkeeping':>12} {'ratio':>6} "
+        f"  {'':3} {'lever':<44} {'ms/part':>8} {'bookkeeping':>22} {'ratio':>6} "
         f"{'cpu bk':>9} {'cpu ratio':>9} {'events':>7} {'materialized':>13} {'failed shown':>12}"
     )
-    for m in results:
-        base = _median(bare[m.lever.workers])
-        per = 1000 * m.timing.wall / m.partitions
-        keeping = 1000 * (m.timing.wall - base.wall) / m.partitions
-        cpu_keeping = 1000 * (m.timing.cpu - base.cpu) / m.partitions
+    for lever in levers:
+        pairs, b = found[lever.key], bares[lever.workers]
+        keeping = [1000 * (m.timing.wall - b.wall) / m.partitions for _, m in pairs]
+        cpu_keeping = [1000 * (m.timing.cpu - b.cpu) / m.partitions for _, m in pairs]
+        per = statistics.median(1000 * m.timing.wall / m.partitions for _, m in pairs)
+        ratio = statistics.median(m.timing.wall / b.wall for _, m in pairs)
+        cpu_ratio = statistics.median(m.timing.cpu / b.cpu for _, m in pairs)
+        m = pairs[-1][1]
+        materialized = min(x.materialized for _, x in pairs)
+        failed = min(x.failed_shown for _, x in pairs)
+        spread = f"[{min(keeping):.2f}-{max(keeping):.2f}]" if len(pairs) > 1 else ""
         note = f"  journal={m.journal_mode}" if m.journal_mode else ""
         print(
-            f"  {m.lever.key:3} {m.lever.label:<44} {m.timing.wall:6.1f} {per:8.2f} "
-            f"{keeping:9.2f} ms {m.timing.wall / base.wall:5.1f}x {cpu_keeping:6.2f} ms "
-            f"{m.timing.cpu / base.cpu:8.1f}x {m.events:7d} {m.materialized:>6}/{m.partitions:<6} "
-            f"{m.failed_shown:>5}/{FAILING_PARTITIONS:<6}" + note
+            f"  {lever.key:3} {lever.label:<44} {per:8.2f} "
+            f"{statistics.median(keeping):7.2f} ms {spread:>12} {ratio:5.1f}x "
+            f"{statistics.median(cpu_keeping):6.2f} ms {cpu_ratio:8.1f}x {m.events:7d} "
+            f"{materialized:>6}/{m.partitions:<6} {failed:>5}/{FAILING_PARTITIONS:<6}" + note
         )
 
 
