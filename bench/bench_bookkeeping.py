@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
+from dagster._serdes import serialize_value  # noqa: E402
 from dagster_duckdb_pandas import DuckDBPandasTypeHandler  # noqa: E402
 
 from sensequant_assets.defs import build_defs  # noqa: E402
@@ -244,6 +245,7 @@ class Measured:
     events: int
     materialized: int
     failed_shown: int
+    event_bytes: int  # one materialization event, serialized as the storage stores it
     journal_mode: str = ""
 
 
@@ -346,6 +348,10 @@ def measure(lever: Lever, sessions: list[dt.date], postgres: object | None) -> M
         status = instance.get_status_by_partition(OHLCV, keys, partitions_def) or {}
         materialized = sum(1 for k in keys if status.get(k) == dg.AssetPartitionStatus.MATERIALIZED)
         events = sum(len(instance.all_logs(r)) for r in run_ids)
+        materialization = instance.get_records_for_run(
+            run_ids[0], of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1
+        ).records[0]
+        event_bytes = len(serialize_value(materialization.event_log_entry))
 
         failing_defs = build_defs(_settings(home, max_overnight_move=1e-9))
         failing_days = sessions[-FAILING_PARTITIONS:]
@@ -357,7 +363,7 @@ def measure(lever: Lever, sessions: list[dt.date], postgres: object | None) -> M
         status = instance.get_status_by_partition(OHLCV, failing_keys, partitions_def) or {}
         failed = sum(1 for k in failing_keys if status.get(k) == dg.AssetPartitionStatus.FAILED)
         journal = _journal_mode(dagster_home) if lever.instance.startswith("sqlite") else ""
-    return Measured(lever, timing, len(keys), events, materialized, failed, journal)
+    return Measured(lever, timing, len(keys), events, materialized, failed, event_bytes, journal)
 
 
 def _lever(
@@ -433,7 +439,8 @@ def main() -> None:
     )
     print(
         f"  {'':3} {'lever':<44} {'ms/part':>8} {'bookkeeping':>22} {'ratio':>6} "
-        f"{'cpu bk':>9} {'cpu ratio':>9} {'events':>7} {'materialized':>13} {'failed shown':>12}"
+        f"{'cpu bk':>9} {'cpu ratio':>9} {'events':>7} {'bytes':>6} {'materialized':>13} "
+        f"{'failed shown':>12}"
     )
     for lever in levers:
         pairs, b = found[lever.key], bares[lever.workers]
@@ -451,6 +458,7 @@ def main() -> None:
             f"  {lever.key:3} {lever.label:<44} {per:8.2f} "
             f"{statistics.median(keeping):7.2f} ms {spread:>12} {ratio:5.1f}x "
             f"{statistics.median(cpu_keeping):6.2f} ms {cpu_ratio:8.1f}x {m.events:7d} "
+            f"{m.event_bytes:6d} "
             f"{materialized:>6}/{m.partitions:<6} {failed:>5}/{FAILING_PARTITIONS:<6}" + note
         )
 
