@@ -49,6 +49,7 @@ DELTA_DIR = "delta"
 BREEZE_SDK_DIR = "breeze"
 WAREHOUSE_FILE = "sensequant.duckdb"
 LEDGER_FILE = "breeze_calls.sqlite"
+HISTORY_START_FILE = "history_start"
 REGISTRY_DIR = "registry"
 REGISTRY_FILE = "candidates.sqlite"
 DEPLOYMENT_LOCK = "deployment.lock"
@@ -270,6 +271,8 @@ class ArtifactLayout:
     delta_root = _Under(DELTA_DIR, "data_dir")  # Delta's root without SENSEQUANT_WAREHOUSE_URI
     ledger_file = _Under(LEDGER_FILE, "data_dir")  # the embedded Breeze call ledger
     breeze_sdk_dir = _Under(BREEZE_SDK_DIR, "data_dir")  # where the Breeze SDK writes
+    # the earliest start a run asked for (``partition_history``): the partitions begin there
+    history_start_file = _Under(HISTORY_START_FILE, "data_dir")
 
     def teacher_dir(self, window_label: str) -> Path:
         return teacher_dir(self.teachers_dir, window_label)

@@ -28,6 +28,7 @@ from sensequant_assets.defs.partitions import (
 )
 from sensequant_assets.defs.tags import allow_tags
 from sensequant_assets.inputs import check_inputs, read_input
+from sensequant_assets.partition_history import extend_to
 from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec
 from sensequant_assets.runs import (
     EXIT_FAILED,
@@ -54,11 +55,6 @@ from sensequant_assets.universe import (
 def _sessions(settings: Settings, start: dt.date, end: dt.date) -> list[dt.date]:
     if end < start:
         raise UsageError(f"--end-date {end} is before --start-date {start}")
-    if start < settings.history_start:
-        raise UsageError(
-            f"--start-date {start} is before the first partition {settings.history_start}; "
-            "set SENSEQUANT_HISTORY_START to an earlier date"
-        )
     calendar = TradingCalendar.from_file(settings.holiday_file)
     sessions = [d for d in calendar.sessions(start, end) if d <= dt.date.today()]
     if not sessions:
@@ -76,6 +72,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             f"{', '.join(outside)} not in the partitioned universe; add them to SENSEQUANT_SYMBOLS"
         )
     sessions = _sessions(settings, args.start_date, args.end_date)
+    settings = extend_to(settings, sessions[0])
     bounds = (sessions[0], sessions[-1])
     defs = build_defs(settings)
     instance = cli_instance()

@@ -7,6 +7,7 @@ import datetime as dt
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.historical import HistoricalRequest, prepare, run_historical
+from sensequant_assets.partition_history import extend_to
 from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError, cli_instance, parse_date
 from sensequant_assets.settings import Settings
 from sensequant_assets.universe import INDEX_SYMBOL, universe_for
@@ -37,11 +38,7 @@ def cmd_historical_run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(
             f"{', '.join(outside)} not in the partitioned universe; add them to SENSEQUANT_SYMBOLS"
         )
-    if request.start < settings.history_start:
-        raise UsageError(
-            f"--start-date {request.start} is before the first partition "
-            f"{settings.history_start}; set SENSEQUANT_HISTORY_START to an earlier date"
-        )
+    settings = extend_to(settings, request.start)
     outcome = run_historical(request, settings, cli_instance())
     layout = ArtifactLayout.of(settings)
     candidate = layout.candidate(outcome.candidate_id)

@@ -467,9 +467,16 @@ def _env_name(loc: str) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, turning validation errors into one clear message."""
+    """Build settings from the environment, turning validation errors into one clear message.
+
+    The partitions start at the earlier of ``SENSEQUANT_HISTORY_START`` and the start a run
+    recorded in the home (``partition_history``), so every process on a home agrees on them.
+    """
+    # partition_history reads the home through artifacts.py, which imports this module
+    from sensequant_assets.partition_history import widened
+
     try:
-        return Settings(**overrides)
+        return widened(Settings(**overrides))
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

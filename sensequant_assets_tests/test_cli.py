@@ -36,8 +36,6 @@ def test_ingest_records_runs_in_the_configured_instance(
           "2024-01-31"], "did you mean RELIANCE"),
         (["ingest", "--symbols", "TCS", "--start-date", "2024-02-01", "--end-date",
           "2024-01-01"], "before --start-date"),
-        (["ingest", "--symbols", "TCS", "--start-date", "2020-01-01", "--end-date",
-          "2020-01-31"], "SENSEQUANT_HISTORY_START"),
         (["ingest", "--symbols", "TCS", "--start-date", "2024-01-26", "--end-date",
           "2024-01-28"], "no NSE trading day"),
         (["ingest", "--symbols", "TCS", "--start-date", "26/01/2024", "--end-date",
