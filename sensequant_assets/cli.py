@@ -29,7 +29,8 @@ from sensequant_assets.defs.partitions import (
 from sensequant_assets.defs.tags import allow_tags
 from sensequant_assets.inputs import check_inputs, read_input
 from sensequant_assets.partition_history import extend_to
-from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec
+from sensequant_assets.run_pool import RunPool, RunSpec
+from sensequant_assets.run_progress import PhaseProgress, run_phase
 from sensequant_assets.runs import (
     EXIT_FAILED,
     EXIT_OK,
@@ -83,30 +84,40 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     allow = allow_tags(args.allow_shrink, args.allow_missing_sessions)
     specs = [
         RunSpec(
-            OHLCV_JOB, f"ohlcv_daily {symbol}", {**one_symbol_range_tags(symbol, *bounds), **allow}
+            OHLCV_JOB,
+            f"ohlcv_daily {symbol}",
+            {**one_symbol_range_tags(symbol, *bounds), **allow},
+            units=len(sessions),
         )
         for symbol in symbols
     ]
     if args.benchmark:
         specs.append(
-            RunSpec(BENCHMARK_JOB, "nifty50_benchmark", {**date_range_tags(*bounds), **allow})
+            RunSpec(
+                BENCHMARK_JOB,
+                "nifty50_benchmark",
+                {**date_range_tags(*bounds), **allow},
+                units=len(sessions),
+            )
         )
-    ok = _issue(settings, defs, instance, specs)
+    ok = _issue(settings, defs, instance, specs, "ingest", "partitions")
     print(f"warehouse: {settings.warehouse_location}")
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def _issue(
-    settings: Settings, defs: dg.Definitions, instance: dg.DagsterInstance, specs: list[RunSpec]
+    settings: Settings,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    specs: list[RunSpec],
+    phase: str,
+    unit: str,
 ) -> bool:
-    """Issue every run (``SENSEQUANT_RUN_WORKERS`` at once), printing a line per run."""
-
-    def report(outcome: RunOutcome) -> None:
-        for line in outcome.lines:
-            print(line)
-
+    """Issue every run (``SENSEQUANT_RUN_WORKERS`` at once), printing a line per run and the
+    phase's progress."""
     with RunPool(settings, defs, instance, settings.run_workers) as pool:
-        return all(outcome.success for outcome in pool.run(specs, report))
+        outcomes = run_phase(pool, specs, PhaseProgress(), phase, unit)
+    return all(outcome.success for outcome in outcomes)
 
 
 def _trainable(settings: Settings, symbols: Sequence[str], windows: Sequence[str]) -> list[str]:
@@ -160,8 +171,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         if not todo[symbol]:
             print(f"  teacher_model {symbol:<18} all {len(windows)} window(s) already trained")
     blocks = teacher_blocks(known, windows, todo)
-    specs = [RunSpec(TEACHER_JOB, block.label, block.tags, PROGRESS) for block in blocks]
-    ok = _issue(settings, defs, instance, specs)
+    specs = [
+        RunSpec(TEACHER_JOB, block.label, block.tags, PROGRESS, block.partitions)
+        for block in blocks
+    ]
+    ok = _issue(settings, defs, instance, specs, "teachers", "windows")
     if not ok:
         print("some windows failed: fix the cause and re-run; trained windows are kept")
         return EXIT_FAILED

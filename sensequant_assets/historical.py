@@ -48,8 +48,9 @@ from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.reservation import reserve_new
 from sensequant_assets.release.stage import record_failed_candidate
-from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec, RunWorkerDied
-from sensequant_assets.runs import PROGRESS, step_failure
+from sensequant_assets.run_pool import RunPool, RunSpec, RunWorkerDied
+from sensequant_assets.run_progress import PhaseProgress, run_phase
+from sensequant_assets.runs import PROGRESS, QUIET, step_failure
 from sensequant_assets.settings import EMBEDDED, Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range
@@ -112,6 +113,9 @@ def prepare(request: HistoricalRequest, settings: Settings) -> tuple[HistoricalR
     return request, settings
 
 
+PARTITIONS = "partitions"
+
+
 @dataclass(frozen=True)
 class _Run:
     """What every phase of one historical run shares."""
@@ -124,16 +128,14 @@ class _Run:
     tags: dict[str, str]
     say: Callable[[str], None]
     pool: RunPool
+    progress: PhaseProgress
 
-    def issue(self, phase: str, specs: list[RunSpec]) -> list[str]:
-        """Issue the phase's runs (several at once when the pool allows); stop at a failure."""
+    def issue(self, phase: str, specs: list[RunSpec], unit: str) -> list[str]:
+        """Issue the phase's runs (several at once when the pool allows); stop at a failure.
 
-        def report(outcome: RunOutcome) -> None:
-            for line in outcome.lines:
-                print(line)
-
+        Progress counts ``unit`` (each spec's ``units``)."""
         try:
-            outcomes = self.pool.run(specs, report, stop_on_failure=True)
+            outcomes = run_phase(self.pool, specs, self.progress, phase, unit, True)
         except RunWorkerDied as died:
             raise PhaseFailed(phase, str(died)) from None
         for outcome in outcomes:
@@ -149,8 +151,11 @@ def run_historical(
     settings: Settings,
     instance: dg.DagsterInstance,
     say: Callable[[str], None] = print,
+    progress: PhaseProgress | None = None,
 ) -> HistoricalOutcome:
-    """Run every phase; never raises for a failed phase (the outcome says what failed)."""
+    """Run every phase; never raises for a failed phase (the outcome says what failed).
+
+    ``progress`` draws the phases' bars (default: live on a terminal, lines otherwise)."""
     layout = ArtifactLayout.of(settings)
     owner = f"historical-run {uuid.uuid4().hex}"
     candidate_id = reserve_new(StateManager(layout.registry), layout, owner)
@@ -162,7 +167,8 @@ def run_historical(
     }
     defs = build_defs(settings)
     with RunPool(settings, defs, instance, settings.run_workers) as pool:
-        run = _Run(request, settings, candidate_id, defs, instance, tags, say, pool)
+        shown = progress or PhaseProgress(say)
+        run = _Run(request, settings, candidate_id, defs, instance, tags, say, pool, shown)
         _run_phases(run, outcome)
     if outcome.failed_phase is not None:
         _record_failure(outcome, say)
@@ -206,25 +212,26 @@ def _ingest(run: _Run) -> list[str]:
             SENTIMENT_JOB,
             f"sentiment_snapshots {symbol}",
             {**tags, **one_symbol_range_tags(symbol, first, last)},
+            units=len(sessions),
         )
         for symbol in request.symbols
         if settings.sentiment_headlines_file is not None
     ]
     if request.skip_fetch:
         _check_stored(request, settings, sessions, say)
-        return run.issue("ingest", sentiment) if sentiment else []
+        return run.issue("ingest", sentiment, PARTITIONS) if sentiment else []
     specs = [
         RunSpec(
             OHLCV_JOB,
             f"ohlcv_daily {symbol}",
             {**tags, **one_symbol_range_tags(symbol, first, last)},
+            units=len(sessions),
         )
         for symbol in request.symbols
     ]
-    specs.append(
-        RunSpec(BENCHMARK_JOB, "nifty50_benchmark", {**tags, **date_range_tags(first, last)})
-    )
-    return run.issue("ingest", [*specs, *sentiment])
+    benchmark = {**tags, **date_range_tags(first, last)}
+    specs.append(RunSpec(BENCHMARK_JOB, "nifty50_benchmark", benchmark, units=len(sessions)))
+    return run.issue("ingest", [*specs, *sentiment], PARTITIONS)
 
 
 def _check_stored(
@@ -281,8 +288,12 @@ def _teachers(run: _Run) -> list[str]:
     say(f"      {len(request.symbols)} symbol(s) x {len(windows)} window(s)")
     symbols = partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
     blocks = teacher_blocks(symbols, ordered, {symbol: windows for symbol in request.symbols})
-    specs = [RunSpec(TEACHER_JOB, b.label, {**run.tags, **b.tags}, PROGRESS) for b in blocks]
-    return run.issue("teachers", specs)
+    # a live bar is the progress; the runs' own lines would tear it from the worker processes
+    config = QUIET if run.progress.live else PROGRESS
+    specs = [
+        RunSpec(TEACHER_JOB, b.label, {**run.tags, **b.tags}, config, b.partitions) for b in blocks
+    ]
+    return run.issue("teachers", specs, "windows")
 
 
 def _candidate(run: _Run) -> list[str]:

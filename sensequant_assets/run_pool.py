@@ -44,12 +44,14 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run to issue: a job of the definitions, the line that names it, tags and config."""
+    """One run to issue: a job of the definitions, the line that names it, tags and config;
+    ``units`` is its share of the phase's work (its partitions or windows) for progress."""
 
     job: str
     label: str
     tags: Mapping[str, str]
     run_config: Mapping[str, object] = field(default_factory=lambda: QUIET)
+    units: int = 1
 
 
 @dataclass(frozen=True)
@@ -148,18 +150,22 @@ class RunPool:
         specs: Sequence[RunSpec],
         report: Callable[[RunOutcome], None],
         stop_on_failure: bool = False,
+        launching: Callable[[RunSpec], RunSpec] | None = None,
     ) -> list[RunOutcome]:
-        """Issue ``specs``; ``report`` sees each outcome as it completes.
+        """Issue ``specs``; ``report`` sees each outcome as it completes, and ``launching``
+        (when given) each spec just before its run starts, returning the spec to run (so a
+        tag can say how far the phase was at that moment).
 
         Lists shorter than ``MIN_RUNS_PER_WORKER`` per worker run in this process, one by one.
         Returns the outcomes in the order of ``specs``. With ``stop_on_failure`` no further run
         starts after the first failure (runs already under way finish and are reported).
         Raises :class:`RunWorkerDied` when a worker process dies mid-run.
         """
+        launch = launching or (lambda spec: spec)
         if self.workers == 1 or len(specs) < MIN_RUNS_PER_WORKER * self.workers:
             outcomes = []
             for spec in specs:
-                outcome = execute(self._defs, self._instance, spec)
+                outcome = execute(self._defs, self._instance, launch(spec))
                 report(outcome)
                 outcomes.append(outcome)
                 if stop_on_failure and not outcome.success:
@@ -175,7 +181,7 @@ class RunPool:
             while queue or running:
                 while queue and len(running) < self.workers:
                     index, spec = queue.pop()
-                    running[executor.submit(_execute_in_worker, spec)] = index
+                    running[executor.submit(_execute_in_worker, launch(spec))] = index
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     index = running.pop(future)

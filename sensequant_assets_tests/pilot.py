@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import dagster as dg
 import pytest
@@ -22,6 +23,7 @@ from sensequant_assets.release.deployment import (
     current_staging,
     deploy_to_staging,
 )
+from sensequant_assets.run_progress import PROGRESS_TAG
 from sensequant_assets.settings import load_settings
 
 PILOT = ["historical-run", "--symbols", "RELIANCE,TCS", "--start-date", "2024-01-01",
@@ -86,6 +88,10 @@ def assert_pilot_outcome(capfd: pytest.CaptureFixture[str]) -> None:
             filters=dg.RunsFilter(tags={"sensequant/historical_run": candidate_id})
         )
     assert len(runs) == 6 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    # progress per phase in the log, and on every run the phases issued (the candidate's is one)
+    assert re.search(r"ingest ([\d,]+)/\1 partitions", out) and "teachers 8/8 windows" in out
+    progress = sorted(r.tags[PROGRESS_TAG] for r in runs if PROGRESS_TAG in r.tags)
+    assert len(progress) == 5 and progress[0].startswith("ingest 0/")
 
     assert main([*PILOT, "--skip-fetch"]) == EXIT_OK
     again = capfd.readouterr().out

@@ -103,6 +103,10 @@ class TeacherBlock:
     windows: tuple[str, ...]
 
     @property
+    def partitions(self) -> int:
+        return len(self.symbols) * len(self.windows)
+
+    @property
     def label(self) -> str:
         first, last, windows = self.symbols[0], self.symbols[-1], len(self.windows)
         if len(self.symbols) == 1:
