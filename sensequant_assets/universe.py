@@ -120,6 +120,11 @@ class Universe:
     def sector(self, symbol: str) -> str:
         return self.get(symbol).sector
 
+    @property
+    def sectors(self) -> dict[str, str]:
+        """Every known symbol's sector (what sector-neutral skill groups by)."""
+        return {symbol: instrument.sector for symbol, instrument in self._by_symbol.items()}
+
     def with_codes(self, codes: dict[str, str]) -> Universe:
         """A copy where ``codes`` (NSE symbol → ICICI code) override or add instruments."""
         merged = dict(self._by_symbol)

@@ -59,7 +59,9 @@ class CalibrationSetup:
             n_folds=5, min_train_sessions=120, embargo_sessions=7
         )
     )
-    evaluation: EvaluationConfig = field(default_factory=lambda: EvaluationConfig(n_boot=1000))
+    evaluation: EvaluationConfig = field(
+        default_factory=lambda: EvaluationConfig(n_boot=1000, sectors=load_universe().sectors)
+    )
     student: StudentConfig = field(default_factory=lambda: StudentConfig(distill_alpha=0.0))
     thresholds: GateThresholds = field(default_factory=GateThresholds)
 

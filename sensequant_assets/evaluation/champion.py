@@ -13,6 +13,7 @@ than ``block_test.MIN_BATCHES`` batches there is no p-value and a person has to 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,21 @@ KEYS = ["date", "symbol"]
 
 
 def champion_comparison(
-    candidate_oos: pd.DataFrame, champion_oos: pd.DataFrame, champion_id: str, horizon: int
+    candidate_oos: pd.DataFrame,
+    champion_oos: pd.DataFrame,
+    champion_id: str,
+    horizon: int,
+    sectors: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The paired rank-IC test of the candidate against ``champion_id``'s stored predictions."""
+    """The paired rank-IC test of the candidate against ``champion_id``'s stored predictions
+    (both rank ICs sector-neutral with ``sectors``, as the gate's ``rank_ic``)."""
     champion = champion_oos[KEYS].assign(
         date=pd.to_datetime(champion_oos["date"]), champion_score=score(champion_oos).to_numpy()
     )
     candidate = candidate_oos.assign(date=pd.to_datetime(candidate_oos["date"]))
     shared = candidate.merge(champion.drop_duplicates(KEYS), on=KEYS, how="inner")
-    candidate_ic = daily_rank_ic(shared)
-    champion_ic = daily_rank_ic(shared, shared["champion_score"])
+    candidate_ic = daily_rank_ic(shared, sectors=sectors)
+    champion_ic = daily_rank_ic(shared, shared["champion_score"], sectors)
     difference = (candidate_ic - champion_ic).dropna()
     test = block_mean_test(difference, horizon)
     return {
@@ -49,7 +55,11 @@ def champion_comparison(
 
 
 def compare_with_champion(
-    candidate_oos: pd.DataFrame, champion_oos_file: Path | None, champion_id: str, horizon: int
+    candidate_oos: pd.DataFrame,
+    champion_oos_file: Path | None,
+    champion_id: str,
+    horizon: int,
+    sectors: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """:func:`champion_comparison` against the stored file; a champion whose predictions are
     gone (pruned, moved) shares no rows, which the gate turns into "a person must judge"."""
@@ -65,5 +75,5 @@ def compare_with_champion(
             "missing": str(champion_oos_file),
         }
     return champion_comparison(
-        candidate_oos, pd.read_parquet(champion_oos_file), champion_id, horizon
+        candidate_oos, pd.read_parquet(champion_oos_file), champion_id, horizon, sectors
     )

@@ -7,8 +7,9 @@ thin to judge, means a human must look: ``needs_review``. The reasons always lis
 with its measured value and threshold, passed or not.
 
 Skill (failing → reject):
-  * ``rank_ic``: the one-sided p-value of the student's mean daily rank IC (its score against
-    the realised forward excess return, across the day's symbols) is ≤ ``significance``. The
+  * ``rank_ic``: the one-sided p-value of the student's mean daily sector-neutral rank IC (its
+    score against the realised forward excess return across the day's symbols, both demeaned
+    within each sector: ``skill``) is ≤ ``significance``. The
     test is the batch-means t test, whose size holds under overlapping labels; with fewer
     than five batches of 4h sessions (or fewer than five symbols a day, where a cross-section
     has no ranks worth the name) there is no p-value and the rule fails for too little data.
@@ -53,7 +54,7 @@ from sensequant_assets.evaluation.skill import MIN_SYMBOLS
 Recommendation = Literal["approve", "reject", "needs_review"]
 # Bumped whenever a rule, a threshold or a test the rules read changes: calibration results
 # (bench/bench_calibration.py) measured under another version no longer describe this gate.
-GATE_VERSION = 4
+GATE_VERSION = 5
 
 
 @dataclass(frozen=True)

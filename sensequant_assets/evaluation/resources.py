@@ -49,6 +49,7 @@ class Evaluation:
             risk_free_annual=s.risk_free_rate,
             strategy=s.evaluation_strategy,
             holding_sessions=s.label_horizon,
+            sectors=self.training.universe.sectors,
         )
 
     @cached_property
@@ -108,6 +109,7 @@ class Evaluation:
             None if audit_dir is None else AuditLayout(Path(audit_dir)).oos_predictions,
             live.run_id,
             self.config.holding_sessions,
+            self.config.sectors,
         )
 
     def replay(self, candidate: CandidateLayout) -> Validation:

@@ -152,7 +152,7 @@ def statistical_tests(
         "sessions": len(strategy),
         "folds": validation.summary["folds"],
         "paired_accuracy_tests": paired,
-        "skill": skill_tests(oos, config.holding_sessions, config.costs),
+        "skill": skill_tests(oos, config.holding_sessions, config.costs, config.sectors),
         "bootstrap_ci": {
             "hit_rate_difference_vs_majority": bootstrap_ci(
                 (student_daily - daily_correct(oos, "majority_predicted")).to_numpy(),

@@ -10,7 +10,7 @@ its trials is kept because the trial count deflates the Sharpe ratio in ``stat_t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -58,6 +58,8 @@ class EvaluationConfig:
     ``holding_sessions`` (default: the 7-session label horizon) is how long each call is held
     in the backtest, see ``backtest``. ``long_short`` needs a short cost model in ``costs``:
     without one, shorts are not a book anyone can trade, so they are not evaluated at all.
+    ``sectors`` (symbol → sector, the universe's) makes the rank ICs sector-neutral
+    (``skill``); without it they are plain cross-sectional rank ICs.
     """
 
     costs: CostModel = field(default_factory=CostModel)
@@ -68,6 +70,7 @@ class EvaluationConfig:
     n_boot: int = 2000
     pbo_blocks: int = 16
     seed: int = 0
+    sectors: Mapping[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.strategy not in available_modes(self.costs):
@@ -90,6 +93,7 @@ class EvaluationConfig:
             "n_boot": self.n_boot,
             "pbo_blocks": self.pbo_blocks,
             "seed": self.seed,
+            "rank_ic_sectors": len(set(self.sectors.values())) if self.sectors else None,
         }
 
 
