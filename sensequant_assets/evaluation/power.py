@@ -54,7 +54,7 @@ from sensequant_assets.universe import INDEX_SYMBOL, Universe, load_universe
 
 # Bumped whenever what one universe measures changes (the candidate path, its settings, the
 # synthetic model's meaning of IC): results of another protocol are not pooled with these.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: nested stress windows no longer add their depths (2022)
 KEY_FIELDS = ("gate_version", "protocol", "ic", "seed", "n_symbols", "start", "end")
 CELL_FIELDS = ("gate_version", "protocol", "ic", "n_symbols", "start", "end")
 CONFIDENCE = 0.95
