@@ -1,15 +1,16 @@
 """Each briefing states how far its gate can be trusted: false promotions and power."""
 
 from sensequant_assets.evaluation.gate import GATE_VERSION
-from sensequant_assets.evaluation.power import operating_characteristics
+from sensequant_assets.evaluation.power import PROTOCOL_VERSION, operating_characteristics
 from sensequant_assets.release import briefing
 
 
 def _cell(ic: float, n_symbols: int, approved: int, universes: int, interval: list) -> dict:
     return {
-        "gate_version": GATE_VERSION, "protocol": 1, "ic": ic, "n_symbols": n_symbols,
-        "start": "2022-01-01", "end": "2024-12-31", "oos_sessions": 420, "approved": approved,
-        "universes": universes, "approval_rate": approved / universes, "interval": interval,
+        "gate_version": GATE_VERSION, "protocol": PROTOCOL_VERSION, "ic": ic,
+        "n_symbols": n_symbols, "start": "2022-01-01", "end": "2024-12-31", "oos_sessions": 420,
+        "approved": approved, "universes": universes, "approval_rate": approved / universes,
+        "interval": interval,
     }  # fmt: skip
 
 
