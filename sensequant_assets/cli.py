@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from sensequant_assets import cli_candidates, cli_historical, cli_prune
+from sensequant_assets import cli_candidates, cli_historical, cli_prune, cli_signals
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
@@ -263,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_candidates.add_parser(sub)
     cli_historical.add_parser(sub)
     cli_prune.add_parser(sub)
+    cli_signals.add_parser(sub)
     return parser
 
 

@@ -25,8 +25,13 @@ def test_default_definitions_load_and_are_valid() -> None:
         "release_audit",
         "promotion_briefing",
         "production_model",
+        "production_signals",
     }
-    assert {s.name for s in defs.sensors} >= {"promotion_sensor", "candidate_failure_sensor"}
+    assert {s.name for s in defs.sensors} >= {
+        "promotion_sensor",
+        "candidate_failure_sensor",
+        "production_signals_sensor",
+    }
     ohlcv = defs.resolve_assets_def("ohlcv_daily")
     assert ohlcv.group_names_by_key[dg.AssetKey("ohlcv_daily")] == "market_data"
     assert {c.name for c in ohlcv.check_specs} == {

@@ -11,12 +11,18 @@ import dagster as dg
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.assets.evaluation import build_evaluation_assets
 from sensequant_assets.defs.assets.market_data import build_market_data_assets
-from sensequant_assets.defs.assets.promotion import production_model
+from sensequant_assets.defs.assets.promotion import build_signal_assets, production_model
 from sensequant_assets.defs.assets.quality import data_quality
 from sensequant_assets.defs.assets.release import build_release_assets
 from sensequant_assets.defs.assets.training import build_training_assets
 from sensequant_assets.defs.executors import build_executor
-from sensequant_assets.defs.jobs import CANDIDATE_JOB, TEACHER_JOB, build_jobs
+from sensequant_assets.defs.jobs import (
+    CANDIDATE_JOB,
+    OHLCV_JOB,
+    SIGNALS_JOB,
+    TEACHER_JOB,
+    build_jobs,
+)
 from sensequant_assets.defs.partitions import (
     symbol_day_partitions,
     symbol_window_partitions,
@@ -62,6 +68,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             data_quality,
             *build_release_assets(),
             production_model,
+            *build_signal_assets(days, storage_kind),
         ],
         jobs=jobs,
         executor=build_executor(settings),
@@ -73,6 +80,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
             evaluation,
             by_name[TEACHER_JOB],
             by_name[CANDIDATE_JOB],
+            by_name[OHLCV_JOB],
+            by_name[SIGNALS_JOB],
         ),
         schedules=build_schedules(settings, calendar, symbols),
         resources=build_resources(settings, universe, calendar, evaluation),

@@ -205,3 +205,60 @@ TEACHER_CHECKS = [
         description="No training sample's label horizon reaches into its validation period.",
     ),
 ]
+
+
+SIGNAL_CHECKS = {
+    "model_verified": "The scoring model is the one live in the stage, its files exactly those "
+    "the approval bound, its booster's SHA-256 its metadata's. Fails (with the asset) otherwise.",
+    "universe_covered": "Every partitioned symbol got a call; lists those that did not, by reason.",
+    "features_fresh": "No symbol's latest bar is older than the session (it would be scored on "
+    "stale features, so it is not scored).",
+    "bars_present": "Every partitioned symbol has stored bars at all.",
+}
+
+
+def signal_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(name, asset=asset, description=text)
+        for name, text in SIGNAL_CHECKS.items()
+    ]
+
+
+def signal_check_results(asset: str, summary: dict[str, Any]) -> list[dg.AssetCheckResult]:
+    """The coverage checks of a scored session (``DayScores.summary``)."""
+    unscored = {
+        "without bars": summary["without_bars"],
+        "stale": sorted(summary["stale"]),
+        "incomplete features": summary["incomplete_features"],
+    }
+    missing = sum(len(symbols) for symbols in unscored.values())
+    return [
+        dg.AssetCheckResult(
+            asset_key=asset,
+            check_name="universe_covered",
+            passed=missing == 0,
+            metadata={
+                "scored": summary["scored"],
+                "universe": summary["universe"],
+                **{reason: ", ".join(symbols) for reason, symbols in unscored.items() if symbols},
+            },
+        ),
+        dg.AssetCheckResult(
+            asset_key=asset,
+            check_name="features_fresh",
+            passed=not summary["stale"],
+            metadata={s: f"last bar {d}" for s, d in sorted(summary["stale"].items())[:50]},
+        ),
+        dg.AssetCheckResult(
+            asset_key=asset,
+            check_name="bars_present",
+            passed=not summary["without_bars"],
+            metadata={"without_bars": ", ".join(summary["without_bars"][:50])},
+        ),
+    ]
+
+
+def model_check_result(asset: str, passed: bool, **metadata: Any) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset, check_name="model_verified", passed=passed, metadata=metadata
+    )

@@ -22,6 +22,7 @@ SENTIMENT_JOB = "sentiment_snapshots_job"
 TEACHER_JOB = "teacher_model_job"
 CANDIDATE_JOB = "candidate_job"
 PROMOTE_JOB = "promote_job"
+SIGNALS_JOB = "production_signals_job"
 # The candidate job's assets, named as the phases a person reads in logs and briefings.
 STAGE_PHASES = {
     "student_model": "student",
@@ -57,6 +58,11 @@ def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]
             selection=dg.AssetSelection.assets("student_model")
             | dg.AssetSelection.groups("evaluation", "release"),
             description="Distil the trained teachers into a candidate, evaluate and brief it.",
+        ),
+        dg.define_asset_job(
+            SIGNALS_JOB,
+            selection=dg.AssetSelection.assets("production_signals"),
+            description="Score trading days with the production model (its calls per symbol).",
         ),
         dg.define_asset_job(
             PROMOTE_JOB,

@@ -5,6 +5,8 @@
 * ``candidate_failure_sensor`` writes a partial briefing and a ``failed`` registry entry for a
   failed candidate run, only for the candidate id it reserved
   (:mod:`~sensequant_assets.registry.reservation`), never for another run's.
+* ``production_signals_sensor`` scores a session with the production model once the daily
+  update (one day × every symbol) of ``ohlcv_daily`` succeeded, when a model is live.
 * ``new_window_sensor`` watches the stored OHLCV: once the data for a new training window is
   complete (its label horizon included), it launches one teacher run for that window across
   every symbol; when that run succeeds, ``new_window_candidate_sensor`` launches a candidate run.
@@ -37,7 +39,7 @@ from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.approval import production_refusal
 from sensequant_assets.registry.reservation import try_reserve
-from sensequant_assets.release.deployment import promotion_requests
+from sensequant_assets.release.deployment import current_production, promotion_requests
 from sensequant_assets.release.stage import record_failed_candidate
 from sensequant_assets.runs import step_failure
 from sensequant_assets.settings import Settings
@@ -59,9 +61,12 @@ def build_sensors(
     evaluation: Evaluation,
     teacher_job: "UnresolvedAssetJobDefinition",
     candidate_job: "UnresolvedAssetJobDefinition",
+    ohlcv_job: "UnresolvedAssetJobDefinition",
+    signals_job: "UnresolvedAssetJobDefinition",
 ) -> list[dg.SensorDefinition]:
     return [
         *_release_sensors(evaluation, [candidate_job]),
+        _signals_sensor(evaluation, ohlcv_job, signals_job),
         *_new_window_sensors(settings, calendar, symbols, windows, teacher_job, candidate_job),
     ]
 
@@ -112,6 +117,38 @@ def _release_sensors(
             context.log.info(f"{candidate_id} is already reviewed: its briefing is left as it is")
 
     return [promotion_sensor, candidate_failure_sensor]
+
+
+def _signals_sensor(
+    evaluation: Evaluation,
+    ohlcv_job: "UnresolvedAssetJobDefinition",
+    signals_job: "UnresolvedAssetJobDefinition",
+) -> dg.SensorDefinition:
+    layout = evaluation.training.layout
+
+    @dg.run_status_sensor(
+        name="production_signals_sensor",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[ohlcv_job],
+        request_job=signals_job,
+    )
+    def production_signals_sensor(
+        context: dg.RunStatusSensorContext,
+    ) -> dg.RunRequest | dg.SkipReason:
+        """After a day's update of every symbol, the production model scores that day."""
+        tags = context.dagster_run.tags
+        first, last = tags.get(RANGE_START_TAG, ""), tags.get(RANGE_END_TAG, "")
+        day = first.split("|")[0]
+        if not day or day != last.split("|")[0]:
+            return dg.SkipReason("not a one-day update of every symbol (a backfill or one symbol)")
+        model = current_production(layout)
+        if model is None:
+            return dg.SkipReason(f"no model in production to score {day} with")
+        return dg.RunRequest(
+            run_key=f"signals:{day}:{context.dagster_run.run_id}", partition_key=day
+        )
+
+    return production_signals_sensor
 
 
 def _new_window_sensors(

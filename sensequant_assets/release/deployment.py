@@ -162,6 +162,19 @@ def _install(
     return target
 
 
+def live_bundle(
+    layout: ArtifactLayout, registry: StateManager, stage_dir: Path
+) -> tuple[str, Path] | None:
+    """``(candidate id, bundle)`` of the model live in ``stage_dir`` (production or staging),
+    after checking the bundle holds exactly the files its approval bound; None when the stage
+    has none. Raises :class:`ModelIntegrityError` when the files differ."""
+    candidate_id = _current(stage_dir)
+    if candidate_id is None:
+        return None
+    run = registry.get_candidate_run(candidate_id)
+    return candidate_id, _verified_bundle(layout, run, stage_dir)
+
+
 def _verified_bundle(layout: ArtifactLayout, run: CandidateRun, stage_dir: Path) -> Path:
     """The bundle of ``run`` already in ``stage_dir``, if it holds exactly what was approved."""
     bundle = layout.deployed_bundle(stage_dir, run.run_id)

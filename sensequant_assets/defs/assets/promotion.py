@@ -1,15 +1,42 @@
-"""``production_model``: an approved candidate, verified and copied into production.
+"""Group ``production``: the deployed model and what it says each session.
 
-Launched by the promotion sensor with the candidate's id as the ``sensequant/candidate`` tag
-(or by hand in Dagit with that tag); the domain work is ``release.deployment``.
+* ``production_model``: an approved candidate, verified and copied into production. Launched
+  by the promotion sensor with the candidate's id as the ``sensequant/candidate`` tag (or by
+  hand in Dagit with that tag); the domain work is ``release.deployment``.
+* ``production_signals`` (by trading day): the live model's calls for every symbol, stored in
+  the warehouse; the domain work is ``live.production``.
 """
 
-import dagster as dg
+from collections.abc import Iterator
+from typing import Any
 
+import dagster as dg
+import pandas as pd
+
+from sensequant_assets.defs.checks import (
+    model_check_result,
+    signal_check_results,
+    signal_check_specs,
+)
+from sensequant_assets.defs.partitions import sessions_of
 from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.evaluation.resources import Evaluation
+from sensequant_assets.integrity import ModelIntegrityError
+from sensequant_assets.live.production import (
+    SIGNALS_TABLE,
+    NoDeployedModel,
+    deployed_model,
+    score_session,
+)
+from sensequant_assets.live.signals import SIGNAL_COLUMNS
 from sensequant_assets.registry import StateManager
+from sensequant_assets.registry.lifecycle import PRODUCTION
 from sensequant_assets.release.deployment import deploy_to_production, deploy_to_staging
+
+GROUP = "production"
+SIGNAL_TYPES = {"date": "datetime64[ns]", "symbol": "object", "model_id": "object",
+                "p_down": "float64", "p_neutral": "float64", "p_up": "float64",
+                "score": "float64", "call": "int64", "feature_date": "datetime64[ns]"}  # fmt: skip
 
 PROMOTED_BY = "promotion sensor"
 DEPLOY_POOL = "production_deploy"
@@ -17,7 +44,7 @@ DEPLOY_POOL = "production_deploy"
 instance files); ``release.deploy_lock`` serializes it with a person's rollback too."""
 
 
-@dg.asset(deps=["promotion_briefing"], group_name="production", pool=DEPLOY_POOL)
+@dg.asset(deps=["promotion_briefing"], group_name=GROUP, pool=DEPLOY_POOL)
 def production_model(
     context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
 ) -> dg.MaterializeResult:
@@ -44,3 +71,77 @@ def production_model(
             ),
         }
     )
+
+
+def build_signal_assets(
+    days: dg.TimeWindowPartitionsDefinition, storage_kind: str
+) -> list[dg.AssetsDefinition]:
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(name, SIGNAL_TYPES[name]) for name in SIGNAL_COLUMNS]
+    )
+
+    @dg.asset(
+        partitions_def=days,
+        deps=[
+            dg.AssetDep(
+                "ohlcv_daily",
+                partition_mapping=dg.MultiToSingleDimensionPartitionMapping("date"),
+            )
+        ],
+        metadata={"partition_expr": "date", "dagster/column_schema": schema},
+        check_specs=signal_check_specs(SIGNALS_TABLE),
+        io_manager_key="warehouse_io_manager",
+        group_name=GROUP,
+        kinds={storage_kind, "pandas"},
+    )
+    def production_signals(
+        context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        """The production model's call for every symbol on each session: class probabilities,
+        score P(up) − P(down), call (−1/0/+1), from features of bars up to that session."""
+        training = evaluation.training
+        registry = StateManager(training.layout.registry, read_only=True)
+        try:
+            model = deployed_model(training.layout, registry, PRODUCTION)
+        except NoDeployedModel as missing:
+            raise dg.Failure(str(missing)) from None
+        except ModelIntegrityError as tampered:
+            yield model_check_result(SIGNALS_TABLE, False, error=str(tampered))
+            raise dg.Failure(f"production model refused: {tampered}") from None
+        yield model_check_result(
+            SIGNALS_TABLE, True, model_id=model.model_id, model_sha256=model.sha256
+        )
+        universe = training.universe
+        symbols = universe.resolve(training.settings.symbol_list or universe.default_symbols)
+        frames, summaries = [], []
+        for day in sessions_of(context.partition_keys):
+            scored = score_session(model, training.warehouse, training.calendar, symbols, day)
+            frames.append(scored.signals)
+            summaries.append(scored.summary(symbols))
+            context.log.info(
+                f"{day}: {len(scored.signals)} of {len(symbols)} symbols scored by {model.model_id}"
+            )
+        yield dg.Output(
+            pd.concat(frames, ignore_index=True).astype(SIGNAL_TYPES),
+            metadata={
+                "model_id": model.model_id,
+                "sessions": len(summaries),
+                "scored": sum(s["scored"] for s in summaries),
+                "long": sum(s["long"] for s in summaries),
+                "short": sum(s["short"] for s in summaries),
+            },
+        )
+        yield from signal_check_results(SIGNALS_TABLE, _merged(summaries))
+
+    return [production_signals]
+
+
+def _merged(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One coverage summary over a run's sessions (a backfill may score several)."""
+    return {
+        "universe": sum(s["universe"] for s in summaries),
+        "scored": sum(s["scored"] for s in summaries),
+        "without_bars": sorted({x for s in summaries for x in s["without_bars"]}),
+        "stale": {k: v for s in summaries for k, v in s["stale"].items()},
+        "incomplete_features": sorted({x for s in summaries for x in s["incomplete_features"]}),
+    }
