@@ -16,6 +16,7 @@ import json
 import sys
 
 from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.live.notify import Notifier
 from sensequant_assets.registry import STATUSES, DeploymentConflictError, StateManager
 from sensequant_assets.registry.approval import ApprovalTerms, production_refusal
 from sensequant_assets.release.deployment import rollback_production
@@ -77,6 +78,12 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  {refusal}" if refusal else "  the promotion sensor will deploy it")
     for name, digest in run.approved_evidence.items():
         print(f"  bound sha256 {digest}  {name}")
+    details = {"by": args.by, "recommendation": run.recommendation}
+    if run.gate_override_reason:
+        details["overriding the gate"] = run.gate_override_reason
+    delivery = Notifier.of(settings)("approved", run.run_id, details)
+    if delivery.status == "failed":
+        print(f"  notification not delivered: {delivery.detail}")
     return EXIT_OK
 
 

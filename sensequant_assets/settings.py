@@ -35,6 +35,7 @@ SECRET_ENV_NAMES = frozenset(
         "BREEZE_SESSION_TOKEN",
         "DAGSTER_PG_PASSWORD",
         "SENSEQUANT_REGISTRY_URL",
+        "SENSEQUANT_WEBHOOK_URL",
     }
 )
 EMBEDDED = "sqlite"
@@ -226,6 +227,11 @@ class Settings(BaseSettings):
         "postgresql:// URL, or `sqlite` (files under the home); unset: the DAGSTER_PG_* "
         "database when DAGSTER_PG_HOST is set, else sqlite.",
     )
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description="A Slack-compatible incoming webhook told of candidates ready for review, "
+        "approvals, deployments, demotions and failed runs; unset: no notifications.",
+    )
     dagster_pg_host: str | None = Field(default=None, validation_alias="DAGSTER_PG_HOST")
     dagster_pg_port: int = Field(default=5432, gt=0, validation_alias="DAGSTER_PG_PORT")
     dagster_pg_user: str | None = Field(default=None, validation_alias="DAGSTER_PG_USER")
@@ -365,6 +371,21 @@ class Settings(BaseSettings):
             if path is not None and not path.is_file():
                 raise ValueError(f"{ENV_PREFIX}{name.upper()}={path} does not exist")
         return self
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret this configuration holds, for masking wherever text leaves the process
+        (notifications); a database URL's password on its own as well as the whole URL."""
+        values = [
+            field.get_secret_value()
+            for field in (getattr(self, name) for name in type(self).model_fields)
+            if isinstance(field, SecretStr)
+        ]
+        for value in list(values):
+            if "://" in value:
+                password = sa.make_url(value).password
+                values.append(str(password) if password else "")
+        return tuple(v for v in values if v)
 
     @property
     def defects(self) -> tuple[str, ...]:

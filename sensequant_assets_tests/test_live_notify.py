@@ -4,47 +4,21 @@ and a dead or failing receiver reported, never raised."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
 
 import pytest
 
 from sensequant_assets.live.notify import MASK, TITLES, build_payload, notify
 from sensequant_assets_tests.services import free_port
+from sensequant_assets_tests.webhook import Receiver, receiving
 
 SECRET = "s3cr3t-breeze-session-token"
 
 
-class Receiver(BaseHTTPRequestHandler):
-    bodies: ClassVar[list[dict]] = []
-    status: ClassVar[int] = 200
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        type(self).bodies.append(
-            {
-                "content_type": self.headers["Content-Type"],
-                "json": json.loads(self.rfile.read(length)),
-            }
-        )
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
 @pytest.fixture
 def receiver() -> Iterator[str]:
-    Receiver.bodies, Receiver.status = [], 200
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hooks/T000/B000/XXXX"
-    server.shutdown()
-    server.server_close()
+    with receiving() as url:
+        yield url
 
 
 def test_a_notification_arrives_as_slack_json(receiver: str) -> None:

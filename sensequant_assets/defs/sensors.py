@@ -2,6 +2,7 @@
 
 * ``promotion_sensor`` deploys each newly approved candidate once
   (:func:`~sensequant_assets.release.deployment.promotion_requests` keeps the cursor).
+* ``run_failure_notifier`` tells the webhook (``SENSEQUANT_WEBHOOK_URL``) of every failed run.
 * ``candidate_failure_sensor`` writes a partial briefing and a ``failed`` registry entry for a
   failed candidate run, only for the candidate id it reserved
   (:mod:`~sensequant_assets.registry.reservation`), never for another run's.
@@ -36,6 +37,7 @@ from sensequant_assets.defs.tags import (
 )
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.features import WARMUP_SESSIONS
+from sensequant_assets.live.notify import Notifier
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.approval import production_refusal
 from sensequant_assets.registry.reservation import try_reserve
@@ -116,7 +118,23 @@ def _release_sensors(
         if not record_failed_candidate(evaluation, candidate_id, phase, error, run.run_id):
             context.log.info(f"{candidate_id} is already reviewed: its briefing is left as it is")
 
-    return [promotion_sensor, candidate_failure_sensor]
+    @dg.run_failure_sensor(name="run_failure_notifier")
+    def run_failure_notifier(context: dg.RunFailureSensorContext) -> None:
+        """Tell the webhook of every failed run: its job, run id, first failed step and why."""
+        run = context.dagster_run
+        steps = context.get_step_failure_events()
+        step, error = (
+            step_failure(steps[0]) if steps else ("run", context.failure_event.message or "")
+        )
+        details = {"job": run.job_name, "run": run.run_id, "step": step, "error": error[:500]}
+        if candidate := run.tags.get(CANDIDATE_TAG) or run.tags.get(HISTORICAL_RUN_TAG):
+            details["candidate"] = candidate
+        delivery = Notifier.of(evaluation.training.settings)(
+            "run_failed", f"{run.job_name} run {run.run_id[:8]} failed", details
+        )
+        context.log.info(f"notification: {delivery.status} {delivery.detail}")
+
+    return [promotion_sensor, candidate_failure_sensor, run_failure_notifier]
 
 
 def _signals_sensor(

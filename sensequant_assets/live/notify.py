@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from sensequant_assets.settings import Settings
+
 Event = Literal[
     "candidate_ready",
     "approved",
@@ -102,3 +104,22 @@ def _mask(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, MASK)
     return text
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """:func:`notify` bound to a configuration's webhook and secrets: what the assets, sensors
+    and commands call (``Notifier.of(settings)``)."""
+
+    url: str | None
+    secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings) -> Notifier:
+        url = settings.webhook_url.get_secret_value() if settings.webhook_url else None
+        return cls(url, settings.secret_values)
+
+    def __call__(
+        self, event: Event, subject: str, details: Mapping[str, object] | None = None
+    ) -> Delivery:
+        return notify(self.url, event, subject, details, self.secrets)

@@ -22,6 +22,7 @@ from sensequant_assets.defs.partitions import sessions_of
 from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.integrity import ModelIntegrityError
+from sensequant_assets.live.notify import Notifier
 from sensequant_assets.live.production import (
     SIGNALS_TABLE,
     NoDeployedModel,
@@ -62,9 +63,15 @@ def production_model(
         f"{candidate_id} is live in production"
         + (f", replacing {deployment.replaced_run_id}" if deployment.replaced_run_id else "")
     )
+    delivery = Notifier.of(evaluation.training.settings)(
+        "deployed", candidate_id, {"replaced": deployment.replaced_run_id or "nothing",
+                                   "by": PROMOTED_BY}
+    )  # fmt: skip
+    context.log.info(f"notification: {delivery.status} {delivery.detail}")
     return dg.MaterializeResult(
         metadata={
             "candidate": candidate_id,
+            "notification": delivery.status,
             "replaced": str(deployment.replaced_run_id),
             "path": dg.MetadataValue.path(
                 str(layout.deployed_bundle(layout.production_dir, candidate_id))

@@ -12,7 +12,9 @@ from sensequant_assets.artifacts import CandidateLayout
 from sensequant_assets.defs.assets.evaluation import missing_inputs_fail, tagged_candidate
 from sensequant_assets.defs.tags import DRYRUN_TAG
 from sensequant_assets.evaluation.resources import Evaluation
+from sensequant_assets.live.notify import Delivery, Notifier
 from sensequant_assets.registry import AutoApprovalPolicy, StateManager
+from sensequant_assets.registry.lifecycle import APPROVED
 from sensequant_assets.release.lineage import (
     code_version,
     data_snapshot_hash,
@@ -112,9 +114,19 @@ def build_release_assets() -> list[dg.AssetsDefinition]:
         context.log.info(
             f"registry: {run.run_id} {'recorded' if new else 'already recorded'} as {run.status}"
         )
+        delivery = Delivery("skipped", "already recorded")
+        if new:
+            delivery = Notifier.of(settings)(
+                "approved" if run.status == APPROVED else "candidate_ready",
+                run.run_id,
+                {"recommendation": briefing["recommendation"], "status": run.status,
+                 "briefing": str(evaluation.audit(candidate).briefing_md)},
+            )  # fmt: skip
+            context.log.info(f"notification: {delivery.status} {delivery.detail}")
         return dg.MaterializeResult(
             metadata={
                 "candidate": candidate.candidate_id,
+                "notification": delivery.status,
                 "registry_status": run.status,
                 "recommendation": briefing["recommendation"],
                 "briefing": dg.MetadataValue.path(str(evaluation.audit(candidate).briefing_md)),
