@@ -54,6 +54,7 @@ REGISTRY_DIR = "registry"
 REGISTRY_FILE = "candidates.sqlite"
 DEPLOYMENT_LOCK = "deployment.lock"
 CURRENT_FILE = "CURRENT"
+PIN_FILE = "PINNED"  # beside production's CURRENT: a model a person exempted from demotion
 """In ``production/`` (and ``staging/``): the id of the live bundle, one line."""
 RAW_SUFFIX = ".parquet"
 RAW_FILES = f"*{RAW_SUFFIX}"
@@ -261,6 +262,7 @@ class ArtifactLayout:
     release = _Under(RELEASE_DIR, "home")
     teachers_dir = _Under(TEACHERS_DIR, "models")  # every teacher, a directory per window
     production_dir = _Under(PRODUCTION_DIR, "models")
+    production_pin = _Under(PIN_FILE, "production_dir")  # ``live.demotion.pin``
     staging_dir = _Under(STAGING_DIR, "models")
     # held by every deployment and rollback (``release.deploy_lock``), beside production
     deployment_lock = _Under(DEPLOYMENT_LOCK, "models")

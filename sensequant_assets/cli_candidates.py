@@ -16,10 +16,11 @@ import json
 import sys
 
 from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.live.demotion import pin, unpin
 from sensequant_assets.live.notify import Notifier
 from sensequant_assets.registry import STATUSES, DeploymentConflictError, StateManager
 from sensequant_assets.registry.approval import ApprovalTerms, production_refusal
-from sensequant_assets.release.deployment import rollback_production
+from sensequant_assets.release.deployment import current_production, rollback_production
 from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError
 from sensequant_assets.settings import Settings
 
@@ -104,6 +105,22 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_pin(args: argparse.Namespace, settings: Settings) -> int:
+    layout = ArtifactLayout.of(settings)
+    live = current_production(layout)
+    if live != args.run_id:
+        raise UsageError(f"{args.run_id} is not the production model ({live or 'none'} is)")
+    pin(layout, args.run_id, args.by, args.reason)
+    print(f"{args.run_id} pinned by {args.by}: the demotion sensor will not roll it back")
+    return EXIT_OK
+
+
+def cmd_unpin(args: argparse.Namespace, settings: Settings) -> int:
+    done = unpin(ArtifactLayout.of(settings))
+    print("unpinned: automatic demotion applies again" if done else "nothing was pinned")
+    return EXIT_OK
+
+
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 1 if the registry was changed outside sensequant (what deployment refuses)."""
     manager = registry(settings, read_only=True)
@@ -141,6 +158,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rollback = actions.add_parser("rollback", help="redeploy the previous production model")
     rollback.add_argument("--by", required=True)
     rollback.set_defaults(handler=cmd_rollback)
+    pin_parser = actions.add_parser(
+        "pin", help="stop automatic demotion of the production model (it must be live)"
+    )
+    pin_parser.add_argument("run_id")
+    pin_parser.add_argument("--by", required=True)
+    pin_parser.add_argument("--reason", required=True)
+    pin_parser.set_defaults(handler=cmd_pin)
+    unpin_parser = actions.add_parser("unpin", help="let automatic demotion judge production again")
+    unpin_parser.set_defaults(handler=cmd_unpin)
     verify = actions.add_parser(
         "verify", help="check the audit log's hash chains, triggers and statuses (exit 1: broken)"
     )

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.live.demotion import DEMOTION_SESSIONS
 
 ENV_PREFIX = "SENSEQUANT_"
 SECRET_ENV_NAMES = frozenset(
@@ -226,6 +227,12 @@ class Settings(BaseSettings):
         description="Database of the candidate registry and the Breeze call ledger: a "
         "postgresql:// URL, or `sqlite` (files under the home); unset: the DAGSTER_PG_* "
         "database when DAGSTER_PG_HOST is set, else sqlite.",
+    )
+    demotion_sessions: int = Field(
+        default=DEMOTION_SESSIONS,
+        ge=1,
+        description="Consecutive matured sessions the live rank IC must sit below its "
+        "walk-forward band (or drift stay at ERROR) before production is rolled back.",
     )
     webhook_url: SecretStr | None = Field(
         default=None,

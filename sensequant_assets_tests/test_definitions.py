@@ -26,11 +26,14 @@ def test_default_definitions_load_and_are_valid() -> None:
         "promotion_briefing",
         "production_model",
         "production_signals",
+        "live_scorecard",
     }
     assert {s.name for s in defs.sensors} >= {
         "promotion_sensor",
         "candidate_failure_sensor",
         "production_signals_sensor",
+        "demotion_sensor",
+        "run_failure_notifier",
     }
     ohlcv = defs.resolve_assets_def("ohlcv_daily")
     assert ohlcv.group_names_by_key[dg.AssetKey("ohlcv_daily")] == "market_data"

@@ -11,6 +11,7 @@ import dagster as dg
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.assets.evaluation import build_evaluation_assets
 from sensequant_assets.defs.assets.market_data import build_market_data_assets
+from sensequant_assets.defs.assets.monitoring import build_monitoring_assets
 from sensequant_assets.defs.assets.promotion import build_signal_assets, production_model
 from sensequant_assets.defs.assets.quality import data_quality
 from sensequant_assets.defs.assets.release import build_release_assets
@@ -69,6 +70,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             *build_release_assets(),
             production_model,
             *build_signal_assets(days, storage_kind),
+            *build_monitoring_assets(days),
         ],
         jobs=jobs,
         executor=build_executor(settings),

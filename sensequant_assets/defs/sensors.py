@@ -2,6 +2,9 @@
 
 * ``promotion_sensor`` deploys each newly approved candidate once
   (:func:`~sensequant_assets.release.deployment.promotion_requests` keeps the cursor).
+* ``demotion_sensor`` rolls production back to the previous model when the live scorecard
+  sits below its walk-forward band for ``SENSEQUANT_DEMOTION_SESSIONS`` sessions (not for a
+  pinned model), recording why in the registry and telling the webhook.
 * ``run_failure_notifier`` tells the webhook (``SENSEQUANT_WEBHOOK_URL``) of every failed run.
 * ``candidate_failure_sensor`` writes a partial briefing and a ``failed`` registry entry for a
   failed candidate run, only for the candidate id it reserved
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs.assets.monitoring import REPORT_KEY, SCORECARD
 from sensequant_assets.defs.jobs import (
     PROMOTE_JOB,
     STAGE_PHASES,
@@ -37,17 +41,24 @@ from sensequant_assets.defs.tags import (
 )
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.features import WARMUP_SESSIONS
+from sensequant_assets.live.demotion import decide_demotion, pinned_model
 from sensequant_assets.live.notify import Notifier
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.approval import production_refusal
 from sensequant_assets.registry.reservation import try_reserve
-from sensequant_assets.release.deployment import current_production, promotion_requests
+from sensequant_assets.release.deployment import (
+    current_production,
+    promotion_requests,
+    rollback_production,
+)
 from sensequant_assets.release.stage import record_failed_candidate
 from sensequant_assets.runs import step_failure
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range
 from sensequant_assets.training.resources import latest_complete_window
+
+DEMOTED_BY = "demotion sensor"
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -69,6 +80,7 @@ def build_sensors(
     return [
         *_release_sensors(evaluation, [candidate_job]),
         _signals_sensor(evaluation, ohlcv_job, signals_job),
+        _demotion_sensor(evaluation),
         *_new_window_sensors(settings, calendar, symbols, windows, teacher_job, candidate_job),
     ]
 
@@ -167,6 +179,47 @@ def _signals_sensor(
         )
 
     return production_signals_sensor
+
+
+def _demotion_sensor(evaluation: Evaluation) -> dg.SensorDefinition:
+    layout, settings = evaluation.training.layout, evaluation.training.settings
+
+    @dg.sensor(minimum_interval_seconds=300)
+    def demotion_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        """Roll production back when the live scorecard has sat below its walk-forward band
+        for SENSEQUANT_DEMOTION_SESSIONS sessions, unless a person pinned the model."""
+        latest = context.instance.fetch_materializations(dg.AssetKey(SCORECARD), limit=1)
+        if not latest.records:
+            return dg.SensorResult(skip_reason="no live scorecard recorded yet")
+        record = latest.records[0]
+        cursor = str(record.storage_id)
+        if context.cursor == cursor:
+            return dg.SensorResult(skip_reason="the latest scorecard was judged already")
+        materialization = record.event_log_entry.asset_materialization
+        assert materialization is not None  # a materialization record holds one
+        report = materialization.metadata[REPORT_KEY].value
+        model_id, live = report["model_id"], current_production(layout)
+        if model_id != live:
+            reason = f"the latest scorecard is {model_id}'s, but {live} is in production"
+            return dg.SensorResult(skip_reason=reason, cursor=cursor)
+        pin = pinned_model(layout)
+        decision = decide_demotion(
+            model_id, report, [], settings.demotion_sessions, pinned=pin == model_id
+        )
+        if not decision.demote:
+            why = "; ".join(decision.reasons) or f"{model_id} holds up (report of {report['day']})"
+            return dg.SensorResult(skip_reason=why, cursor=cursor)
+        registry = StateManager(layout.registry)
+        reason = "; ".join(decision.reasons)
+        restored = rollback_production(layout, registry, by=DEMOTED_BY, reason=reason)
+        Notifier.of(settings)(
+            "demoted", model_id, {"restored": restored.run_id, "why": reason, "by": DEMOTED_BY}
+        )
+        context.log.info(f"demoted {model_id}: {reason}; production is {restored.run_id}")
+        done = f"demoted {model_id} to {restored.run_id}"
+        return dg.SensorResult(skip_reason=done, cursor=cursor)
+
+    return demotion_sensor
 
 
 def _new_window_sensors(

@@ -8,15 +8,24 @@ the band's 5% tail produces about once a quarter by chance) does not roll produc
   gate's own skill measure, so the model is judged live by what promoted it;
 * an ERROR drift verdict (:mod:`~sensequant_assets.live.drift`) on each of the last K sessions.
 
-A person can pin the model: the decision then reports what it would have done and does not
-demote. K defaults to 5 sessions (``SENSEQUANT_DEMOTION_SESSIONS``).
+A person can pin the model (:func:`pin`, ``sensequant candidates pin``): the decision then
+reports what it would have done and does not demote. The pin is a small JSON file beside
+``production/CURRENT`` naming the model, who pinned it, when and why; it holds only while that
+model is live. K defaults to 5 sessions (``SENSEQUANT_DEMOTION_SESSIONS``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sensequant_assets.atomic import fsync_path, write_atomic
+
+if TYPE_CHECKING:
+    from sensequant_assets.artifacts import ArtifactLayout
 
 DEMOTION_SESSIONS = 5
 JUDGED_MEASURE = "rank_ic"
@@ -78,3 +87,29 @@ def decide_demotion(
         reasons = [f"pinned by a person: not demoted although {r}" for r in reasons]
         return DemotionDecision(False, reasons, figures, pinned=True)
     return DemotionDecision(bool(reasons), reasons, figures, pinned=pinned)
+
+
+def pin(layout: ArtifactLayout, model_id: str, by: str, reason: str) -> dict[str, str]:
+    """Stop automatic demotion of ``model_id`` (it must be the live model)."""
+    record = {"model_id": model_id, "pinned_by": by, "reason": reason,
+              "pinned_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
+    write_atomic(layout.production_pin, json.dumps(record, indent=2).encode())
+    return record
+
+
+def unpin(layout: ArtifactLayout) -> bool:
+    """Let automatic demotion judge the live model again; False when nothing was pinned."""
+    try:
+        layout.production_pin.unlink()
+    except FileNotFoundError:
+        return False
+    fsync_path(layout.production_pin.parent)
+    return True
+
+
+def pinned_model(layout: ArtifactLayout) -> str | None:
+    """The model id a person pinned, or None."""
+    try:
+        return str(json.loads(layout.production_pin.read_text())["model_id"])
+    except FileNotFoundError:
+        return None

@@ -56,12 +56,15 @@ def matured(signals: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(label=frame["label"].astype("int64"))
 
 
-def daily_measures(rows: pd.DataFrame, cost_per_holding: float) -> pd.DataFrame:
+def daily_measures(
+    rows: pd.DataFrame, cost_per_holding: float, sectors: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Per matured session: rank IC, hit rate (call vs label) and net spread.
 
-    ``rows`` carries ``date, p_down, p_up, forward_return, label`` and ``call`` (−1/0/+1) or,
-    for walk-forward rows, ``predicted`` (the class); ``cost_per_holding`` is subtracted from
-    the spread as in ``stat_tests``' ``spread_net``.
+    ``rows`` carries ``date, symbol, p_down, p_up, forward_return, label`` and ``call``
+    (−1/0/+1) or, for walk-forward rows, ``predicted`` (the class); ``cost_per_holding`` is
+    subtracted from the spread as in ``stat_tests``' ``spread_net``; ``sectors`` makes the rank
+    IC sector-neutral, as the gate's.
     """
     classes = rows["call"].map(_CLASS_OF_CALL) if "call" in rows else rows["predicted"]
     hits = pd.Series(
@@ -70,7 +73,7 @@ def daily_measures(rows: pd.DataFrame, cost_per_holding: float) -> pd.DataFrame:
     )
     return pd.DataFrame(
         {
-            "rank_ic": daily_rank_ic(rows),
+            "rank_ic": daily_rank_ic(rows, sectors=sectors),
             "hit_rate": hits.groupby(level=0).mean(),
             "spread_net": daily_spread(rows) - cost_per_holding,
         }

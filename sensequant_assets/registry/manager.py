@@ -509,6 +509,7 @@ class StateManager:
         *,
         action: str,
         rollback_to: int | None,
+        reason: str | None = None,
     ) -> Deployment:
         """Make ``row`` the live run of ``stage``; checks eligibility, writes history + audit."""
         run_id, verb = row["run_id"], f"deploy to {stage}"
@@ -518,15 +519,18 @@ class StateManager:
             )
         current = self._current_row(tx, stage)
         now = _stamp(_now())
+        why = f": {reason}" if reason else ""
         if stage == PRODUCTION:
             if DEPLOYED not in TRANSITIONS[row["status"]]:
                 raise IllegalTransitionError(run_id, row["status"], DEPLOYED, action=verb)
             if current is not None:
                 live = self._require(tx, current["run_id"], "retire")
-                note = f"replaced in production by {run_id} ({action})"
+                note = f"replaced in production by {run_id} ({action})" + why
                 self._transition(tx, live, RETIRED, by, at=now, note=note)
-            note = f"{action} to production" + (
-                f", replacing {current['run_id']}" if current is not None else ""
+            note = (
+                f"{action} to production"
+                + (f", replacing {current['run_id']}" if current is not None else "")
+                + why
             )
             self._transition(tx, row, DEPLOYED, by, at=now, note=note)
         else:
@@ -574,13 +578,22 @@ class StateManager:
 
         return self._write(op)
 
-    def rollback(self, stage: str = PRODUCTION, *, by: str, to: str | None = None) -> Deployment:
+    def rollback(
+        self,
+        stage: str = PRODUCTION,
+        *,
+        by: str,
+        to: str | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
         """Put back the run that was live in ``stage`` before the current one.
 
         Rollbacks stack: after A, B, C a rollback restores B and a second one restores A. In
         production the current run becomes ``retired`` and the restored one ``deployed``. With
         ``to`` (the target a caller checked) it raises :class:`DeploymentConflictError`,
         recording nothing, if the target is another run by the time the transaction runs.
+        ``reason`` (why, with the figures: an automatic demotion's) goes into both runs' audit
+        notes.
         """
         stage = _check_stage(stage)
         by = _require_text(by, "by")
@@ -595,8 +608,9 @@ class StateManager:
                 )
             row = self._require(tx, target["run_id"], f"roll {stage} back to")
             return self._deploy(
-                tx, row, stage, by, action="rollback", rollback_to=target["rollback_to"]
-            )
+                tx, row, stage, by, action="rollback", rollback_to=target["rollback_to"],
+                reason=reason,
+            )  # fmt: skip
 
         return self._write(op)
 

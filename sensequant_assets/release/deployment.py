@@ -112,8 +112,11 @@ def deploy_to_production(
         return deployment
 
 
-def rollback_production(layout: ArtifactLayout, registry: StateManager, by: str) -> Deployment:
-    """Re-deploy the previous production bundle (kept on disk, verified again) and record it.
+def rollback_production(
+    layout: ArtifactLayout, registry: StateManager, by: str, reason: str | None = None
+) -> Deployment:
+    """Re-deploy the previous production bundle (kept on disk, verified again) and record it,
+    with ``reason`` in the audit notes.
 
     The bundle is checked and the new ``CURRENT`` written before the registry moves, so a
     missing or altered bundle or a full disk leaves both the registry and ``CURRENT`` as they
@@ -126,7 +129,7 @@ def rollback_production(layout: ArtifactLayout, registry: StateManager, by: str)
             )
         _verified_bundle(layout, registry.get_candidate_run(target), layout.production_dir)
         with _new_pointer(layout.production_dir, target) as switch:
-            deployment = registry.rollback(PRODUCTION, by=by, to=target)
+            deployment = registry.rollback(PRODUCTION, by=by, to=target, reason=reason)
             switch()
         return deployment
 
