@@ -129,95 +129,24 @@ def validate_ohlcv(
     """
     report = Reporter(symbol, origin)
     session_days = np.array(sorted(set(sessions)), dtype="datetime64[D]").astype("datetime64[ns]")
-
-    missing_columns = [c for c in OHLCV_COLUMNS if c not in raw.columns]
-    for column in missing_columns:
-        received = ", ".join(map(str, raw.columns)) or "none"
-        report.add(
-            "missing_columns",
-            ERROR,
-            None,
-            column,
-            f"required column {column!r} is missing; columns received: {received}",
-        )
-    if "date" not in raw.columns:
-        _raise(report, raw)
-
-    dates = parse_dates(raw["date"])
-    for position in np.flatnonzero(np.isnat(dates)):
-        report.add(
-            "unparsable_date",
-            ERROR,
-            None,
-            "date",
-            f"data row {position + 1} has unparsable date {raw['date'].iloc[position]!r} "
-            "(expected YYYY-MM-DD, optionally with a time and UTC offset)",
-        )
-
-    if len(session_days):
-        in_range = (dates >= session_days[0]) & (dates <= session_days[-1])
-    else:
-        in_range = np.zeros(len(raw), dtype=bool)
+    _check_columns(report, raw)
+    dates = _checked_dates(report, raw)
+    in_range = (
+        (dates >= session_days[0]) & (dates <= session_days[-1])
+        if len(session_days)
+        else np.zeros(len(raw), dtype=bool)
+    )
     rows = raw.iloc[np.flatnonzero(in_range)]
     days = dates[in_range]
-
-    values: dict[str, np.ndarray] = {}
-    for column in (c for c in (*PRICE_COLUMNS, "volume") if c in rows.columns):
-        numbers, missing, unparsable = _parse_numbers(rows[column])
-        values[column] = numbers
-        for position in np.flatnonzero(unparsable):
-            report.add(
-                "unparsable_number",
-                ERROR,
-                as_date(days[position]),
-                column,
-                f"value {rows[column].iloc[position]!r} is not a number",
-            )
-        if column == "volume":
-            _check_volume(report, days, numbers, missing, unparsable)
-        else:
-            with np.errstate(invalid="ignore"):
-                bad = ~unparsable & (missing | ~np.isfinite(numbers) | (numbers <= 0))
-            for position in np.flatnonzero(bad):
-                problem = (
-                    "is missing"
-                    if missing[position]
-                    else f"{fmt(numbers[position])} is not a positive number"
-                )
-                report.add("bad_price", ERROR, as_date(days[position]), column, f"price {problem}")
-
+    values = _checked_values(report, rows, days)
     _check_duplicates(report, days, values.get("close"))
     if "symbol" in rows.columns:
         _check_symbol(report, rows["symbol"], days, symbol)
     if report.findings:
         _raise(report, raw)
 
-    on_session = np.isin(days, session_days)
-    for position in np.flatnonzero(~on_session):
-        report.add(
-            "non_trading_day",
-            WARNING,
-            as_date(days[position]),
-            "date",
-            f"row on a day that is not an NSE session (close {fmt(values['close'][position])}); "
-            "dropped",
-        )
-    keep = np.flatnonzero(on_session)
-    keep = keep[np.argsort(days[keep], kind="stable")]
-    days = days[keep]
-    values = {column: numbers[keep] for column, numbers in values.items()}
-
-    volume = values["volume"]
-    for position in np.flatnonzero(volume < 0):
-        report.add(
-            "negative_volume",
-            CORRECTION,
-            as_date(days[position]),
-            "volume",
-            f"negative volume {fmt(volume[position])} clipped to 0",
-        )
-    values["volume"] = np.maximum(volume, 0)
-
+    days, values = _session_rows(report, days, values, session_days)
+    _clip_negative_volume(report, days, values)
     _check_ohlc(report, days, values)
     check_overnight(report, days, values, previous_close, ex_ratios or {}, max_overnight_move)
     if any(f.severity == ERROR for f in report.findings):
@@ -234,6 +163,105 @@ def validate_ohlcv(
         }
     )
     return bars, QualityReport(symbol, len(raw), len(bars), report.findings)
+
+
+def _check_columns(report: Reporter, raw: pd.DataFrame) -> None:
+    """Every OHLCV column present; without a date column nothing else can be read."""
+    received = ", ".join(map(str, raw.columns)) or "none"
+    for column in (c for c in OHLCV_COLUMNS if c not in raw.columns):
+        report.add(
+            "missing_columns",
+            ERROR,
+            None,
+            column,
+            f"required column {column!r} is missing; columns received: {received}",
+        )
+    if "date" not in raw.columns:
+        _raise(report, raw)
+
+
+def _checked_dates(report: Reporter, raw: pd.DataFrame) -> np.ndarray:
+    """Every row's date (NaT where unparsable, each reported: it could be in range)."""
+    dates = parse_dates(raw["date"])
+    for position in np.flatnonzero(np.isnat(dates)):
+        report.add(
+            "unparsable_date",
+            ERROR,
+            None,
+            "date",
+            f"data row {position + 1} has unparsable date {raw['date'].iloc[position]!r} "
+            "(expected YYYY-MM-DD, optionally with a time and UTC offset)",
+        )
+    return dates
+
+
+def _checked_values(
+    report: Reporter, rows: pd.DataFrame, days: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The in-range rows' prices and volume as floats, with unparsable numbers, missing or
+    non-positive prices and volume problems reported."""
+    values: dict[str, np.ndarray] = {}
+    for column in (c for c in (*PRICE_COLUMNS, "volume") if c in rows.columns):
+        numbers, missing, unparsable = _parse_numbers(rows[column])
+        values[column] = numbers
+        for position in np.flatnonzero(unparsable):
+            report.add(
+                "unparsable_number",
+                ERROR,
+                as_date(days[position]),
+                column,
+                f"value {rows[column].iloc[position]!r} is not a number",
+            )
+        if column == "volume":
+            _check_volume(report, days, numbers, missing, unparsable)
+            continue
+        with np.errstate(invalid="ignore"):
+            bad = ~unparsable & (missing | ~np.isfinite(numbers) | (numbers <= 0))
+        for position in np.flatnonzero(bad):
+            problem = (
+                "is missing"
+                if missing[position]
+                else f"{fmt(numbers[position])} is not a positive number"
+            )
+            report.add("bad_price", ERROR, as_date(days[position]), column, f"price {problem}")
+    return values
+
+
+def _session_rows(
+    report: Reporter,
+    days: np.ndarray,
+    values: dict[str, np.ndarray],
+    session_days: np.ndarray,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rows on NSE sessions only (the others reported and dropped), in date order."""
+    on_session = np.isin(days, session_days)
+    for position in np.flatnonzero(~on_session):
+        report.add(
+            "non_trading_day",
+            WARNING,
+            as_date(days[position]),
+            "date",
+            f"row on a day that is not an NSE session (close {fmt(values['close'][position])}); "
+            "dropped",
+        )
+    keep = np.flatnonzero(on_session)
+    keep = keep[np.argsort(days[keep], kind="stable")]
+    return days[keep], {column: numbers[keep] for column, numbers in values.items()}
+
+
+def _clip_negative_volume(
+    report: Reporter, days: np.ndarray, values: dict[str, np.ndarray]
+) -> None:
+    volume = values["volume"]
+    for position in np.flatnonzero(volume < 0):
+        report.add(
+            "negative_volume",
+            CORRECTION,
+            as_date(days[position]),
+            "volume",
+            f"negative volume {fmt(volume[position])} clipped to 0",
+        )
+    values["volume"] = np.maximum(volume, 0)
 
 
 def _raise(report: Reporter, raw: pd.DataFrame) -> NoReturn:

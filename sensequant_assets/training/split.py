@@ -114,91 +114,138 @@ def purged_time_split(
         raise ValueError(f"min_per_class must be positive, got {min_per_class}")
     if min_samples < 1:
         raise ValueError(f"min_samples must be positive, got {min_samples}")
-    day = _to_datetimes(dates, "dates")
-    horizon_end = _to_datetimes(label_ends, "label_ends")
-    label = _to_labels(labels)
-    if not len(day) == len(horizon_end) == len(label):
-        raise ValueError(
-            f"dates, label_ends and labels differ in length: "
-            f"{len(day)}, {len(horizon_end)}, {len(label)}"
-        )
-    if np.isnat(day).any():
-        raise ValueError("dates may not be missing")
+    ordered = _Ordered.of(dates, label_ends, labels, min_samples)
+    ordered.require_classes(min_per_class)
+    return ordered.grow_validation(validation_fraction, min_per_class)
 
-    labelled = np.flatnonzero(label.notna().to_numpy())
-    if len(labelled) < min_samples:
-        raise WindowSkipped(
-            SkipReason(
-                TOO_FEW_SAMPLES,
-                f"only {len(labelled)} labelled samples; at least {min_samples} are needed",
+
+@dataclass(frozen=True)
+class _Ordered:
+    """The labelled samples in date order: their positions, dates, label ends and labels."""
+
+    order: np.ndarray
+    day: np.ndarray
+    end: np.ndarray
+    label: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        dates: DateLike,
+        label_ends: DateLike,
+        labels: Sequence[int] | pd.Series | np.ndarray,
+        min_samples: int,
+    ) -> _Ordered:
+        day = _to_datetimes(dates, "dates")
+        horizon_end = _to_datetimes(label_ends, "label_ends")
+        label = _to_labels(labels)
+        if not len(day) == len(horizon_end) == len(label):
+            raise ValueError(
+                f"dates, label_ends and labels differ in length: "
+                f"{len(day)}, {len(horizon_end)}, {len(label)}"
             )
-        )
-    if np.isnat(horizon_end[labelled]).any():
-        raise ValueError("every labelled sample needs a label_end")
-    if (horizon_end[labelled] < day[labelled]).any():
-        raise ValueError("label_end may not precede its sample's date")
+        if np.isnat(day).any():
+            raise ValueError("dates may not be missing")
+        labelled = np.flatnonzero(label.notna().to_numpy())
+        if len(labelled) < min_samples:
+            raise WindowSkipped(
+                SkipReason(
+                    TOO_FEW_SAMPLES,
+                    f"only {len(labelled)} labelled samples; at least {min_samples} are needed",
+                )
+            )
+        if np.isnat(horizon_end[labelled]).any():
+            raise ValueError("every labelled sample needs a label_end")
+        if (horizon_end[labelled] < day[labelled]).any():
+            raise ValueError("label_end may not precede its sample's date")
+        order = labelled[np.argsort(day[labelled], kind="stable")]
+        values = label.to_numpy(dtype=np.int64, na_value=-1)[order]
+        return cls(order, day[order], horizon_end[order], values)
 
-    order = labelled[np.argsort(day[labelled], kind="stable")]
-    ordered_day = day[order]
-    ordered_end = horizon_end[order]
-    ordered_label = label.to_numpy(dtype=np.int64, na_value=-1)[order]
-    classes, totals = np.unique(ordered_label, return_counts=True)
-    rare = [(int(c), int(t)) for c, t in zip(classes, totals, strict=True) if t < min_per_class]
-    if rare:
-        detail = ", ".join(f"class {c} appears {t} time(s)" for c, t in rare)
+    @property
+    def classes(self) -> np.ndarray:
+        return np.unique(self.label)
+
+    def require_classes(self, min_per_class: int) -> None:
+        """Skip the window when some class has too few samples for any validation block."""
+        classes, totals = np.unique(self.label, return_counts=True)
+        rare = [(int(c), int(t)) for c, t in zip(classes, totals, strict=True) if t < min_per_class]
+        if rare:
+            detail = ", ".join(f"class {c} appears {t} time(s)" for c, t in rare)
+            raise WindowSkipped(
+                SkipReason(
+                    VALIDATION_TOO_SMALL,
+                    f"validation needs at least {min_per_class} samples of every class in the "
+                    f"window, but {detail} in all {len(self.order)} labelled samples",
+                )
+            )
+
+    def date_boundary(self, start: int) -> int:
+        """``start`` moved back to the first sample of its date: equal dates never straddle."""
+        while start > 0 and self.day[start - 1] == self.day[start]:
+            start -= 1
+        return start
+
+    def grow_validation(self, validation_fraction: float, min_per_class: int) -> Split:
+        """Start validation at the last ``validation_fraction`` and move its start back a date
+        at a time until it holds ``min_per_class`` of every class (or training would not)."""
+        n = len(self.order)
+        start = self.date_boundary(n - max(1, math.ceil(validation_fraction * n)))
+        while start > 0:
+            boundary = self.day[start]
+            keep = self.end[:start] < boundary
+            train_classes = np.unique(self.label[:start][keep])
+            held = self.label[start:]
+            short = [(int(c), int((held == c).sum())) for c in self.classes
+                     if (held == c).sum() < min_per_class]  # fmt: skip
+            if len(train_classes) < 2:
+                raise WindowSkipped(
+                    SkipReason(
+                        VALIDATION_TOO_SMALL,
+                        self._one_class_message(
+                            boundary, keep, train_classes, short, start, min_per_class
+                        ),
+                    )
+                )
+            if not short:
+                return Split(
+                    train=_read_only(self.order[:start][keep]),
+                    validation=_read_only(self.order[start:]),
+                    purged=int((~keep).sum()),
+                    boundary=_as_date(boundary),
+                )
+            start = self.date_boundary(start - 1)
         raise WindowSkipped(
             SkipReason(
                 VALIDATION_TOO_SMALL,
-                f"validation needs at least {min_per_class} samples of every class in the "
-                f"window, but {detail} in all {len(order)} labelled samples",
+                f"validation would have to start at the earliest date {_as_date(self.day[0])}, "
+                "leaving no samples to train on",
             )
         )
 
-    n = len(order)
-    # Validation always starts at a date boundary, so equal dates never straddle the split.
-    start = n - max(1, math.ceil(validation_fraction * n))
-    while start > 0 and ordered_day[start - 1] == ordered_day[start]:
-        start -= 1
-    while start > 0:
-        boundary = ordered_day[start]
-        keep = ordered_end[:start] < boundary
-        train_classes = np.unique(ordered_label[:start][keep])
-        short = [
-            (int(c), int((ordered_label[start:] == c).sum()))
-            for c in classes
-            if (ordered_label[start:] == c).sum() < min_per_class
-        ]
-        if len(train_classes) < 2:
-            message = (
-                f"the purged training block before {_as_date(boundary)} keeps "
-                f"{int(keep.sum())} sample(s) of {len(train_classes)} class(es), and training "
-                "needs at least 2 classes"
-            )
-            if short:
-                detail = ", ".join(f"class {c} has only {k}" for c, k in short)
-                message = (
-                    f"validation cannot hold {min_per_class} samples of every class while "
-                    f"training keeps 2 classes: from {_as_date(boundary)} ({n - start} of {n} "
-                    f"samples) {detail}, yet {message}"
-                )
-            raise WindowSkipped(SkipReason(VALIDATION_TOO_SMALL, message))
-        if not short:
-            return Split(
-                train=_read_only(order[:start][keep]),
-                validation=_read_only(order[start:]),
-                purged=int((~keep).sum()),
-                boundary=_as_date(boundary),
-            )
-        start -= 1
-        while start > 0 and ordered_day[start - 1] == ordered_day[start]:
-            start -= 1
-    raise WindowSkipped(
-        SkipReason(
-            VALIDATION_TOO_SMALL,
-            f"validation would have to start at the earliest date {_as_date(ordered_day[0])}, "
-            "leaving no samples to train on",
+    def _one_class_message(
+        self,
+        boundary: np.datetime64,
+        keep: np.ndarray,
+        train_classes: np.ndarray,
+        short: list[tuple[int, int]],
+        start: int,
+        min_per_class: int,
+    ) -> str:
+        n = len(self.order)
+        message = (
+            f"the purged training block before {_as_date(boundary)} keeps "
+            f"{int(keep.sum())} sample(s) of {len(train_classes)} class(es), and training "
+            "needs at least 2 classes"
         )
-    )
+        if not short:
+            return message
+        detail = ", ".join(f"class {c} has only {k}" for c, k in short)
+        return (
+            f"validation cannot hold {min_per_class} samples of every class "
+            f"while training keeps 2 classes: from {_as_date(boundary)} ({n - start} of {n} "
+            f"samples) {detail}, yet {message}"
+        )
 
 
 def assert_no_leakage(dates: DateLike, label_ends: DateLike, split: Split) -> None:
