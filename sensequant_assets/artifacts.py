@@ -75,6 +75,8 @@ TEACHER_MODEL_FILE = "model.txt"
 TEACHER_METADATA_FILE = "metadata.json"
 STUDENT_MODEL_FILE = "student_model.txt"
 STUDENT_METADATA_FILE = "student_metadata.json"
+#: Beside the student's model: its drift reference (``live.drift.DriftReference``, JSON).
+STUDENT_DRIFT_FILE = "student_drift_reference.json"
 
 # A candidate's audit directory.
 MANIFEST_FILE = "manifest.yaml"
@@ -363,6 +365,11 @@ class ArtifactLayout:
 def manifest_in(directory: Path) -> Path:
     """The manifest of an audit directory, or of a deployed bundle (which holds a copy)."""
     return directory / MANIFEST_FILE
+
+
+def drift_reference_in(student_dir: Path) -> Path:
+    """The drift reference saved beside a student's model (absent from older bundles)."""
+    return student_dir / STUDENT_DRIFT_FILE
 
 
 def current_file(stage_dir: Path) -> Path:

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sensequant_assets.artifacts import STUDENT_DRIFT_FILE
 from sensequant_assets.features.cross_section import normalised_matrix
+from sensequant_assets.live.drift import column_profile
 from sensequant_assets.training.student import (
     DEFAULT_LGBM_PARAMS,
     METADATA_FILE,
@@ -15,6 +17,7 @@ from sensequant_assets.training.student import (
     StudentConfig,
     distillation_targets,
     expand_soft_targets,
+    load_drift_reference,
     load_student,
     predict_probabilities,
     rows_sha256,
@@ -208,8 +211,19 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     result = train_student(panel, None, FEATURES, QUICK)
     out = tmp_path / "models" / "student"
     save_student(result, out)
-    assert sorted(p.name for p in out.iterdir()) == [METADATA_FILE, MODEL_FILE]
+    assert sorted(p.name for p in out.iterdir()) == [STUDENT_DRIFT_FILE, METADATA_FILE, MODEL_FILE]
     assert (out / MODEL_FILE).read_text().startswith("tree")
+
+    # The drift reference: the raw features of the training rows and the score on them.
+    reference = load_drift_reference(out)
+    assert reference == result.drift_reference and reference.rows == len(result.train_idx)
+    assert list(reference.features) == FEATURES
+    train = panel.iloc[result.train_idx]
+    assert reference.features[FEATURES[0]].edges == column_profile(train[FEATURES[0]]).edges
+    fitted = result.booster.predict(normalised_matrix(train, FEATURES, "rank"))
+    assert reference.score.edges == column_profile(fitted[:, 2] - fitted[:, 0]).edges
+    (out / STUDENT_DRIFT_FILE).unlink()  # a student saved before drift references existed
+    assert load_drift_reference(out) is None
 
     booster, metadata = load_student(out)
     test = panel.iloc[result.test_idx]

@@ -57,7 +57,7 @@ import pandas as pd
 
 from sensequant_assets.artifacts import STUDENT_METADATA_FILE as METADATA_FILE  # noqa: F401
 from sensequant_assets.artifacts import STUDENT_MODEL_FILE as MODEL_FILE
-from sensequant_assets.artifacts import ModelFiles
+from sensequant_assets.artifacts import ModelFiles, drift_reference_in
 from sensequant_assets.atomic import replace_dir
 from sensequant_assets.classification import classification_report, log_loss
 from sensequant_assets.features.cross_section import (
@@ -67,6 +67,7 @@ from sensequant_assets.features.cross_section import (
 )
 from sensequant_assets.features.labels import CLASS_NAMES, DOWN, NEUTRAL, UP
 from sensequant_assets.integrity import ModelIntegrityError
+from sensequant_assets.live.drift import DriftReference
 from sensequant_assets.training.split import sample_dates
 
 CLASSES = (DOWN, NEUTRAL, UP)
@@ -159,6 +160,7 @@ class StudentResult:
 
     Index arrays are positions into the ``samples`` frame given to :func:`train_student`;
     ``test_predictions``/``test_probabilities`` are row for row with ``test_idx``.
+    ``drift_reference`` is the training rows' law, what live rows are later compared with.
     """
 
     booster: lgb.Booster
@@ -173,6 +175,7 @@ class StudentResult:
     test_start: dt.date
     test_rows_sha256: str
     distilled: bool
+    drift_reference: DriftReference
 
 
 def distillation_targets(
@@ -288,6 +291,10 @@ def train_student(
     booster = fit_booster(x[train_idx], targets[train_idx], weights[train_idx], features, config)
     probabilities = booster.predict(x[test_idx])
     predictions = probabilities.argmax(axis=1)
+    fitted = booster.predict(x[train_idx])
+    reference = DriftReference.of(
+        samples.iloc[train_idx], features, fitted[:, UP] - fitted[:, DOWN]
+    )
     metrics = _metrics(samples, labels, train_idx, test_idx, predictions, probabilities)
     test_dates = pd.to_datetime(samples["date"].iloc[test_idx])
     before_test = int((pd.to_datetime(samples["date"]) < test_dates.min()).sum())
@@ -312,6 +319,7 @@ def train_student(
         test_start=test_dates.min().date(),
         test_rows_sha256=rows_sha256(samples, test_idx),
         distilled=soft_targets is not None and config.distill_alpha > 0,
+        drift_reference=reference,
     )
 
 
@@ -392,11 +400,12 @@ def yesterday_direction(
 
 
 def save_student(result: StudentResult, out_dir: str | os.PathLike[str]) -> Path:
-    """Write ``student_model.txt`` + ``student_metadata.json`` into ``out_dir``, atomically.
+    """Write ``student_model.txt``, ``student_metadata.json`` and the drift reference
+    (``student_drift_reference.json``) into ``out_dir``, atomically.
 
-    Both files are written in a temporary sibling directory that is fsynced and then replaces
+    The files are written in a temporary sibling directory that is fsynced and then replaces
     ``out_dir`` by rename (``atomic.replace_dir``), so a reader never sees a model without its
-    metadata or a half-written file.
+    metadata and reference, or a half-written file.
     The model is LightGBM's text format (no pickle: loading it cannot execute code).
     """
     target = Path(out_dir)
@@ -420,6 +429,7 @@ def save_student(result: StudentResult, out_dir: str | os.PathLike[str]) -> Path
         files = ModelFiles.student(staging)
         files.model.write_bytes(model_bytes)
         files.metadata.write_bytes(json.dumps(metadata, indent=2, sort_keys=True).encode())
+        drift_reference_in(staging).write_bytes(result.drift_reference.to_json())
     return target
 
 
@@ -442,6 +452,13 @@ def load_student(out_dir: str | os.PathLike[str]) -> tuple[lgb.Booster, dict[str
     if booster.feature_name() != metadata["feature_names"]:
         raise ModelIntegrityError("the model's feature names differ from the metadata's")
     return booster, metadata
+
+
+def load_drift_reference(out_dir: str | os.PathLike[str]) -> DriftReference | None:
+    """The drift reference saved with the student, or None for a student saved before drift
+    references existed. Its integrity is the bundle's: the approved manifest hashes it."""
+    path = drift_reference_in(Path(out_dir))
+    return DriftReference.from_json(path.read_bytes()) if path.is_file() else None
 
 
 def _check_samples(samples: pd.DataFrame, features: list[str]) -> None:
