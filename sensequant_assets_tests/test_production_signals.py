@@ -89,14 +89,18 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactLayout:
     return layout
 
 
-def _checks(instance: dg.DagsterInstance) -> dict[str, bool]:
+def _evaluations(instance: dg.DagsterInstance) -> dict[str, dg.AssetCheckEvaluation]:
     records = instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(dg.AssetKey(SIGNALS_TABLE), "model_verified"), limit=1
     )
     run_id = records[0].run_id
     logs = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     evaluations = [entry.dagster_event.event_specific_data for entry in logs]
-    return {e.check_name: e.passed for e in evaluations}
+    return {e.check_name: e for e in evaluations}
+
+
+def _checks(instance: dg.DagsterInstance) -> dict[str, bool]:
+    return {name: e.passed for name, e in _evaluations(instance).items()}
 
 
 @pytest.mark.slow
@@ -118,10 +122,19 @@ def test_the_day_is_scored_by_the_deployed_model_and_stored(
         rtol=1e-12,
     )
     with dg.DagsterInstance.get() as instance:
-        checks = _checks(instance)
+        evaluations = _evaluations(instance)
+    checks = {name: e.passed for name, e in evaluations.items()}
     # WIPRO is partitioned but has no bars: coverage and bars fail, the model and freshness pass
     assert checks == {"model_verified": True, "universe_covered": False,
-                      "features_fresh": True, "bars_present": False}  # fmt: skip
+                      "features_fresh": True, "bars_present": False,
+                      "feature_drift": True, "score_drift": True}  # fmt: skip
+    # Six symbols over the 20-session window are 120 rows: too few to judge, and said so (the
+    # verdicts themselves are test_live_drift_checks').
+    for name in ("feature_drift", "score_drift"):
+        drift = evaluations[name]
+        assert drift.metadata["worst"].value == "insufficient"
+        assert drift.metadata["rows_compared"].value == 6 * 20
+        assert drift.description.startswith("too few rows to judge drift: 120 < 200")
     assert main(["signals", "--date", DAY.isoformat()]) == EXIT_OK  # printed from storage
     assert "RELIANCE" in capsys.readouterr().out
 

@@ -1,4 +1,5 @@
-"""Every asset check: the data-quality guardrails, sentiment coverage and the teacher rules.
+"""Every asset check: the data-quality guardrails, sentiment coverage, the teacher rules and
+the production signals' coverage, model and drift checks.
 
 The rules themselves live in ``sensequant_assets.quality`` and ``training.diagnostics``; here
 each rule group becomes an ``AssetCheckSpec`` and a run's findings become
@@ -9,13 +10,26 @@ data and say exactly what was seen.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from sensequant_assets.live.drift import (
+    BINS,
+    KS_ERROR,
+    KS_WARN,
+    MIN_ROWS,
+    PSI_ERROR,
+    PSI_WARN,
+    SCORE,
+    WINDOW_SESSIONS,
+    judged,
+    worst_session,
+)
 from sensequant_assets.quality import Finding
 from sensequant_assets.training import diagnostics
 from sensequant_assets.training.teacher import TeacherRun
@@ -207,6 +221,13 @@ TEACHER_CHECKS = [
 ]
 
 
+_DRIFT_RULE = (
+    f"over the last {WINDOW_SESSIONS} sessions against the student's training rows, PSI over "
+    f"{BINS} bins and KS: WARN from PSI {PSI_WARN} or KS {KS_WARN}, ERROR from PSI {PSI_ERROR} "
+    f"or KS {KS_ERROR}, each limit raised to what the training period's own windows reached. "
+    "Fails with that severity; passes, saying so, with fewer than "
+    f"{MIN_ROWS} rows to judge; fails (WARN) for a bundle without a drift reference."
+)
 SIGNAL_CHECKS = {
     "model_verified": "The scoring model is the one live in the stage, its files exactly those "
     "the approval bound, its booster's SHA-256 its metadata's. Fails (with the asset) otherwise.",
@@ -214,7 +235,12 @@ SIGNAL_CHECKS = {
     "features_fresh": "No symbol's latest bar is older than the session (it would be scored on "
     "stale features, so it is not scored).",
     "bars_present": "Every partitioned symbol has stored bars at all.",
+    "feature_drift": f"Each model feature (raw) {_DRIFT_RULE}",
+    "score_drift": f"The score P(up) − P(down) {_DRIFT_RULE}",
 }
+DRIFT_CHECKS = {"feature_drift": "features", "score_drift": SCORE}
+"""Each drift check and the ``live.drift.window_drift`` report it reads."""
+NO_DRIFT_REFERENCE = "no drift reference in this bundle (trained before drift profiles existed)"
 
 
 def signal_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
@@ -262,3 +288,98 @@ def model_check_result(asset: str, passed: bool, **metadata: Any) -> dg.AssetChe
     return dg.AssetCheckResult(
         asset_key=asset, check_name="model_verified", passed=passed, metadata=metadata
     )
+
+
+def drift_check_results(
+    asset: str, reports: Mapping[dt.date, Mapping[str, Mapping[str, Any]]] | None
+) -> list[dg.AssetCheckResult]:
+    """``feature_drift`` and ``score_drift`` from each scored session's ``window_drift``
+    reports; a run of several sessions reports the one whose window drifted most.
+
+    ``None``: the bundle has no drift reference. Both checks then fail at WARN: passing would
+    claim the live rows were compared and found stable, and they were not; WARN because the
+    calls themselves are no worse for it, only unwatched until a student trained since drift
+    references exist is deployed.
+    """
+    if reports is None:
+        return [
+            dg.AssetCheckResult(
+                asset_key=asset,
+                check_name=name,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"worst": "no reference"},
+                description=NO_DRIFT_REFERENCE,
+            )
+            for name in DRIFT_CHECKS
+        ]
+    results = []
+    for name, kind in DRIFT_CHECKS.items():
+        by_day = {day: report[kind] for day, report in reports.items()}
+        day, report = worst_session(by_day)
+        worst = report["worst"] if judged(report) else "insufficient"
+        window = " … ".join(report["window"]) or "no rows"
+        metadata: dict[str, Any] = {
+            "worst": worst,
+            "session": day.isoformat(),
+            "window": window,
+            "rows_compared": report["rows"],
+            "thresholds": dg.MetadataValue.json(report["thresholds"]),
+            "sessions": len(by_day),
+            **{
+                f"sessions_{s}": sum(r["worst"] == s for r in by_day.values())
+                for s in ("warn", "error")
+            },
+        }
+        flagged = [*report["error"], *report["warn"]]
+        if flagged:
+            metadata["flagged"] = _drift_table(report["columns"], flagged)
+        if report["insufficient"]:
+            metadata["insufficient"] = (
+                f"fewer than {report['min_rows']} values: {', '.join(report['insufficient'])}"
+            )
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset,
+                check_name=name,
+                passed=worst in ("ok", "insufficient"),
+                severity=dg.AssetCheckSeverity.ERROR
+                if worst == "error"
+                else dg.AssetCheckSeverity.WARN,
+                metadata=metadata,
+                description=_drift_description(worst, report, flagged, window),
+            )
+        )
+    return results
+
+
+def _drift_table(
+    columns: Mapping[str, Mapping[str, Any]], flagged: Sequence[str]
+) -> dg.MetadataValue:
+    def limits(pair: Sequence[float]) -> str:
+        return " / ".join(f"{x:.3g}" for x in pair)
+
+    rows = [
+        f"| {name} | {c['severity']} | {c['psi']:.3f} | {c['ks']:.3f} | "
+        f"{limits(c['limits']['psi'])} | {limits(c['limits']['ks'])} | {c['rows']} |"
+        for name, c in ((name, columns[name]) for name in flagged)
+    ]
+    header = (
+        "| column | severity | PSI | KS | PSI limits | KS limits | rows |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
+    return dg.MetadataValue.md(header + "\n".join(rows))
+
+
+def _drift_description(
+    worst: str, report: Mapping[str, Any], flagged: Sequence[str], window: str
+) -> str:
+    if worst == "insufficient":
+        return f"too few rows to judge drift: {report['rows']} < {report['min_rows']} ({window})"
+    if worst == "ok":
+        return f"within the training law over {window} ({report['rows']} rows)"
+    columns = report["columns"]
+    named = "; ".join(
+        f"{c} PSI {columns[c]['psi']:.2f} KS {columns[c]['ks']:.2f}" for c in flagged[:5]
+    )
+    return f"{worst.upper()} over {window}: {named}"

@@ -19,12 +19,13 @@ import lightgbm as lgb
 
 from sensequant_assets.artifacts import ArtifactLayout, BundleLayout
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.live.drift import DriftReference
 from sensequant_assets.live.signals import DayScores, history_start, score_day
 from sensequant_assets.quality.corporate_actions import AdjustedWarehouse
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.lifecycle import PRODUCTION, STAGING
 from sensequant_assets.release.deployment import live_bundle
-from sensequant_assets.training.student import load_student
+from sensequant_assets.training.student import load_drift_reference, load_student
 
 OHLCV_TABLE = "ohlcv_daily"
 SIGNALS_TABLE = "production_signals"  # the asset, and its warehouse table
@@ -37,11 +38,15 @@ class NoDeployedModel(LookupError):
 
 @dataclass(frozen=True)
 class DeployedModel:
+    """A verified deployed student; ``drift_reference`` is None for one saved before students
+    carried their training law."""
+
     model_id: str
     stage: str
     bundle: Path
     booster: lgb.Booster
     metadata: Mapping[str, Any]
+    drift_reference: DriftReference | None
 
     @property
     def sha256(self) -> str:
@@ -62,8 +67,11 @@ def deployed_model(layout: ArtifactLayout, registry: StateManager, stage: str) -
             "let the promotion sensor deploy it"
         )
     model_id, bundle = live
-    booster, metadata = load_student(BundleLayout(bundle).student_dir)
-    return DeployedModel(model_id, stage, bundle, booster, metadata)
+    student_dir = BundleLayout(bundle).student_dir
+    booster, metadata = load_student(student_dir)
+    return DeployedModel(
+        model_id, stage, bundle, booster, metadata, load_drift_reference(student_dir)
+    )
 
 
 def score_session(

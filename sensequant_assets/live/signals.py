@@ -5,7 +5,9 @@ and including the session, normalised within the session's cross-section, throug
 whose SHA-256 :func:`~sensequant_assets.training.student.load_student` verified. A symbol is
 scored only from a bar *on* the session: a symbol whose latest bar is older would be scored on
 stale features, so it is reported instead (:class:`DayScores`), and the asset's checks fail on
-it rather than silently carrying yesterday's call forward.
+it rather than silently carrying yesterday's call forward. The same features panel gives the
+rows of the last :data:`~sensequant_assets.live.drift.WINDOW_SESSIONS` sessions, scored too,
+which the drift checks compare with the student's training law.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pandas as pd
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features import WARMUP_SESSIONS, compute_features_panel
 from sensequant_assets.features.labels import DOWN, NEUTRAL, UP
+from sensequant_assets.live.drift import SCORE, WINDOW_SESSIONS
 from sensequant_assets.training.student import predict_probabilities, stored_normalisation
 
 #: Columns of a stored signal row; ``call`` is −1 / 0 / +1 for down / neutral / up.
@@ -40,13 +43,18 @@ CALL_OF_CLASS = {DOWN: -1, NEUTRAL: 0, UP: 1}
 #: Sessions of history read before the scored one. The exponential averages (EMA 50 at most,
 #: weight (1 − 2/51) per session) never forget their first value: 400 sessions past the
 #: warm-up shrink its weight below 1e-7, so a day scored from this window and the same day
-#: inside a longer history agree to that precision.
+#: inside a longer history agree to that precision (the drift window's first session, 19
+#: sessions earlier, to 3e-7).
 HISTORY_SESSIONS = WARMUP_SESSIONS + 400
 
 
 @dataclass(frozen=True)
 class DayScores:
-    """One session's signals and the universe symbols that could not be scored, with why."""
+    """One session's signals and the universe symbols that could not be scored, with why.
+
+    ``window``: the complete feature rows (``date``, ``symbol``, the model's raw features,
+    ``score``) of the fresh symbols over the last sessions up to the day, for the drift checks.
+    """
 
     day: dt.date
     model_id: str
@@ -54,6 +62,7 @@ class DayScores:
     without_bars: list[str] = field(default_factory=list)
     stale: dict[str, str] = field(default_factory=dict)
     incomplete: list[str] = field(default_factory=list)
+    window: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def unscored(self) -> list[str]:
@@ -90,7 +99,8 @@ def score_day(
     universe: Sequence[str],
     sentiment: pd.DataFrame | None = None,
 ) -> DayScores:
-    """The calls for ``day`` of every ``universe`` symbol with a bar on ``day``.
+    """The calls for ``day`` of every ``universe`` symbol with a bar on ``day``, and the
+    scored rows of the last :data:`WINDOW_SESSIONS` sessions with bars (``DayScores.window``).
 
     ``bars``: stored rows (``date, symbol, open, high, low, close, volume``) up to ``day``
     (later rows are ignored, so a re-run after more data arrived gives the same calls);
@@ -118,13 +128,23 @@ def score_day(
         fresh.sort_values(["symbol", "date"]).reset_index(drop=True),
         sentiment if wants_sentiment else None,
     )
-    today = features[pd.to_datetime(features["date"]) == stamp]
-    complete = today[names].notna().all(axis=1)
-    incomplete = sorted(today.loc[~complete, "symbol"].astype(str))
-    rows = today[complete].reset_index(drop=True)
-    if rows.empty:
+    dates = pd.to_datetime(features["date"])
+    recent = features[dates >= dates.drop_duplicates().nlargest(WINDOW_SESSIONS).min()]
+    complete = recent[names].notna().all(axis=1)
+    on_day = pd.to_datetime(recent["date"]) == stamp
+    incomplete = sorted(recent.loc[on_day & ~complete, "symbol"].astype(str))
+    scored = recent[complete].reset_index(drop=True)
+    if scored.empty:
         return DayScores(day, model_id, empty, without, stale, incomplete)
-    probabilities = predict_probabilities(booster, rows, names, stored_normalisation(metadata))
+    # One prediction for the window: each row's inputs are ranked within its own date only.
+    window_p = predict_probabilities(booster, scored, names, stored_normalisation(metadata))
+    window = scored[["date", "symbol", *names]].assign(
+        **{SCORE: window_p[:, UP] - window_p[:, DOWN]}
+    )
+    today = (pd.to_datetime(scored["date"]) == stamp).to_numpy()
+    rows, probabilities = scored[today].reset_index(drop=True), window_p[today]
+    if rows.empty:
+        return DayScores(day, model_id, empty, without, stale, incomplete, window)
     classes = probabilities.argmax(axis=1)
     signals = pd.DataFrame(
         {
@@ -140,7 +160,7 @@ def score_day(
         }
     )
     signals = signals.sort_values("symbol").reset_index(drop=True)
-    return DayScores(day, model_id, signals, without, stale, incomplete)
+    return DayScores(day, model_id, signals, without, stale, incomplete, window)
 
 
 def format_calls(signals: pd.DataFrame) -> list[str]:

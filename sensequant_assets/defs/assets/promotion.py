@@ -4,9 +4,12 @@
   by the promotion sensor with the candidate's id as the ``sensequant/candidate`` tag (or by
   hand in Dagit with that tag); the domain work is ``release.deployment``.
 * ``production_signals`` (by trading day): the live model's calls for every symbol, stored in
-  the warehouse; the domain work is ``live.production``.
+  the warehouse, and the drift of the features and score over the window up to each session
+  against the student's training rows; the domain work is ``live.production`` and
+  ``live.drift``.
 """
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +17,7 @@ import dagster as dg
 import pandas as pd
 
 from sensequant_assets.defs.checks import (
+    drift_check_results,
     model_check_result,
     signal_check_results,
     signal_check_specs,
@@ -22,6 +26,7 @@ from sensequant_assets.defs.partitions import sessions_of
 from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.integrity import ModelIntegrityError
+from sensequant_assets.live.drift import window_drift
 from sensequant_assets.live.notify import Notifier
 from sensequant_assets.live.production import (
     SIGNALS_TABLE,
@@ -120,11 +125,15 @@ def build_signal_assets(
         )
         universe = training.universe
         symbols = universe.resolve(training.settings.symbol_list or universe.default_symbols)
+        reference = model.drift_reference
         frames, summaries = [], []
+        drift: dict[dt.date, dict[str, dict[str, Any]]] = {}
         for day in sessions_of(context.partition_keys):
             scored = score_session(model, training.warehouse, training.calendar, symbols, day)
             frames.append(scored.signals)
             summaries.append(scored.summary(symbols))
+            if reference is not None:
+                drift[day] = window_drift(reference, scored.window)
             context.log.info(
                 f"{day}: {len(scored.signals)} of {len(symbols)} symbols scored by {model.model_id}"
             )
@@ -139,6 +148,7 @@ def build_signal_assets(
             },
         )
         yield from signal_check_results(SIGNALS_TABLE, _merged(summaries))
+        yield from drift_check_results(SIGNALS_TABLE, drift if reference is not None else None)
 
     return [production_signals]
 
