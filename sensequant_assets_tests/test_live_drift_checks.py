@@ -70,7 +70,7 @@ def saved(trained: StudentResult, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 def _scored(saved: Path, bars: pd.DataFrame, day: dt.date, **metadata: Any) -> DayScores:
-    """``day`` scored by the saved student from the history ``score_session`` reads."""
+    """``day`` scored by the saved student from the history ``score_sessions`` reads for it."""
     booster, stored = load_student(saved)
     dates = pd.to_datetime(bars["date"])
     first, last = pd.Timestamp(history_start(CALENDAR, day)), pd.Timestamp(day)

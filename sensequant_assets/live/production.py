@@ -16,11 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
+import pandas as pd
 
 from sensequant_assets.artifacts import ArtifactLayout, BundleLayout
 from sensequant_assets.calendar import TradingCalendar
-from sensequant_assets.live.drift import DriftReference
-from sensequant_assets.live.signals import DayScores, history_start, score_day
+from sensequant_assets.live.drift import DriftReference, window_drift
+from sensequant_assets.live.signals import (
+    SIGNAL_TYPES,
+    history_start,
+    merge_summaries,
+    score_day,
+)
 from sensequant_assets.quality.corporate_actions import AdjustedWarehouse
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.lifecycle import PRODUCTION, STAGING
@@ -74,20 +80,60 @@ def deployed_model(layout: ArtifactLayout, registry: StateManager, stage: str) -
     )
 
 
-def score_session(
+@dataclass(frozen=True)
+class ScoredSessions:
+    """A run's sessions scored: the signal rows (stored dtypes), one coverage summary, and
+    each session's drift reports (None when the bundle has no drift reference)."""
+
+    signals: pd.DataFrame
+    summary: dict[str, Any]
+    drift: dict[dt.date, dict[str, dict[str, Any]]] | None
+
+
+def score_sessions(
     model: DeployedModel,
     warehouse: AdjustedWarehouse,
     calendar: TradingCalendar,
     symbols: Sequence[str],
-    day: dt.date,
-) -> DayScores:
-    """``model``'s calls for ``day`` on every symbol, from the stored bars back-adjusted as the
-    student was trained on them (and sentiment when it uses it)."""
-    first = history_start(calendar, day)
-    bars = warehouse.symbols_bars(OHLCV_TABLE, list(symbols), first, day)
+    days: Sequence[dt.date],
+) -> ScoredSessions:
+    """``model``'s calls for each of ``days`` on every symbol, from the stored bars
+    back-adjusted as the student was trained on them (and sentiment when it uses it).
+
+    The bars are read once for the whole run; each day is scored from its own history window
+    (``history_start`` to the day), so a day scored in a backfill equals the day scored alone.
+    """
+    days = sorted(days)
+    first = history_start(calendar, days[0])
+    bars = warehouse.symbols_bars(OHLCV_TABLE, list(symbols), first, days[-1])
     sentiment = (
-        warehouse.symbols_bars(SENTIMENT_TABLE, list(symbols), first, day)
+        warehouse.symbols_bars(SENTIMENT_TABLE, list(symbols), first, days[-1])
         if model.uses_sentiment
         else None
     )
-    return score_day(model.booster, model.metadata, model.model_id, bars, day, symbols, sentiment)
+    frames, summaries = [], []
+    drift: dict[dt.date, dict[str, dict[str, Any]]] = {}
+    for day in days:
+        scored = score_day(
+            model.booster, model.metadata, model.model_id, _window(bars, calendar, day), day,
+            symbols, None if sentiment is None else _window(sentiment, calendar, day),
+        )  # fmt: skip
+        frames.append(scored.signals)
+        summaries.append(scored.summary(symbols))
+        if model.drift_reference is not None:
+            drift[day] = window_drift(model.drift_reference, scored.window)
+    return ScoredSessions(
+        pd.concat(frames, ignore_index=True).astype(SIGNAL_TYPES),
+        merge_summaries(summaries),
+        drift if model.drift_reference is not None else None,
+    )
+
+
+def _window(rows: pd.DataFrame, calendar: TradingCalendar, day: dt.date) -> pd.DataFrame:
+    """``rows`` from ``day``'s history start to ``day``."""
+    if rows.empty:
+        return rows
+    dates = pd.to_datetime(rows["date"])
+    return rows[
+        (dates >= pd.Timestamp(history_start(calendar, day))) & (dates <= pd.Timestamp(day))
+    ]

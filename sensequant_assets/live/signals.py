@@ -39,6 +39,10 @@ SIGNAL_COLUMNS = (
     "call",
     "feature_date",
 )
+#: The stored dtype of each signal column (the warehouse table's schema).
+SIGNAL_TYPES = {"date": "datetime64[ns]", "symbol": "object", "model_id": "object",
+                "p_down": "float64", "p_neutral": "float64", "p_up": "float64",
+                "score": "float64", "call": "int64", "feature_date": "datetime64[ns]"}  # fmt: skip
 CALL_OF_CLASS = {DOWN: -1, NEUTRAL: 0, UP: 1}
 #: Sessions of history read before the scored one. The exponential averages (EMA 50 at most,
 #: weight (1 − 2/51) per session) never forget their first value: 400 sessions past the
@@ -176,3 +180,17 @@ def format_calls(signals: pd.DataFrame) -> list[str]:
         for row in ordered.itertuples()
     ]
     return lines
+
+
+def merge_summaries(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One coverage summary over several sessions' :meth:`DayScores.summary` (a backfill
+    scores many in one run)."""
+    return {
+        "universe": sum(s["universe"] for s in summaries),
+        "scored": sum(s["scored"] for s in summaries),
+        "long": sum(s["long"] for s in summaries),
+        "short": sum(s["short"] for s in summaries),
+        "without_bars": sorted({x for s in summaries for x in s["without_bars"]}),
+        "stale": {k: v for s in summaries for k, v in s["stale"].items()},
+        "incomplete_features": sorted({x for s in summaries for x in s["incomplete_features"]}),
+    }

@@ -9,12 +9,9 @@
   ``live.drift``.
 """
 
-import datetime as dt
 from collections.abc import Iterator
-from typing import Any
 
 import dagster as dg
-import pandas as pd
 
 from sensequant_assets.defs.checks import (
     drift_check_results,
@@ -26,23 +23,19 @@ from sensequant_assets.defs.partitions import sessions_of
 from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.integrity import ModelIntegrityError
-from sensequant_assets.live.drift import window_drift
 from sensequant_assets.live.notify import Notifier
 from sensequant_assets.live.production import (
     SIGNALS_TABLE,
     NoDeployedModel,
     deployed_model,
-    score_session,
+    score_sessions,
 )
-from sensequant_assets.live.signals import SIGNAL_COLUMNS
+from sensequant_assets.live.signals import SIGNAL_COLUMNS, SIGNAL_TYPES
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.lifecycle import PRODUCTION
 from sensequant_assets.release.deployment import deploy_to_production, deploy_to_staging
 
 GROUP = "production"
-SIGNAL_TYPES = {"date": "datetime64[ns]", "symbol": "object", "model_id": "object",
-                "p_down": "float64", "p_neutral": "float64", "p_up": "float64",
-                "score": "float64", "call": "int64", "feature_date": "datetime64[ns]"}  # fmt: skip
 
 PROMOTED_BY = "promotion sensor"
 DEPLOY_POOL = "production_deploy"
@@ -125,40 +118,23 @@ def build_signal_assets(
         )
         universe = training.universe
         symbols = universe.resolve(training.settings.symbol_list or universe.default_symbols)
-        reference = model.drift_reference
-        frames, summaries = [], []
-        drift: dict[dt.date, dict[str, dict[str, Any]]] = {}
-        for day in sessions_of(context.partition_keys):
-            scored = score_session(model, training.warehouse, training.calendar, symbols, day)
-            frames.append(scored.signals)
-            summaries.append(scored.summary(symbols))
-            if reference is not None:
-                drift[day] = window_drift(reference, scored.window)
-            context.log.info(
-                f"{day}: {len(scored.signals)} of {len(symbols)} symbols scored by {model.model_id}"
-            )
+        days = sessions_of(context.partition_keys)
+        run = score_sessions(model, training.warehouse, training.calendar, symbols, days)
+        context.log.info(
+            f"{len(days)} session(s) {days[0]}..{days[-1]}: {run.summary['scored']} of "
+            f"{run.summary['universe']} symbol-sessions scored by {model.model_id}"
+        )
         yield dg.Output(
-            pd.concat(frames, ignore_index=True).astype(SIGNAL_TYPES),
+            run.signals,
             metadata={
                 "model_id": model.model_id,
-                "sessions": len(summaries),
-                "scored": sum(s["scored"] for s in summaries),
-                "long": sum(s["long"] for s in summaries),
-                "short": sum(s["short"] for s in summaries),
+                "sessions": len(days),
+                "scored": run.summary["scored"],
+                "long": run.summary["long"],
+                "short": run.summary["short"],
             },
         )
-        yield from signal_check_results(SIGNALS_TABLE, _merged(summaries))
-        yield from drift_check_results(SIGNALS_TABLE, drift if reference is not None else None)
+        yield from signal_check_results(SIGNALS_TABLE, run.summary)
+        yield from drift_check_results(SIGNALS_TABLE, run.drift)
 
     return [production_signals]
-
-
-def _merged(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    """One coverage summary over a run's sessions (a backfill may score several)."""
-    return {
-        "universe": sum(s["universe"] for s in summaries),
-        "scored": sum(s["scored"] for s in summaries),
-        "without_bars": sorted({x for s in summaries for x in s["without_bars"]}),
-        "stale": {k: v for s in summaries for k, v in s["stale"].items()},
-        "incomplete_features": sorted({x for s in summaries for x in s["incomplete_features"]}),
-    }
