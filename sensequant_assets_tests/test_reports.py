@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import io
 import math
 import os
@@ -10,6 +11,8 @@ import re
 import subprocess
 import sys
 import textwrap
+import tomllib
+from importlib import resources
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -19,12 +22,14 @@ import pytest
 
 from sensequant_assets.evaluation import charts
 from sensequant_assets.evaluation.reports import (
+    REPORT_TEMPLATE,
     Image,
     Section,
     Table,
     format_value,
     render_html,
     render_markdown,
+    report_template,
     write_png,
     write_report,
 )
@@ -289,6 +294,36 @@ def test_html_escapes_caller_text_and_formats_values(report_parts) -> None:
 def test_html_renders_an_empty_table() -> None:
     page = render_html("r", [Section("s", tables=[Table("empty", ["a", "b"], [])])])
     assert 'colspan="2"' in page and "no rows" in page
+
+
+def test_html_autoescapes_every_piece_of_caller_text(rendered: dict[str, bytes]) -> None:
+    hostile = "<script>alert(1)</script> buy & hold"
+    section = Section(
+        heading=hostile,
+        paragraphs=[hostile],
+        tables=[Table(hostile, [hostile], [[hostile]])],
+        images=[Image(hostile, rendered["bar"])],
+    )
+    page = render_html(hostile, [section, Section("second")], formatter=str)
+    assert "<script" not in page
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; buy &amp; hold"
+    # title, h1, contents link, h2, paragraph, caption, header, cell, alt, figcaption
+    assert page.count(escaped) == 10
+    assert not re.search(r"&(?!amp;|lt;|gt;|#\d+;)", page)  # no bare & from caller text
+
+
+def test_the_report_template_ships_as_package_data() -> None:
+    package = resources.files("sensequant_assets.evaluation")
+    template = package.joinpath("templates", REPORT_TEMPLATE)
+    assert template.is_file()
+    assert Path(report_template().filename).samefile(str(template))
+    # a non-editable install ships only what pyproject's package-data names
+    declared = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    patterns = declared["tool"]["setuptools"]["package-data"]["sensequant_assets.evaluation"]
+    shipped = [f"templates/{t.name}" for t in package.joinpath("templates").iterdir()]
+    assert shipped
+    for name in shipped:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
 
 
 # --------------------------------------------------------------------------- markdown

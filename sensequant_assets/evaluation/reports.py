@@ -2,9 +2,11 @@
 
 A report is a title and a sequence of ``Section``s, each holding paragraphs, ``Table``s and
 ``Image``s (PNG bytes, e.g. from ``sensequant_assets.evaluation.charts``). ``render_html``
-produces one UTF-8 file with inline CSS and every image embedded as a ``data:`` URI: no
-external stylesheet, script, font or CDN, so it opens from a USB stick or an air-gapped
-review box. Every piece of caller text is escaped with ``html.escape``.
+fills ``templates/report.html.j2`` into one UTF-8 file with inline CSS and every image
+embedded as a ``data:`` URI: no external stylesheet, script, font or CDN, so it opens from a
+USB stick or an air-gapped review box. The template lives beside the code as package data and
+is rendered by a Jinja2 environment with autoescaping on, so every piece of caller text is
+escaped by construction, not by remembering to.
 
 ``render_markdown`` renders the same structure as GitHub markdown (``validation_summary.md``,
 ``stress_report.md``), readable with ``cat``: only what Markdown would take for HTML is
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
+import functools
 import math
 import numbers
 import re
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import jinja2
 import numpy as np
 import pandas as pd
 
@@ -41,6 +44,7 @@ __all__ = [
     "format_value",
     "render_html",
     "render_markdown",
+    "report_template",
     "write_png",
     "write_report",
 ]
@@ -174,64 +178,52 @@ def _numeric_columns(table: Table) -> list[bool]:
 
 # --------------------------------------------------------------------------- HTML
 
-_CSS = """
-:root { color-scheme: light; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-       sans-serif; margin: 0; color: #1f2328; background: #fff; line-height: 1.5; }
-main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 2rem 3rem; }
-h1 { font-size: 1.8rem; border-bottom: 2px solid #d0d7de; padding-bottom: .3rem; }
-h2 { font-size: 1.35rem; margin-top: 2.2rem; border-bottom: 1px solid #d0d7de; }
-p { white-space: pre-line; }
-nav ol { margin: 0; padding-left: 1.4rem; }
-nav a, nav a:visited { color: #0969da; text-decoration: none; }
-.table-wrap { overflow-x: auto; margin: 1rem 0; }
-table { border-collapse: collapse; font-size: .9rem; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding: .3rem 0; }
-th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left;
-         vertical-align: top; }
-th { background: #f6f8fa; }
-tbody tr:nth-child(even) { background: #fbfcfd; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.empty { color: #57606a; font-style: italic; }
-figure { margin: 1.2rem 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
-figcaption { color: #57606a; font-size: .9rem; margin-top: .3rem; }
-""".strip()
+REPORT_TEMPLATE = "report.html.j2"
+"""The page layout and its inline CSS, under ``templates/`` in this package (package data)."""
 
 
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """Autoescaping is the environment's, not each call site's: no caller text can reach the
+    page unescaped. Built once, on first use, so importing this module reads no template."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("sensequant_assets.evaluation", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
-def _html_table(table: Table, formatter: Formatter) -> list[str]:
+def report_template() -> jinja2.Template:
+    """The report page's template, loaded from the installed package's resources."""
+    return _templates().get_template(REPORT_TEMPLATE)
+
+
+def _html_table(table: Table, formatter: Formatter) -> dict[str, object]:
+    """What the template shows of a table: each cell already text, paired with whether its
+    column is right-aligned, so the template holds markup and no formatting rules."""
     numeric = _numeric_columns(table)
-    out = ['<div class="table-wrap">', "<table>"]
-    if table.caption:
-        out.append(f"<caption>{_esc(table.caption)}</caption>")
-    header = "".join(f'<th scope="col">{_esc(c)}</th>' for c in table.columns)
-    out += ["<thead>", f"<tr>{header}</tr>", "</thead>", "<tbody>"]
-    if not table.rows:
-        out.append(f'<tr><td class="empty" colspan="{len(table.columns)}">no rows</td></tr>')
-    for row in table.rows:
-        cells = "".join(
-            f'<td class="num">{_esc(formatter(v))}</td>'
-            if num
-            else f"<td>{_esc(formatter(v))}</td>"
-            for v, num in zip(row, numeric, strict=True)
-        )
-        out.append(f"<tr>{cells}</tr>")
-    out += ["</tbody>", "</table>", "</div>"]
-    return out
+    return {
+        "caption": table.caption,
+        "columns": table.columns,
+        "rows": [
+            [(formatter(v), num) for v, num in zip(row, numeric, strict=True)] for row in table.rows
+        ],
+    }
 
 
-def _html_image(image: Image) -> list[str]:
-    data = base64.b64encode(image.png).decode("ascii")
-    return [
-        "<figure>",
-        f'<img src="data:image/png;base64,{data}" alt="{_esc(image.caption)}">',
-        f"<figcaption>{_esc(image.caption)}</figcaption>",
-        "</figure>",
-    ]
+def _html_section(section: Section, formatter: Formatter) -> dict[str, object]:
+    return {
+        "heading": section.heading,
+        "paragraphs": section.paragraphs,
+        "tables": [_html_table(table, formatter) for table in section.tables],
+        "images": [
+            {"caption": image.caption, "base64": base64.b64encode(image.png).decode("ascii")}
+            for image in section.images
+        ],
+    }
 
 
 def render_html(
@@ -241,37 +233,9 @@ def render_html(
     formatter: Formatter = format_value,
 ) -> str:
     """One self-contained HTML document; ``formatter`` turns table values into text."""
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_esc(title)}</title>",
-        f"<style>\n{_CSS}\n</style>",
-        "</head>",
-        "<body>",
-        "<main>",
-        f"<h1>{_esc(title)}</h1>",
-    ]
-    if len(sections) > 1:
-        out.append('<nav aria-label="Contents"><ol>')
-        out += [
-            f'<li><a href="#section-{n}">{_esc(s.heading)}</a></li>'
-            for n, s in enumerate(sections, start=1)
-        ]
-        out.append("</ol></nav>")
-    for number, section in enumerate(sections, start=1):
-        out.append(f'<section id="section-{number}">')
-        out.append(f"<h2>{_esc(section.heading)}</h2>")
-        out += [f"<p>{_esc(p)}</p>" for p in section.paragraphs]
-        for table in section.tables:
-            out += _html_table(table, formatter)
-        for image in section.images:
-            out += _html_image(image)
-        out.append("</section>")
-    out += ["</main>", "</body>", "</html>", ""]
-    return "\n".join(out)
+    return report_template().render(
+        title=title, sections=[_html_section(s, formatter) for s in sections]
+    )
 
 
 # --------------------------------------------------------------------------- markdown
