@@ -15,7 +15,9 @@ from sensequant_assets.defs.checks import (
 )
 from sensequant_assets.defs.partitions import sessions_by_symbol, sessions_of
 from sensequant_assets.defs.tags import ingest_policy
+from sensequant_assets.defs.types import OhlcvBars
 from sensequant_assets.ingest import IngestResult, MarketData, PriceChecks, format_sessions
+from sensequant_assets.quality.contract import BAR_DTYPES
 from sensequant_assets.universe import INDEX_SYMBOL
 
 GROUP = "market_data"
@@ -28,16 +30,7 @@ def _columns(*columns: tuple[str, str]) -> dict[str, Any]:
     return {"dagster/column_schema": schema}
 
 
-BAR_COLUMNS = _columns(
-    ("date", "datetime64[ns]"),
-    ("symbol", "object"),
-    ("open", "float64"),
-    ("high", "float64"),
-    ("low", "float64"),
-    ("close", "float64"),
-    ("volume", "int64"),
-    ("source", "object"),
-)
+BAR_COLUMNS = _columns(*BAR_DTYPES.items())
 SENTIMENT_COLUMNS = _columns(
     ("date", "datetime64[ns]"),
     ("symbol", "object"),
@@ -113,6 +106,7 @@ def build_market_data_assets(
         metadata={"partition_expr": {"date": "date", "symbol": "symbol"}, **BAR_COLUMNS},
         check_specs=check_specs("ohlcv_daily"),
         io_manager_key="warehouse_io_manager",
+        dagster_type=OhlcvBars,
         group_name=GROUP,
         kinds={storage_kind, "pandas"},
         pool=pool,
