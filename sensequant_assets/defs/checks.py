@@ -35,6 +35,8 @@ from sensequant_assets.training import diagnostics
 from sensequant_assets.training.teacher import TeacherRun
 
 MAX_LISTED_FINDINGS = 50
+MAX_LISTED_PARTITIONS = 500
+"""Failing partition keys a guardrail's result lists; ``failing_partitions`` counts them all."""
 BENCHMARK_CHECKS = ("valid_rows", "ohlc_consistent", "calendar_complete")
 """The guardrails the NIFTY 50 benchmark is checked against."""
 MIN_SENTIMENT_COVERAGE = 0.5
@@ -115,10 +117,40 @@ def _finding_table(findings: Sequence[Finding]) -> dg.MetadataValue:
     return dg.MetadataValue.md(header + "\n".join(rows) + tail)
 
 
+def failing_partitions(findings: Sequence[Finding], partition_keys: Sequence[str]) -> list[str]:
+    """The run's partitions ``findings`` fall on, in the run's order.
+
+    A key is ``date|symbol`` (``ohlcv_daily``) or ``date`` (one symbol's days: the benchmark).
+    A finding on a day names that day's partition; one without a day (a missing column, an
+    unreadable date) fails every partition of its symbol in the run; one on a day that is no
+    partition (a row on a holiday) names none.
+    """
+    dated = {(f.date.isoformat(), f.symbol) for f in findings if f.date is not None}
+    days = {day for day, _ in dated}
+    whole = {f.symbol for f in findings if f.date is None}
+
+    def failed(key: str) -> bool:
+        day, _, symbol = key.partition("|")
+        if not symbol:  # every finding of a one-symbol asset is about that symbol
+            return bool(whole) or day in days
+        return symbol in whole or (day, symbol) in dated
+
+    return [key for key in map(str, partition_keys) if failed(key)]
+
+
 def check_results(
-    asset_key: str, findings: Sequence[Finding], names: Iterable[str] | None = None
+    asset_key: str,
+    findings: Sequence[Finding],
+    names: Iterable[str] | None = None,
+    partition_keys: Sequence[str] = (),
 ) -> list[dg.AssetCheckResult]:
-    """One result per guardrail: passed when none of its rules produced a finding."""
+    """One result per guardrail and run: passed when none of its rules produced a finding.
+
+    With the run's ``partition_keys``, a result names the partitions that failed it
+    (``failing_partition_keys``, the first :data:`MAX_LISTED_PARTITIONS`): a per-partition
+    check would show each partition's verdict in Dagit, but it costs a stored evaluation per
+    partition and check, far beyond the deep-history budget (docs/benchmarks.md, section (h)).
+    """
     wanted = set(names) if names is not None else None
     results = []
     for guardrail in GUARDRAILS:
@@ -128,6 +160,13 @@ def check_results(
         metadata: dict[str, Any] = {"findings": len(hits)}
         for rule in guardrail.rules:
             metadata[rule] = sum(1 for f in hits if f.rule == rule)
+        if partition_keys:
+            failing = failing_partitions(hits, partition_keys) if hits else []
+            metadata["partitions"] = len(partition_keys)
+            metadata["failing_partitions"] = len(failing)
+            if failing:
+                keys = failing[:MAX_LISTED_PARTITIONS]
+                metadata["failing_partition_keys"] = dg.MetadataValue.json(keys)
         if hits:
             metadata["symbols"] = ", ".join(sorted({f.symbol for f in hits}))
             metadata["details"] = _finding_table(hits)

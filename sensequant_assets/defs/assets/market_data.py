@@ -55,7 +55,7 @@ def _emit(
     checks: tuple[str, ...] | None = None,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Yield the output and check results, or fail the run when any symbol failed."""
-    results = check_results(asset_key, result.findings, checks)
+    results = check_results(asset_key, result.findings, checks, context.partition_keys)
     if result.failures:
         yield from (r for r in results if r.check_name == "valid_rows" and not r.passed)
         raise dg.Failure(
