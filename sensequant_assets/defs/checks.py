@@ -1,5 +1,5 @@
-"""Every asset check: the data-quality guardrails, sentiment coverage, the teacher rules and
-the production signals' coverage, model and drift checks.
+"""Every asset check: the data-quality guardrails, the market data's freshness, sentiment
+coverage, the teacher rules and the production signals' coverage, model and drift checks.
 
 The rules themselves live in ``sensequant_assets.quality`` and ``training.diagnostics``; here
 each rule group becomes an ``AssetCheckSpec`` and a run's findings become
@@ -11,13 +11,17 @@ data and say exactly what was seen.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from sensequant_assets.calendar import MARKET_TIMEZONE
+from sensequant_assets.defs.partitions import DATE_FORMAT
+from sensequant_assets.freshness import INGEST_DEADLINE, due_session
 from sensequant_assets.live.drift import (
     BINS,
     KS_ERROR,
@@ -189,6 +193,63 @@ def check_results(
             )
         )
     return results
+
+
+FRESHNESS_CHECK = "fresh"
+FRESHNESS_CHECK_KEYS = tuple(
+    dg.AssetCheckKey(dg.AssetKey(a), FRESHNESS_CHECK) for a in ("ohlcv_daily", "nifty50_benchmark")
+)
+_utc_now = partial(dt.datetime.now, dt.UTC)
+
+
+def freshness_checks(
+    symbols: Sequence[str], clock: Callable[[], dt.datetime] = _utc_now
+) -> list[dg.AssetChecksDefinition]:
+    """``fresh`` on ``ohlcv_daily`` and ``nifty50_benchmark``: every partition of the session
+    due by now (``freshness.due_session``, on the NSE calendar) is materialized.
+
+    Dagster's ``build_last_update_freshness_checks`` measures a wall-clock lag (stale every
+    Monday and after a holiday, fresh after a backfill of 2008); its time-partition variant
+    takes no symbol × day asset. These run at each weekday's deadline (their automation
+    condition: Dagit's ``default_automation_condition_sensor``) or from Dagit, never inside
+    an ingest run (``jobs.FRESHNESS_EXCLUDED``): a backfill does not judge the time of day.
+    """
+    ordered = sorted(symbols)
+    deadline = f"{INGEST_DEADLINE.minute} {INGEST_DEADLINE.hour} * * 1-5"
+
+    def build(asset: str, keys: Callable[[dt.date], list[str]]) -> dg.AssetChecksDefinition:
+        @dg.asset_check(
+            asset=asset,
+            name=FRESHNESS_CHECK,
+            description=f"Every partition of the last NSE session is stored by "
+            f"{INGEST_DEADLINE:%H:%M} IST (holidays and weekends are no sessions).",
+            required_resource_keys={"market_data"},
+            automation_condition=dg.AutomationCondition.cron_tick_passed(deadline, MARKET_TIMEZONE),
+        )
+        def fresh(context) -> dg.AssetCheckResult:  # unannotated: Dagster refuses a string
+            session = due_session(context.resources.market_data.calendar, clock())
+            expected = keys(session)
+            stored = context.instance.get_latest_storage_id_by_partition(
+                dg.AssetKey(asset), dg.DagsterEventType.ASSET_MATERIALIZATION, set(expected)
+            )
+            missing = [k for k in expected if k not in stored]
+            metadata: dict[str, Any] = {"session": session.isoformat(), "missing": len(missing)}
+            if missing:
+                listed = missing[:MAX_LISTED_PARTITIONS]
+                metadata["missing_partition_keys"] = dg.MetadataValue.json(listed)
+            return dg.AssetCheckResult(
+                passed=not missing,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata=metadata,
+                description=f"{len(missing)} of {len(expected)} partition(s) of {session} missing",
+            )
+
+        return fresh
+
+    return [
+        build("ohlcv_daily", lambda day: [f"{day.strftime(DATE_FORMAT)}|{s}" for s in ordered]),
+        build("nifty50_benchmark", lambda day: [day.strftime(DATE_FORMAT)]),
+    ]
 
 
 SENTIMENT_CHECKS = [

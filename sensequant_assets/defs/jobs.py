@@ -14,6 +14,7 @@ import dagster as dg
 
 from sensequant_assets.artifacts import candidate_id_at
 from sensequant_assets.calendar import MARKET_TIMEZONE
+from sensequant_assets.defs.checks import FRESHNESS_CHECK_KEYS
 from sensequant_assets.defs.tags import RETRAIN_TAG, scope_tags
 
 OHLCV_JOB = "ohlcv_daily_job"
@@ -36,16 +37,21 @@ STAGE_PHASES = {
 }
 
 
+FRESHNESS_EXCLUDED = dg.AssetSelection.checks(*FRESHNESS_CHECK_KEYS)
+"""The freshness checks judge the time of day, not a run's partitions: they run by themselves
+(at the deadline, or from Dagit), not as one more step of every ingest or backfill run."""
+
+
 def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]:
     jobs = [
         dg.define_asset_job(
             OHLCV_JOB,
-            selection=dg.AssetSelection.assets("ohlcv_daily"),
+            selection=dg.AssetSelection.assets("ohlcv_daily") - FRESHNESS_EXCLUDED,
             description="Ingest and validate daily OHLCV for symbol × trading-day partitions.",
         ),
         dg.define_asset_job(
             BENCHMARK_JOB,
-            selection=dg.AssetSelection.assets("nifty50_benchmark"),
+            selection=dg.AssetSelection.assets("nifty50_benchmark") - FRESHNESS_EXCLUDED,
             description="Ingest the NIFTY 50 benchmark for trading-day partitions.",
         ),
         dg.define_asset_job(

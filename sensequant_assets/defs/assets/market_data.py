@@ -11,6 +11,7 @@ from sensequant_assets.defs.checks import (
     SENTIMENT_CHECKS,
     check_results,
     check_specs,
+    freshness_checks,
     sentiment_check_result,
 )
 from sensequant_assets.defs.partitions import sessions_by_symbol, sessions_of
@@ -98,7 +99,8 @@ def build_market_data_assets(
     sentiment_enabled: bool,
     storage_kind: str = "duckdb",
 ) -> list[dg.AssetsDefinition]:
-    """The market-data assets; ``storage_kind`` (``duckdb``/``deltalake``) labels them in Dagit."""
+    """The market-data assets and their freshness checks; ``storage_kind`` (``duckdb`` or
+    ``deltalake``) labels them in Dagit."""
 
     @dg.asset(
         partitions_def=symbol_days,
@@ -156,7 +158,8 @@ def build_market_data_assets(
         )
         yield from _emit(context, "nifty50_benchmark", result, market_data, BENCHMARK_CHECKS)
 
-    assets = [ohlcv_daily, nifty50_benchmark]
+    symbols = symbol_days.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    assets = [ohlcv_daily, nifty50_benchmark, *freshness_checks(symbols)]
     if sentiment_enabled:
         assets.append(_sentiment_asset(symbol_days, storage_kind))
     return assets
