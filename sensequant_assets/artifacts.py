@@ -82,6 +82,8 @@ STUDENT_DRIFT_FILE = "student_drift_reference.json"
 MANIFEST_FILE = "manifest.yaml"
 BRIEFING_MD = "promotion_briefing.md"
 BRIEFING_JSON = "promotion_briefing.json"
+STAGING_REPORT_MD = "staging_report.md"  # written after approval, so never bound by it
+STAGING_REPORT_JSON = "staging_report.json"
 #: The candidate's data-quality and sentiment-coverage summary (``quality.audit``).
 DATA_QUALITY_JSON = "data_quality.json"
 VALIDATION_JSON = "validation_summary.json"
@@ -187,6 +189,8 @@ class AuditLayout:
     manifest = _Under(MANIFEST_FILE)
     briefing_md = _Under(BRIEFING_MD)
     briefing_json = _Under(BRIEFING_JSON)
+    staging_report_md = _Under(STAGING_REPORT_MD)
+    staging_report_json = _Under(STAGING_REPORT_JSON)
     data_quality = _Under(DATA_QUALITY_JSON)
     validation_json = _Under(VALIDATION_JSON)
     validation_md = _Under(VALIDATION_MD)

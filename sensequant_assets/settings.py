@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.live.demotion import DEMOTION_SESSIONS
+from sensequant_assets.live.staging import STAGING_SESSIONS
 
 ENV_PREFIX = "SENSEQUANT_"
 SECRET_ENV_NAMES = frozenset(
@@ -188,7 +189,15 @@ class Settings(BaseSettings):
     gate_min_oos_sessions: int = Field(default=60, ge=1)
 
     promote_via_staging: bool = Field(
-        default=False, description="Stage and smoke-test an approved candidate before production."
+        default=False,
+        description="Send an approved candidate to a staging trial (shadow scoring beside "
+        "production) and promote it only once the trial holds up; unset: straight to production.",
+    )
+    staging_sessions: int = Field(
+        default=STAGING_SESSIONS,
+        ge=1,
+        description="Live sessions a staged candidate scores in shadow before its trial is "
+        "judged (on those whose labels have matured).",
     )
     allow_synthetic_promotion: bool = Field(
         default=False,

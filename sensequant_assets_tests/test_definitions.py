@@ -26,6 +26,9 @@ def test_default_definitions_load_and_are_valid() -> None:
         "promotion_briefing",
         "production_model",
         "production_signals",
+        "staging_model",
+        "staging_signals",
+        "staging_trial",
         "live_scorecard",
     }
     assert {s.name for s in defs.sensors} >= {

@@ -31,7 +31,7 @@ from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.cli import EXIT_FAILED, EXIT_OK, main
 from sensequant_assets.defs import build_defs
-from sensequant_assets.defs.jobs import CANDIDATE_JOB, PROMOTE_JOB
+from sensequant_assets.defs.jobs import CANDIDATE_JOB, PROMOTE_JOB, STAGE_JOB
 from sensequant_assets.defs.tags import CANDIDATE_TAG
 from sensequant_assets.registry import PRODUCTION, StateManager, UnknownRunError
 from sensequant_assets.release.deployment import current_production, current_staging
@@ -365,7 +365,7 @@ def test_a_corrupt_model_file_is_refused_and_production_is_untouched(
     refusals = [_execute(PROMOTE_JOB, {CANDIDATE_TAG: bad})]
     monkeypatch.setenv("SENSEQUANT_PROMOTE_VIA_STAGING", "true")
     get_settings.cache_clear()
-    refusals.append(_execute(PROMOTE_JOB, {CANDIDATE_TAG: bad}))
+    refusals.append(_execute(STAGE_JOB, {CANDIDATE_TAG: bad}))
     for message in refusals:
         assert message is not None and f"release {bad} does not match its manifest" in message
         assert f"{model.parent.name}/{MODEL_FILE} has SHA-256" in message

@@ -3,6 +3,8 @@ window, loud on a shift or a unit change, silent (insufficient) on too few rows.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -15,6 +17,8 @@ from sensequant_assets.live.drift import (
     ks_statistic,
     psi,
     reference_profile,
+    session_severities,
+    worst_severity,
 )
 
 RNG = np.random.default_rng(11)
@@ -74,3 +78,17 @@ def test_a_profile_survives_json() -> None:
     profile = PROFILES["vol"]
     assert ColumnProfile.from_dict(profile.to_dict()) == profile
     assert len(profile.shares) == len(profile.edges) + 1 and abs(sum(profile.shares) - 1) < 1e-12
+
+
+def test_stored_verdicts_combine_to_one_severity_per_session() -> None:
+    """A re-scored session's newer verdict replaces its older one within a check; the two
+    checks combine to their worst; "insufficient" counts as ok."""
+    features = [{"2024-05-02": "error", "2024-05-03": "ok"}, {"2024-05-02": "warn"}]
+    score = [{"2024-05-02": "ok", "2024-05-03": "insufficient", "2024-05-06": "error"}]
+    merged = session_severities({"feature_drift": features, "score_drift": score})
+    assert merged == {
+        dt.date(2024, 5, 2): "warn",
+        dt.date(2024, 5, 3): "ok",
+        dt.date(2024, 5, 6): "error",
+    }
+    assert worst_severity([]) == "ok" and worst_severity(["insufficient", "warn"]) == "warn"

@@ -79,7 +79,7 @@ def _scored(saved: Path, bars: pd.DataFrame, day: dt.date, **metadata: Any) -> D
 
 
 def _checks(reports: dict[dt.date, Any] | None) -> dict[str, dg.AssetCheckResult]:
-    return {r.check_name: r for r in drift_check_results(SIGNALS_TABLE, reports)}
+    return {r.check_name: r for r in drift_check_results(SIGNALS_TABLE, reports, "m1")}
 
 
 def test_windows_of_the_market_it_learnt_from_pass(saved: Path, bars: pd.DataFrame) -> None:

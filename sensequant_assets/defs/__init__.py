@@ -15,15 +15,10 @@ from sensequant_assets.defs.assets.monitoring import build_monitoring_assets
 from sensequant_assets.defs.assets.promotion import build_signal_assets, production_model
 from sensequant_assets.defs.assets.quality import data_quality
 from sensequant_assets.defs.assets.release import build_release_assets
+from sensequant_assets.defs.assets.staging import build_staging_assets, staging_model
 from sensequant_assets.defs.assets.training import build_training_assets
 from sensequant_assets.defs.executors import build_executor
-from sensequant_assets.defs.jobs import (
-    CANDIDATE_JOB,
-    OHLCV_JOB,
-    SIGNALS_JOB,
-    TEACHER_JOB,
-    build_jobs,
-)
+from sensequant_assets.defs.jobs import build_jobs
 from sensequant_assets.defs.partitions import (
     symbol_day_partitions,
     symbol_window_partitions,
@@ -69,22 +64,14 @@ def build_defs(settings: Settings) -> dg.Definitions:
             data_quality,
             *build_release_assets(),
             production_model,
+            staging_model,
             *build_signal_assets(days, storage_kind),
+            *build_staging_assets(days, storage_kind),
             *build_monitoring_assets(days),
         ],
         jobs=jobs,
         executor=build_executor(settings),
-        sensors=build_sensors(
-            settings,
-            calendar,
-            symbols,
-            windows,
-            evaluation,
-            by_name[TEACHER_JOB],
-            by_name[CANDIDATE_JOB],
-            by_name[OHLCV_JOB],
-            by_name[SIGNALS_JOB],
-        ),
+        sensors=build_sensors(settings, calendar, symbols, windows, evaluation, by_name),
         schedules=build_schedules(settings, calendar, symbols),
         resources=build_resources(settings, universe, calendar, evaluation),
     )

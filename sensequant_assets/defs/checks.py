@@ -340,6 +340,7 @@ SIGNAL_CHECKS = {
 }
 DRIFT_CHECKS = {"feature_drift": "features", "score_drift": SCORE}
 """Each drift check and the ``live.drift.window_drift`` report it reads."""
+BY_SESSION = "by_session"
 NO_DRIFT_REFERENCE = "no drift reference in this bundle (trained before drift profiles existed)"
 
 
@@ -391,10 +392,14 @@ def model_check_result(asset: str, passed: bool, **metadata: Any) -> dg.AssetChe
 
 
 def drift_check_results(
-    asset: str, reports: Mapping[dt.date, Mapping[str, Mapping[str, Any]]] | None
+    asset: str,
+    reports: Mapping[dt.date, Mapping[str, Mapping[str, Any]]] | None,
+    model_id: str,
 ) -> list[dg.AssetCheckResult]:
     """``feature_drift`` and ``score_drift`` from each scored session's ``window_drift``
-    reports; a run of several sessions reports the one whose window drifted most.
+    reports; a run of several sessions reports the one whose window drifted most, and each
+    session's own severity under :data:`BY_SESSION` (what the demotion sensor and the staging
+    trial read back, with ``model_id``).
 
     ``None``: the bundle has no drift reference. Both checks then fail at WARN: passing would
     claim the live rows were compared and found stable, and they were not; WARN because the
@@ -408,7 +413,7 @@ def drift_check_results(
                 check_name=name,
                 passed=False,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"worst": "no reference"},
+                metadata={"worst": "no reference", "model_id": model_id},
                 description=NO_DRIFT_REFERENCE,
             )
             for name in DRIFT_CHECKS
@@ -426,6 +431,13 @@ def drift_check_results(
             "rows_compared": report["rows"],
             "thresholds": dg.MetadataValue.json(report["thresholds"]),
             "sessions": len(by_day),
+            "model_id": model_id,
+            BY_SESSION: dg.MetadataValue.json(
+                {
+                    d.isoformat(): r["worst"] if judged(r) else "insufficient"
+                    for d, r in sorted(by_day.items())
+                }
+            ),
             **{
                 f"sessions_{s}": sum(r["worst"] == s for r in by_day.values())
                 for s in ("warn", "error")

@@ -24,6 +24,8 @@ TEACHER_JOB = "teacher_model_job"
 CANDIDATE_JOB = "candidate_job"
 PROMOTE_JOB = "promote_job"
 SIGNALS_JOB = "production_signals_job"
+STAGE_JOB = "stage_job"
+STAGING_SIGNALS_JOB = "staging_signals_job"
 # The candidate job's assets, named as the phases a person reads in logs and briefings.
 STAGE_PHASES = {
     "student_model": "student",
@@ -74,6 +76,18 @@ def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]
             PROMOTE_JOB,
             selection=dg.AssetSelection.assets("production_model"),
             description="Deploy the approved candidate named by the sensequant/candidate tag.",
+        ),
+        dg.define_asset_job(
+            STAGE_JOB,
+            selection=dg.AssetSelection.assets("staging_model"),
+            description="Stage the approved candidate named by the sensequant/candidate tag "
+            "for its trial.",
+        ),
+        dg.define_asset_job(
+            STAGING_SIGNALS_JOB,
+            selection=dg.AssetSelection.assets("staging_signals", "staging_trial"),
+            description="Score trading days with the staged model in shadow, and judge its "
+            "trial as of the last one.",
         ),
     ]
     if sentiment_enabled:

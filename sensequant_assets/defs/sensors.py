@@ -1,16 +1,20 @@
 """Sensors: promote approved candidates, record failed candidate runs, train new windows.
 
 * ``promotion_sensor`` deploys each newly approved candidate once
-  (:func:`~sensequant_assets.release.deployment.promotion_requests` keeps the cursor).
+  (:func:`~sensequant_assets.release.deployment.promotion_requests` keeps the cursor): to
+  production, or with ``SENSEQUANT_PROMOTE_VIA_STAGING`` to staging, and to production once
+  the registry records that its staging trial ended in ``promote``.
 * ``demotion_sensor`` rolls production back to the previous model when the live scorecard
-  sits below its walk-forward band for ``SENSEQUANT_DEMOTION_SESSIONS`` sessions (not for a
-  pinned model), recording why in the registry and telling the webhook.
+  sits below its walk-forward band, or its drift checks stayed at ERROR, for
+  ``SENSEQUANT_DEMOTION_SESSIONS`` sessions (not for a pinned model), recording why in the
+  registry and telling the webhook.
 * ``run_failure_notifier`` tells the webhook (``SENSEQUANT_WEBHOOK_URL``) of every failed run.
 * ``candidate_failure_sensor`` writes a partial briefing and a ``failed`` registry entry for a
   failed candidate run, only for the candidate id it reserved
   (:mod:`~sensequant_assets.registry.reservation`), never for another run's.
 * ``production_signals_sensor`` scores a session with the production model once the daily
-  update (one day × every symbol) of ``ohlcv_daily`` succeeded, when a model is live.
+  update (one day × every symbol) of ``ohlcv_daily`` succeeded, when a model is live, and
+  with the staged model in shadow (then judging its trial) while one is on trial.
 * ``new_window_sensor`` watches the stored OHLCV: once the data for a new training window is
   complete (its label horizon included), it launches one teacher run for that window across
   every symbol; when that run succeeds, ``new_window_candidate_sensor`` launches a candidate run.
@@ -19,16 +23,22 @@ All keep cursors (and run keys) so a tick never re-fires for the same approval o
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.assets.monitoring import REPORT_KEY, SCORECARD
+from sensequant_assets.defs.check_history import drift_by_session
 from sensequant_assets.defs.jobs import (
+    CANDIDATE_JOB,
+    OHLCV_JOB,
     PROMOTE_JOB,
+    SIGNALS_JOB,
+    STAGE_JOB,
     STAGE_PHASES,
+    STAGING_SIGNALS_JOB,
     TEACHER_JOB,
     candidate_request,
 )
@@ -43,11 +53,14 @@ from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.live.demotion import decide_demotion, pinned_model
 from sensequant_assets.live.notify import Notifier
-from sensequant_assets.registry import StateManager
+from sensequant_assets.live.production import SIGNALS_TABLE
+from sensequant_assets.registry import APPROVED, StateManager
 from sensequant_assets.registry.approval import production_refusal
 from sensequant_assets.registry.reservation import try_reserve
+from sensequant_assets.registry.trial import PROMOTE
 from sensequant_assets.release.deployment import (
     current_production,
+    current_staging,
     promotion_requests,
     rollback_production,
 )
@@ -72,38 +85,55 @@ def build_sensors(
     symbols: Sequence[str],
     windows: Sequence[str],
     evaluation: Evaluation,
-    teacher_job: "UnresolvedAssetJobDefinition",
-    candidate_job: "UnresolvedAssetJobDefinition",
-    ohlcv_job: "UnresolvedAssetJobDefinition",
-    signals_job: "UnresolvedAssetJobDefinition",
+    jobs: Mapping[str, "UnresolvedAssetJobDefinition"],
 ) -> list[dg.SensorDefinition]:
+    """Every sensor; ``jobs`` are the definitions' jobs by name (sensors target job objects)."""
     return [
-        *_release_sensors(evaluation, [candidate_job]),
-        _signals_sensor(evaluation, ohlcv_job, signals_job),
+        *_release_sensors(evaluation, jobs),
+        _signals_sensor(evaluation, jobs[OHLCV_JOB], jobs[SIGNALS_JOB], jobs[STAGING_SIGNALS_JOB]),
         _demotion_sensor(evaluation),
-        *_new_window_sensors(settings, calendar, symbols, windows, teacher_job, candidate_job),
+        *_new_window_sensors(
+            settings, calendar, symbols, windows, jobs[TEACHER_JOB], jobs[CANDIDATE_JOB]
+        ),
     ]
 
 
 def _release_sensors(
-    evaluation: Evaluation, monitored: Sequence[object]
+    evaluation: Evaluation, jobs: Mapping[str, "UnresolvedAssetJobDefinition"]
 ) -> list[dg.SensorDefinition]:
     layout = evaluation.training.layout
+    monitored = [jobs[CANDIDATE_JOB]]
 
-    @dg.sensor(job_name=PROMOTE_JOB, minimum_interval_seconds=60)
+    via_staging = evaluation.training.settings.promote_via_staging
+
+    @dg.sensor(jobs=[jobs[PROMOTE_JOB], jobs[STAGE_JOB]], minimum_interval_seconds=60)
     def promotion_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        """Deploy each newly approved candidate to production, once; one trained on synthetic
-        data is skipped with the reason logged."""
+        """Deploy each newly approved candidate once: to production, or with
+        SENSEQUANT_PROMOTE_VIA_STAGING to staging, and to production once its staging trial
+        recorded promote. One trained on synthetic data never goes to production (logged)."""
         registry = StateManager(layout.registry)
         ids, cursor = promotion_requests(registry, context.cursor)
-        requests = []
-        for run_id in ids:
+        requests = [
+            dg.RunRequest(
+                run_key=f"stage:{run_id}", job_name=STAGE_JOB, tags={CANDIDATE_TAG: run_id}
+            )
+            for run_id in (ids if via_staging else [])
+        ]
+        ready = ids if not via_staging else _trial_passed(registry)
+        for run_id in ready:
             if refusal := production_refusal(registry.get_candidate_run(run_id)):
                 context.log.info(f"not promoted: {refusal}")
                 continue
-            tags = {CANDIDATE_TAG: run_id}
-            requests.append(dg.RunRequest(run_key=f"promote:{run_id}", tags=tags))
+            requests.append(dg.RunRequest(run_key=f"promote:{run_id}", job_name=PROMOTE_JOB,
+                                          tags={CANDIDATE_TAG: run_id}))  # fmt: skip
         return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+    def _trial_passed(registry: StateManager) -> list[str]:
+        """The staged run, if its trial ended in promote and it is not deployed yet."""
+        staged = current_staging(layout)
+        if staged is None or registry.staging_outcome(staged) != PROMOTE:
+            return []
+        return [staged] if registry.get_candidate_run(staged).status == APPROVED else []
 
     @dg.run_failure_sensor(monitored_jobs=list(monitored))  # type: ignore[arg-type]
     def candidate_failure_sensor(context: dg.RunFailureSensorContext) -> None:
@@ -153,6 +183,7 @@ def _signals_sensor(
     evaluation: Evaluation,
     ohlcv_job: "UnresolvedAssetJobDefinition",
     signals_job: "UnresolvedAssetJobDefinition",
+    staging_signals_job: "UnresolvedAssetJobDefinition",
 ) -> dg.SensorDefinition:
     layout = evaluation.training.layout
 
@@ -160,23 +191,31 @@ def _signals_sensor(
         name="production_signals_sensor",
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[ohlcv_job],
-        request_job=signals_job,
+        request_jobs=[signals_job, staging_signals_job],
     )
     def production_signals_sensor(
         context: dg.RunStatusSensorContext,
-    ) -> dg.RunRequest | dg.SkipReason:
-        """After a day's update of every symbol, the production model scores that day."""
+    ) -> list[dg.RunRequest] | dg.SkipReason:
+        """After a day's update of every symbol, the production model scores that day, and a
+        staged model on trial scores it in shadow."""
         tags = context.dagster_run.tags
         first, last = tags.get(RANGE_START_TAG, ""), tags.get(RANGE_END_TAG, "")
         day = first.split("|")[0]
         if not day or day != last.split("|")[0]:
             return dg.SkipReason("not a one-day update of every symbol (a backfill or one symbol)")
-        model = current_production(layout)
-        if model is None:
-            return dg.SkipReason(f"no model in production to score {day} with")
-        return dg.RunRequest(
-            run_key=f"signals:{day}:{context.dagster_run.run_id}", partition_key=day
-        )
+        jobs = []
+        if current_production(layout) is not None:
+            jobs.append(signals_job.name)
+        staged = current_staging(layout)
+        if staged is not None and StateManager(layout.registry).staging_outcome(staged) is None:
+            jobs.append(staging_signals_job.name)
+        if not jobs:
+            return dg.SkipReason(f"no model in production or on trial to score {day} with")
+        run = context.dagster_run.run_id
+        return [
+            dg.RunRequest(run_key=f"{job}:{day}:{run}", job_name=job, partition_key=day)
+            for job in jobs
+        ]
 
     return production_signals_sensor
 
@@ -203,8 +242,11 @@ def _demotion_sensor(evaluation: Evaluation) -> dg.SensorDefinition:
             reason = f"the latest scorecard is {model_id}'s, but {live} is in production"
             return dg.SensorResult(skip_reason=reason, cursor=cursor)
         pin = pinned_model(layout)
+        drift = drift_by_session(context.instance, SIGNALS_TABLE, model_id)
+        until = dt.date.fromisoformat(report["day"])
+        verdicts = [drift[day] for day in sorted(drift) if day <= until]
         decision = decide_demotion(
-            model_id, report, [], settings.demotion_sessions, pinned=pin == model_id
+            model_id, report, verdicts, settings.demotion_sessions, pinned=pin == model_id
         )
         if not decision.demote:
             why = "; ".join(decision.reasons) or f"{model_id} holds up (report of {report['day']})"

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -291,3 +291,28 @@ def worst_session(
 def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
     return counts / max(values.size, 1)
+
+
+def session_severities(
+    by_check: Mapping[str, Sequence[Mapping[str, str]]],
+) -> dict[dt.date, str]:
+    """Each session's drift severity from stored check evaluations: ``by_check`` maps each
+    drift check to its evaluations' ``{session: severity}`` maps, oldest first. Within a check
+    a later evaluation of a session replaces an earlier one (a re-scored day); across checks
+    a session takes the worst. "insufficient" (too few rows to judge) counts as "ok"."""
+    per_check: list[dict[dt.date, str]] = []
+    for evaluations in by_check.values():
+        latest: dict[dt.date, str] = {}
+        for by_session in evaluations:
+            latest |= {dt.date.fromisoformat(day): found for day, found in by_session.items()}
+        per_check.append(latest)
+    days = sorted(set().union(*per_check)) if per_check else []
+    return {day: worst_severity(c[day] for c in per_check if day in c) for day in days}
+
+
+def worst_severity(severities: Iterable[str]) -> str:
+    """The worst of ``severities`` ("ok" for none; "insufficient" ranks as "ok")."""
+    return max(
+        ("ok" if s == "insufficient" else s for s in severities), key=_RANK.__getitem__,
+        default="ok",
+    )  # fmt: skip

@@ -34,9 +34,11 @@ from sensequant_assets.training.resources import Training
 LABEL_COLUMNS = ["date", "symbol", "label", "forward_return"]
 
 
-def model_calls(training: Training, model_id: str, last: dt.date) -> pd.DataFrame:
-    """Every stored call of ``model_id`` up to ``last``."""
-    rows = training.warehouse.query(SIGNALS_TABLE, "model_id = ? and date <= ?", [model_id, last])
+def model_calls(
+    training: Training, model_id: str, last: dt.date, table: str = SIGNALS_TABLE
+) -> pd.DataFrame:
+    """Every call of ``model_id`` up to ``last`` stored in ``table`` (a stage's signals)."""
+    rows = training.warehouse.query(table, "model_id = ? and date <= ?", [model_id, last])
     return rows.assign(date=pd.to_datetime(rows["date"])) if len(rows) else rows
 
 

@@ -35,6 +35,8 @@ from sensequant_assets.training.student import load_drift_reference, load_studen
 
 OHLCV_TABLE = "ohlcv_daily"
 SIGNALS_TABLE = "production_signals"  # the asset, and its warehouse table
+STAGING_SIGNALS_TABLE = "staging_signals"  # the staged model's shadow calls, the same shape
+STAGE_TABLES = {PRODUCTION: SIGNALS_TABLE, STAGING: STAGING_SIGNALS_TABLE}
 SENTIMENT_TABLE = "sentiment_snapshots"
 
 

@@ -99,6 +99,8 @@ from sensequant_assets.registry.records import (
     _run_from_row,
 )
 from sensequant_assets.registry.schema import empty_registry, ensure_schema
+from sensequant_assets.registry.trial import TRIAL_NOTE, TRIAL_OUTCOMES
+from sensequant_assets.registry.trial import staging_outcome as _staging_outcome
 from sensequant_assets.registry.verify import RegistryCheck, verify_registry
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -491,6 +493,34 @@ class StateManager:
             return self._approve(tx, row, policy.approver, note)
 
         return self._write(op)
+
+    # -- staging trial ---------------------------------------------------------------------
+
+    def record_staging_result(self, run_id: str, outcome: str, reasons: str, by: str) -> None:
+        """Record a staging trial's outcome (``promote`` or ``stays``) with its reasons, as an
+        audit-log row that leaves the status ``approved``: the hash chain then holds the
+        verdict a production deployment depends on. A run's trial has one outcome."""
+        if outcome not in TRIAL_OUTCOMES:
+            raise RegistryError(f"a staging trial ends in {TRIAL_OUTCOMES}, not {outcome!r}")
+        by = _require_text(by, "by")
+
+        def op(tx: Tx) -> None:
+            row = self._require(tx, run_id, "record the staging trial of")
+            if row["status"] != APPROVED:
+                raise IllegalTransitionError(
+                    run_id, row["status"], APPROVED, "only an approved run is on trial",
+                    action="record the staging trial of",
+                )  # fmt: skip
+            if (earlier := _staging_outcome(tx, run_id)) is not None:
+                raise RegistryError(f"{run_id}'s staging trial already ended: {earlier}")
+            note = f"{TRIAL_NOTE}{outcome}: {_require_text(reasons, 'reasons')}"
+            self._audit(tx, run_id, APPROVED, APPROVED, by, _stamp(_now()), note)
+
+        self._write(op)
+
+    def staging_outcome(self, run_id: str) -> str | None:
+        """``promote`` or ``stays`` once ``run_id``'s staging trial ended, else ``None``."""
+        return self._read(lambda tx: _staging_outcome(tx, run_id))
 
     # -- deployment ------------------------------------------------------------------------
 

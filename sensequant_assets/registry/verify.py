@@ -29,7 +29,9 @@ from sensequant_assets.registry.schema import trigger_problems
 _LAST_LOGGED = f"""
     SELECT r.run_id, r.status, r.approved_evidence, last.to_status AS logged,
         (SELECT a.evidence FROM status_changes a WHERE a.run_id = r.run_id
-            AND a.to_status = '{APPROVED}' ORDER BY a.id DESC LIMIT 1) AS logged_evidence
+            AND a.to_status = '{APPROVED}'
+            AND (a.from_status IS NULL OR a.from_status <> '{APPROVED}')
+            ORDER BY a.id DESC LIMIT 1) AS logged_evidence
     FROM candidate_runs r
     LEFT JOIN status_changes last
         ON last.id = (SELECT max(s.id) FROM status_changes s WHERE s.run_id = r.run_id)

@@ -41,6 +41,7 @@ from sensequant_assets.registry import (
     StateManager,
 )
 from sensequant_assets.registry.approval import refuse_production
+from sensequant_assets.registry.trial import PROMOTE
 from sensequant_assets.release.bundle import approved_files, install_bundle, verify_bundle
 from sensequant_assets.release.deploy_lock import deployment_lock
 from sensequant_assets.release.manifest import verify_artifacts
@@ -87,17 +88,32 @@ def smoke_test(bundle: Path) -> None:
         )
 
 
+class TrialNotPassed(RuntimeError):
+    """Production through staging takes only a candidate whose staging trial said promote."""
+
+
 def deploy_to_production(
-    layout: ArtifactLayout, registry: StateManager, candidate_id: str, by: str
+    layout: ArtifactLayout,
+    registry: StateManager,
+    candidate_id: str,
+    by: str,
+    after_trial: bool = False,
 ) -> Deployment:
     """Verify, copy and switch to ``candidate_id``; the registry must hold it as approved, and
-    not as trained on synthetic data or as a dry run (refused before anything is touched).
+    not as trained on synthetic data or as a dry run, and with ``after_trial`` as having ended
+    its staging trial in ``promote`` (each refused before anything is touched).
 
     Re-running it for the run the registry already has live only re-points ``CURRENT`` (after
     verifying the bundle), which repairs a crash between recording the deployment and switching
     the file.
     """
     refuse_production(registry.get_candidate_run(candidate_id))
+    if after_trial and (outcome := registry.staging_outcome(candidate_id)) != PROMOTE:
+        status = "has not ended" if outcome is None else f"ended in {outcome!r}"
+        raise TrialNotPassed(
+            f"{candidate_id} is not deployed to production: its staging trial {status} (see "
+            "staging_trial in Dagit and staging_report.md beside its briefing)"
+        )
     with _exclusive(layout, registry, f"deploy {candidate_id} to production"):
         run = registry.get_candidate_run(candidate_id)
         live = registry.current_deployment(PRODUCTION)

@@ -2,11 +2,13 @@
 
 * ``production_model``: an approved candidate, verified and copied into production. Launched
   by the promotion sensor with the candidate's id as the ``sensequant/candidate`` tag (or by
-  hand in Dagit with that tag); the domain work is ``release.deployment``.
+  hand in Dagit with that tag); with ``SENSEQUANT_PROMOTE_VIA_STAGING`` only once its staging
+  trial (group ``staging``, ``defs.assets.staging``) recorded ``promote``. The domain work is
+  ``release.deployment``.
 * ``production_signals`` (by trading day): the live model's calls for every symbol, stored in
   the warehouse, and the drift of the features and score over the window up to each session
   against the student's training rows; the domain work is ``live.production`` and
-  ``live.drift``.
+  ``live.drift``. :func:`signals_asset` builds ``staging_signals`` the same way.
 """
 
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.live.notify import Notifier
 from sensequant_assets.live.production import (
-    SIGNALS_TABLE,
+    STAGE_TABLES,
     NoDeployedModel,
     deployed_model,
     score_sessions,
@@ -33,7 +35,7 @@ from sensequant_assets.live.production import (
 from sensequant_assets.live.signals import SIGNAL_COLUMNS, SIGNAL_TYPES
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.lifecycle import PRODUCTION
-from sensequant_assets.release.deployment import deploy_to_production, deploy_to_staging
+from sensequant_assets.release.deployment import TrialNotPassed, deploy_to_production
 
 GROUP = "production"
 
@@ -53,10 +55,13 @@ def production_model(
         raise dg.Failure("launch production_model with the tag sensequant/candidate=<run id>")
     layout = evaluation.training.layout
     registry = StateManager(layout.registry)
-    if evaluation.training.settings.promote_via_staging:
-        deploy_to_staging(layout, registry, candidate_id, by=PROMOTED_BY)
-        context.log.info(f"{candidate_id} staged and smoke-tested in {layout.staging_dir}")
-    deployment = deploy_to_production(layout, registry, candidate_id, by=PROMOTED_BY)
+    try:
+        deployment = deploy_to_production(
+            layout, registry, candidate_id, by=PROMOTED_BY,
+            after_trial=evaluation.training.settings.promote_via_staging,
+        )  # fmt: skip
+    except TrialNotPassed as untried:
+        raise dg.Failure(str(untried)) from None
     context.log.info(
         f"{candidate_id} is live in production"
         + (f", replacing {deployment.replaced_run_id}" if deployment.replaced_run_id else "")
@@ -81,11 +86,21 @@ def production_model(
 def build_signal_assets(
     days: dg.TimeWindowPartitionsDefinition, storage_kind: str
 ) -> list[dg.AssetsDefinition]:
+    return [signals_asset(PRODUCTION, days, storage_kind, GROUP)]
+
+
+def signals_asset(
+    stage: str, days: dg.TimeWindowPartitionsDefinition, storage_kind: str, group: str
+) -> dg.AssetsDefinition:
+    """A stage's signals (``production_signals``, or ``staging_signals``: the staged model's
+    shadow calls in the same shape, for the staging trial)."""
+    table = STAGE_TABLES[stage]
     schema = dg.TableSchema(
         columns=[dg.TableColumn(name, SIGNAL_TYPES[name]) for name in SIGNAL_COLUMNS]
     )
 
     @dg.asset(
+        name=table,
         partitions_def=days,
         deps=[
             dg.AssetDep(
@@ -94,35 +109,34 @@ def build_signal_assets(
             )
         ],
         metadata={"partition_expr": "date", "dagster/column_schema": schema},
-        check_specs=signal_check_specs(SIGNALS_TABLE),
+        check_specs=signal_check_specs(table),
         io_manager_key="warehouse_io_manager",
-        group_name=GROUP,
+        group_name=group,
         kinds={storage_kind, "pandas"},
+        description=f"The {stage} model's call for every symbol on each session: class "
+        "probabilities, score P(up) − P(down), call (−1/0/+1), from features of bars up to "
+        "that session.",
     )
-    def production_signals(
+    def signals(
         context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        """The production model's call for every symbol on each session: class probabilities,
-        score P(up) − P(down), call (−1/0/+1), from features of bars up to that session."""
         training = evaluation.training
         registry = StateManager(training.layout.registry, read_only=True)
         try:
-            model = deployed_model(training.layout, registry, PRODUCTION)
+            model = deployed_model(training.layout, registry, stage)
         except NoDeployedModel as missing:
             raise dg.Failure(str(missing)) from None
         except ModelIntegrityError as tampered:
-            yield model_check_result(SIGNALS_TABLE, False, error=str(tampered))
-            raise dg.Failure(f"production model refused: {tampered}") from None
-        yield model_check_result(
-            SIGNALS_TABLE, True, model_id=model.model_id, model_sha256=model.sha256
-        )
+            yield model_check_result(table, False, error=str(tampered))
+            raise dg.Failure(f"{stage} model refused: {tampered}") from None
+        yield model_check_result(table, True, model_id=model.model_id, model_sha256=model.sha256)
         universe = training.universe
         symbols = universe.resolve(training.settings.symbol_list or universe.default_symbols)
         days = sessions_of(context.partition_keys)
         run = score_sessions(model, training.warehouse, training.calendar, symbols, days)
         context.log.info(
             f"{len(days)} session(s) {days[0]}..{days[-1]}: {run.summary['scored']} of "
-            f"{run.summary['universe']} symbol-sessions scored by {model.model_id}"
+            f"{run.summary['universe']} symbol-sessions scored by {model.model_id} ({stage})"
         )
         yield dg.Output(
             run.signals,
@@ -134,7 +148,7 @@ def build_signal_assets(
                 "short": run.summary["short"],
             },
         )
-        yield from signal_check_results(SIGNALS_TABLE, run.summary)
-        yield from drift_check_results(SIGNALS_TABLE, run.drift)
+        yield from signal_check_results(table, run.summary)
+        yield from drift_check_results(table, run.drift, model.model_id)
 
-    return [production_signals]
+    return signals
