@@ -183,6 +183,13 @@ def _ic(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
 
 
+def _baselines(cell: dict[str, Any]) -> str:
+    n = cell.get("baseline_universes") or 0
+    if not n:
+        return "not recorded"
+    return f"{cell['student_at_least_best']}/{n} ({_ic(cell['student_minus_best'])})"
+
+
 def _star(args: tuple[Universe, str]) -> tuple[Universe, dict[str, Any] | None, str]:
     return run_one(*args)
 
@@ -190,10 +197,10 @@ def _star(args: tuple[Universe, str]) -> tuple[Universe, dict[str, Any] | None, 
 def markdown(cells: Sequence[dict[str, Any]]) -> Iterator[str]:
     yield (
         "| gate | planted IC | scale | approved | rate | 95% interval (Clopper–Pearson) "
-        "| needs review | rejected | rank IC: student / planted (medians) | OOS sessions "
-        "| s / universe |"
+        "| needs review | rejected | rank IC: student / planted (medians) "
+        "| student ≥ best baseline (median lead) | OOS sessions | s / universe |"
     )
-    yield "|---|---|---|---|---|---|---|---|---|---|---|"
+    yield "|---|---|---|---|---|---|---|---|---|---|---|---|"
     for c in cells:
         low, high = c["interval"]
         yield (
@@ -201,13 +208,19 @@ def markdown(cells: Sequence[dict[str, Any]]) -> Iterator[str]:
             f"× {c['start']}..{c['end']} | {c['approved']}/{c['universes']} "
             f"| {c['approval_rate']:.0%} | [{low:.3f}, {high:.3f}] | {c['needs_review']} "
             f"| {c['rejected']} | {_ic(c['student_rank_ic'])} / {_ic(c.get('planted_rank_ic'))} "
-            f"| {c['oos_sessions'] or 0:.0f} | {c['seconds_per_universe'] or 0:.0f} |"
+            f"| {_baselines(c)} | {c['oos_sessions'] or 0:.0f} "
+            f"| {c['seconds_per_universe'] or 0:.0f} |"
         )
 
 
 def summary(results: Path) -> None:
+    """Print the table; only the repository's own results file refreshes the packaged figures
+    (a side study's file must not replace the calibration the briefings quote)."""
     cells = summarize(read_results(results))
     print("\n".join(markdown(cells)))
+    if results.resolve() != RESULTS.resolve():
+        print(f"\n{results} is not {RESULTS}: the packaged figures are left as they are")
+        return
     payload = packaged_payload(cells)
     write_atomic(PACKAGED, (json.dumps(payload, indent=2) + "\n").encode())
     print(f"\n{len(payload['cells'])} cell(s) of gate v{GATE_VERSION} → {PACKAGED}")

@@ -37,7 +37,16 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return importlib.import_module("bench_calibration")
 
 
-def record(ic: float, seed: int, recommendation: str = "reject", **changes: Any) -> dict:
+def record(
+    ic: float,
+    seed: int,
+    recommendation: str = "reject",
+    lead: float | None = None,
+    **changes: Any,
+) -> dict:
+    figures: dict[str, Any] = {"student_rank_ic": 0.01, "sessions": 335, "seconds": 200.0}
+    if lead is not None:
+        figures["student_minus_best"] = lead
     base = {
         "gate_version": GATE_VERSION,
         "protocol": PROTOCOL_VERSION,
@@ -48,7 +57,7 @@ def record(ic: float, seed: int, recommendation: str = "reject", **changes: Any)
         "end": "2024-12-31",
         "recommendation": recommendation,
         "rules": [{"name": "rank_ic", "passed": recommendation == "approve", "value": 0.01}],
-        "figures": {"student_rank_ic": 0.01, "sessions": 335, "seconds": 200.0},
+        "figures": figures,
     }
     return {**base, **changes}
 
@@ -64,6 +73,9 @@ def test_a_real_universe_runs_end_to_end_and_a_second_run_skips_it(
     assert result_key(line) == tiny[0].key
     assert line["recommendation"] in ("approve", "needs_review", "reject")
     assert line["figures"]["teachers"] > 0 and line["figures"]["sessions"] > 0
+    # recorded for the student-vs-baseline goal (None here: three symbols in three sectors
+    # leave no sector-neutral rank IC to compare)
+    assert {"best_baseline", "best_baseline_rank_ic", "student_minus_best"} <= set(line["figures"])
     assert line["rules"] and all({"name", "passed", "value"} <= set(r) for r in line["rules"])
     assert bench.pending(tiny, results) == []
     assert bench.run([], 1, results, str(tmp_path)) == 0
@@ -130,6 +142,10 @@ def test_summary_cells_count_approvals_per_version_ic_and_scale() -> None:
     assert null["interval"] == pytest.approx(list(clopper_pearson(1, 10)))
     assert null["rule_failures"] == {"rank_ic": 9}
     assert cells[2]["needs_review"] == 1
+    assert (null["baseline_universes"], null["student_minus_best"]) == (0, None)  # not recorded
+    leads = summarize([record(0.03, s, lead=lead) for s, lead in enumerate((0.01, -0.002, 0.0))])
+    assert leads[0]["baseline_universes"] == 3 and leads[0]["student_at_least_best"] == 2
+    assert leads[0]["student_minus_best"] == pytest.approx(0.0)
     assert [c["gate_version"] for c in packaged_payload(cells)["cells"]] == [GATE_VERSION] * 2
 
 

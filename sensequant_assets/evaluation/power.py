@@ -204,6 +204,7 @@ def evaluate_universe(
         "figures": {
             "student_rank_ic": _dig(tests, "skill", "rank_ic", "mean"),
             "planted_rank_ic": planted,
+            **_baseline_figures(tests),
             "sessions": tests.get("sessions"),
             "oos_samples": _dig(validation.summary, "out_of_sample", "samples"),
             "teachers": outcome.summary["teachers"]["completed"],
@@ -212,6 +213,19 @@ def evaluate_universe(
             "stage_seconds": seconds,
         },
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _baseline_figures(tests: Mapping[str, Any]) -> dict[str, Any]:
+    """The best simple baseline on the student's rows (issue 14's "at least the best
+    baseline" goal): its name and rank IC, and the student's mean daily lead over it."""
+    best = _dig(tests, "skill", "baselines", "best")
+    return {
+        "best_baseline": best,
+        "best_baseline_rank_ic": None
+        if best is None
+        else _dig(tests, "skill", "baselines", "rank_ic", best, "mean"),
+        "student_minus_best": _dig(tests, "skill", "baselines", "student_minus_best", "mean"),
     }
 
 
@@ -321,10 +335,23 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "oos_sessions": _median(r["figures"].get("sessions") for r in rows),
                 "student_rank_ic": _median(r["figures"].get("student_rank_ic") for r in rows),
                 "planted_rank_ic": _median(r["figures"].get("planted_rank_ic") for r in rows),
+                **_baseline_summary(rows),
                 "seconds_per_universe": _median(r["figures"].get("seconds") for r in rows),
             }
         )
     return cells
+
+
+def _baseline_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How often the student's rank IC was at least the best baseline's (universes recorded
+    before the baselines were, left out), and the median lead."""
+    leads = [r["figures"]["student_minus_best"] for r in rows
+             if r["figures"].get("student_minus_best") is not None]  # fmt: skip
+    return {
+        "baseline_universes": len(leads),
+        "student_at_least_best": sum(lead >= 0 for lead in leads),
+        "student_minus_best": _median(leads),
+    }
 
 
 def _median(values: Iterable[Any]) -> float | None:
