@@ -45,14 +45,21 @@ DEPLOY_POOL = "production_deploy"
 instance files); ``release.deploy_lock`` serializes it with a person's rollback too."""
 
 
+def tagged_candidate(context: dg.AssetExecutionContext) -> str:
+    """The candidate a deployment run names by its ``sensequant/candidate`` tag."""
+    candidate_id = CandidateScope.from_tags(context.run.tags).candidate_id
+    if not candidate_id:
+        name = context.asset_key.to_user_string()
+        raise dg.Failure(f"launch {name} with the tag sensequant/candidate=<run id>")
+    return candidate_id
+
+
 @dg.asset(deps=["promotion_briefing"], group_name=GROUP, pool=DEPLOY_POOL)
 def production_model(
     context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
 ) -> dg.MaterializeResult:
     """The live model: ``data/models/production/<candidate>/`` and ``production/CURRENT``."""
-    candidate_id = CandidateScope.from_tags(context.run.tags).candidate_id
-    if not candidate_id:
-        raise dg.Failure("launch production_model with the tag sensequant/candidate=<run id>")
+    candidate_id = tagged_candidate(context)
     layout = evaluation.training.layout
     registry = StateManager(layout.registry)
     try:

@@ -13,10 +13,9 @@
 
 import dagster as dg
 
-from sensequant_assets.defs.assets.promotion import DEPLOY_POOL, signals_asset
+from sensequant_assets.defs.assets.promotion import DEPLOY_POOL, signals_asset, tagged_candidate
 from sensequant_assets.defs.check_history import drift_by_session
 from sensequant_assets.defs.partitions import sessions_of
-from sensequant_assets.defs.tags import CandidateScope
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.live.notify import Notifier
 from sensequant_assets.live.production import STAGING_SIGNALS_TABLE
@@ -40,9 +39,7 @@ def staging_model(
     context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
 ) -> dg.MaterializeResult:
     """The staged model: ``data/models/staging/<candidate>/`` and ``staging/CURRENT``."""
-    candidate_id = CandidateScope.from_tags(context.run.tags).candidate_id
-    if not candidate_id:
-        raise dg.Failure("launch staging_model with the tag sensequant/candidate=<run id>")
+    candidate_id = tagged_candidate(context)
     training = evaluation.training
     layout = training.layout
     deployment = deploy_to_staging(layout, StateManager(layout.registry), candidate_id, STAGED_BY)
