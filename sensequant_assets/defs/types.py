@@ -11,8 +11,10 @@ frame, so the type only ever sees bars the guardrails passed, and guards what th
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import dagster as dg
 import pandas as pd
 from dagster_pandas import PandasColumn, create_dagster_pandas_dataframe_type
 from dagster_pandas.constraints import (
@@ -106,17 +108,25 @@ def _column(name: str, dtype: str) -> PandasColumn:
     return PandasColumn(name, constraints=constraints)
 
 
-OhlcvBars = create_dagster_pandas_dataframe_type(
-    name="OhlcvBars",
-    description=(
-        "Validated daily bars as stored in the warehouse: exactly the columns below, in this "
-        "order, and one row per NSE symbol and trading date; prices as received (unadjusted). "
-        "High ≥ low is not enforced here: the `ohlc_consistent` check flags such bars at WARN "
-        "and keeps them."
-    ),
-    columns=[_column(name, dtype) for name, dtype in BAR_DTYPES.items()],
-    dataframe_constraints=[
-        StrictColumnsConstraint(list(BAR_DTYPES), enforce_ordering=True),
-        UniqueKey(KEY_COLUMNS),
-    ],
-)
+def _ohlcv_bars() -> Any:
+    """The type, built without dagster-pandas' beta warnings: this module is imported by every
+    command, and a warning on stderr would precede each one's own one-line error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return create_dagster_pandas_dataframe_type(
+            name="OhlcvBars",
+            description=(
+                "Validated daily bars as stored in the warehouse: exactly the columns below, "
+                "in this order, and one row per NSE symbol and trading date; prices as "
+                "received (unadjusted). High ≥ low is not enforced here: the "
+                "`ohlc_consistent` check flags such bars at WARN and keeps them."
+            ),
+            columns=[_column(name, dtype) for name, dtype in BAR_DTYPES.items()],
+            dataframe_constraints=[
+                StrictColumnsConstraint(list(BAR_DTYPES), enforce_ordering=True),
+                UniqueKey(KEY_COLUMNS),
+            ],
+        )
+
+
+OhlcvBars = _ohlcv_bars()
