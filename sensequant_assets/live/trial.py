@@ -27,7 +27,7 @@ from sensequant_assets.live.monitoring import matured_labels, model_calls
 from sensequant_assets.live.production import SIGNALS_TABLE, STAGING_SIGNALS_TABLE
 from sensequant_assets.live.scorecard import daily_measures, matured
 from sensequant_assets.live.staging import StagingVerdict, staging_verdict
-from sensequant_assets.registry import CandidateRun
+from sensequant_assets.registry import CandidateRun, StateManager
 from sensequant_assets.training.resources import Training
 
 
@@ -75,32 +75,51 @@ def run_trial(
                         candidate)  # fmt: skip
     staged = sorted({d.date() for d in calls["date"]}) if len(calls) else []
     counts = calls.groupby("date")["symbol"].nunique() if len(calls) else pd.Series(dtype=int)
-    unscored = int((counts < len(symbols)).sum())
-    daily = pd.DataFrame(columns=["challenger", "champion"], dtype=float)
-    champion_ic = None
+    challenger = champion = pd.Series(dtype=float)
     if staged:
         labels = matured_labels(training, symbols, staged[0], day)
-        challenger = daily_measures(matured(calls, labels), cost_per_holding, sectors)
-        daily = pd.DataFrame({"challenger": challenger["rank_ic"]})
+        challenger = _daily_ic(calls, labels, cost_per_holding, sectors)
         if champion_id is not None:
             theirs = model_calls(training, champion_id, day, SIGNALS_TABLE)
-            theirs = theirs[theirs["date"].isin(calls["date"].unique())] if len(theirs) else theirs
             if len(theirs):
-                measured = daily_measures(matured(theirs, labels), cost_per_holding, sectors)
-                champion_ic = measured["rank_ic"]
-            else:
-                champion_ic = pd.Series(dtype=float)
-            daily = daily.join(champion_ic.rename("champion"), how="left")
-    worst = worst_severity(drift.get(d, "ok") for d in staged)
+                theirs = theirs[theirs["date"].isin(calls["date"].unique())]
+                champion = _daily_ic(theirs, labels, cost_per_holding, sectors)
     verdict = staging_verdict(
-        daily["challenger"] if "challenger" in daily else pd.Series(dtype=float),
-        champion_ic,
+        challenger,
+        None if champion_id is None else champion,
         staged_sessions=len(staged),
-        worst_drift=worst,
-        unscored_sessions=unscored,
+        worst_drift=worst_severity(drift.get(d, "ok") for d in staged),
+        unscored_sessions=int((counts < len(symbols)).sum()),
         sessions=sessions,
     )
+    daily = pd.DataFrame({"challenger": challenger}).join(champion.rename("champion"))
     return Trial(candidate.run_id, champion_id, day, staged, daily, verdict)
+
+
+def conclude(registry: StateManager, candidate: CandidateRun, trial: Trial, by: str) -> bool:
+    """Once the verdict is final (promote or stays): the report beside the briefing, then the
+    outcome in the registry (once; it refuses a second). False while the trial is waiting."""
+    verdict = trial.verdict
+    if verdict.outcome == "waiting":
+        return False
+    if candidate.audit_dir is not None:
+        write_report(candidate.audit_dir, trial)
+    registry.record_staging_result(
+        candidate.run_id, verdict.outcome, "; ".join(verdict.reasons), by=by
+    )
+    return True
+
+
+def _daily_ic(
+    calls: pd.DataFrame,
+    labels: pd.DataFrame,
+    cost_per_holding: float,
+    sectors: Mapping[str, str] | None,
+) -> pd.Series:
+    """Each matured session's rank IC of ``calls`` (sector-neutral with ``sectors``)."""
+    if calls.empty:
+        return pd.Series(dtype=float)
+    return daily_measures(matured(calls, labels), cost_per_holding, sectors)["rank_ic"]
 
 
 def write_report(audit_dir: Path, trial: Trial) -> tuple[Path, Path]:

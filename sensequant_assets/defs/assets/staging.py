@@ -19,7 +19,7 @@ from sensequant_assets.defs.partitions import sessions_of
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.live.notify import Notifier
 from sensequant_assets.live.production import STAGING_SIGNALS_TABLE
-from sensequant_assets.live.trial import run_trial, write_report
+from sensequant_assets.live.trial import conclude, run_trial
 from sensequant_assets.registry import STAGING, StateManager
 from sensequant_assets.release.deployment import (
     current_production,
@@ -97,10 +97,7 @@ def build_staging_assets(
         verdict = trial.verdict
         why = "; ".join(verdict.reasons)
         context.log.info(f"{model_id} on {day}: {verdict.outcome}: {why}")
-        if verdict.outcome != "waiting":
-            if candidate.audit_dir is not None:
-                write_report(candidate.audit_dir, trial)
-            registry.record_staging_result(model_id, verdict.outcome, why, by=TRIAL_BY)
+        if conclude(registry, candidate, trial, by=TRIAL_BY):
             Notifier.of(settings)("staging_result", model_id,
                                   {"outcome": verdict.outcome, "why": why})  # fmt: skip
         return dg.MaterializeResult(
