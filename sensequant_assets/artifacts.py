@@ -69,6 +69,8 @@ STUDENT_RUNS_JSON = "student_runs.json"
 TEACHER_MODELS_DIR = "teacher_models"
 STUDENT_DIR = "student"
 REWARD_HISTORY_DIR = "reward_history"
+#: Every trial of a quarterly retrain's hyperparameter search (``training.search``).
+SEARCH_TRIALS_JSON = "search_trials.json"
 
 # A model directory: a teacher's, or the student's.
 TEACHER_MODEL_FILE = "model.txt"
@@ -243,6 +245,7 @@ class CandidateLayout:
     teacher_models = _Under(TEACHER_MODELS_DIR)
     student_dir = _Under(STUDENT_DIR)
     reward_history = _Under(REWARD_HISTORY_DIR)
+    search_trials = _Under(SEARCH_TRIALS_JSON)
 
     def teacher_dir(self, window_label: str) -> Path:
         return teacher_dir(self.teacher_models, window_label)

@@ -163,6 +163,13 @@ class Settings(BaseSettings):
     window_step_days: int = Field(default=30, gt=0)
     min_samples: int = Field(default=20, gt=0)
     distill_alpha: float = Field(default=0.5, ge=0, le=1)
+    search_trials: int = Field(
+        default=8,
+        ge=1,
+        le=32,
+        description="Trials of the hyperparameter search a quarterly retrain (or a candidate "
+        "run tagged sensequant/search=true) runs; each one counts in the DSR's N.",
+    )
 
     risk_free_rate: float = Field(
         default=0.065, ge=0, lt=1, description="Annual risk-free rate for Sharpe and cash."

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ from sensequant_assets.training.teacher import (
     matrix_probabilities,
 )
 from sensequant_assets.training.windows import TrainingWindow
+
+if TYPE_CHECKING:  # search.py reads the walk-forward's layout, which imports this module
+    from sensequant_assets.training.search import HyperparameterSearch
 
 T = TypeVar("T")
 
@@ -314,8 +317,13 @@ def build_candidate(
     reward_config: RewardConfig,
     sentiment: pd.DataFrame | None = None,
     market: pd.Series | None = None,
+    search: HyperparameterSearch | None = None,
 ) -> CandidateOutcome:
-    """Write the whole training part of a candidate bundle under ``layout.root``."""
+    """Write the whole training part of a candidate bundle under ``layout.root``.
+
+    With ``search``, the student is trained with the configuration it chooses, and every trial
+    is kept in ``search_trials.json``.
+    """
     labels = list(window_labels)
     runs = collect_teacher_runs(teacher_root, labels)
     teacher_summary = summarize_teacher_runs(runs, expected=len(labels))
@@ -346,6 +354,11 @@ def build_candidate(
     cutoff = holdout_start(samples, student_config)
     targets = soft_targets(samples["label"].to_numpy(), outputs, before=cutoff)
     names = list(feature_columns(with_sentiment=sentiment is not None))
+    searched: dict[str, Any] = {}
+    if search is not None:  # it changes neither the holdout nor which teachers count
+        found = search.run(samples, outputs, names, student_config)
+        _write_json(layout.search_trials, found.record)
+        student_config, searched = found.config, {"search": found.summary}
     result = train_student(samples, targets, names, student_config)
     reward_summary: dict[str, Any] = {"enabled": reward_config.enabled}
     if reward_config.enabled:
@@ -375,6 +388,7 @@ def build_candidate(
         "metrics": result.metrics,
         "rewards": reward_summary,
         "teachers": teacher_summary,
+        **searched,
     }  # fmt: skip
     _write_json(layout.student_runs, summary)
     return CandidateOutcome(layout, result, summary)

@@ -12,6 +12,7 @@ partitions), :func:`latest_complete_window` the latest one the stored data compl
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +29,7 @@ from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training.candidate import CandidateOutcome, build_candidate
 from sensequant_assets.training.rewards import RewardConfig
+from sensequant_assets.training.search import HyperparameterSearch, searched_config
 from sensequant_assets.training.student import StudentConfig
 from sensequant_assets.training.teacher import TeacherConfig
 from sensequant_assets.training.windows import (
@@ -77,6 +79,18 @@ class Training:
         return StudentConfig(
             distill_alpha=self.settings.distill_alpha,
             embargo_sessions=self.settings.label_horizon,
+        )
+
+    def candidate_student_config(self, candidate: CandidateLayout) -> StudentConfig:
+        """What ``candidate``'s student was trained with: :attr:`student_config`, with the
+        parameters its hyperparameter search chose (the walk-forward must evaluate those)."""
+        return searched_config(json.loads(candidate.student_runs.read_text()), self.student_config)
+
+    def hyperparameter_search(self) -> HyperparameterSearch:
+        """The quarterly retrain's search: ``SENSEQUANT_SEARCH_TRIALS`` trials, scored by the
+        sector-neutral rank IC of the candidate's own procedure."""
+        return HyperparameterSearch(
+            self.settings.search_trials, self.universe.sectors, self.reward_config
         )
 
     def market_closes(
@@ -144,9 +158,14 @@ class Training:
         return candidate
 
     def build_candidate(
-        self, candidate: CandidateLayout, window_labels: list[str], bars: pd.DataFrame
+        self,
+        candidate: CandidateLayout,
+        window_labels: list[str],
+        bars: pd.DataFrame,
+        search: HyperparameterSearch | None = None,
     ) -> CandidateOutcome:
-        """Distil the stored teachers of ``window_labels`` into a student under ``candidate``."""
+        """Distil the stored teachers of ``window_labels`` into a student under ``candidate``,
+        with the configuration ``search`` chooses when given."""
         dates = pd.to_datetime(bars["date"])
         market = self.market_closes(dates.min().date(), dates.max().date())
         return build_candidate(
@@ -159,6 +178,7 @@ class Training:
             self.reward_config,
             self.sentiment_frame(),
             market,
+            search,
         )
 
     @cached_property

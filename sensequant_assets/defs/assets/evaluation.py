@@ -87,7 +87,7 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
             bars,
             benchmark,
             training.teacher_config.label,
-            training.student_config,
+            training.candidate_student_config(candidate),
             training.reward_config,
             evaluation.config,
             training.settings.walk_forward_folds,

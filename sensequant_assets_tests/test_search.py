@@ -1,0 +1,167 @@
+"""The quarterly retrain's hyperparameter search: bounded, reproducible, blind to the evidence."""
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.evaluation.calibration import CalibrationSetup, synthetic_universe
+from sensequant_assets.evaluation.walk_forward import default_config, walk_forward_folds
+from sensequant_assets.features import feature_columns
+from sensequant_assets.training.candidate import build_candidate, distillation_inputs
+from sensequant_assets.training.rewards import RewardConfig
+from sensequant_assets.training.search import (
+    SEARCH_SPACE,
+    HyperparameterSearch,
+    inner_split,
+    searched_config,
+    trial_params,
+    with_params,
+)
+from sensequant_assets.training.split import Split, assert_no_leakage
+from sensequant_assets.training.student import StudentConfig, holdout_start, load_student
+from sensequant_assets.training.teacher import TeacherRun
+from sensequant_assets.training.windows import TrainingWindow
+from sensequant_assets_tests.panels import FEATURES, build_panel
+
+# Few, short boosters: the search's logic, not the student's quality, is under test.
+SMALL_SPACE = {"distill_alpha": (0.25, 0.75), "num_iterations": (10, 30), "lambda_l2": (0.1, 10.0)}
+BASE = StudentConfig(lgbm_params={"num_iterations": 20, "min_data_in_leaf": 20})
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    return build_panel(0.15, 12).sort_values(["date", "symbol"]).reset_index(drop=True)
+
+
+def test_trials_are_bounded_reproducible_and_start_from_the_configured_student() -> None:
+    trials = trial_params(StudentConfig(), 8, SEARCH_SPACE, seed=3)
+    assert trials == trial_params(StudentConfig(), 8, SEARCH_SPACE, seed=3)
+    assert trials[0] == {"distill_alpha": 0.5, "learning_rate": 0.02, "num_iterations": 300,
+                         "min_data_in_leaf": 300, "lambda_l2": 1.0}  # fmt: skip
+    assert len({json.dumps(t, sort_keys=True) for t in trials}) == 8
+    for trial in trials[1:]:
+        assert all(trial[name] in values for name, values in SEARCH_SPACE.items())
+        config = with_params(StudentConfig(), trial)
+        assert config.distill_alpha == trial["distill_alpha"]
+        assert config.lgbm_params["num_leaves"] == 2  # the stumps are not searched
+    assert trials[1:] != trial_params(StudentConfig(), 8, SEARCH_SPACE, seed=4)[1:]
+    small = {"num_iterations": (300, 600), "lambda_l2": (1.0, 10.0)}
+    assert len(trial_params(StudentConfig(), 4, small, seed=0)) == 4
+    with pytest.raises(ValueError, match="the configured student and the 3 other points"):
+        trial_params(StudentConfig(), 5, small, seed=0)
+
+
+def test_the_search_reads_nothing_of_the_out_of_sample_period(panel: pd.DataFrame) -> None:
+    search = HyperparameterSearch(4, space=SMALL_SPACE)
+    found = search.run(panel, [], FEATURES, BASE)
+    record = found.record
+    inner = record["inner_validation"]
+
+    # the search's rows end where the candidate's walk-forward starts testing
+    outer = default_config(panel["date"].nunique(), BASE.embargo_sessions)
+    first_test = walk_forward_folds(panel["date"], panel["label_end"], outer)[0].test_start
+    assert inner["out_of_sample_from"] == first_test.isoformat()
+    assert inner["last_label_end"] < first_test.isoformat() < str(holdout_start(panel, BASE))
+    rows = inner_split(panel, BASE)
+    frame = panel.iloc[rows.region]
+    train, validation = rows.inner.train_idx, rows.inner.test_idx
+    assert_no_leakage(
+        frame["date"], frame["label_end"],
+        Split(train, validation, rows.inner.purged, rows.inner.test_start),
+    )  # fmt: skip
+    gap = frame["date"].drop_duplicates().sort_values().reset_index(drop=True)
+    last_train = gap.searchsorted(pd.Timestamp(inner["train"][1]))
+    assert gap.searchsorted(pd.Timestamp(inner["validation"][0])) - last_train > 7  # embargo
+
+    # anything after that boundary can change without changing a single trial
+    later = panel["date"] >= pd.Timestamp(first_test)
+    rng = np.random.default_rng(0)
+    scrambled = panel.copy()
+    for column in ("label", "forward_return", *FEATURES):
+        scrambled.loc[later, column] = rng.permutation(panel.loc[later, column].to_numpy())
+    assert search.run(scrambled, [], FEATURES, BASE).record == record
+
+
+def test_every_trial_is_kept_and_the_best_inner_score_is_chosen(panel: pd.DataFrame) -> None:
+    found = HyperparameterSearch(5, space=SMALL_SPACE).run(panel, [], FEATURES, BASE)
+    trials = found.record["trials"]
+    assert [t["trial"] for t in trials] == [0, 1, 2, 3, 4]
+    assert all(t["score"] is not None and t["days"] > 0 for t in trials)
+    best = max(trials, key=lambda t: t["score"])
+    assert [t["chosen"] for t in trials] == [t is best for t in trials]
+    assert found.record["chosen"] == best["trial"]
+    assert found.config == with_params(BASE, best["params"])
+    assert found.summary["trials"] == 5 and found.summary["chosen"]["trial"] == best["trial"]
+
+
+def test_too_few_symbols_to_rank_keep_the_configured_student(panel: pd.DataFrame) -> None:
+    few = panel[panel["symbol"].isin(sorted(panel["symbol"].unique())[:3])].reset_index(drop=True)
+    found = HyperparameterSearch(3, space=SMALL_SPACE).run(few, [], FEATURES, BASE)
+    assert [t["score"] for t in found.record["trials"]] == [None, None, None]
+    assert found.record["chosen"] == 0 and found.config == BASE
+
+
+def test_a_history_too_short_to_search_is_refused(panel: pd.DataFrame) -> None:
+    dates = panel["date"].drop_duplicates().sort_values()
+    short = panel[panel["date"] <= dates.iloc[79]].reset_index(drop=True)
+    with pytest.raises(ValueError, match="80 dates are too few for a search"):
+        inner_split(short, BASE)
+
+
+def _teacher(directory: Path, label: str) -> None:
+    """A small stored 3-class teacher, as ``train_teacher`` stores one."""
+    names = list(feature_columns())
+    rng = np.random.default_rng(0)
+    data = lgb.Dataset(rng.normal(size=(300, len(names))), rng.integers(0, 3, 300),
+                       feature_name=names)  # fmt: skip
+    params = {"objective": "multiclass", "num_class": 3, "verbose": -1, "num_threads": 1}
+    text = lgb.train(params, data, num_boost_round=5).model_to_string()
+    window = TrainingWindow.from_label(label)
+    run = TeacherRun(
+        label, window.symbol, window.start, window.end, "completed", features=names,
+        model_file="model.txt", sha256=hashlib.sha256(text.encode()).hexdigest(),
+        metrics=dict.fromkeys(("accuracy", "precision_macro", "recall_macro", "f1_macro"), 0.4),
+    )  # fmt: skip
+    directory.mkdir(parents=True)
+    (directory / "model.txt").write_text(text)
+    (directory / "metadata.json").write_text(json.dumps(run.to_dict()))
+
+
+def test_a_searched_candidate_is_trained_and_recorded_with_the_chosen_trial(
+    tmp_path: Path,
+) -> None:
+    setup = CalibrationSetup(n_symbols=8, start=dt.date(2023, 1, 1), end=dt.date(2023, 12, 31))
+    bars, benchmark = synthetic_universe(5, 0.15, setup)
+    market = benchmark.set_index("date")["close"]
+    label = f"{sorted(bars['symbol'].unique())[0]}_2023-03-01_to_2023-08-27"
+    _teacher(tmp_path / "teachers" / label, label)
+    layout = CandidateLayout(tmp_path / "live_candidate_20250401_100002")
+    search = HyperparameterSearch(4, space=SMALL_SPACE)
+    outcome = build_candidate(
+        layout, tmp_path / "teachers", [label], bars, setup.label, BASE, RewardConfig(),
+        market=market, search=search,
+    )  # fmt: skip
+
+    record = json.loads(layout.search_trials.read_text())
+    samples, teachers = distillation_inputs(
+        bars, setup.label, None, market, {label: layout.teacher_dir(label)}
+    )
+    assert record == json.loads(json.dumps(search.run(samples, teachers, FEATURES, BASE).record))
+    chosen = record["trials"][record["chosen"]]
+    assert record["chosen"] != 0  # premise: the search replaced the configured student
+    expected = with_params(BASE, chosen["params"])
+    student_runs = json.loads(layout.student_runs.read_text())
+    assert student_runs["search"]["chosen"]["params"] == chosen["params"]
+    assert student_runs["config"] == expected.to_dict() == outcome.result.config.to_dict()
+    assert searched_config(student_runs, BASE) == expected  # what the walk-forward evaluates
+    assert searched_config({}, BASE) == BASE
+    _, metadata = load_student(layout.student_dir)
+    assert metadata["config"]["distill_alpha"] == chosen["params"]["distill_alpha"]
+
