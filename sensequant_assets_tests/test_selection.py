@@ -1,13 +1,18 @@
 """Selection priced honestly: SR₀ from the estimator's null variance, N from the registry."""
 
 import datetime as dt
+import json
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pytest
 from scipy.stats import norm
 
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.evaluation.selection import (
     Selection,
     deflated_sharpe,
@@ -15,6 +20,11 @@ from sensequant_assets.evaluation.selection import (
     overlapping_candidates,
 )
 from sensequant_assets.evaluation.significance import EULER_GAMMA, probabilistic_sharpe_ratio
+from sensequant_assets.evaluation.validation import Validation
+from sensequant_assets.registry import StateManager
+from sensequant_assets.settings import load_settings
+from sensequant_assets.training.resources import Training
+from sensequant_assets.universe import load_universe
 
 
 @dataclass
@@ -86,3 +96,46 @@ def test_n_counts_run_books_and_earlier_candidates_on_overlapping_dates() -> Non
     assert counted["sr0"] > alone["sr0"] == 0.0
     assert counted["dsr"] < alone["dsr"]
     assert counted["selection"]["earlier_candidates"] == ["dryrun", "overlaps"]
+
+
+def test_n_rises_by_the_trials_of_the_search_that_chose_the_configuration() -> None:
+    trials = tuple(f"search trial {i}" for i in range(8))
+    selection = Selection(("long_flat",), ("overlaps",), trials)
+    assert selection.n == 10
+    assert selection.to_dict()["explanation"] == (
+        "1 book(s) evaluated in this run (long_flat) + 8 search trial(s) of the hyperparameter "
+        "search that chose the student's configuration + 1 earlier candidate(s) in the registry "
+        "evaluated on overlapping dates"
+    )
+    returns = 0.0008 + _fat_tailed(np.random.default_rng(4), (500,))
+    without = deflated_sharpe(returns, Selection(("long_flat",), ("overlaps",)))
+    counted = deflated_sharpe(returns, selection)
+    assert counted["n_trials"] == without["n_trials"] + 8
+    assert counted["dsr"] < without["dsr"]
+
+
+def test_the_evaluation_counts_the_trials_its_candidate_kept() -> None:
+    """``stat_tests`` takes N from ``Evaluation.selection``: the candidate's search_trials.json
+    adds one per trial to the books and the overlapping earlier candidates."""
+    settings = load_settings()
+    evaluation = Evaluation(Training(settings, load_universe(), TradingCalendar()))
+    layout = evaluation.training.layout
+    StateManager(layout.registry).record_candidate_run(
+        "live_candidate_20250301_100000",
+        start_date=dt.date(2024, 1, 1),
+        end_date=dt.date(2025, 2, 28),
+    )
+    candidate = layout.candidate("live_candidate_20250401_100002")
+    window = {"out_of_sample": {"start": "2024-07-01", "end": "2025-03-31"}}
+    validation = cast(Validation, SimpleNamespace(summary=window, backtests={"long_flat": None}))
+    before = evaluation.selection(candidate, validation)
+    assert before.n == 2 and before.search_trials == ()
+
+    candidate.root.mkdir(parents=True)
+    candidate.search_trials.write_text(
+        json.dumps({"trials": [{"trial": i, "chosen": i == 2} for i in range(5)]})
+    )
+    after = evaluation.selection(candidate, validation)
+    assert after.n == before.n + 5
+    assert after.earlier_candidates == ("live_candidate_20250301_100000",)
+    assert "+ 5 search trial(s)" in after.to_dict()["explanation"]

@@ -15,7 +15,7 @@ Skill (failing → reject):
     has no ranks worth the name) there is no p-value and the rule fails for too little data.
   * ``deflated_sharpe``: DSR ≥ ``min_dsr`` for the gated book's daily return against the
     market, net of costs, deflated for every configuration it was selected from (the run's
-    books and earlier candidates on overlapping dates).
+    books, a hyperparameter search's trials and earlier candidates on overlapping dates).
 
 Why these defaults (``significance`` 0.01, ``min_dsr`` 0.5). The gate's false promotions
 must stay below 5% as a 95% upper bound, so the gate as a whole must reject far more than a

@@ -28,6 +28,7 @@ from sensequant_assets.evaluation.validation import EvaluationConfig, Validation
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.lifecycle import PRODUCTION
 from sensequant_assets.training.resources import BENCHMARK_TABLE, Training
+from sensequant_assets.training.search import search_trial_ids
 from sensequant_assets.universe import INDEX_SYMBOL
 
 
@@ -83,7 +84,8 @@ class Evaluation:
         return bars, benchmark
 
     def selection(self, candidate: CandidateLayout, validation: Validation) -> Selection:
-        """The run's books plus earlier registry candidates on overlapping dates."""
+        """The run's books, its search's trials, and earlier registry candidates on
+        overlapping dates."""
         registry = StateManager(self.training.layout.registry, read_only=True)
         runs = registry.get_candidate_runs(include_dryrun=True)
         window = validation.summary["out_of_sample"]
@@ -95,7 +97,7 @@ class Evaluation:
             dt.date.fromisoformat(window["end"]),
             exclude=candidate.candidate_id,
         )
-        return run_selection(validation, overlapping)
+        return run_selection(validation, overlapping, search_trial_ids(candidate))
 
     def champion(self, candidate: CandidateLayout, validation: Validation) -> dict[str, Any] | None:
         """The paired comparison with the production model, or None when there is none."""

@@ -10,9 +10,12 @@ tries. Two things decide it, and both are counted here rather than guessed:
   (The spread of the run's own few variants, used before, is close to 0 when they are alike
   and then deflates nothing.)
 * **N counts every configuration tried on overlapping data**: the books this run evaluated
-  (each one shown is one a reader could have picked), plus every earlier candidate in the
-  registry whose evaluated dates overlap this one's, since retraining and looking again on the
-  same history is selection too. Failed runs produced no evidence and are not counted.
+  (each one shown is one a reader could have picked), plus every trial of the hyperparameter
+  search that chose the student's configuration (a quarterly retrain's, ``training.search``:
+  scored before the out-of-sample period, yet still a configuration tried on this history),
+  plus every earlier candidate in the registry whose evaluated dates overlap this one's, since
+  retraining and looking again on the same history is selection too. Failed runs produced no
+  evidence and are not counted.
 """
 
 from __future__ import annotations
@@ -49,19 +52,27 @@ class Selection:
 
     run_variants: tuple[str, ...]
     earlier_candidates: tuple[str, ...] = ()
+    search_trials: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
-        return len(self.run_variants) + len(self.earlier_candidates)
+        return len(self.run_variants) + len(self.search_trials) + len(self.earlier_candidates)
 
     def to_dict(self) -> dict[str, Any]:
+        searched = (
+            f" + {len(self.search_trials)} search trial(s) of the hyperparameter search that "
+            "chose the student's configuration"
+            if self.search_trials
+            else ""
+        )
         return {
             "n": self.n,
             "run_variants": list(self.run_variants),
+            "search_trials": list(self.search_trials),
             "earlier_candidates": list(self.earlier_candidates),
             "explanation": f"{len(self.run_variants)} book(s) evaluated in this run "
-            f"({', '.join(self.run_variants)}) + {len(self.earlier_candidates)} earlier "
-            "candidate(s) in the registry evaluated on overlapping dates",
+            f"({', '.join(self.run_variants)}){searched} + {len(self.earlier_candidates)} "
+            "earlier candidate(s) in the registry evaluated on overlapping dates",
         }
 
 

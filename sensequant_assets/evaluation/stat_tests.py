@@ -11,7 +11,8 @@ What the promotion gate reads:
   book's daily return *against the market* (``backtest``'s active return: long the picks,
   short the same exposure of the equal-weight market, so the risk-free rate cancels), with SR₀
   from the null variance of the Sharpe estimator and N from ``selection.Selection``: the books
-  this run evaluated plus earlier registry candidates on overlapping dates.
+  this run evaluated, the trials of a hyperparameter search, and earlier registry candidates on
+  overlapping dates.
 * **The champion** (``champion``, when a model is in production): the paired rank-IC test on
   the rows both models scored (``champion.py``).
 
@@ -64,8 +65,9 @@ CONVENTIONS: dict[str, Any] = {
     "psr": "Phi((SR - SR*) * sqrt(T - 1) / sqrt(1 - skew * SR + (kurt - 1) / 4 * SR^2)), SR* = 0",
     "dsr": "PSR(SR0) of the gated book's daily active return (vs the equal-weight market, net "
     "of costs), SR0 = sqrt(1/(T-1)) * ((1 - g) * PhiInv(1 - 1/N) + g * PhiInv(1 - 1/(N e))), "
-    "g = 0.5772, N = books evaluated in the run + earlier registry candidates on overlapping "
-    "dates",
+    "g = 0.5772, N = books evaluated in the run + trials of the hyperparameter search that "
+    "chose the student's configuration (if one ran) + earlier registry candidates on "
+    "overlapping dates",
     "optimizer_best_dsr": "as dsr, over the rule trials' excess returns, SR0 from the spread "
     "of the trials' Sharpes",
     "pbo": "CSCV over the daily excess returns of the rule optimizer's trials (the set its best "
@@ -85,9 +87,14 @@ def trial_matrix(validation: Validation) -> pd.DataFrame:
     return validation.optimizer.trial_returns - rf
 
 
-def run_selection(validation: Validation, earlier_candidates: tuple[str, ...] = ()) -> Selection:
-    """This run's books plus ``earlier_candidates`` (registry runs on overlapping dates)."""
-    return Selection(tuple(validation.backtests), earlier_candidates)
+def run_selection(
+    validation: Validation,
+    earlier_candidates: tuple[str, ...] = (),
+    search_trials: tuple[str, ...] = (),
+) -> Selection:
+    """This run's books plus ``earlier_candidates`` (registry runs on overlapping dates) and
+    the ``search_trials`` the student's configuration was chosen from."""
+    return Selection(tuple(validation.backtests), earlier_candidates, search_trials)
 
 
 def statistical_tests(
