@@ -18,9 +18,12 @@ from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
 from sensequant_assets.release.lineage import code_version, data_snapshot_hash, public_configuration
+from sensequant_assets.release.manifest import headline_sections
 from sensequant_assets.release.stage import record_failed_candidate
 from sensequant_assets.settings import load_settings
 from sensequant_assets.training.resources import Training
+from sensequant_assets.training.search import SearchOutcome
+from sensequant_assets.training.student import StudentConfig
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.evidence import write_evidence
 
@@ -173,3 +176,56 @@ def test_skipped_teachers_are_counted_by_reason_in_words() -> None:
     warnings = build_briefing(outputs)["risk_assessment"]["warnings"]
     assert "3 of 12 teacher window(s) skipped (too_few_rows: 2, single_class: 1)" in warnings
     assert not [w for w in warnings if "{" in w]
+
+
+def test_the_briefing_and_the_manifest_show_the_search_space_trials_and_choice() -> None:
+    record = {
+        "space": {"distill_alpha": [0.25, 0.5], "num_iterations": [150, 300]},
+        "seed": 1,
+        "criterion": "mean daily sector-neutral rank IC of P(up) - P(down) on the inner validation",
+        "inner_validation": {
+            "train": ["2022-03-15", "2022-11-03"],
+            "validation": ["2022-11-16", "2023-03-15"],
+            "last_label_end": "2023-03-24",
+            "out_of_sample_from": "2023-03-27",
+        },
+        "trials": [
+            {
+                "trial": i,
+                "params": {"distill_alpha": a, "num_iterations": n},
+                "score": s,
+                "days": 84,
+                "chosen": i == 2,
+            }
+            for i, (a, n, s) in enumerate([(0.5, 300, 0.01), (0.25, 300, 0.0), (0.5, 150, 0.02)])
+        ],
+        "chosen": 2,
+    }
+    student_runs = {
+        "symbols": ["TCS"],
+        "date_range": ["2022-01-01", "2024-12-31"],
+        "search": SearchOutcome(StudentConfig(), record).summary,
+    }
+    outputs = StageOutputs(release_id="live_candidate_20250401_100002", student_runs=student_runs)
+    briefing = build_briefing(outputs)
+    assert briefing["training_summary"]["hyperparameter_search"]["trials"] == 3
+    markdown = render_markdown(briefing)
+    assert (
+        "- Hyperparameter search: 3 trial(s) over distill_alpha (0.25, 0.5); num_iterations "
+        "(150, 300); each counts in the DSR's N\n"
+        "  - chosen: trial 2 (distill_alpha 0.5, num_iterations 150); mean daily "
+        "sector-neutral rank IC of P(up) - P(down) on the inner validation: 0.0200 over 84 "
+        "day(s), 0.0100 for trial 0 (the configured student)\n"
+        "  - inner validation 2022-11-16 to 2023-03-15, trained on 2022-03-15 to 2022-11-03; "
+        "every label ends by 2023-03-24, before the out-of-sample period from 2023-03-27"
+    ) in markdown
+    assert "{" not in markdown
+    manifest = headline_sections(outputs, "universe-snapshot")["training"]
+    assert manifest["hyperparameter_search"]["chosen"]["params"] == record["trials"][2]["params"]
+    assert manifest["hyperparameter_search"]["space"] == record["space"]
+
+    plain = StageOutputs(release_id="live_candidate_20250405_100000", student_runs={"symbols": []})
+    assert "- Hyperparameter search: none (the configured student)" in render_markdown(
+        build_briefing(plain)
+    )
+    assert headline_sections(plain, "s")["training"]["hyperparameter_search"] is None

@@ -125,6 +125,7 @@ def _training(outputs: StageOutputs) -> dict[str, Any] | None:
         else None,
         "distillation": student.get("distillation"),
         "reward_loop": student.get("rewards"),
+        "hyperparameter_search": student.get("search"),
     }
 
 
@@ -379,6 +380,28 @@ def _training_md(t: dict[str, Any]) -> list[str]:
         f"- Student samples: {_samples_md(t['student_samples'])}",
         f"- Student holdout: accuracy {_fmt(student.get('accuracy'))}, F1 "
         f"{_fmt(student.get('f1_macro'))}",
+        *_search_md(t.get("hyperparameter_search")),
+    ]
+
+
+def _search_md(search: dict[str, Any] | None) -> list[str]:
+    if not search:
+        return ["- Hyperparameter search: none (the configured student)"]
+    chosen, inner = search["chosen"], search["inner_validation"]
+    space = "; ".join(
+        f"{name} ({', '.join(map(str, values))})" for name, values in search["space"].items()
+    )
+    params = ", ".join(f"{name} {value}" for name, value in chosen["params"].items())
+    return [
+        f"- Hyperparameter search: {search['trials']} trial(s) over {space}; each counts in the "
+        "DSR's N",
+        f"  - chosen: trial {chosen['trial']} ({params}); {search['criterion']}: "
+        f"{_fmt(chosen['score'])} over {chosen['days']} day(s), "
+        f"{_fmt(search['baseline_score'])} for trial 0 (the configured student)",
+        f"  - inner validation {inner['validation'][0]} to {inner['validation'][1]}, trained on "
+        f"{inner['train'][0]} to {inner['train'][1]}; every label ends by "
+        f"{inner['last_label_end']}, before the out-of-sample period from "
+        f"{inner['out_of_sample_from']}",
     ]
 
 

@@ -87,6 +87,7 @@ def headline_sections(outputs: StageOutputs, universe_snapshot: str) -> dict[str
             },
             "distillation": student.get("distillation"),
             "reward_loop": (student.get("rewards") or {}).get("config"),
+            "hyperparameter_search": student.get("search"),
         },
         "validation": {
             "out_of_sample": validation["out_of_sample"],
