@@ -9,7 +9,14 @@ import pytest
 
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import TEACHER_JOB
-from sensequant_assets.defs.tags import NEW_WINDOW_TAG
+from sensequant_assets.defs.tags import (
+    CANDIDATE_TAG,
+    END_TAG,
+    NEW_WINDOW_TAG,
+    RETRAIN_TAG,
+    SEARCH_TAG,
+    search_requested,
+)
 from sensequant_assets.settings import load_settings
 from sensequant_assets.training.resources import latest_complete_window
 from sensequant_assets_tests.jobs import ingest, ingest_benchmark
@@ -105,3 +112,46 @@ def test_a_complete_new_window_trains_teachers_then_a_candidate_once(settings) -
     assert candidate.run_key == f"candidate-for-window:{window}"
     assert candidate.tags["sensequant/retrain"] == "new_window"
     assert candidate.tags["sensequant/candidate"].startswith("live_candidate_")
+
+
+def test_quarterly_retrain_searches_on_the_first_session_of_a_quarter_only(settings) -> None:
+    defs = build_defs(settings)
+    quarterly = defs.resolve_schedule_def("quarterly_retrain")
+    assert quarterly.cron_schedule == "0 10 1-7 1,4,7,10 *"
+    assert quarterly.execution_timezone == "Asia/Kolkata"
+    assert quarterly.default_status == dg.DefaultScheduleStatus.STOPPED  # like every schedule
+    with dg.DagsterInstance.ephemeral() as instance:
+
+        def tick(name: str, day: dt.date) -> tuple[list[dg.RunRequest], str | None]:
+            context = dg.build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=dt.datetime.combine(day, dt.time(10), IST),
+                repository_def=defs.get_repository_def(),
+            )
+            data = defs.resolve_schedule_def(name).evaluate_tick(context)
+            return list(data.run_requests or []), data.skip_message
+
+        # 2023-10-01 is a Sunday and 2023-10-02 (Gandhi Jayanti) an NSE holiday
+        assert tick("quarterly_retrain", dt.date(2023, 10, 2)) == (
+            [],
+            "2023-10-02 is not the quarter's first NSE session (2023-10-03)",
+        )
+        assert tick("quarterly_retrain", dt.date(2025, 4, 2)) == (
+            [],
+            "2025-04-02 is not the quarter's first NSE session (2025-04-01)",
+        )
+        first = dt.date(2025, 4, 1)
+        assert tick("quarterly_retrain", first) == ([], "no stored OHLCV for every symbol yet")
+        for symbol in ("INFY", "TCS"):
+            ingest(settings, instance, symbol)
+        (request,), _ = tick("quarterly_retrain", first)
+        (monthly,), _ = tick("monthly_retrain", first)
+    assert request.run_key == "candidate:live_candidate_20250401_100002"
+    assert request.tags[CANDIDATE_TAG] == "live_candidate_20250401_100002"
+    assert request.tags[RETRAIN_TAG] == "quarterly_retrain"
+    assert search_requested(request.tags) and request.tags[SEARCH_TAG] == "true"
+    assert request.tags[END_TAG] == "2025-04-04"
+    assert monthly.tags[CANDIDATE_TAG] == "live_candidate_20250401_100001"
+    assert not search_requested(monthly.tags)
+    with pytest.raises(ValueError, match="sensequant/search='yes' must be true or false"):
+        search_requested({SEARCH_TAG: "yes"})

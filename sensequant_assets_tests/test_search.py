@@ -4,17 +4,27 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import dagster as dg
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
 from sensequant_assets.artifacts import CandidateLayout
+from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.jobs import CANDIDATE_JOB
 from sensequant_assets.evaluation.calibration import CalibrationSetup, synthetic_universe
+from sensequant_assets.evaluation.resources import Evaluation
+from sensequant_assets.evaluation.validation import validate_candidate
 from sensequant_assets.evaluation.walk_forward import default_config, walk_forward_folds
 from sensequant_assets.features import feature_columns
+from sensequant_assets.release.manifest import read_manifest
+from sensequant_assets.settings import load_settings
 from sensequant_assets.training.candidate import build_candidate, distillation_inputs
+from sensequant_assets.training.resources import Training
 from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.search import (
     SEARCH_SPACE,
@@ -28,6 +38,8 @@ from sensequant_assets.training.split import Split, assert_no_leakage
 from sensequant_assets.training.student import StudentConfig, holdout_start, load_student
 from sensequant_assets.training.teacher import TeacherRun
 from sensequant_assets.training.windows import TrainingWindow
+from sensequant_assets.universe import load_universe
+from sensequant_assets_tests.jobs import FIRST, ingest, ingest_benchmark, train
 from sensequant_assets_tests.panels import FEATURES, build_panel
 
 # Few, short boosters: the search's logic, not the student's quality, is under test.
@@ -165,3 +177,70 @@ def test_a_searched_candidate_is_trained_and_recorded_with_the_chosen_trial(
     _, metadata = load_student(layout.student_dir)
     assert metadata["config"]["distill_alpha"] == chosen["params"]["distill_alpha"]
 
+
+@pytest.mark.slow
+def test_the_quarterly_retrain_run_keeps_counts_and_briefs_every_trial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The quarterly retrain's tick on 2025-04-01 and the run it requests, as Dagster runs
+    them: five symbols of one sector (so the sector-neutral rank IC is measurable) with a
+    planted signal, three trials."""
+    symbols = ["HCLTECH", "INFY", "TCS", "TECHM", "WIPRO"]
+    monkeypatch.setenv("SENSEQUANT_SYMBOLS", ",".join(symbols))
+    monkeypatch.setenv("SENSEQUANT_SYNTHETIC_SIGNAL_IC", "0.15")
+    monkeypatch.setenv("SENSEQUANT_SEARCH_TRIALS", "3")
+    settings = load_settings()
+    defs = build_defs(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        for symbol in symbols:
+            ingest(settings, instance, symbol)
+        ingest_benchmark(settings, instance)
+        assert train(settings, instance, f"HCLTECH|{FIRST}", f"WIPRO|{FIRST}").success
+        tick = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=dt.datetime(2025, 4, 1, 10, tzinfo=ZoneInfo("Asia/Kolkata")),
+            repository_def=defs.get_repository_def(),
+        )
+        (request,) = defs.resolve_schedule_def("quarterly_retrain").evaluate_tick(tick).run_requests
+        result = defs.resolve_job_def(CANDIDATE_JOB).execute_in_process(
+            instance=instance, tags=request.tags
+        )
+    assert result.success
+    student = result.asset_materializations_for_node("student_model")[0].metadata
+    assert student["search_trials"].value == 3
+    candidate = CandidateLayout(Path(str(student["candidate"].value)))
+    assert candidate.candidate_id == "live_candidate_20250401_100002"
+    record = json.loads(candidate.search_trials.read_text())
+    assert len(record["trials"]) == 3 and sum(t["chosen"] for t in record["trials"]) == 1
+    assert all(t["days"] > 0 for t in record["trials"])
+
+    audit = settings.home / "release" / f"audit_{candidate.candidate_id}"
+    dsr = json.loads((audit / "stat_tests.json").read_text())["dsr"]
+    assert dsr["n_trials"] == len(dsr["selection"]["run_variants"]) + 3
+    assert dsr["selection"]["search_trials"] == [f"search trial {i}" for i in range(3)]
+    markdown = (audit / "promotion_briefing.md").read_text()
+    assert "- Hyperparameter search: 3 trial(s) over distill_alpha (0.25, 0.5, 0.75)" in markdown
+    assert f"N = {dsr['n_trials']}: 1 book(s) evaluated in this run (long_flat) + 3 search" in (
+        markdown
+    )
+    manifest = read_manifest(audit)
+    assert manifest["training"]["hyperparameter_search"]["chosen"]["trial"] == record["chosen"]
+    assert f"{manifest['candidate_dir']}/search_trials.json" in manifest["artifacts"]
+
+    # the walk-forward evaluated the configuration the search chose, not the settings' one
+    assert record["chosen"] != 0  # premise: the two differ
+    training = Training(settings, load_universe(), TradingCalendar())
+    evaluation = Evaluation(training)
+    bars, benchmark = evaluation.market_data(candidate)
+    stored = pd.read_parquet(audit / "oos_predictions.parquet")["p_up"].to_numpy()
+
+    def walk_forward(config: StudentConfig) -> np.ndarray:
+        validation = validate_candidate(
+            candidate, bars, benchmark, training.teacher_config.label, config,
+            training.reward_config, evaluation.config, settings.walk_forward_folds,
+        )  # fmt: skip
+        return validation.oos["p_up"].to_numpy()
+
+    assert training.candidate_student_config(candidate) != training.student_config
+    assert np.array_equal(walk_forward(training.candidate_student_config(candidate)), stored)
+    assert not np.array_equal(walk_forward(training.student_config), stored)

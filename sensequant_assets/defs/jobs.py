@@ -7,7 +7,7 @@ schedules and the new-window sensor issue.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -108,10 +108,16 @@ def candidate_request(
     end: dt.date,
     reason: str,
     run_key: str | None = None,
+    extra_tags: Mapping[str, str] | None = None,
 ) -> dg.RunRequest:
-    """A candidate run named after ``moment`` (IST), over ``symbols`` from ``start`` to ``end``."""
+    """A candidate run named after ``moment`` (IST), over ``symbols`` from ``start`` to ``end``
+    (``extra_tags``: e.g. the search's)."""
     candidate_id = candidate_id_at(moment.astimezone(ZoneInfo(MARKET_TIMEZONE)))
     return dg.RunRequest(
         run_key=run_key or f"candidate:{candidate_id}",
-        tags={**scope_tags(candidate_id, symbols, start, end), RETRAIN_TAG: reason},
+        tags={
+            **scope_tags(candidate_id, symbols, start, end),
+            RETRAIN_TAG: reason,
+            **(extra_tags or {}),
+        },
     )

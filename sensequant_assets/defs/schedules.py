@@ -7,16 +7,21 @@
 * ``weekly_retrain`` (Saturdays 10:00 IST) and ``monthly_retrain`` (the 1st, 10:00 IST) launch
   ``candidate_job``: a new candidate distilled from every trained teacher over the stored
   history, then evaluated and briefed.
+* ``quarterly_retrain`` (10:00 IST on the first NSE session of January, April, July and
+  October) launches the same job tagged ``sensequant/search=true``: the story's "comprehensive
+  retraining with hyperparameter tuning" (``training.search``). It ticks on the first seven days
+  of those months and skips, with the reason, every day but the month's first session.
 
 Candidate ids come from the tick's time, and run keys stop a tick from firing twice for the same
-scheduled time. Both retraining schedules tick at 10:00 on a Saturday that is the 1st, so each
-names its candidate in a second of its own (cron ticks fall on whole minutes): weekly
-``..._100000``, monthly ``..._100001``. The run still reserves its id at start
-(``registry.reservation``), so any other collision fails the later run, never the earlier one.
+scheduled time. The retraining schedules can tick together at 10:00 (a Saturday that is the 1st;
+the 1st of a quarter), so each names its candidate in a second of its own (cron ticks fall on
+whole minutes): weekly ``..._100000``, monthly ``..._100001``, quarterly ``..._100002``. The run
+still reserves its id at start (``registry.reservation``), so any other collision fails the
+later run, never the earlier one.
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -24,27 +29,51 @@ import dagster as dg
 from sensequant_assets.calendar import MARKET_TIMEZONE, TradingCalendar
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, CANDIDATE_JOB, OHLCV_JOB, candidate_request
 from sensequant_assets.defs.partitions import DATE_FORMAT, one_day_all_symbols_tags
+from sensequant_assets.defs.tags import search_tags
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 
 DAILY_CRON = "0 18 * * 1-5"
+QUARTERLY_CRON = "0 10 1-7 1,4,7,10 *"  # a week always holds a session
+
+
+def _market_day(context: dg.ScheduleEvaluationContext) -> dt.date:
+    moment = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+    return moment.astimezone(ZoneInfo(MARKET_TIMEZONE)).date()
 
 
 def _session_or_skip(
     context: dg.ScheduleEvaluationContext, calendar: TradingCalendar
 ) -> dt.date | dg.SkipReason:
     """Today's IST date when it is an NSE session, else the reason to skip the tick."""
-    moment = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-    day = moment.astimezone(ZoneInfo(MARKET_TIMEZONE)).date()
+    day = _market_day(context)
     if not calendar.is_trading_day(day):
         return dg.SkipReason(f"{day} is not an NSE trading day")
     return day
 
 
+def _first_session_or_skip(
+    calendar: TradingCalendar,
+) -> Callable[[dg.ScheduleEvaluationContext], dg.SkipReason | None]:
+    """None on the month's first NSE session, else the reason to skip the tick."""
+
+    def check(context: dg.ScheduleEvaluationContext) -> dg.SkipReason | None:
+        day = _market_day(context)
+        first = calendar.sessions(day.replace(day=1), day.replace(day=10))[0]
+        if day != first:
+            return dg.SkipReason(f"{day} is not the quarter's first NSE session ({first})")
+        return None
+
+    return check
+
+
 def build_schedules(
     settings: Settings, calendar: TradingCalendar, symbols: Sequence[str]
 ) -> list[dg.ScheduleDefinition]:
-    return [*_ingest_schedules(calendar, symbols), *_retrain_schedules(settings, symbols)]
+    return [
+        *_ingest_schedules(calendar, symbols),
+        *_retrain_schedules(settings, calendar, symbols),
+    ]
 
 
 def _ingest_schedules(
@@ -85,10 +114,19 @@ def _ingest_schedules(
     return [ohlcv_daily_schedule, nifty50_benchmark_schedule]
 
 
-def _retrain_schedules(settings: Settings, symbols: Sequence[str]) -> list[dg.ScheduleDefinition]:
+def _retrain_schedules(
+    settings: Settings, calendar: TradingCalendar, symbols: Sequence[str]
+) -> list[dg.ScheduleDefinition]:
     ordered = sorted(symbols)
 
-    def scheduled(name: str, cron: str, description: str, slot: int) -> dg.ScheduleDefinition:
+    def scheduled(
+        name: str,
+        cron: str,
+        description: str,
+        slot: int,
+        skip: Callable[[dg.ScheduleEvaluationContext], dg.SkipReason | None] | None = None,
+        extra_tags: Mapping[str, str] | None = None,
+    ) -> dg.ScheduleDefinition:
         @dg.schedule(
             name=name,
             cron_schedule=cron,
@@ -97,12 +135,17 @@ def _retrain_schedules(settings: Settings, symbols: Sequence[str]) -> list[dg.Sc
             description=description,
         )
         def retrain(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+            reason = None if skip is None else skip(context)
+            if reason is not None:
+                return reason
             last = Warehouse.from_settings(settings).last_common_date("ohlcv_daily", ordered)
             if last is None:
                 return dg.SkipReason("no stored OHLCV for every symbol yet")
             moment = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
             named = moment + dt.timedelta(seconds=slot)
-            return candidate_request(named, ordered, settings.history_start, last, name)
+            return candidate_request(
+                named, ordered, settings.history_start, last, name, extra_tags=extra_tags
+            )
 
         return retrain
 
@@ -110,5 +153,14 @@ def _retrain_schedules(settings: Settings, symbols: Sequence[str]) -> list[dg.Sc
         scheduled("weekly_retrain", "0 10 * * 6", "Saturdays 10:00 IST: a new candidate.", 0),
         scheduled(
             "monthly_retrain", "0 10 1 * *", "1st of the month 10:00 IST: a new candidate.", 1
+        ),
+        scheduled(
+            "quarterly_retrain",
+            QUARTERLY_CRON,
+            "The quarter's first NSE session, 10:00 IST: a new candidate whose student's "
+            "configuration a bounded hyperparameter search chooses.",
+            2,
+            _first_session_or_skip(calendar),
+            search_tags(),
         ),
     ]

@@ -31,6 +31,7 @@ ALLOW_SHRINK_TAG = "sensequant/allow_shrink"
 ALLOW_MISSING_SESSIONS_TAG = "sensequant/allow_missing_sessions"
 NEW_WINDOW_TAG = "sensequant/new_window"
 RETRAIN_TAG = "sensequant/retrain"
+SEARCH_TAG = "sensequant/search"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ def allow_tags(allow_shrink: bool, allow_missing_sessions: bool) -> dict[str, st
     if allow_missing_sessions:
         tags[ALLOW_MISSING_SESSIONS_TAG] = "true"
     return tags
+
+
+def search_requested(tags: Mapping[str, str]) -> bool:
+    """Whether a candidate run's tags ask for the hyperparameter search."""
+    return _flag(tags, SEARCH_TAG)
+
+
+def search_tags() -> dict[str, str]:
+    """The tags of a candidate run that runs the hyperparameter search."""
+    return {SEARCH_TAG: "true"}
 
 
 def _flag(tags: Mapping[str, str], key: str) -> bool:

@@ -17,7 +17,7 @@ import dagster as dg
 
 from sensequant_assets.artifacts import CandidateLayout
 from sensequant_assets.defs.checks import TEACHER_CHECKS, teacher_check_results
-from sensequant_assets.defs.tags import CandidateScope, candidate_owner
+from sensequant_assets.defs.tags import CandidateScope, candidate_owner, search_requested
 from sensequant_assets.registry.reservation import CandidateTakenError
 from sensequant_assets.training import TrainingWindow
 from sensequant_assets.training.progress import ProgressTracker
@@ -145,10 +145,12 @@ def build_training_assets(
         """One student over every symbol, distilled from the trained teachers.
 
         Writes a new candidate bundle ``data/models/live_candidate_<ts>/`` (teacher copies,
-        ``teacher_runs.json``, ``student/``, ``student_runs.json``, reward history). The id
+        ``teacher_runs.json``, ``student/``, ``student_runs.json``, reward history, and
+        ``search_trials.json`` when the run is tagged ``sensequant/search=true``). The id
         (the run's tag, else a fresh one) is reserved for this run before anything is read.
         """
         scope = CandidateScope.from_tags(context.run.tags)
+        search = training.hyperparameter_search() if search_requested(context.run.tags) else None
         candidate = reserve_candidate(context, training, scope.candidate_id)
         partitioned = teacher_model.partitions_def.get_partitions_def_for_dimension(
             "symbol"
@@ -168,10 +170,15 @@ def build_training_assets(
                 f"no stored OHLCV for {', '.join(symbols[:5])} between {scope.start or 'the start'}"
                 f" and {scope.end or 'the end'}: materialize ohlcv_daily and teacher_model first"
             )
-        context.log.info(f"building {candidate.candidate_id} from {len(labels)} window(s)")
-        outcome = training.build_candidate(candidate, labels, bars)
+        context.log.info(
+            f"building {candidate.candidate_id} from {len(labels)} window(s)"
+            + (f", with a {search.trials}-trial hyperparameter search" if search else "")
+        )
+        outcome = training.build_candidate(candidate, labels, bars, search)
         metrics = outcome.result.metrics
         teachers = outcome.summary["teachers"]
+        searched = outcome.summary.get("search")
+        chosen = {"search_chosen": dg.MetadataValue.json(searched["chosen"])} if searched else {}
         return dg.MaterializeResult(
             metadata={
                 "candidate": str(candidate.root),
@@ -187,6 +194,8 @@ def build_training_assets(
                 ],
                 "test_start": str(outcome.result.test_start),
                 "reward_loop": training.reward_config.enabled,
+                "search_trials": searched["trials"] if searched else 0,
+                **chosen,
             }
         )
 
