@@ -28,10 +28,9 @@ from sensequant_assets.defs.partitions import (
 )
 from sensequant_assets.defs.tags import allow_tags
 from sensequant_assets.inputs import check_inputs, read_input
-from sensequant_assets.partition_history import extend_to
-from sensequant_assets.run_pool import RunPool, RunSpec
-from sensequant_assets.run_progress import PhaseProgress, run_phase
-from sensequant_assets.runs import (
+from sensequant_assets.orchestration.run_pool import RunPool, RunSpec
+from sensequant_assets.orchestration.run_progress import PhaseProgress, run_phase
+from sensequant_assets.orchestration.runs import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -41,6 +40,7 @@ from sensequant_assets.runs import (
     cli_instance,
     parse_date,
 )
+from sensequant_assets.partition_history import extend_to
 from sensequant_assets.settings import Settings, SettingsError, load_settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, check_future_data

@@ -21,7 +21,7 @@ from sensequant_assets import cli_candidates
 from sensequant_assets.cli import main
 from sensequant_assets.defs import build_defs
 from sensequant_assets.inputs import InputError, check_inputs
-from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from sensequant_assets.orchestration.runs import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sensequant_assets.settings import load_settings
 from sensequant_assets.sources.base import SourceError
 from sensequant_assets.sources.files import FilesSource
