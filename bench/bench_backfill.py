@@ -21,7 +21,7 @@ from harness import bench_home, peak_memory_mib, report
 
 from sensequant_assets.defs.jobs import OHLCV_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
-from sensequant_assets.ingest import MarketData
+from sensequant_assets.sources.ingest import MarketData
 from sensequant_assets.storage import connect
 
 START, END = dt.date(2023, 1, 2), dt.date(2025, 12, 31)

@@ -66,8 +66,8 @@ from sensequant_assets.defs.duckdb_io import TransactionalDuckDBPandasIOManager 
 from sensequant_assets.defs.jobs import OHLCV_JOB  # noqa: E402
 from sensequant_assets.defs.partitions import one_symbol_range_tags  # noqa: E402
 from sensequant_assets.defs.resources import MarketData  # noqa: E402
-from sensequant_assets.ingest import PriceChecks  # noqa: E402
 from sensequant_assets.settings import Settings, get_settings, load_settings  # noqa: E402
+from sensequant_assets.sources.ingest import PriceChecks  # noqa: E402
 from sensequant_assets.storage import WAREHOUSE_SCHEMA  # noqa: E402
 
 HISTORY_START = dt.date(2008, 1, 1)

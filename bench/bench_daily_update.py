@@ -18,7 +18,7 @@ from harness import bench_home, peak_memory_mib, report
 
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB
 from sensequant_assets.defs.partitions import one_day_all_symbols_tags
-from sensequant_assets.ingest import MarketData
+from sensequant_assets.sources.ingest import MarketData
 
 DAY = dt.date(2025, 12, 31)
 

@@ -67,7 +67,7 @@ from sensequant_assets.defs.assets.market_data import _emit  # noqa: E402
 from sensequant_assets.defs.checks import GUARDRAILS, failing_partitions  # noqa: E402
 from sensequant_assets.defs.partitions import one_symbol_range_tags, sessions_by_symbol  # noqa: E402
 from sensequant_assets.defs.tags import ingest_policy  # noqa: E402
-from sensequant_assets.ingest import MarketData, PriceChecks  # noqa: E402
+from sensequant_assets.sources.ingest import MarketData, PriceChecks  # noqa: E402
 
 SYMBOL, WARMUP_SYMBOL = "INFY", "ITC"
 DEEP_PARTITIONS = 453_000

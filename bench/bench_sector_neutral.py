@@ -31,11 +31,8 @@ from scipy import stats
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.evaluation.block_test import block_mean_test
 from sensequant_assets.evaluation.skill import daily_rank_ic
-from sensequant_assets.sources.synthetic import (
-    IC_HORIZON,
-    SyntheticSource,
-    planted_signal,
-)
+from sensequant_assets.sources.synthetic import SyntheticSource
+from sensequant_assets.sources.synthetic_signal import IC_HORIZON, planted_signal
 from sensequant_assets.universe import INDEX_SYMBOL, load_universe
 
 HISTORY, MEASURED, END = dt.date(2021, 6, 1), dt.date(2023, 3, 1), dt.date(2024, 12, 31)

@@ -40,9 +40,9 @@ from typing import Any
 import pandas as pd
 
 from sensequant_assets.calendar import TradingCalendar
-from sensequant_assets.evaluation.backtest import CostModel
 from sensequant_assets.evaluation.baselines import BASELINE_NAMES
 from sensequant_assets.evaluation.calibration import CalibrationSetup, synthetic_universe
+from sensequant_assets.evaluation.costs import CostModel
 from sensequant_assets.evaluation.skill import skill_tests
 from sensequant_assets.evaluation.walk_forward import walk_forward_folds, walk_forward_predictions
 from sensequant_assets.features import WARMUP_SESSIONS, feature_columns

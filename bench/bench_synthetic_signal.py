@@ -5,7 +5,7 @@
 Part 1 measures, at each gain of ``GAINS`` over seeds 0..seeds-1 (the same seeds at every
 gain, so the curve is smooth), the IC of ``planted_signal`` as ``signal_ics`` defines it: the
 default universe's equities, 2022-2024, 7-session forward return in excess of the NIFTY 50.
-It prints the ``_IC_TABLE`` literal for ``sources/synthetic.py``. Part 2 builds sources by
+It prints the ``_IC_TABLE`` literal for ``sources/synthetic_signal.py``. Part 2 builds sources by
 ``signal_ic`` alone (what users set), on seeds the table never saw, and prints per target the
 observable IC (mean, standard deviation and range over seeds), the latent factor's IC and the
 5/10/20-session momentum ICs. docs/synthetic.md reports both tables.
@@ -21,12 +21,8 @@ import time
 import numpy as np
 
 from sensequant_assets.calendar import TradingCalendar
-from sensequant_assets.sources.synthetic import (
-    _IC_TABLE,
-    MOMENTUM_HORIZONS,
-    SyntheticSource,
-    signal_ics,
-)
+from sensequant_assets.sources.synthetic import SyntheticSource
+from sensequant_assets.sources.synthetic_signal import _IC_TABLE, MOMENTUM_HORIZONS, signal_ics
 from sensequant_assets.universe import Universe, load_universe
 
 START, END = dt.date(2022, 1, 1), dt.date(2024, 12, 31)
@@ -66,7 +62,7 @@ def main() -> None:
         print("  WARNING: IC is not increasing in g; add seeds before using this table")
     print(f"_IC_TABLE = {tuple(table)}")
     if tuple(table) != _IC_TABLE:
-        print("(differs from the table in sources/synthetic.py)")
+        print("(differs from the table in sources/synthetic_signal.py)")
 
     seeds = range(CHECK_SEED_OFFSET, CHECK_SEED_OFFSET + args.check_seeds)
     momentum = "  ".join(f"mom{h:<2}" for h in MOMENTUM_HORIZONS)

@@ -22,7 +22,7 @@ from harness import bench_home, peak_memory_mib, report
 
 from sensequant_assets.defs.jobs import TEACHER_JOB
 from sensequant_assets.defs.partitions import teacher_blocks
-from sensequant_assets.ingest import MarketData
+from sensequant_assets.sources.ingest import MarketData
 from sensequant_assets.storage import WAREHOUSE_SCHEMA, connect
 from sensequant_assets.training import TrainingWindow
 from sensequant_assets.training.candidate import DISTILLATION_MEMO

@@ -15,8 +15,8 @@ from typing import TypeVar
 
 from sensequant_assets.calendar import load_holiday_file
 from sensequant_assets.evaluation.stress.windows import load_stress_windows
+from sensequant_assets.features.sentiment import read_headlines
 from sensequant_assets.quality.corporate_actions import BadRowsError, read_corporate_actions
-from sensequant_assets.sentiment import read_headlines
 from sensequant_assets.settings import Settings
 from sensequant_assets.universe import InvalidSymbolError, check_symbol, scrip_master_codes
 

@@ -3,7 +3,8 @@
 Every field maps to one environment variable (``SENSEQUANT_<FIELD>`` unless an alias says
 otherwise, e.g. the ``BREEZE_*`` credentials). A bad value stops start-up with a message that
 names the variable, because a typo in a cron job's environment should fail loudly, not fall
-back to a default.
+back to a default. How a value is spelled, and the message a bad one becomes, are
+:mod:`sensequant_assets.settings_parsing`.
 """
 
 from __future__ import annotations
@@ -28,24 +29,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.live.demotion import DEMOTION_SESSIONS
 from sensequant_assets.live.staging import STAGING_SESSIONS
+from sensequant_assets.settings_parsing import (
+    OBJECT_STORE_SCHEMES,
+    defect_kinds,
+    error_message,
+    http_url,
+    registry_database,
+    warehouse_uri,
+)
 
 ENV_PREFIX = "SENSEQUANT_"
-SECRET_ENV_NAMES = frozenset(
-    {
-        "BREEZE_API_KEY",
-        "BREEZE_API_SECRET",
-        "BREEZE_SESSION_TOKEN",
-        "DAGSTER_PG_PASSWORD",
-        "SENSEQUANT_REGISTRY_URL",
-        "SENSEQUANT_WEBHOOK_URL",
-    }
-)
 EMBEDDED = "sqlite"
 """``SENSEQUANT_REGISTRY_URL`` value choosing the SQLite files under the home."""
 DEFECT_KINDS = ("negative_volume", "broken_ohlc", "missing_days", "unadjusted_split")
 MAX_SIGNAL_IC = 0.15
 """Highest planted-signal rank IC the synthetic source is calibrated for (docs/synthetic.md)."""
-OBJECT_STORE_SCHEMES = ("s3", "s3a")
 
 
 def _seed(name: str) -> AliasChoices:
@@ -303,52 +301,22 @@ class Settings(BaseSettings):
     @field_validator("registry_url")
     @classmethod
     def _registry_database(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or value.get_secret_value() == EMBEDDED:
-            return value
-        try:
-            url = sa.make_url(value.get_secret_value())
-        except sa.exc.ArgumentError:
-            raise ValueError("must be a postgresql:// URL or sqlite") from None
-        if url.get_backend_name() != "postgresql":
-            raise ValueError(f"must be a postgresql:// URL or sqlite, not {url.drivername}://")
-        return value
+        return registry_database(value, EMBEDDED)
 
     @field_validator("synthetic_defects")
     @classmethod
     def _known_defects(cls, value: str) -> str:
-        kinds = [k.strip() for k in value.split(",") if k.strip()]
-        if kinds == ["all"]:
-            return ",".join(DEFECT_KINDS)
-        unknown = sorted(set(kinds) - set(DEFECT_KINDS))
-        if unknown:
-            raise ValueError(
-                f"unknown defect kind(s) {unknown}; choose from {list(DEFECT_KINDS)} or 'all'"
-            )
-        return ",".join(kinds)
+        return defect_kinds(value, DEFECT_KINDS)
 
-    @field_validator("breeze_base_url")
+    @field_validator("breeze_base_url", "aws_endpoint_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/") if value else value
+        return http_url(value)
 
     @field_validator("warehouse_uri")
     @classmethod
     def _supported_uri(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
-        if scheme not in OBJECT_STORE_SCHEMES and scheme not in ("", "file"):
-            raise ValueError("must be an s3:// URI or a local path")
-        return value.strip().rstrip("/")
-
-    @field_validator("aws_endpoint_url")
-    @classmethod
-    def _endpoint_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/") if value else value
+        return warehouse_uri(value)
 
     @model_validator(mode="after")
     def _warehouse_requirements(self) -> Settings:
@@ -498,18 +466,6 @@ class Settings(BaseSettings):
         return [s.strip().upper() for s in self.symbols.split(",") if s.strip()]
 
 
-def _env_name(loc: str) -> str:
-    """The variable(s) a validation error refers to; ``loc`` is a field name or an alias."""
-    for name, info in Settings.model_fields.items():
-        alias = info.validation_alias
-        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
-        if loc == name or loc in choices:
-            if isinstance(alias, AliasChoices):
-                return " or ".join(str(c) for c in choices)
-            return alias if isinstance(alias, str) else f"{ENV_PREFIX}{name.upper()}"
-    return loc
-
-
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, turning validation errors into one clear message.
 
@@ -522,16 +478,7 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return widened(Settings(**overrides))
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = [str(part) for part in err["loc"]]
-            where = _env_name(loc[0]) if loc else "configuration"
-            got = err.get("input")
-            secret = where in SECRET_ENV_NAMES
-            shown = "" if not loc or secret or isinstance(got, dict) else f" (got {got!r})"
-            message = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {message}{shown}" if loc else message)
-        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+        raise SettingsError(error_message(exc, Settings.model_fields, ENV_PREFIX)) from None
 
 
 @lru_cache(maxsize=1)

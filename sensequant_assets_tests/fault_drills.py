@@ -251,7 +251,7 @@ def ledger_calls(data_dir: Path) -> Counter[str]:
 
 def failed_run_errors(instance: dg.DagsterInstance) -> dict[str, str]:
     """Symbol → step-failure message of every failed one-symbol ingest run."""
-    from sensequant_assets.runs import step_failure
+    from sensequant_assets.orchestration.runs import step_failure
 
     errors = {}
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])):
@@ -344,8 +344,8 @@ def build_candidates(
     from sensequant_assets.artifacts import ArtifactLayout
     from sensequant_assets.defs import build_defs
     from sensequant_assets.defs.jobs import CANDIDATE_JOB
-    from sensequant_assets.historical import HistoricalRequest, run_historical
-    from sensequant_assets.runs import QUIET
+    from sensequant_assets.orchestration.historical import HistoricalRequest, run_historical
+    from sensequant_assets.orchestration.runs import QUIET
     from sensequant_assets.settings import load_settings
 
     settings = load_settings()
@@ -503,7 +503,7 @@ class DiskFullWorker:
 
 def _worker() -> None:
     from sensequant_assets.defs import build_defs
-    from sensequant_assets.runs import QUIET, step_failure
+    from sensequant_assets.orchestration.runs import QUIET, step_failure
     from sensequant_assets.settings import load_settings
 
     # Ignored, SIGXFSZ no longer kills the process: the write fails with EFBIG instead.

@@ -17,13 +17,13 @@ from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.cli import EXIT_OK, EXIT_USAGE, main
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import PROMOTE_JOB
+from sensequant_assets.orchestration.run_progress import PROGRESS_TAG
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.deployment import (
     current_production,
     current_staging,
     deploy_to_staging,
 )
-from sensequant_assets.run_progress import PROGRESS_TAG
 from sensequant_assets.settings import load_settings
 
 PILOT = ["historical-run", "--symbols", "RELIANCE,TCS", "--start-date", "2024-01-01",

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.defs.jobs import PROMOTE_JOB
+from sensequant_assets.orchestration.runs import step_failure
 from sensequant_assets.registry import (
     PRODUCTION,
     StateManager,
@@ -35,7 +36,6 @@ from sensequant_assets.release.deployment import (
     deploy_to_production,
     rollback_production,
 )
-from sensequant_assets.runs import step_failure
 from sensequant_assets_tests.databases import lifted, shell
 from sensequant_assets_tests.deployable import approved_candidate, release_audit, student
 

@@ -18,7 +18,7 @@ from sensequant_assets.cli import main
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import OHLCV_JOB, TEACHER_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
-from sensequant_assets.runs import EXIT_USAGE
+from sensequant_assets.orchestration.runs import EXIT_USAGE
 from sensequant_assets.settings import load_settings
 from sensequant_assets.sources.files import symbols_in
 from sensequant_assets.universe import UnknownSymbolError, universe_for

@@ -5,16 +5,17 @@ import pandas as pd
 import pytest
 
 from sensequant_assets.evaluation.backtest import (
-    CostModel,
     available_modes,
     backtest,
+    equity_curve,
+    next_session_returns,
+    positions_from_predictions,
+)
+from sensequant_assets.evaluation.costs import CostModel, periodic_risk_free
+from sensequant_assets.evaluation.passive_books import (
     benchmark_next_returns,
     buy_and_hold,
     cash,
-    equity_curve,
-    next_session_returns,
-    periodic_risk_free,
-    positions_from_predictions,
     sixty_forty,
 )
 

@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensequant_assets.evaluation.backtest import CostModel
 from sensequant_assets.evaluation.baselines import (
     SCORE_COLUMNS,
     BaselineScorer,
@@ -13,6 +12,7 @@ from sensequant_assets.evaluation.baselines import (
 )
 from sensequant_assets.evaluation.block_test import block_mean_test
 from sensequant_assets.evaluation.calibration import CalibrationSetup, synthetic_universe
+from sensequant_assets.evaluation.costs import CostModel
 from sensequant_assets.evaluation.skill import daily_rank_ic, skill_tests
 from sensequant_assets.evaluation.walk_forward import (
     OOS_COLUMNS,

@@ -29,15 +29,14 @@ from sensequant_assets.settings import load_settings
 from sensequant_assets.sources import build_source
 from sensequant_assets.sources.backoff import Backoff
 from sensequant_assets.sources.base import MarketDataSource, SourceError
-from sensequant_assets.sources.breeze import (
+from sensequant_assets.sources.breeze import BreezeSource
+from sensequant_assets.sources.breeze_errors import (
     BreezeRequestFailed,
     BreezeSessionExpired,
-    BreezeSource,
     BreezeUnknownCode,
-    candles_frame,
-    classify_reply,
 )
 from sensequant_assets.sources.breeze_logs import rotate_sdk_logs
+from sensequant_assets.sources.breeze_replies import candles_frame, classify_reply
 from sensequant_assets.sources.rate_limit import (
     LOCK_KEY,
     CallLedger,
@@ -657,7 +656,8 @@ def test_a_busy_ledger_fails_the_fetch_by_name_before_any_call(
 IMPORT_TIMEOUT_SCRIPT = """
 import datetime as dt, pathlib, sys, time
 from sensequant_assets.calendar import TradingCalendar
-from sensequant_assets.sources.breeze import BreezeRequestFailed, BreezeSource
+from sensequant_assets.sources.breeze_errors import BreezeRequestFailed
+from sensequant_assets.sources.breeze import BreezeSource
 from sensequant_assets.sources.rate_limit import CallLedger
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.fake_breeze import HANG, SECURITY_MASTER, FakeBreeze

@@ -105,7 +105,7 @@ def test_train_shows_progress_and_builds_a_candidate(
 
 
 def test_contiguous_blocks_become_one_range_each() -> None:
-    from sensequant_assets.runs import contiguous
+    from sensequant_assets.orchestration.runs import contiguous
 
     ordered = ["w1", "w2", "w3", "w4", "w5", "w6"]
     assert contiguous(ordered, ["w2", "w3", "w5"]) == [["w2", "w3"], ["w5"]]

@@ -17,6 +17,7 @@ from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import OHLCV_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
 from sensequant_assets.inputs import InputError, check_inputs
+from sensequant_assets.orchestration.runs import EXIT_USAGE
 from sensequant_assets.quality.corporate_actions import (
     AdjustedWarehouse,
     BadRowsError,
@@ -24,7 +25,6 @@ from sensequant_assets.quality.corporate_actions import (
     CorporateActions,
     read_corporate_actions,
 )
-from sensequant_assets.runs import EXIT_USAGE
 from sensequant_assets.settings import Settings, load_settings
 from sensequant_assets.storage import Warehouse
 

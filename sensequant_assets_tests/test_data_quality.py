@@ -17,13 +17,13 @@ from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import CANDIDATE_JOB
 from sensequant_assets.defs.tags import scope_tags
 from sensequant_assets.features import WARMUP_SESSIONS
+from sensequant_assets.features.sentiment import coverage_summary
 from sensequant_assets.quality.audit import archived_negative_volumes, teacher_windows
 from sensequant_assets.quality.corporate_actions import CorporateAction, CorporateActions
 from sensequant_assets.quality.summary import WindowSpan, summarise_quality
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
 from sensequant_assets.release.quality_section import MISSING_NOTE, manifest_quality
-from sensequant_assets.sentiment import coverage_summary
 from sensequant_assets.settings import load_settings
 from sensequant_assets.storage import RawArchive
 from sensequant_assets_tests.evidence import write_evidence

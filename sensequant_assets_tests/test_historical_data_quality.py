@@ -22,7 +22,7 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import CANDIDATE_JOB
 from sensequant_assets.defs.tags import scope_tags
-from sensequant_assets.historical import HistoricalRequest, run_historical
+from sensequant_assets.orchestration.historical import HistoricalRequest, run_historical
 from sensequant_assets.settings import load_settings
 from sensequant_assets.sources.synthetic import SyntheticSource
 from sensequant_assets.storage import Warehouse

@@ -8,7 +8,7 @@ import pytest
 
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from sensequant_assets.historical import HistoricalRequest, run_historical
+from sensequant_assets.orchestration.historical import HistoricalRequest, run_historical
 from sensequant_assets.registry import StateManager
 from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.evidence import write_evidence

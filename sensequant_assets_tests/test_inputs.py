@@ -17,11 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sensequant_assets import cli_candidates
-from sensequant_assets.cli import main
+from sensequant_assets.cli import candidates, main
 from sensequant_assets.defs import build_defs
 from sensequant_assets.inputs import InputError, check_inputs
-from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from sensequant_assets.orchestration.runs import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sensequant_assets.settings import load_settings
 from sensequant_assets.sources.base import SourceError
 from sensequant_assets.sources.files import FilesSource
@@ -190,7 +189,7 @@ def test_a_rollback_to_a_missing_bundle_is_one_line(
     def missing(*_args: object, **_kwargs: object) -> None:
         raise FileNotFoundError("cannot roll back to run_a: its bundle is missing from /prod")
 
-    monkeypatch.setattr(cli_candidates, "rollback_production", missing)
+    monkeypatch.setattr(candidates, "rollback_production", missing)
     code, out, err = _run(["candidates", "rollback", "--by", "ops"], capsys)
     assert code == EXIT_FAILED
     assert "Traceback" not in out + err

@@ -10,10 +10,10 @@ from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import OHLCV_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
 from sensequant_assets.defs.types import OhlcvBars
-from sensequant_assets.ingest import BAR_COLUMNS, Ingestor, IngestResult
 from sensequant_assets.quality import validate_ohlcv
 from sensequant_assets.quality.contract import BAR_DTYPES
 from sensequant_assets.settings import load_settings
+from sensequant_assets.sources.ingest import BAR_COLUMNS, Ingestor, IngestResult
 from sensequant_assets_tests.bar_files import clean_bars
 from sensequant_assets_tests.jobs import JAN, run_job, stored
 

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensequant_assets.evaluation.backtest import CostModel, backtest, next_session_returns
+from sensequant_assets.evaluation.backtest import backtest, next_session_returns
+from sensequant_assets.evaluation.costs import CostModel
 from sensequant_assets.evaluation.optimizer import (
     TRIAL_COLUMNS,
     ParameterGrid,

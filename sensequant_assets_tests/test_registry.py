@@ -41,7 +41,7 @@ from sensequant_assets.registry import (
     TamperedRegistryError,
     UnknownRunError,
 )
-from sensequant_assets.registry.manager import LOCK_KEY
+from sensequant_assets.registry.access import LOCK_KEY
 from sensequant_assets.registry.schema import MIGRATIONS
 from sensequant_assets_tests.databases import DRIVER_ERRORS, execute, shell, write_locked
 from sensequant_assets_tests.evidence import write_evidence

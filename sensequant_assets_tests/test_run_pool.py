@@ -16,7 +16,7 @@ from sensequant_assets.cli import EXIT_FAILED, EXIT_OK, main
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import OHLCV_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
-from sensequant_assets.run_pool import (
+from sensequant_assets.orchestration.run_pool import (
     MIN_RUNS_PER_WORKER,
     RunOutcome,
     RunPool,

@@ -4,7 +4,7 @@ import io
 
 from rich.console import Console
 
-from sensequant_assets.run_progress import PhaseProgress, Snapshot
+from sensequant_assets.orchestration.run_progress import PhaseProgress, Snapshot
 
 
 class Clock:

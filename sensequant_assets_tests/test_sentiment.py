@@ -9,7 +9,7 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import SENTIMENT_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
-from sensequant_assets.sentiment import (
+from sensequant_assets.features.sentiment import (
     HeadlineFileError,
     coverage,
     read_headlines,
@@ -65,7 +65,7 @@ def test_sentiment_asset_reports_coverage(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_for_keys_keeps_only_requested_symbol_days(tmp_path: Path) -> None:
-    from sensequant_assets.sentiment import for_keys
+    from sensequant_assets.features.sentiment import for_keys
 
     path = tmp_path / "h.csv"
     path.write_text(HEADLINES)

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensequant_assets.evaluation.backtest import CostModel
 from sensequant_assets.evaluation.block_test import block_mean_test
+from sensequant_assets.evaluation.costs import CostModel
 from sensequant_assets.evaluation.skill import daily_rank_ic, skill_tests
 
 SECTORS = {f"{sector}{k}": sector for sector in "ABCD" for k in range(4)}

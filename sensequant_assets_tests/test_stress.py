@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensequant_assets.evaluation.backtest import CostModel, next_session_returns
+from sensequant_assets.evaluation.backtest import next_session_returns
+from sensequant_assets.evaluation.costs import CostModel
 from sensequant_assets.evaluation.stress.replay import run_stress_tests
 from sensequant_assets.evaluation.stress.report import write_stress_report
 from sensequant_assets.evaluation.stress.result import STRATEGIES, StressResult

@@ -10,11 +10,11 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.evaluation.stress.windows import load_stress_windows
 from sensequant_assets.settings import DEFECT_KINDS, SettingsError, load_settings
 from sensequant_assets.sources.base import OHLCV_COLUMNS, MarketDataSource
-from sensequant_assets.sources.synthetic import (
-    ORIGIN,
+from sensequant_assets.sources.synthetic import SyntheticSource
+from sensequant_assets.sources.synthetic_grid import ORIGIN
+from sensequant_assets.sources.synthetic_signal import (
     SIGNAL_HALF_LIFE,
     SIGNAL_WARMUP,
-    SyntheticSource,
     planted_signal,
     signal_gain,
     signal_ics,

@@ -26,7 +26,7 @@ from sensequant_assets.defs.partitions import (
     one_day_all_symbols_tags,
     one_symbol_range_tags,
 )
-from sensequant_assets.historical import HistoricalRequest, prepare
+from sensequant_assets.orchestration.historical import HistoricalRequest, prepare
 from sensequant_assets.release.lineage import public_configuration
 from sensequant_assets.settings import Settings, SettingsError, load_settings
 from sensequant_assets.storage import DeltaWarehouse, Warehouse

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from sensequant_assets.calendar import MARKET_TIMEZONE, TradingCalendar
-from sensequant_assets.runs import contiguous
+from sensequant_assets.orchestration.runs import contiguous
 
 DATE_FORMAT = "%Y-%m-%d"
 RANGE_START_TAG = "dagster/asset_partition_range_start"

@@ -1,6 +1,6 @@
 """Resources: the domain objects the assets share, and the warehouse IO manager.
 
-``MarketData`` (``ingest``), ``Training`` (``training.resources``) and ``Evaluation``
+``MarketData`` (``sources.ingest``), ``Training`` (``training.resources``) and ``Evaluation``
 (``evaluation.resources``) are plain classes the assets receive as ``dg.ResourceParam``; the IO
 managers are ``duckdb_io`` and ``delta_io``.
 """
@@ -14,8 +14,8 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.defs.delta_io import SliceDeltaLakePandasIOManager
 from sensequant_assets.defs.duckdb_io import TransactionalDuckDBPandasIOManager
 from sensequant_assets.evaluation.resources import Evaluation
-from sensequant_assets.ingest import MarketData
 from sensequant_assets.settings import Settings
+from sensequant_assets.sources.ingest import MarketData
 from sensequant_assets.storage import WAREHOUSE_SCHEMA
 from sensequant_assets.universe import Universe
 

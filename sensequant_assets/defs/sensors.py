@@ -54,6 +54,7 @@ from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.live.demotion import decide_demotion, pinned_model
 from sensequant_assets.live.notify import Notifier
 from sensequant_assets.live.production import SIGNALS_TABLE
+from sensequant_assets.orchestration.runs import step_failure
 from sensequant_assets.registry import APPROVED, StateManager
 from sensequant_assets.registry.approval import production_refusal
 from sensequant_assets.registry.reservation import try_reserve
@@ -65,7 +66,6 @@ from sensequant_assets.release.deployment import (
     rollback_production,
 )
 from sensequant_assets.release.stage import record_failed_candidate
-from sensequant_assets.runs import step_failure
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range

@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sensequant_assets.ingest import IngestPolicy
+from sensequant_assets.sources.ingest import IngestPolicy
 
 CANDIDATE_TAG = "sensequant/candidate"
 SYMBOLS_TAG = "sensequant/symbols"

@@ -42,25 +42,32 @@ Conventions, and why:
   prediction rows without one (each symbol's last bar, unknown closes, unknown symbols) are
   dropped and counted. Consecutive dates are taken to be consecutive sessions: predict every
   session (neutral to stay flat) for the costs of a gap to be counted.
-* **Baselines** use the same t → t+1 alignment over the same dates. Buy-and-hold is the
-  equal-weight portfolio rebalanced daily; its one entry cost (≈ 0.17% once) is ignored.
+* **Baselines** (:mod:`.passive_books`) use the same t → t+1 alignment over the same dates.
+  Buy-and-hold is the equal-weight portfolio rebalanced daily; its one entry cost (≈ 0.17%
+  once) is ignored.
+
+The cost model and the risk-free rate are :mod:`.costs`; the checks of the input frames
+:mod:`.frame_checks`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from sensequant_assets.evaluation.costs import CostModel, periodic_risk_free
+from sensequant_assets.evaluation.frame_checks import (
+    _clean_returns,
+    _day,
+    _reject_duplicates,
+    _require_columns,
+    _symbols,
+    _to_datetime,
+)
 from sensequant_assets.features.labels import DOWN, NEUTRAL, UP
-
-TRADING_DAYS_PER_YEAR = 252
-DELIVERY_ROUND_TRIP_BP = 24.0
-INTRADAY_ROUND_TRIP_BP = 8.0
-DEFAULT_SLIPPAGE_BP = 5.0
 
 Mode = Literal["long_flat", "long_short"]
 MODES: tuple[str, ...] = ("long_flat", "long_short")
@@ -68,60 +75,6 @@ _POSITION_OF_CLASS = {
     "long_flat": {DOWN: 0.0, NEUTRAL: 0.0, UP: 1.0},
     "long_short": {DOWN: -1.0, NEUTRAL: 0.0, UP: 1.0},
 }
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """Trading costs in basis points: the exchange/tax round trip plus slippage per side."""
-
-    round_trip_bp: float = DELIVERY_ROUND_TRIP_BP
-    slippage_bp: float = DEFAULT_SLIPPAGE_BP
-    short_cost_bp_annual: float | None = None
-    """Annual cost of holding a short (stock-borrow fee or futures carry); None: no shorts."""
-
-    def __post_init__(self) -> None:
-        names = ["round_trip_bp", "slippage_bp"]
-        if self.short_cost_bp_annual is not None:
-            names.append("short_cost_bp_annual")
-        for name in names:
-            value = getattr(self, name)
-            if not _is_real(value) or not 0.0 <= float(value) < math.inf:
-                raise ValueError(
-                    f"{name} must be a finite number ≥ 0 (basis points), got {value!r}"
-                )
-
-    @property
-    def shorts_allowed(self) -> bool:
-        return self.short_cost_bp_annual is not None
-
-    @property
-    def short_rate(self) -> float:
-        """Fraction of the short exposure paid per session (0 without a short cost model)."""
-        annual = float(self.short_cost_bp_annual or 0.0) / 1e4
-        return annual / TRADING_DAYS_PER_YEAR
-
-    @property
-    def per_side_rate(self) -> float:
-        """Fraction of the traded amount paid per side: (round_trip_bp/2 + slippage_bp)/1e4."""
-        return (float(self.round_trip_bp) / 2.0 + float(self.slippage_bp)) / 1e4
-
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "round_trip_bp": float(self.round_trip_bp),
-            "slippage_bp": float(self.slippage_bp),
-            "per_side_rate": self.per_side_rate,
-            "short_cost_bp_annual": self.short_cost_bp_annual,
-        }
-
-    @classmethod
-    def delivery(cls, slippage_bp: float = DEFAULT_SLIPPAGE_BP) -> CostModel:
-        """NSE delivery equity, zero brokerage: ≈ 24 bp round trip (STT, stamp, fees, GST)."""
-        return cls(DELIVERY_ROUND_TRIP_BP, slippage_bp)
-
-    @classmethod
-    def intraday(cls, slippage_bp: float = DEFAULT_SLIPPAGE_BP) -> CostModel:
-        """NSE intraday equity: ≈ 8 bp round trip."""
-        return cls(INTRADAY_ROUND_TRIP_BP, slippage_bp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,13 +108,6 @@ class BacktestResult:
 def available_modes(costs: CostModel) -> tuple[str, ...]:
     """The books these costs can run: long_short only with a short cost model."""
     return MODES if costs.shorts_allowed else ("long_flat",)
-
-
-def periodic_risk_free(risk_free_annual: float) -> float:
-    """Per-session rate equivalent to an annual one: (1 + rf)^(1/252) − 1."""
-    if not _is_real(risk_free_annual) or not -1.0 < float(risk_free_annual) < math.inf:
-        raise ValueError(f"risk_free_annual must be a finite rate > −1, got {risk_free_annual!r}")
-    return (1.0 + float(risk_free_annual)) ** (1.0 / TRADING_DAYS_PER_YEAR) - 1.0
 
 
 def next_session_returns(bars: pd.DataFrame) -> pd.DataFrame:
@@ -382,58 +328,6 @@ def _simulate(
     )
 
 
-def buy_and_hold(returns: pd.DataFrame, dates: object) -> pd.Series:
-    """Equal-weight portfolio of every symbol in ``returns``, rebalanced daily to equal weight.
-
-    The value at t is the mean next_return over the symbols known at t (NaN if none). The
-    one-off entry cost is ignored: spread over a multi-year test it is negligible.
-    """
-    clean = _clean_returns(returns)
-    wide = clean.pivot(index="date", columns="symbol", values="next_return")
-    return wide.mean(axis=1).reindex(_date_index(dates)).rename("buy_and_hold")
-
-
-def cash(dates: object, risk_free_annual: float = 0.0) -> pd.Series:
-    """The per-session risk-free rate on every date."""
-    index = _date_index(dates)
-    return pd.Series(periodic_risk_free(risk_free_annual), index=index, name="cash")
-
-
-def sixty_forty(
-    benchmark_returns: pd.Series, dates: object, risk_free_annual: float = 0.0
-) -> pd.Series:
-    """60% benchmark + 40% cash, rebalanced daily (NaN where the benchmark is unknown)."""
-    index = _date_index(dates)
-    benchmark = pd.Series(
-        benchmark_returns.to_numpy(dtype="float64"),
-        index=_date_index(benchmark_returns.index),
-    )
-    if not benchmark.index.is_unique:
-        raise ValueError("benchmark_returns must have one value per date")
-    mixed = 0.6 * benchmark.reindex(index) + 0.4 * periodic_risk_free(risk_free_annual)
-    return mixed.rename("sixty_forty")
-
-
-def benchmark_next_returns(benchmark_bars: pd.DataFrame) -> pd.Series:
-    """Next-session returns of an index series (``date, close``), indexed by date."""
-    _require_columns(benchmark_bars, ("date", "close"), "benchmark_bars")
-    if "symbol" in benchmark_bars.columns and benchmark_bars["symbol"].nunique() > 1:
-        raise ValueError("benchmark_bars hold more than one symbol; pass a single series")
-    close = pd.Series(
-        pd.to_numeric(benchmark_bars["close"], errors="coerce").to_numpy(dtype="float64"),
-        index=pd.DatetimeIndex(_to_datetime(benchmark_bars["date"], "benchmark_bars"), name="date"),
-    )
-    duplicated = close.index.duplicated()
-    if duplicated.any():
-        raise ValueError(f"benchmark_bars have duplicate date {_day(close.index[duplicated][0])}")
-    if (close <= 0).any():
-        raise ValueError(
-            f"benchmark_bars have a non-positive close on {_day(close[close <= 0].index[0])}"
-        )
-    close = close.sort_index()
-    return (close.shift(-1) / close - 1.0).rename("benchmark")
-
-
 def equity_curve(returns: pd.Series) -> pd.Series:
     """Compounded wealth starting at 1.0 before the first return (one more point than returns).
 
@@ -453,85 +347,11 @@ def equity_curve(returns: pd.Series) -> pd.Series:
     return pd.Series(wealth, index=index, name="equity")
 
 
-def _clean_returns(returns: pd.DataFrame) -> pd.DataFrame:
-    _require_columns(returns, ("date", "symbol", "next_return"), "returns")
-    frame = pd.DataFrame(
-        {
-            "date": _to_datetime(returns["date"], "returns"),
-            "symbol": _symbols(returns["symbol"], "returns"),
-            "next_return": pd.to_numeric(returns["next_return"], errors="coerce")
-            .astype("float64")
-            .to_numpy(),
-        }
-    )
-    _reject_duplicates(frame, "returns")
-    return frame
-
-
 def _check_mode(mode: object) -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
 
 
-def _require_columns(frame: object, columns: tuple[str, ...], what: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} lack column(s) {missing}; have {list(frame.columns)}")
-
-
-def _to_datetime(values: pd.Series, what: str) -> np.ndarray:
-    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":  # naive datetime64
-        if values.isna().any():
-            raise ValueError(f"{what} have a missing date ({int(values.isna().sum())} row(s))")
-        return values.to_numpy().astype("datetime64[ns]")
-    try:
-        parsed = pd.to_datetime(pd.Series(values))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{what} have a 'date' that is not a date: {exc}") from exc
-    if getattr(parsed.dt, "tz", None) is not None:
-        raise ValueError(f"{what} dates must be naive local market dates, got {parsed.dt.tz}")
-    if parsed.isna().any():
-        raise ValueError(f"{what} have a missing date ({int(parsed.isna().sum())} row(s))")
-    return parsed.astype("datetime64[ns]").to_numpy()
-
-
-def _date_index(dates: object) -> pd.DatetimeIndex:
-    index = pd.DatetimeIndex(pd.to_datetime(pd.Index(dates)), name="date")
-    if index.tz is not None:
-        raise ValueError("dates must be naive local market dates")
-    return index.astype("datetime64[ns]")
-
-
-def _symbols(values: pd.Series, what: str) -> np.ndarray:
-    missing = values.isna().to_numpy()
-    if missing.any():
-        raise ValueError(f"{what} have a missing symbol ({int(missing.sum())} row(s))")
-    return values.to_numpy()
-
-
-def _reject_duplicates(frame: pd.DataFrame, what: str) -> None:
-    duplicated = frame.duplicated(["date", "symbol"], keep="first").to_numpy()
-    if duplicated.any():
-        row = frame[duplicated].iloc[0]
-        raise ValueError(
-            f"{what} have duplicate (date, symbol) rows: {row['symbol']} on {_day(row['date'])}"
-            f" ({int(duplicated.sum())} extra row(s))"
-        )
-
-
 def _plain(value: object) -> object:
     """A numpy scalar as the Python value it holds, so messages read ``3``, not ``np.int64(3)``."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _day(value: object) -> str:
-    try:
-        return pd.Timestamp(value).date().isoformat()
-    except (ValueError, TypeError):
-        return str(value)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)

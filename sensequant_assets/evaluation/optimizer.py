@@ -35,16 +35,16 @@ import pandas as pd
 
 from sensequant_assets.evaluation.backtest import (
     _POSITION_OF_CLASS,
-    TRADING_DAYS_PER_YEAR,
-    CostModel,
     _Layout,
+    _simulate,
+    next_session_returns,
+)
+from sensequant_assets.evaluation.costs import TRADING_DAYS_PER_YEAR, CostModel, periodic_risk_free
+from sensequant_assets.evaluation.frame_checks import (
     _reject_duplicates,
     _require_columns,
-    _simulate,
     _symbols,
     _to_datetime,
-    next_session_returns,
-    periodic_risk_free,
 )
 from sensequant_assets.features.labels import NEUTRAL, UP
 from sensequant_assets.features.technical import _rsi

@@ -45,7 +45,8 @@ from sensequant_assets.evaluation.stat_tests import statistical_tests
 from sensequant_assets.evaluation.validation import validate_candidate
 from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.settings import Settings
-from sensequant_assets.sources.synthetic import SyntheticSource, signal_ics
+from sensequant_assets.sources.synthetic import SyntheticSource
+from sensequant_assets.sources.synthetic_signal import signal_ics
 from sensequant_assets.training import TrainingWindow, window_data_range
 from sensequant_assets.training.candidate import build_candidate
 from sensequant_assets.training.resources import Training, teacher_window_keys

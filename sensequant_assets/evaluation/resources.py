@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 
 from sensequant_assets.artifacts import AuditLayout, CandidateLayout
-from sensequant_assets.evaluation.backtest import CostModel
 from sensequant_assets.evaluation.champion import compare_with_champion
+from sensequant_assets.evaluation.costs import CostModel
 from sensequant_assets.evaluation.gate import GateThresholds
 from sensequant_assets.evaluation.selection import Selection, overlapping_candidates
 from sensequant_assets.evaluation.stat_tests import run_selection

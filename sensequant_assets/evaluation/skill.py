@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sensequant_assets.evaluation.backtest import CostModel
 from sensequant_assets.evaluation.baselines import BASELINE_NAMES
 from sensequant_assets.evaluation.block_test import block_mean_test
+from sensequant_assets.evaluation.costs import CostModel
 
 MIN_SYMBOLS = 5
 UNKNOWN_SECTOR = "Unclassified"  # the group of symbols a sector map does not know

@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from sensequant_assets.evaluation import performance
-from sensequant_assets.evaluation.backtest import periodic_risk_free
 from sensequant_assets.evaluation.block_test import MIN_BATCHES, block_mean_test
+from sensequant_assets.evaluation.costs import periodic_risk_free
 from sensequant_assets.evaluation.selection import Selection, deflated_sharpe
 from sensequant_assets.evaluation.significance import (
     bootstrap_ci,

@@ -21,20 +21,22 @@ from sensequant_assets.artifacts import CandidateLayout
 from sensequant_assets.classification import classification_report
 from sensequant_assets.evaluation.backtest import (
     BacktestResult,
-    CostModel,
     available_modes,
     backtest,
-    benchmark_next_returns,
-    buy_and_hold,
-    cash,
     next_session_returns,
-    sixty_forty,
 )
 from sensequant_assets.evaluation.books import book_calls
+from sensequant_assets.evaluation.costs import CostModel
 from sensequant_assets.evaluation.optimizer import (
     OptimizationResult,
     ParameterGrid,
     run_optimizer,
+)
+from sensequant_assets.evaluation.passive_books import (
+    benchmark_next_returns,
+    buy_and_hold,
+    cash,
+    sixty_forty,
 )
 from sensequant_assets.evaluation.performance import performance_summary
 from sensequant_assets.evaluation.walk_forward import Fold, candidate_walk_forward

@@ -23,10 +23,10 @@ from sensequant_assets.artifacts import RAW_FILES, AuditLayout, CandidateLayout,
 from sensequant_assets.atomic import write_atomic
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features import WARMUP_SESSIONS
+from sensequant_assets.features.sentiment import coverage_summary
 from sensequant_assets.quality.corporate_actions import load_corporate_actions
 from sensequant_assets.quality.rules import parse_dates
 from sensequant_assets.quality.summary import WindowSpan, summarise_quality
-from sensequant_assets.sentiment import coverage_summary
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range
 

@@ -12,8 +12,8 @@ decide, and a contract that refused it would fail the run instead.
 
 from __future__ import annotations
 
-from sensequant_assets.ingest import BAR_COLUMNS
 from sensequant_assets.quality.rules import PRICE_COLUMNS
+from sensequant_assets.sources.ingest import BAR_COLUMNS
 
 DATE, SYMBOL, VOLUME = "date", "symbol", "volume"
 

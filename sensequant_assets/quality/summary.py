@@ -23,11 +23,11 @@ from typing import Any
 
 import pandas as pd
 
-from sensequant_assets.ingest import format_sessions
 from sensequant_assets.quality.corporate_actions import CorporateActions
 from sensequant_assets.quality.findings import DataQualityError, Finding
 from sensequant_assets.quality.overnight import ACTIONS_VARIABLE, SPLIT_TOLERANCE
 from sensequant_assets.quality.rules import OUTPUT_COLUMNS, validate_ohlcv
+from sensequant_assets.sources.ingest import format_sessions
 
 #: Dates listed per finding kind; the count says how many there are in all.
 MAX_DATES = 5

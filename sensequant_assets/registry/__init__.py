@@ -1,9 +1,11 @@
 """The candidate registry: review decisions, deployments and their audit log in one database.
 
-``StateManager`` is the only way in; see :mod:`sensequant_assets.registry.manager`. What an
-approval binds is in ``evidence``, the statuses in ``lifecycle``, the tables in ``schema``, the
-hash chains in ``chain`` and the tamper checks run before every deployment in ``verify``; the
-errors in ``errors``, the records it returns in ``records`` and the checks of its arguments in
+``StateManager`` is the only way in; see :mod:`sensequant_assets.registry.manager`. Its
+locked, retried transactions are in ``access``, one status change with its audit row in
+``transitions`` and a deployment or rollback in ``deployments``. What an approval binds is in
+``evidence``, the statuses in ``lifecycle``, the tables in ``schema``, the hash chains in
+``chain`` and the tamper checks run before every deployment in ``verify``; the errors in
+``errors``, the records it returns in ``records`` and the checks of its arguments in
 ``arguments``. Import the names below from here: this ``__all__`` is the registry's one list.
 """
 

@@ -15,15 +15,9 @@ shell. Both tables are hash-chained (:mod:`.chain`), and every deployment and ro
 verifies the registry (:mod:`.verify`): one who drops the triggers to edit it is caught before
 anything deploys.
 
-The database is an SQLite file (embedded) or the deployment's Postgres database
-(:mod:`sensequant_assets.database`); the code is the same on both. Concurrency: several
-processes (a Dagster sensor, a reviewer at the CLI) may write at once. Each operation opens its
-own connection (nothing survives a fork), each write holds the registry's one write lock
-(SQLite's ``BEGIN IMMEDIATE``, a Postgres advisory lock) until it commits, so the check ("is it
-ready for review?") and the act ("approve it") cannot interleave with another writer, and a
-writer that finds it held waits and then retries the whole operation until ``timeout`` runs
-out. Only then does it raise :class:`RegistryBusyError`; "database is locked" or a lock
-timeout never reaches the caller.
+The operations are here; what they share lives beside them: :mod:`.access` (where the registry
+is, one write lock, retried while busy: several processes may write at once), :mod:`.transitions`
+(one status change and its audit row) and :mod:`.deployments` (a deployment or rollback).
 """
 
 from __future__ import annotations
@@ -31,28 +25,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import random
-import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
-from sensequant_assets.artifacts import ArtifactLayout
-from sensequant_assets.database import (
-    Location,
-    Tx,
-    database_url,
-    is_busy,
-    is_postgres,
-    reason,
-    shown,
-    transaction,
-)
-from sensequant_assets.registry import chain
+from sensequant_assets.database import Tx
+from sensequant_assets.registry.access import RegistryAccess
 from sensequant_assets.registry.approval import ApprovalTerms, approval_columns
 from sensequant_assets.registry.arguments import (
     _as_date,
@@ -66,27 +46,22 @@ from sensequant_assets.registry.arguments import (
     _require_text,
     _stamp,
 )
-from sensequant_assets.registry.dialects import schema_version
+from sensequant_assets.registry.deployments import current_row, deploy, rollback_row
 from sensequant_assets.registry.errors import (
     _VERBS,
     DeploymentConflictError,
     IllegalTransitionError,
-    NothingToRollBackError,
-    RegistryBusyError,
     RegistryError,
-    UnknownRunError,
     _either,
 )
 from sensequant_assets.registry.evidence import evidence_digests
 from sensequant_assets.registry.lifecycle import (
     APPROVED,
-    DEPLOYED,
     FAILED,
     INITIAL_STATUSES,
     PRODUCTION,
     READY_FOR_REVIEW,
     REJECTED,
-    RETIRED,
     TRANSITIONS,
 )
 from sensequant_assets.registry.records import (
@@ -98,28 +73,18 @@ from sensequant_assets.registry.records import (
     _deployment_from_row,
     _run_from_row,
 )
-from sensequant_assets.registry.schema import empty_registry, ensure_schema
+from sensequant_assets.registry.transitions import (
+    append_change,
+    fetch_run,
+    require_run,
+    transition,
+)
 from sensequant_assets.registry.trial import TRIAL_NOTE, TRIAL_OUTCOMES
 from sensequant_assets.registry.trial import staging_outcome as _staging_outcome
 from sensequant_assets.registry.verify import RegistryCheck, verify_registry
 
-DEFAULT_TIMEOUT_SECONDS = 30.0
-LOCK_KEY = 0x5E45_4E47
-"""The Postgres advisory lock every registry writer holds (the call ledger's is another)."""
 
-T = TypeVar("T")
-Op = Callable[[Tx], T]
-
-
-def _configured_registry() -> Location:
-    """The settings' registry. The settings (pydantic) are imported on this first use only:
-    importing the registry stays light, and reads the environment of the call, not the import."""
-    from sensequant_assets.settings import load_settings
-
-    return ArtifactLayout.of(load_settings()).registry
-
-
-class StateManager:
+class StateManager(RegistryAccess):
     """Transactional access to the candidate registry at ``location``: an SQLite file path, or
     a ``postgresql://`` URL (:func:`~sensequant_assets.database.database_url`); without one,
     the registry the settings configure (``SENSEQUANT_HOME``, ``SENSEQUANT_REGISTRY_URL``).
@@ -130,158 +95,8 @@ class StateManager:
     yet reads as an empty one, and every write raises :class:`RegistryError`.
     """
 
-    def __init__(
-        self,
-        location: Location | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_SECONDS,
-        read_only: bool = False,
-    ):
-        if location is None:
-            location = _configured_registry()
-        raw = location if isinstance(location, sa.URL) else os.fspath(location)
-        if not raw or raw == ":memory:" or (isinstance(raw, str) and raw.startswith("file:")):
-            raise RegistryError(f"the registry needs a file path or a database URL, got {raw!r}")
-        if timeout <= 0:
-            raise RegistryError(f"timeout must be positive, got {timeout!r}")
-        try:
-            self._url = database_url(location)
-        except (ValueError, sa.exc.ArgumentError) as exc:
-            raise RegistryError(
-                f"the registry needs a file path or a database URL: {exc}"
-            ) from None
-        self._timeout = float(timeout)
-        self._read_only = read_only
-        self._absent = False
-        if read_only:
-            self._absent = self._retrying(self._not_created)
-            return
-        if not is_postgres(self._url):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._retrying(lambda: ensure_schema(self._url, self._locked))
-
-    @property
-    def path(self) -> Path:
-        """The SQLite file (:class:`RegistryError` for a Postgres registry)."""
-        if is_postgres(self._url):
-            raise RegistryError(f"the registry {self.where} is a Postgres database, not a file")
-        return Path(str(self._url.database))
-
-    @property
-    def where(self) -> str:
-        """The registry as a message may name it: the file, or the URL without its password."""
-        return shown(self._url)
-
     def __repr__(self) -> str:
         return f"StateManager({self.where!r})"
-
-    # -- connections and transactions --------------------------------------------------------
-
-    def _locked(self, *, write: bool) -> AbstractContextManager[Tx]:
-        return transaction(self._url, write=write, lock_key=LOCK_KEY, timeout=self._timeout)
-
-    def _not_created(self) -> bool:
-        """Is there no registry yet (no file, or an empty database)?"""
-        if not is_postgres(self._url) and not self.path.is_file():
-            return True
-        with self._locked(write=False) as tx:
-            if schema_version(tx) == 0:
-                return True
-        ensure_schema(self._url, self._locked)  # an older file is migrated, a newer refused
-        return False
-
-    def _retrying(self, attempt: Callable[[], T]) -> T:
-        """Run ``attempt`` again while another writer holds the lock, up to the timeout."""
-        deadline = time.monotonic() + self._timeout
-        delay = 0.005
-        while True:
-            try:
-                return attempt()
-            except sa.exc.DBAPIError as exc:
-                if not is_busy(exc):
-                    raise RegistryError(f"registry {self.where}: {reason(exc)}") from exc
-                if time.monotonic() >= deadline:
-                    raise RegistryBusyError(
-                        f"the registry {self.where} stayed busy for more than "
-                        f"{self._timeout:g} s (another process holds a write transaction); "
-                        "nothing was changed, try again"
-                    ) from exc
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 0.25)
-
-    def _transaction(self, op: Op[T], *, write: bool) -> T:
-        def attempt() -> T:
-            with self._locked(write=write) as tx:
-                return op(tx)
-
-        return self._retrying(attempt)
-
-    def _write(self, op: Op[T]) -> T:
-        if self._read_only:
-            raise RegistryError(f"the registry {self.where} was opened read-only")
-        return self._transaction(op, write=True)
-
-    def _read(self, op: Op[T]) -> T:
-        if self._absent:
-            return empty_registry(op)
-        return self._transaction(op, write=False)
-
-    # -- helpers used inside a transaction --------------------------------------------------
-
-    @staticmethod
-    def _fetch(tx: Tx, run_id: str) -> RowMapping | None:
-        return tx.one("SELECT * FROM candidate_runs WHERE run_id = :run_id", run_id=run_id)
-
-    def _require(self, tx: Tx, run_id: str, action: str) -> RowMapping:
-        row = self._fetch(tx, run_id)
-        if row is None:
-            raise UnknownRunError(run_id, action)
-        return row
-
-    @staticmethod
-    def _audit(
-        tx: Tx,
-        run_id: str,
-        from_status: str | None,
-        to_status: str,
-        by: str,
-        at: str,
-        note: str | None = None,
-        evidence: Mapping[str, str] | None = None,
-    ) -> None:
-        row = {"run_id": run_id, "from_status": from_status, "to_status": to_status}
-        chain.append(tx, "status_changes", {
-            **row, "changed_by": by, "changed_at": at, "note": note,
-            "evidence": json.dumps(evidence) if evidence else None,
-        })  # fmt: skip
-
-    def _transition(
-        self,
-        tx: Tx,
-        row: RowMapping,
-        to_status: str,
-        by: str,
-        *,
-        at: str,
-        note: str | None = None,
-        columns: Mapping[str, Any] | None = None,
-        evidence: Mapping[str, str] | None = None,
-    ) -> CandidateRun:
-        """Move ``row`` to ``to_status`` (checked), set ``columns`` and append the audit row
-        (recording ``evidence``, the digests an approval binds)."""
-        run_id, current = row["run_id"], row["status"]
-        if to_status not in TRANSITIONS[current]:
-            raise IllegalTransitionError(run_id, current, to_status)
-        values = {**(columns or {}), "status": to_status, "updated_at": at}
-        assignments = ", ".join(f"{name} = :{name}" for name in values)
-        tx.run(
-            f"UPDATE candidate_runs SET {assignments} WHERE run_id = :run_id AND status = :current",
-            **values,
-            run_id=run_id,
-            current=current,
-        )
-        self._audit(tx, run_id, current, to_status, by, at, note, evidence)
-        return _run_from_row(self._fetch(tx, run_id))  # type: ignore[arg-type]
 
     # -- recording -------------------------------------------------------------------------
 
@@ -338,7 +153,7 @@ class StateManager:
 
         def op(tx: Tx) -> CandidateRun:
             now = _stamp(_now())
-            row = self._fetch(tx, run_id)
+            row = fetch_run(tx, run_id)
             if row is None:
                 if status not in INITIAL_STATUSES:
                     raise IllegalTransitionError(
@@ -361,8 +176,8 @@ class StateManager:
                     "recorded_by": by,
                 }
                 tx.insert("candidate_runs", values)
-                self._audit(tx, run_id, None, status, by, now, "recorded")
-                return _run_from_row(self._fetch(tx, run_id))  # type: ignore[arg-type]
+                append_change(tx, run_id, None, status, by, now, "recorded")
+                return _run_from_row(fetch_run(tx, run_id))  # type: ignore[arg-type]
             if status not in INITIAL_STATUSES:
                 raise IllegalTransitionError(
                     run_id,
@@ -380,7 +195,7 @@ class StateManager:
                 updates["dryrun"] = 1
             if synthetic:
                 updates["synthetic"] = 1
-            return self._transition(tx, row, status, by, at=now, note="recorded", columns=updates)
+            return transition(tx, row, status, by, at=now, note="recorded", columns=updates)
 
         return self._write(op)
 
@@ -392,17 +207,15 @@ class StateManager:
 
         def op(tx: Tx) -> CandidateRun:
             now = _stamp(_now())
-            row = self._fetch(tx, run_id)
+            row = fetch_run(tx, run_id)
             if row is None:
                 tx.insert("candidate_runs", {
                     "run_id": run_id, "status": FAILED, "created_at": now, "updated_at": now,
                     "recorded_by": by, "error": error,
                 })  # fmt: skip
-                self._audit(tx, run_id, None, FAILED, by, now, error)
-                return _run_from_row(self._fetch(tx, run_id))  # type: ignore[arg-type]
-            return self._transition(
-                tx, row, FAILED, by, at=now, note=error, columns={"error": error}
-            )
+                append_change(tx, run_id, None, FAILED, by, now, error)
+                return _run_from_row(fetch_run(tx, run_id))  # type: ignore[arg-type]
+            return transition(tx, row, FAILED, by, at=now, note=error, columns={"error": error})
 
         return self._write(op)
 
@@ -436,7 +249,7 @@ class StateManager:
             "approved_evidence": json.dumps(evidence),
             **deliberate,
         }
-        return self._transition(
+        return transition(
             tx, row, APPROVED, by, at=now, note=note, columns=columns, evidence=evidence
         )
 
@@ -448,7 +261,7 @@ class StateManager:
         beyond a name (``terms``, default: none) in :mod:`~sensequant_assets.registry.approval`."""
         by = _require_text(approved_by, "approved_by")
         return self._write(
-            lambda tx: self._approve(tx, self._require(tx, run_id, "approve"), by, None, terms)
+            lambda tx: self._approve(tx, require_run(tx, run_id, "approve"), by, None, terms)
         )
 
     def reject_candidate_run(self, run_id: str, rejected_by: str, reason: str) -> CandidateRun:
@@ -457,10 +270,10 @@ class StateManager:
         reason = _require_text(reason, "reason")
 
         def op(tx: Tx) -> CandidateRun:
-            row = self._require(tx, run_id, "reject")
+            row = require_run(tx, run_id, "reject")
             now = _stamp(_now())
             columns = {"rejected_by": by, "rejected_at": now, "rejection_reason": reason}
-            return self._transition(tx, row, REJECTED, by, at=now, note=reason, columns=columns)
+            return transition(tx, row, REJECTED, by, at=now, note=reason, columns=columns)
 
         return self._write(op)
 
@@ -477,7 +290,7 @@ class StateManager:
             return self.get_candidate_run(run_id)
 
         def op(tx: Tx) -> CandidateRun:
-            row = self._require(tx, run_id, "auto-approve")
+            row = require_run(tx, run_id, "auto-approve")
             score = row["score"]
             eligible = (
                 row["status"] == READY_FOR_REVIEW
@@ -505,7 +318,7 @@ class StateManager:
         by = _require_text(by, "by")
 
         def op(tx: Tx) -> None:
-            row = self._require(tx, run_id, "record the staging trial of")
+            row = require_run(tx, run_id, "record the staging trial of")
             if row["status"] != APPROVED:
                 raise IllegalTransitionError(
                     run_id, row["status"], APPROVED, "only an approved run is on trial",
@@ -514,7 +327,7 @@ class StateManager:
             if (earlier := _staging_outcome(tx, run_id)) is not None:
                 raise RegistryError(f"{run_id}'s staging trial already ended: {earlier}")
             note = f"{TRIAL_NOTE}{outcome}: {_require_text(reasons, 'reasons')}"
-            self._audit(tx, run_id, APPROVED, APPROVED, by, _stamp(_now()), note)
+            append_change(tx, run_id, APPROVED, APPROVED, by, _stamp(_now()), note)
 
         self._write(op)
 
@@ -523,64 +336,6 @@ class StateManager:
         return self._read(lambda tx: _staging_outcome(tx, run_id))
 
     # -- deployment ------------------------------------------------------------------------
-
-    @staticmethod
-    def _current_row(tx: Tx, stage: str) -> RowMapping | None:
-        return tx.one(
-            "SELECT * FROM deployments WHERE stage = :stage ORDER BY id DESC LIMIT 1", stage=stage
-        )
-
-    def _deploy(
-        self,
-        tx: Tx,
-        row: RowMapping,
-        stage: str,
-        by: str,
-        *,
-        action: str,
-        rollback_to: int | None,
-        reason: str | None = None,
-    ) -> Deployment:
-        """Make ``row`` the live run of ``stage``; checks eligibility, writes history + audit."""
-        run_id, verb = row["run_id"], f"deploy to {stage}"
-        if row["dryrun"]:
-            raise IllegalTransitionError(
-                run_id, row["status"], DEPLOYED, "it is a dry run (never deployed)", action=verb
-            )
-        current = self._current_row(tx, stage)
-        now = _stamp(_now())
-        why = f": {reason}" if reason else ""
-        if stage == PRODUCTION:
-            if DEPLOYED not in TRANSITIONS[row["status"]]:
-                raise IllegalTransitionError(run_id, row["status"], DEPLOYED, action=verb)
-            if current is not None:
-                live = self._require(tx, current["run_id"], "retire")
-                note = f"replaced in production by {run_id} ({action})" + why
-                self._transition(tx, live, RETIRED, by, at=now, note=note)
-            note = (
-                f"{action} to production"
-                + (f", replacing {current['run_id']}" if current is not None else "")
-                + why
-            )
-            self._transition(tx, row, DEPLOYED, by, at=now, note=note)
-        else:
-            if row["status"] != APPROVED:
-                raise IllegalTransitionError(
-                    run_id,
-                    row["status"],
-                    DEPLOYED,
-                    f"it is {row['status']} (staging takes approved runs only)",
-                    action=verb,
-                )
-            if current is not None and current["run_id"] == run_id:
-                raise RegistryError(f"cannot {verb} {run_id}: it is already live in staging")
-        replaced = None if current is None else current["run_id"]
-        new_id = chain.append(tx, "deployments", {
-            "run_id": run_id, "stage": stage, "action": action, "deployed_by": by,
-            "deployed_at": now, "replaced_run_id": replaced, "rollback_to": rollback_to,
-        })  # fmt: skip
-        new = tx.one("SELECT * FROM deployments WHERE id = :id", id=new_id)
-        return _deployment_from_row(new)  # type: ignore[arg-type]
 
     def record_deployment(self, run_id: str, stage: str, by: str) -> Deployment:
         """Record that ``run_id`` went live in ``stage``.
@@ -595,9 +350,9 @@ class StateManager:
 
         def op(tx: Tx) -> Deployment:
             verify_registry(tx).require(f"deploy {run_id} to {stage}")
-            row = self._require(tx, run_id, f"deploy to {stage}")
-            current = self._current_row(tx, stage)
-            return self._deploy(
+            row = require_run(tx, run_id, f"deploy to {stage}")
+            current = current_row(tx, stage)
+            return deploy(
                 tx,
                 row,
                 stage,
@@ -630,14 +385,14 @@ class StateManager:
 
         def op(tx: Tx) -> Deployment:
             verify_registry(tx).require(f"roll {stage} back")
-            target = self._rollback_row(tx, stage)
+            target = rollback_row(tx, stage)
             if to is not None and target["run_id"] != to:
                 raise DeploymentConflictError(
                     f"cannot roll {stage} back to {to}: {stage} changed meanwhile (a rollback "
                     f"now restores {target['run_id']}); nothing was changed, check and retry"
                 )
-            row = self._require(tx, target["run_id"], f"roll {stage} back to")
-            return self._deploy(
+            row = require_run(tx, target["run_id"], f"roll {stage} back to")
+            return deploy(
                 tx, row, stage, by, action="rollback", rollback_to=target["rollback_to"],
                 reason=reason,
             )  # fmt: skip
@@ -648,29 +403,14 @@ class StateManager:
         """The run a ``rollback`` of ``stage`` would restore, without recording anything: a
         caller checks the bundle is still on disk before the registry moves."""
         stage = _check_stage(stage)
-        return self._read(lambda tx: str(self._rollback_row(tx, stage)["run_id"]))
-
-    def _rollback_row(self, tx: Tx, stage: str) -> RowMapping:
-        current = self._current_row(tx, stage)
-        if current is None:
-            raise NothingToRollBackError(
-                f"cannot roll back {stage}: nothing has ever been deployed there"
-            )
-        if current["rollback_to"] is None:
-            raise NothingToRollBackError(
-                f"cannot roll back {stage}: {current['run_id']} is live and no run was "
-                "deployed before it to go back to"
-            )
-        return tx.one(  # type: ignore[return-value]
-            "SELECT * FROM deployments WHERE id = :id", id=current["rollback_to"]
-        )
+        return self._read(lambda tx: str(rollback_row(tx, stage)["run_id"]))
 
     def current_deployment(self, stage: str = PRODUCTION) -> Deployment | None:
         """The latest deployment of ``stage`` (the live run), or ``None``."""
         stage = _check_stage(stage)
 
         def op(tx: Tx) -> Deployment | None:
-            row = self._current_row(tx, stage)
+            row = current_row(tx, stage)
             return None if row is None else _deployment_from_row(row)
 
         return self._read(op)
@@ -699,7 +439,7 @@ class StateManager:
 
     def get_candidate_run(self, run_id: str) -> CandidateRun:
         """The run with this id (:class:`UnknownRunError` if there is none)."""
-        return self._read(lambda tx: _run_from_row(self._require(tx, run_id, "find")))
+        return self._read(lambda tx: _run_from_row(require_run(tx, run_id, "find")))
 
     def get_candidate_runs(
         self, status: str | None = None, include_dryrun: bool = True
@@ -735,7 +475,7 @@ class StateManager:
             if run_id is None:
                 rows = tx.all("SELECT * FROM status_changes ORDER BY id")
             else:
-                self._require(tx, run_id, "read the audit log of")
+                require_run(tx, run_id, "read the audit log of")
                 rows = tx.all(
                     "SELECT * FROM status_changes WHERE run_id = :run_id ORDER BY id", run_id=run_id
                 )

@@ -1,10 +1,7 @@
 """ICICI Direct Breeze daily bars through the official ``breeze-connect`` SDK.
 
-The SDK is awkward to host: importing it downloads the security master over the network,
-resolves ``import config`` against whatever module of that name is loaded, and creates
-``./logs/`` in the current directory. So it is imported lazily, on first use, with its own
-``config.py`` pinned in ``sys.modules`` (endpoint URLs patched for a fake server or proxy) and
-the working directory switched to ``sdk_home``.
+The SDK is awkward to host, so it is imported lazily, on first use, by ``breeze_sdk``; what
+Breeze answers is read by ``breeze_replies``; what a fetch raises is ``breeze_errors``.
 
 Quota is the scarce resource (100 calls/minute, 5,000/day, 1,000 candles per call), so one
 call fetches up to 1,000 candles and every call is first granted by the shared ``CallLedger``.
@@ -18,77 +15,39 @@ blanked and never a whole server reply quoted.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import importlib.util
 import json
 import logging
-import os
 import random
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.sources.backoff import Backoff
-from sensequant_assets.sources.base import OHLCV_COLUMNS, SourceError
-from sensequant_assets.sources.breeze_logs import rotate_sdk_logs
-from sensequant_assets.sources.breeze_timeouts import (
-    bound_sdk_calls,
-    bounded_import,
-    network_failure,
+from sensequant_assets.sources.breeze_errors import (
+    BreezeRequestFailed,
+    BreezeSessionExpired,
+    BreezeUnknownCode,
+    session_help,
 )
+from sensequant_assets.sources.breeze_replies import (
+    Outcome,
+    candles_frame,
+    classify_exception,
+    classify_reply,
+    one_line,
+)
+from sensequant_assets.sources.breeze_sdk import SDK_LOCK, import_sdk, point_config, sdk_urls
+from sensequant_assets.sources.breeze_timeouts import bound_sdk_calls
 from sensequant_assets.sources.rate_limit import CallLedger, LedgerUnavailable, QuotaExhausted
 from sensequant_assets.universe import Universe
 
-__all__ = [
-    "BreezeRequestFailed",
-    "BreezeSessionExpired",
-    "BreezeSource",
-    "BreezeUnknownCode",
-    "QuotaExhausted",
-]
-
 logger = logging.getLogger(__name__)
-
-LOGIN_URL = "https://api.icicidirect.com/apiuser/login?api_key=<your BREEZE_API_KEY>"
-OUTPUT_COLUMNS = (*OHLCV_COLUMNS, "symbol")
-URL_CONSTANTS = ("API_URL", "BREEZE_NEW_URL", "SECURITY_MASTER_URL")
-SDK_MODULE = "breeze_connect.breeze_connect"
-TIMEOUT_SETTING = "SENSEQUANT_BREEZE_TIMEOUT_SECONDS"
-# How much of a server's error text a message may quote.
-ERROR_TEXT_LIMIT = 160
-
-# Guards the process-wide state the SDK depends on: sys.modules["config"], the cwd during
-# import, and the URL constants of its config module while a call is in flight.
-_SDK_LOCK = threading.RLock()
-
-
-class BreezeSessionExpired(SourceError):
-    """The session token was rejected; only a human can issue a new one."""
-
-
-class BreezeUnknownCode(SourceError):
-    """Breeze returned nothing for a range with sessions: the ICICI code is probably wrong."""
-
-
-class BreezeRequestFailed(SourceError):
-    """A call kept failing after every retry, or failed in a way retrying cannot fix."""
-
-
-def session_help(detail: str, what: str) -> str:
-    return (
-        f"Breeze rejected the session for {what} ({detail}). Session tokens are issued daily "
-        f"and expire at midnight IST: log in at {LOGIN_URL}, copy the API_Session value into "
-        "BREEZE_SESSION_TOKEN, and re-run."
-    )
 
 
 class _Secret:
@@ -108,162 +67,6 @@ class _Secret:
     __str__ = __repr__
 
 
-# --- loading the SDK ---------------------------------------------------------------------
-
-
-def _sdk_config_path() -> Path:
-    spec = importlib.util.find_spec("breeze_connect")
-    if spec is None or not spec.submodule_search_locations:
-        raise BreezeRequestFailed("breeze-connect is not installed: pip install breeze-connect")
-    return Path(next(iter(spec.submodule_search_locations))) / "config.py"
-
-
-def _load_sdk_config() -> ModuleType:
-    """A fresh copy of the SDK's own ``config.py`` (it only defines constants and enums)."""
-    spec = importlib.util.spec_from_file_location("config", _sdk_config_path())
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@cache
-def _default_urls() -> dict[str, str]:
-    config = _load_sdk_config()
-    return {name: getattr(config, name) for name in URL_CONSTANTS}
-
-
-def sdk_urls(base_url: str | None) -> dict[str, str]:
-    """The SDK's endpoint constants for ``base_url`` (ICICI's own when None)."""
-    if base_url is None:
-        return _default_urls()
-    base = base_url.rstrip("/")
-    return {
-        "API_URL": f"{base}/breezeapi/api/v1/",
-        "BREEZE_NEW_URL": f"{base}/api/v2/",
-        "SECURITY_MASTER_URL": f"{base}/SecurityMaster.zip",
-    }
-
-
-def _point_config(config: ModuleType, urls: dict[str, str]) -> None:
-    for name, value in urls.items():
-        setattr(config, name, value)
-
-
-def _import_sdk(sdk_home: Path, urls: dict[str, str], timeout: float, what: str) -> ModuleType:
-    """Import the SDK once per process, aimed at ``urls``, with its logs under ``sdk_home``.
-
-    The import downloads the security master; ``timeout`` bounds that download.
-    """
-    with _SDK_LOCK:
-        loaded = sys.modules.get(SDK_MODULE)
-        if loaded is not None:
-            return loaded
-        config = _load_sdk_config()
-        _point_config(config, urls)
-        sdk_dir = str(_sdk_config_path().parent)
-        sdk_home.mkdir(parents=True, exist_ok=True)
-        previous = sys.modules.get("config")
-        path_before = list(sys.path)
-        cwd = os.getcwd()
-        sys.modules["config"] = config
-        try:
-            os.chdir(sdk_home)
-            with bounded_import(timeout):
-                module = importlib.import_module(SDK_MODULE)
-            rotate_sdk_logs()
-            return module
-        except Exception as exc:
-            reason = _network_detail(exc, timeout) or one_line(str(exc))
-            raise BreezeRequestFailed(
-                f"Breeze {what}: could not import breeze-connect, which downloads "
-                f"{urls['SECURITY_MASTER_URL']} at import time: {reason}"
-            ) from exc
-        finally:
-            os.chdir(cwd)
-            if previous is None:
-                sys.modules.pop("config", None)
-            else:
-                sys.modules["config"] = previous
-            # The SDK prepends its folder to sys.path so that a bare `import config` finds it.
-            if sdk_dir not in path_before:
-                sys.path[:] = [p for p in sys.path if p != sdk_dir]
-
-
-# --- reading replies ---------------------------------------------------------------------
-
-Kind = Literal["ok", "retry", "quota", "session", "fail"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    kind: Kind
-    detail: str = ""
-
-
-def one_line(text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
-    """``text`` on one line, cut to ``limit`` characters, for quoting in a message."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _network_detail(exc: BaseException, timeout: float) -> str | None:
-    """What a network failure looks like in a message, or None for any other exception."""
-    failure = network_failure(exc)
-    if failure == "timeout":
-        return f"no reply within {timeout:g} s ({TIMEOUT_SETTING})"
-    if failure == "network":
-        return "the connection failed or was dropped before a reply"
-    return None
-
-
-def recognise_error(text: str) -> Outcome | None:
-    """The known Breeze errors, whether the SDK raised them or the server sent them."""
-    lowered = text.lower()
-    if "limit exceed" in lowered and "day" in lowered:
-        return Outcome("quota", text)
-    if "limit exceed" in lowered and "minute" in lowered:
-        return Outcome("retry", text)
-    if "check session key" in lowered or (
-        "session" in lowered and ("expired" in lowered or "invalid" in lowered)
-    ):
-        return Outcome("session", text)
-    if "check api key" in lowered:
-        return Outcome("fail", f"{text} (check BREEZE_API_KEY)")
-    return None
-
-
-def classify_exception(exc: BaseException, timeout: float) -> Outcome:
-    """An SDK exception: timeouts, network errors and non-JSON bodies are worth another try."""
-    detail = _network_detail(exc, timeout)
-    if detail is not None:
-        return Outcome("retry", detail)
-    return recognise_error(str(exc)) or Outcome("retry", str(exc))
-
-
-def classify_reply(reply: Any) -> Outcome:
-    """Sort a ``get_historical_data_v2`` reply into success, retry or a definite failure.
-
-    Details quote at most the reply's own ``Error`` text, never the reply itself, which may
-    echo request headers (the API key, the session token). The caller redacts and shortens
-    the detail, in that order, so that no cut can leave part of a credential behind.
-    """
-    if not isinstance(reply, dict):
-        return Outcome("retry", f"unexpected reply of type {type(reply).__name__}")
-    error = str(reply.get("Error") or "")
-    if not error and isinstance(reply.get("Success"), list):
-        return Outcome("ok")
-    try:
-        status = int(reply.get("Status"))
-    except (TypeError, ValueError):
-        status = 0
-    known = recognise_error(error) if error else None
-    if known is not None:
-        return known
-    kind: Kind = "retry" if status >= 500 else "fail"
-    return Outcome(kind, f"Status {status}: {error or 'no error message'}")
-
-
 def _candle_day(candle: dict[str, Any]) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(candle.get("datetime", ""))[:10])
@@ -277,32 +80,6 @@ def _candle_key(candle: Any) -> str:
 
 def _v2_date(day: dt.date) -> str:
     return f"{day.isoformat()}T07:00:00.000Z"
-
-
-def candles_frame(candles: Iterable[dict[str, Any]], symbol: str, code: str) -> pd.DataFrame:
-    """Rows as received, sorted by date; ``symbol`` keeps a foreign stock_code visible."""
-    rows = [
-        {
-            "date": c.get("datetime"),
-            "open": c.get("open"),
-            "high": c.get("high"),
-            "low": c.get("low"),
-            "close": c.get("close"),
-            "volume": c.get("volume"),
-            "symbol": symbol
-            if str(c.get("stock_code", "")).strip().upper() == code.upper()
-            else c.get("stock_code"),
-        }
-        for c in candles
-    ]
-    frame = pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
-    order = pd.to_datetime(frame["date"], errors="coerce", format="mixed")
-    return (
-        frame.assign(_order=order)
-        .sort_values("_order", kind="stable", na_position="last")
-        .drop(columns="_order")
-        .reset_index(drop=True)
-    )
 
 
 # --- the source --------------------------------------------------------------------------
@@ -412,7 +189,7 @@ class BreezeSource:
         """The imported SDK and a client with an open session, created on first use."""
         with self._lock:
             if self._client is None:
-                sdk = _import_sdk(self._sdk_home, sdk_urls(self._base_url), self._timeout, what)
+                sdk = import_sdk(self._sdk_home, sdk_urls(self._base_url), self._timeout, what)
                 client = sdk.BreezeConnect(api_key=self._api_key.reveal())
 
                 def generate() -> None:
@@ -504,8 +281,8 @@ class BreezeSource:
 
     def _call_sdk(self, sdk: ModuleType, call: Callable[[], Any]) -> Any:
         # Sources aimed at different servers share the one imported SDK config module.
-        with _SDK_LOCK:
-            _point_config(sdk.config, sdk_urls(self._base_url))
+        with SDK_LOCK:
+            point_config(sdk.config, sdk_urls(self._base_url))
             bound_sdk_calls(sdk, self._timeout)
             return call()
 

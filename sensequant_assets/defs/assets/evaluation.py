@@ -17,10 +17,11 @@ import pandas as pd
 
 from sensequant_assets.artifacts import ACCURACY_REPORT, CandidateLayout
 from sensequant_assets.defs.tags import CandidateScope
-from sensequant_assets.evaluation.backtest import benchmark_next_returns, next_session_returns
+from sensequant_assets.evaluation.backtest import next_session_returns
 from sensequant_assets.evaluation.books import book_calls
 from sensequant_assets.evaluation.gate import decide
 from sensequant_assets.evaluation.outputs import write_json, write_oos, write_validation
+from sensequant_assets.evaluation.passive_books import benchmark_next_returns
 from sensequant_assets.evaluation.resources import Evaluation, MissingInputError
 from sensequant_assets.evaluation.stat_tests import statistical_tests
 from sensequant_assets.evaluation.stress.replay import run_stress_tests

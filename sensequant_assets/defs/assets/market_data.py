@@ -5,7 +5,6 @@ from typing import Any
 
 import dagster as dg
 
-from sensequant_assets import sentiment
 from sensequant_assets.defs.checks import (
     BENCHMARK_CHECKS,
     SENTIMENT_CHECKS,
@@ -17,8 +16,9 @@ from sensequant_assets.defs.checks import (
 from sensequant_assets.defs.partitions import sessions_by_symbol, sessions_of
 from sensequant_assets.defs.tags import ingest_policy
 from sensequant_assets.defs.types import OhlcvBars
-from sensequant_assets.ingest import IngestResult, MarketData, PriceChecks, format_sessions
+from sensequant_assets.features import sentiment
 from sensequant_assets.quality.contract import BAR_DTYPES
+from sensequant_assets.sources.ingest import IngestResult, MarketData, PriceChecks, format_sessions
 from sensequant_assets.universe import INDEX_SYMBOL
 
 GROUP = "market_data"

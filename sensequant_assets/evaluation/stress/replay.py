@@ -26,15 +26,9 @@ import numpy as np
 import pandas as pd
 
 from sensequant_assets.classification import CLASSES
-from sensequant_assets.evaluation.backtest import (
-    CostModel,
-    Mode,
-    backtest,
-    buy_and_hold,
-    cash,
-    periodic_risk_free,
-    sixty_forty,
-)
+from sensequant_assets.evaluation.backtest import Mode, backtest
+from sensequant_assets.evaluation.costs import CostModel, periodic_risk_free
+from sensequant_assets.evaluation.passive_books import buy_and_hold, cash, sixty_forty
 from sensequant_assets.evaluation.performance import (
     CONVENTIONS,
     max_drawdown,

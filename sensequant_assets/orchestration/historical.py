@@ -45,12 +45,12 @@ from sensequant_assets.defs.partitions import (
 from sensequant_assets.defs.tags import DRYRUN_TAG, HISTORICAL_RUN_TAG, OWNER_TAG, scope_tags
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.features import WARMUP_SESSIONS
+from sensequant_assets.orchestration.run_pool import RunPool, RunSpec, RunWorkerDied
+from sensequant_assets.orchestration.run_progress import PhaseProgress, run_phase
+from sensequant_assets.orchestration.runs import PROGRESS, QUIET, step_failure
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.reservation import reserve_new
 from sensequant_assets.release.stage import record_failed_candidate
-from sensequant_assets.run_pool import RunPool, RunSpec, RunWorkerDied
-from sensequant_assets.run_progress import PhaseProgress, run_phase
-from sensequant_assets.runs import PROGRESS, QUIET, step_failure
 from sensequant_assets.settings import EMBEDDED, Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, window_data_range

@@ -18,10 +18,10 @@ import sys
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.live.demotion import pin, unpin
 from sensequant_assets.live.notify import Notifier
+from sensequant_assets.orchestration.runs import EXIT_FAILED, EXIT_OK, UsageError
 from sensequant_assets.registry import STATUSES, DeploymentConflictError, StateManager
 from sensequant_assets.registry.approval import ApprovalTerms, production_refusal
 from sensequant_assets.release.deployment import current_production, rollback_production
-from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError
 from sensequant_assets.settings import Settings
 
 

@@ -6,9 +6,15 @@ import argparse
 import datetime as dt
 
 from sensequant_assets.artifacts import ArtifactLayout
-from sensequant_assets.historical import HistoricalRequest, prepare, run_historical
+from sensequant_assets.orchestration.historical import HistoricalRequest, prepare, run_historical
+from sensequant_assets.orchestration.runs import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    cli_instance,
+    parse_date,
+)
 from sensequant_assets.partition_history import extend_to
-from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError, cli_instance, parse_date
 from sensequant_assets.settings import Settings
 from sensequant_assets.universe import INDEX_SYMBOL, universe_for
 

@@ -5,6 +5,10 @@ named by ``DAGSTER_HOME`` (an ephemeral one when it is unset), so what a cron jo
 visible in Dagit afterwards. Exit codes: 0 success, 1 a run failed (or a file operation), 2
 bad arguments, configuration or input files. A known failure prints one ``error:`` line on
 stderr, never a traceback.
+
+This module parses the arguments and holds ``ingest``, ``train`` and ``universe``; every other
+subcommand is a module of its own here that adds its parser (``candidates``, ``historical``,
+``prune``, ``signals``). The runs are launched through ``sensequant_assets.orchestration``.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from sensequant_assets import cli_candidates, cli_historical, cli_prune, cli_signals
 from sensequant_assets.calendar import TradingCalendar
+from sensequant_assets.cli import candidates, historical, prune, signals
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import BENCHMARK_JOB, OHLCV_JOB, TEACHER_JOB
 from sensequant_assets.defs.partitions import (
@@ -28,10 +32,9 @@ from sensequant_assets.defs.partitions import (
 )
 from sensequant_assets.defs.tags import allow_tags
 from sensequant_assets.inputs import check_inputs, read_input
-from sensequant_assets.partition_history import extend_to
-from sensequant_assets.run_pool import RunPool, RunSpec
-from sensequant_assets.run_progress import PhaseProgress, run_phase
-from sensequant_assets.runs import (
+from sensequant_assets.orchestration.run_pool import RunPool, RunSpec
+from sensequant_assets.orchestration.run_progress import PhaseProgress, run_phase
+from sensequant_assets.orchestration.runs import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -41,6 +44,7 @@ from sensequant_assets.runs import (
     cli_instance,
     parse_date,
 )
+from sensequant_assets.partition_history import extend_to
 from sensequant_assets.settings import Settings, SettingsError, load_settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training import TrainingWindow, check_future_data
@@ -260,10 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     codes.add_argument("--master", required=True, help="path to NSEScripMaster.txt")
     codes.add_argument("--symbols", help="comma-separated symbols (default: the universe)")
     codes.set_defaults(handler=cmd_universe_codes)
-    cli_candidates.add_parser(sub)
-    cli_historical.add_parser(sub)
-    cli_prune.add_parser(sub)
-    cli_signals.add_parser(sub)
+    candidates.add_parser(sub)
+    historical.add_parser(sub)
+    prune.add_parser(sub)
+    signals.add_parser(sub)
     return parser
 
 
@@ -293,7 +297,3 @@ def _one_line(exc: BaseException) -> str:
         return lines[0] if lines else type(exc).__name__
     head = lines[0] if lines[0].endswith(":") else f"{lines[0]}:"
     return f"{head} {'; '.join(lines[1:])}"
-
-
-if __name__ == "__main__":
-    sys.exit(main())

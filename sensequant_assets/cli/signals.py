@@ -8,8 +8,14 @@ from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import SIGNALS_JOB
 from sensequant_assets.live.production import SIGNALS_TABLE
 from sensequant_assets.live.signals import format_calls
-from sensequant_assets.run_pool import RunSpec, execute
-from sensequant_assets.runs import EXIT_FAILED, EXIT_OK, UsageError, cli_instance, parse_date
+from sensequant_assets.orchestration.run_pool import RunSpec, execute
+from sensequant_assets.orchestration.runs import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    cli_instance,
+    parse_date,
+)
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 

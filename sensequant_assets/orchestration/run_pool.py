@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from sensequant_assets.defs import build_defs
-from sensequant_assets.runs import QUIET, summary_lines
+from sensequant_assets.orchestration.runs import QUIET, summary_lines
 from sensequant_assets.settings import Settings
 
 if TYPE_CHECKING:

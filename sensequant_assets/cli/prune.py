@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.orchestration.runs import EXIT_OK
 from sensequant_assets.registry import StateManager
 from sensequant_assets.retention import apply_prune, plan_prune
-from sensequant_assets.runs import EXIT_OK
 from sensequant_assets.settings import Settings
 
 

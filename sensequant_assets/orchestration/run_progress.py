@@ -26,7 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from sensequant_assets.run_pool import RunOutcome, RunPool, RunSpec
+from sensequant_assets.orchestration.run_pool import RunOutcome, RunPool, RunSpec
 
 PROGRESS_TAG = "sensequant/progress"
 SPEED_WINDOW = 120.0  # seconds: runs end every few seconds, so a short window jitters the ETA
