@@ -41,7 +41,8 @@ from sensequant_assets.evaluation.walk_forward import (
     walk_forward_predictions,
 )
 from sensequant_assets.features.technical import feature_columns
-from sensequant_assets.sources.synthetic import SyntheticSource, planted_signal
+from sensequant_assets.sources.synthetic import SyntheticSource
+from sensequant_assets.sources.synthetic_signal import planted_signal
 from sensequant_assets.training.candidate import distillation_inputs
 from sensequant_assets.training.student import StudentConfig
 
