@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,13 +131,26 @@ class Warehouse:
         days = [self.last_date(table, s) for s in symbols]
         return None if any(d is None for d in days) else min(d for d in days if d)
 
-    def last_close_before(self, table: str, symbol: str, day: dt.date) -> float | None:
-        value = self._scalar(
-            table,
-            "select close from {table} where symbol = ? and date < ? order by date desc limit 1",
-            [symbol, day],
-        )
-        return float(value) if value is not None else None
+    def last_closes_before(
+        self, table: str, days: Mapping[str, dt.date]
+    ) -> dict[str, float | None]:
+        """Per symbol, its last stored close before its own day (None without one), in one
+        query: the overnight-move check needs it for every symbol of a run, and a query per
+        symbol cost ~30 ms each on a daily update of 102."""
+        closes: dict[str, float | None] = dict.fromkeys(days)
+        if not days:
+            return closes
+        with self._opened(table) as con:
+            if con is None:
+                return closes
+            rows = con.execute(
+                f'select q.symbol, arg_max(t.close, t.date) from "{self.schema}"."{table}" t '
+                "join (select unnest(?) as symbol, unnest(?) as day) q "
+                "on t.symbol = q.symbol and t.date < q.day group by q.symbol",
+                [list(days), list(days.values())],
+            ).fetchall()
+        closes.update({str(symbol): float(close) for symbol, close in rows})
+        return closes
 
 
 class DeltaWarehouse(Warehouse):

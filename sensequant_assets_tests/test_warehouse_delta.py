@@ -34,6 +34,13 @@ from sensequant_assets.storage import DeltaWarehouse, Warehouse
 SYMBOLS = ["INFY", "RELIANCE", "TCS"]
 JAN = (dt.date(2024, 1, 1), dt.date(2024, 1, 31))
 UPDATE_DAY = dt.date(2024, 2, 1)
+# each symbol's own day: a mid-month one, one before RELIANCE's first row, one before any row
+LAST_CLOSE_DAYS = {
+    "TCS": dt.date(2024, 1, 15),
+    "RELIANCE": dt.date(2024, 1, 31),
+    "INFY": dt.date(2024, 1, 1),
+    "SBIN": dt.date(2024, 1, 15),
+}
 HEADLINES = """Date,Symbol,Headline
 2024-01-02,TCS,TCS shares surge after record profit and strong guidance
 2024-01-03,TCS,TCS slumps as weak demand and layoffs hurt outlook
@@ -100,7 +107,7 @@ def reads(warehouse: Warehouse) -> dict[str, object]:
         "bars": warehouse.bars("ohlcv_daily", "INFY", dt.date(2024, 1, 8), dt.date(2024, 1, 19)),
         "benchmark": warehouse.bars("nifty50_benchmark", "NIFTY50", *JAN),
         "last_dates": [warehouse.last_date("ohlcv_daily", s) for s in SYMBOLS],
-        "last_close": warehouse.last_close_before("ohlcv_daily", "TCS", dt.date(2024, 1, 15)),
+        "last_closes": warehouse.last_closes_before("ohlcv_daily", LAST_CLOSE_DAYS),
         "missing_table": warehouse.query("no_such_table", "true", []),
         "missing_symbol": warehouse.last_date("ohlcv_daily", "SBIN"),
     }
@@ -138,6 +145,14 @@ def test_delta_on_a_path_matches_duckdb_for_both_run_shapes(
         else:
             assert got == expected, name
     assert len(from_delta["all"]) == len(stored)
+    # one query, yet each symbol's last close strictly before its own day (None without one)
+    every = from_duckdb["all"]
+    expected_closes = {}
+    for symbol, day in LAST_CLOSE_DAYS.items():
+        before = every[(every["symbol"] == symbol) & (every["date"] < pd.Timestamp(day))]
+        expected_closes[symbol] = float(before["close"].iloc[-1]) if len(before) else None
+    assert from_duckdb["last_closes"] == expected_closes
+    assert expected_closes["RELIANCE"] is None and expected_closes["TCS"] is not None
 
 
 def test_sentiment_slices_are_replaced_and_emptied_like_duckdb(

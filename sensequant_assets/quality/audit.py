@@ -67,7 +67,7 @@ def candidate_data_quality(
         symbols,
         sessions,
         load_corporate_actions(settings),
-        {s: warehouse.last_close_before(OHLCV_TABLE, s, first) for s in symbols},
+        warehouse.last_closes_before(OHLCV_TABLE, dict.fromkeys(symbols, first)),
         windows,
         archived_negative_volumes(
             raw_dataset_dir(settings.raw_dir, OHLCV_TABLE), symbols, first, last

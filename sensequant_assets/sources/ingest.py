@@ -162,6 +162,14 @@ class Ingestor:
         same_source = stored[stored["source"] == self.source.name]
         return same_source[same_source["date"].dt.date.isin(set(sessions))]
 
+    def _plan(
+        self, stored_all: pd.DataFrame, sessions: Sequence[dt.date]
+    ) -> tuple[pd.DataFrame, list[dt.date]]:
+        """The stored rows a symbol's run reuses, and the sessions it must fetch."""
+        stored = self._reusable(stored_all, sessions)
+        have = set(stored["date"].dt.date) if not stored.empty else set()
+        return stored, [d for d in sessions if d not in have]
+
     def run(
         self,
         sessions_by_symbol: Mapping[str, Sequence[dt.date]],
@@ -181,15 +189,22 @@ class Ingestor:
             if every_day
             else {}
         )
+        empty = pd.DataFrame(columns=BAR_COLUMNS)
+        plans = {
+            symbol: self._plan(in_slice.get(symbol, empty), sorted(wanted))
+            for symbol, wanted in sessions_by_symbol.items()
+            if wanted
+        }
+        previous_closes = self.warehouse.last_closes_before(
+            self.table, {symbol: missing[0] for symbol, (_, missing) in plans.items() if missing}
+        )
         total = len(sessions_by_symbol)
         for done, (symbol, wanted) in enumerate(sessions_by_symbol.items(), start=1):
             sessions = sorted(wanted)
             if not sessions:
                 continue
-            stored_all = in_slice.get(symbol, pd.DataFrame(columns=BAR_COLUMNS))
-            stored = self._reusable(stored_all, sessions)
-            have = set(stored["date"].dt.date) if not stored.empty else set()
-            missing = [d for d in sessions if d not in have]
+            stored_all = in_slice.get(symbol, empty)
+            stored, missing = plans[symbol]
             result.reused_rows[symbol] = len(stored)
             new_frames = []
             if missing:
@@ -200,7 +215,7 @@ class Ingestor:
                     result.failures[symbol] = str(exc)
                     continue
                 raw_frames[symbol] = raw
-                previous = self.warehouse.last_close_before(self.table, symbol, fetch_sessions[0])
+                previous = previous_closes[symbol]
                 try:
                     clean, report = validate_ohlcv(
                         raw,
