@@ -56,8 +56,9 @@ class Bench:
 
 @contextmanager
 def bench_home(instance_kind: str = "sqlite", **env: str) -> Iterator[Bench]:
-    """A fresh SENSEQUANT_HOME and a Dagster instance: the embedded SQLite one (default), or
-    ``postgres``: deploy/dagster.yaml on a throw-away PostgreSQL cluster on 127.0.0.1."""
+    """A fresh SENSEQUANT_HOME and a Dagster instance: the embedded SQLite one configured by
+    the repo's dagster.yaml (default), or ``postgres``: deploy/dagster.yaml on a throw-away
+    PostgreSQL cluster on 127.0.0.1."""
     with ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sensequant-bench-")))
         os.environ["SENSEQUANT_HOME"] = str(home)
@@ -74,7 +75,9 @@ def bench_home(instance_kind: str = "sqlite", **env: str) -> Iterator[Bench]:
             shutil.copy(ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
             instance = dg.DagsterInstance.from_config(str(dagster_home))
         else:
-            instance = dg.DagsterInstance.local_temp(str(dagster_home))
+            # the embedded default as `make setup` installs it (batched SQLite events)
+            shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+            instance = dg.DagsterInstance.from_config(str(dagster_home))
         with instance:
             yield Bench(home, settings, build_defs(settings), instance)
 
