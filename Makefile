@@ -67,6 +67,7 @@ bench: setup system-packages
 	$(BIN)/python bench/bench_instance_storage.py
 	$(BIN)/python bench/bench_bookkeeping.py
 	$(BIN)/python bench/bench_full_run.py
+	$(BIN)/python bench/bench_reward_loop.py
 	$(BIN)/python bench/drill_faults.py
 
 clean:

@@ -7,7 +7,8 @@ used, the student, and the run summaries; its release audit goes to
 ``release/audit_live_candidate_<same>/``, its stress tests to ``release/stress_tests_<same>/``.
 A deployed copy goes to ``data/models/production/<candidate id>/`` (or ``staging/``): the
 student and the approved evidence files. The warehouse file, the Delta root, the raw archive,
-the registry and the call ledger live under ``data/`` too.
+the registry and the call ledger live under ``data/`` too, and so does the live reward history
+(``data/reward_history/<SYMBOL>.jsonl``: the production models' matured calls, rewarded).
 
 Paths are built here and nowhere else. Every file and directory name is a constant of this
 module, and every path joins them in a layout here: :class:`ArtifactLayout` (the home),
@@ -121,8 +122,13 @@ def raw_file_name(day: dt.date, run_id: str) -> str:
 
 
 def reward_history_name(symbol: str) -> str:
-    """One symbol's reward history (JSON lines) in a bundle's ``reward_history/``."""
+    """One symbol's reward history (JSON lines) in a ``reward_history/`` directory (a bundle's,
+    or the home's live history under ``data/``)."""
     return f"{symbol}.jsonl"
+
+
+REWARD_HISTORY_FILES = reward_history_name("*")
+"""Glob of the per-symbol files in a ``reward_history/`` directory."""
 
 
 def candidate_id_at(moment: dt.datetime) -> str:
@@ -253,6 +259,10 @@ class CandidateLayout:
     def reward_file(self, symbol: str) -> Path:
         return self.reward_history / reward_history_name(symbol)
 
+    def reward_files(self) -> list[Path]:
+        """The bundle's per-symbol reward files, by name."""
+        return sorted(self.reward_history.glob(REWARD_HISTORY_FILES))
+
 
 @dataclass(frozen=True)
 class ArtifactLayout:
@@ -284,6 +294,12 @@ class ArtifactLayout:
     breeze_sdk_dir = _Under(BREEZE_SDK_DIR, "data_dir")  # where the Breeze SDK writes
     # the earliest start a run asked for (``partition_history``): the partitions begin there
     history_start_file = _Under(HISTORY_START_FILE, "data_dir")
+    # the production models' live rewards, a JSON-lines file per symbol (``live.rewards``)
+    reward_history_dir = _Under(REWARD_HISTORY_DIR, "data_dir")
+
+    def reward_file(self, symbol: str) -> Path:
+        """One symbol's live reward history."""
+        return self.reward_history_dir / reward_history_name(symbol)
 
     def teacher_dir(self, window_label: str) -> Path:
         return teacher_dir(self.teachers_dir, window_label)

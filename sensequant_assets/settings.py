@@ -235,6 +235,18 @@ class Settings(BaseSettings):
     reward_ab_testing_enabled: bool = Field(
         default=False, validation_alias=_seed("REWARD_AB_TESTING_ENABLED")
     )
+    reward_decay: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="γ: a retrain's live rewards count γ^age beside this retrain's (age 0).",
+    )
+    reward_retrain_window: int = Field(
+        default=10,
+        ge=1,
+        description="Retrains whose rewards weight a student, this one included (1: its own "
+        "cross-fitted rewards only).",
+    )
 
     registry_url: SecretStr | None = Field(
         default=None,

@@ -30,6 +30,7 @@ def test_default_definitions_load_and_are_valid() -> None:
         "staging_signals",
         "staging_trial",
         "live_scorecard",
+        "live_rewards",
     }
     assert {s.name for s in defs.sensors} >= {
         "promotion_sensor",

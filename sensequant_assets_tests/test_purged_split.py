@@ -14,6 +14,7 @@ from sensequant_assets.training import (
     assert_no_leakage,
     purged_time_split,
 )
+from sensequant_assets.training.split import assert_disjoint_horizons, purged_block_splits
 
 HORIZON = 5
 
@@ -178,3 +179,60 @@ def test_rejects_inconsistent_inputs() -> None:
     bad.loc[3, "label_end"] = None
     with pytest.raises(ValueError, match="needs a label_end"):
         purged_time_split(bad["date"], bad["label_end"], bad["label"])
+
+
+def _two_symbols(n: int, horizon: int = HORIZON) -> pd.DataFrame:
+    """Two symbols' rows on each of ``n`` sessions, shuffled (a panel arrives in any order)."""
+    frame = samples(cycle(n), horizon)
+    return pd.concat([frame, frame]).sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("embargo", "gap"), [(0, HORIZON), (8, 8)])
+def test_cross_fitting_blocks_are_contiguous_and_purged_on_both_sides(
+    embargo: int, gap: int
+) -> None:
+    """``gap``: sessions dropped on each side of a block, by the purge (labels 5 sessions
+    long) or by an embargo longer than it."""
+    frame = _two_symbols(100)
+    day = pd.to_datetime(frame["date"]).to_numpy()
+    end = pd.to_datetime(frame["label_end"]).to_numpy()
+    distinct = np.unique(day)
+    splits = purged_block_splits(frame["date"], frame["label_end"], 4, embargo)
+    assert len(splits) == 4
+    held = np.sort(np.concatenate([s.validation for s in splits]))
+    np.testing.assert_array_equal(held, np.arange(len(frame)))  # every row held out once
+    for number, split in enumerate(splits):
+        assert_disjoint_horizons(frame["date"], frame["label_end"], split)
+        start, stop = 25 * number, 25 * number + 24
+        block = np.unique(day[split.validation])
+        # one run of 25 consecutive sessions, both symbols of each date in it
+        np.testing.assert_array_equal(block, distinct[start : stop + 1])
+        assert len(split.validation) == 50 and pd.Timestamp(split.boundary) == distinct[start]
+        fit = np.unique(day[split.train])
+        before, after = fit[fit < block[0]], fit[fit > block[-1]]
+        if number > 0:
+            assert before[-1] == distinct[start - gap - 1]
+            assert end[split.train][day[split.train] < block[0]].max() < block[0]
+        if number < 3:
+            assert after[0] == distinct[stop + gap + 1]
+            assert after[0] > end[split.validation].max()
+        assert split.purged == len(frame) - len(split.validation) - len(split.train)
+        assert (np.diff(day[split.train]) >= np.timedelta64(0)).all()  # time order
+
+
+def test_disjoint_horizons_catch_a_training_row_after_the_block() -> None:
+    frame = samples(cycle(40))
+    good = purged_block_splits(frame["date"], frame["label_end"], 2, embargo_sessions=0)[0]
+    first_after = 20  # dated inside the held labels' horizon (rows 15..19 reach row 24)
+    leaky = Split(
+        train=np.append(good.train, first_after),
+        validation=good.validation,
+        purged=0,
+        boundary=good.boundary,
+    )
+    with pytest.raises(LeakageError, match="span the held-out block"):
+        assert_disjoint_horizons(frame["date"], frame["label_end"], leaky)
+    with pytest.raises(ValueError, match="cannot make 5 blocks"):
+        purged_block_splits(frame["date"][:4], frame["label_end"][:4], 5, 0)
+    with pytest.raises(ValueError, match="no sample to fit on"):
+        purged_block_splits(frame["date"][:6], frame["label_end"][:6], 2, 5)

@@ -7,12 +7,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sensequant_assets.features.cross_section import normalised_matrix
 from sensequant_assets.training.rewards import (
+    AB_SIGNIFICANCE,
+    AB_TARGET_RELATIVE_IMPROVEMENT,
+    HISTORY_KEY,
     MIN_LINEAR_WEIGHT,
     RewardConfig,
+    ab_summary,
     ab_test,
+    ab_verdict,
+    append_new_rewards,
     append_reward_history,
     compute_rewards,
+    cross_fitted_rewards,
+    decayed_rewards,
+    read_reward_history,
+    retrain_ages,
     reward_metrics,
     reward_weights,
 )
@@ -20,6 +31,7 @@ from sensequant_assets.training.student import (
     StudentConfig,
     rows_sha256,
     time_holdout_split,
+    train_student,
     yesterday_direction,
 )
 from sensequant_assets_tests.panels import FEATURES, STRONG_IC, build_panel
@@ -95,10 +107,13 @@ def test_reward_metrics_on_hand_data() -> None:
 
 def test_reward_history_is_appended_not_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "rewards" / "reward_history.jsonl"
+    model = "live_candidate_20240501_100000"
     first = [
         {
             "date": dt.date(2024, 5, 2),
             "symbol": "INFY",
+            "model_id": model,
+            "source": "live",
             "predicted": UP,
             "realized_return": 0.012,
             "reward": 0.012,
@@ -106,6 +121,8 @@ def test_reward_history_is_appended_not_overwritten(tmp_path: Path) -> None:
         {
             "date": pd.Timestamp("2024-05-02"),
             "symbol": "TCS",
+            "model_id": model,
+            "source": "holdout",
             "predicted": DOWN,
             "realized_return": 0.004,
             "reward": -0.004,
@@ -115,6 +132,8 @@ def test_reward_history_is_appended_not_overwritten(tmp_path: Path) -> None:
         {
             "date": "2024-05-03",
             "symbol": "INFY",
+            "model_id": model,
+            "source": "cross_fit",
             "predicted": np.int64(NEUTRAL),
             "realized_return": np.float64(-0.02),
             "reward": 0.0,
@@ -131,6 +150,8 @@ def test_reward_history_is_appended_not_overwritten(tmp_path: Path) -> None:
     assert lines[1] == {
         "date": "2024-05-02",
         "symbol": "TCS",
+        "model_id": model,
+        "source": "holdout",
         "predicted": DOWN,
         "realized_return": 0.004,
         "reward": -0.004,
@@ -152,6 +173,12 @@ def test_config_validation() -> None:
         RewardConfig(weighting_scale=0.0)
     with pytest.raises(ValueError, match="weighting_mode"):
         RewardConfig(weighting_mode="quadratic")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="decay"):
+        RewardConfig(decay=0.0)
+    with pytest.raises(ValueError, match="retrain_window"):
+        RewardConfig(retrain_window=0)
+    with pytest.raises(ValueError, match="cross_fit_blocks"):
+        RewardConfig(cross_fit_blocks=1)
 
 
 def test_ab_test_scores_both_arms_on_identical_rows() -> None:
@@ -172,9 +199,143 @@ def test_ab_test_scores_both_arms_on_identical_rows() -> None:
     assert report["accuracy_difference"] == pytest.approx(difference / len(test_idx))
     assert 0.0 <= mcnemar["p_value"] <= 1.0
     assert report["train_weights"]["min"] > 0
+    accuracy = report["baseline"]["accuracy"], report["reward_weighted"]["accuracy"]
+    assert report["relative_improvement"] == pytest.approx(
+        (accuracy[1] - accuracy[0]) / accuracy[0]
+    )
+    assert report["target"]["relative_improvement"] == 0.10
+    assert f"McNemar p = {mcnemar['p_value']:.3f}" in report["verdict"]
+    assert report["test_rewards"]["baseline"]["count"] == len(test_idx)
 
     unweighted = ab_test(
         panel, None, FEATURES, student_config, RewardConfig(weighting_mode="none"), rewards
     )
     assert unweighted["accuracy_difference"] == 0.0
     assert unweighted["mcnemar"]["p_value"] == 1.0
+
+
+def _record(day: str, symbol: str, model: str, reward: float, source: str = "live") -> dict:
+    call = UP if reward >= 0 else DOWN
+    return {"date": day, "symbol": symbol, "model_id": model, "source": source,
+            "predicted": call, "realized_return": reward, "reward": reward}  # fmt: skip
+
+
+def test_recording_a_call_again_appends_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "reward_history" / "INFY.jsonl"
+    day = [_record("2024-05-02", "INFY", "live_candidate_20240401_100000", 0.01),
+           _record("2024-05-03", "INFY", "live_candidate_20240401_100000", -0.02)]  # fmt: skip
+    assert append_new_rewards(path, day) == 2
+    before = path.read_bytes()
+    assert append_new_rewards(path, day) == 0  # the same day re-run
+    assert path.read_bytes() == before
+    # same date and symbol, another model or another source: a different call
+    other = [{**day[0], "model_id": "live_candidate_20240501_100000"},
+             {**day[0], "source": "holdout"}, day[1]]  # fmt: skip
+    assert append_new_rewards(path, other) == 2
+    history = read_reward_history([path, tmp_path / "absent.jsonl"])
+    assert len(history) == 4 and not history.duplicated(list(HISTORY_KEY)).any()
+    assert history["date"].dtype == "datetime64[ns]"
+
+
+def test_a_torn_line_is_skipped_and_never_glued_to_the_next_batch(tmp_path: Path) -> None:
+    path = tmp_path / "TCS.jsonl"
+    append_new_rewards(path, [_record("2024-05-02", "TCS", "live_candidate_20240401_100000", 0.01)])
+    with open(path, "ab") as handle:
+        handle.write(b'{"date": "2024-05-03", "sym')  # a crash mid-append
+    later = _record("2024-05-06", "TCS", "live_candidate_20240401_100000", 0.02)
+    assert append_new_rewards(path, [later]) == 1
+    with pytest.warns(UserWarning, match="not a JSON line"):
+        history = read_reward_history([path])
+    assert [d.date().isoformat() for d in history["date"]] == ["2024-05-02", "2024-05-06"]
+
+
+def test_older_retrains_count_decayed_and_only_within_the_window() -> None:
+    current = "live_candidate_20240901_100000"
+    history = pd.DataFrame([
+        _record("2024-03-01", "INFY", "live_candidate_20240801_100000", 0.04),  # age 1
+        _record("2024-03-01", "INFY", "live_candidate_20240701_100000", -0.02),  # age 2
+        _record("2024-03-04", "INFY", "live_candidate_20240701_100000", 0.03),
+        _record("2024-03-01", "INFY", "live_candidate_20240601_100000", 0.05),  # age 3: out
+        _record("2024-03-01", "INFY", "live_candidate_20241001_100000", 0.05),  # newer: out
+        _record("2024-03-01", "TCS", "live_candidate_20240801_100000", 0.05, "holdout"),
+    ]).assign(date=lambda f: pd.to_datetime(f["date"]))  # fmt: skip
+    keys = pd.DataFrame({"date": pd.to_datetime(["2024-03-01", "2024-03-04", "2024-03-05"]),
+                         "symbol": ["INFY", "INFY", "INFY"]})  # fmt: skip
+    own = np.array([0.01, -0.01, 0.02])
+    config = RewardConfig(decay=0.9, retrain_window=3)
+    combined, summary = decayed_rewards(keys, own, history, current, config)
+    np.testing.assert_allclose(
+        combined,
+        [(0.01 + 0.9 * 0.04 + 0.81 * -0.02) / (1 + 0.9 + 0.81),
+         (-0.01 + 0.81 * 0.03) / (1 + 0.81),
+         0.02],
+    )  # fmt: skip
+    assert [(r["model_id"][-15:], r["age"], r["rows"]) for r in summary["retrains"]] == [
+        ("20240901_100000", 0, 3), ("20240801_100000", 1, 1), ("20240701_100000", 2, 2),
+    ]  # fmt: skip
+    assert summary["rows_with_live_rewards"] == 2
+    alone, _ = decayed_rewards(keys, own, history, current, RewardConfig(retrain_window=1))
+    np.testing.assert_array_equal(alone, own)
+    assert retrain_ages(history["model_id"], current, 10) == {
+        "live_candidate_20240801_100000": 1,
+        "live_candidate_20240701_100000": 2,
+        "live_candidate_20240601_100000": 3,
+    }
+
+
+# A student that can fit noise: leaves of 20 rows, every feature, no random thresholds.
+FLEXIBLE = {"num_leaves": 15, "max_depth": -1, "min_data_in_leaf": 20, "feature_fraction": 1.0,
+            "extra_trees": False, "num_iterations": 100, "learning_rate": 0.1}  # fmt: skip
+
+
+def test_on_a_null_panel_cross_fitted_calls_win_no_more_than_held_out_ones() -> None:
+    """The in-sample rewards the loop used to weight by: a student that fits noise "wins" on
+    its own training rows far more often than anywhere else. Out-of-fold calls do not."""
+    panel = build_panel(0.0, n_symbols=10)
+    student_config = StudentConfig(lgbm_params=FLEXIBLE)
+    first = train_student(panel, None, FEATURES, student_config)
+    x = normalised_matrix(panel, FEATURES, student_config.normalisation)
+    labels = panel["label"].to_numpy()
+    returns = panel["forward_return"].to_numpy()
+    train = first.train_idx
+    in_sample = compute_rewards(
+        first.booster.predict(x[train]).argmax(axis=1), returns[train], CONFIG
+    )
+    crossfit = cross_fitted_rewards(
+        x, panel, train, lambda first, last: np.eye(3)[labels], FEATURES, student_config, CONFIG
+    )
+    held_out = compute_rewards(first.test_predictions, returns[first.test_idx], CONFIG)
+    rates = {name: reward_metrics(r)["win_rate"]
+             for name, r in (("in_sample", in_sample), ("cross_fit", crossfit.rewards),
+                             ("held_out", held_out))}  # fmt: skip
+    assert rates["in_sample"] > 0.75  # measured 0.81: the overfitting the weights rewarded
+    assert abs(rates["cross_fit"] - 0.5) < 0.03  # measured 0.507 on ~3,000 directional calls
+    assert abs(rates["cross_fit"] - rates["held_out"]) < 0.05  # held out: 0.514
+    np.testing.assert_array_equal(crossfit.rows, train)
+    for number, fit in enumerate(crossfit.fit_rows, start=1):
+        held = train[crossfit.block == number]
+        assert not np.intersect1d(fit, held).size  # no caller saw a row it called
+        spans = panel.iloc[fit][["date", "label_end"]]
+        first_held, reach = panel["date"].iloc[held].min(), panel["label_end"].iloc[held].max()
+        assert not ((spans["label_end"] >= first_held) & (spans["date"] <= reach)).any()
+
+
+def test_the_ab_verdict_reports_what_was_measured() -> None:
+    def report(baseline: float, weighted: float, p: float) -> dict:
+        relative = (weighted - baseline) / baseline
+        met = relative >= AB_TARGET_RELATIVE_IMPROVEMENT and p < AB_SIGNIFICANCE
+        target = {"relative_improvement": 0.10, "significance": 0.05, "met": met}
+        return {"baseline": {"accuracy": baseline}, "reward_weighted": {"accuracy": weighted},
+                "relative_improvement": relative, "mcnemar": {"p_value": p}, "n_test": 500,
+                "target": target}  # fmt: skip
+
+    assert ab_verdict(report(0.40, 0.46, 0.001)).endswith("the story's +10% target is met")
+    assert "(+15.0% relative) on 500 identical rows, McNemar p = 0.001" in ab_verdict(
+        report(0.40, 0.46, 0.001)
+    )
+    shy = ab_verdict(report(0.40, 0.46, 0.30))
+    assert shy.endswith("not significant at 0.05, so the target is not shown")
+    assert ab_verdict(report(0.40, 0.41, 0.001)).endswith("target is not met")
+    assert ab_summary(None)["verdict"].startswith("reward loop off")
+    assert not ab_summary({"enabled": True})["ran"]
+    assert "was not measured" in ab_summary({"enabled": True})["verdict"]

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from sensequant_assets.settings import SettingsError, load_settings
+from sensequant_assets.training.rewards import RewardConfig
 
 
 def test_defaults_are_offline_synthetic(isolated_env: Path) -> None:
@@ -86,6 +87,30 @@ def test_seed_reward_names_are_accepted_and_errors_name_both_spellings(
 def test_reward_horizon_must_match_the_label_horizon(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REWARD_HORIZON_DAYS", "5")
     with pytest.raises(SettingsError, match="must equal SENSEQUANT_LABEL_HORIZON=7"):
+        load_settings()
+
+
+def test_the_reward_decay_and_window_reach_the_reward_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sensequant_assets.calendar import TradingCalendar
+    from sensequant_assets.training.resources import Training
+    from sensequant_assets.universe import load_universe
+
+    def config() -> RewardConfig:
+        return Training(load_settings(), load_universe(), TradingCalendar()).reward_config
+
+    assert (config().decay, config().retrain_window) == (0.95, 10)  # the story's γ, 10 retrains
+    monkeypatch.setenv("SENSEQUANT_REWARD_DECAY", "0.8")
+    monkeypatch.setenv("SENSEQUANT_REWARD_RETRAIN_WINDOW", "4")
+    assert (config().decay, config().retrain_window) == (0.8, 4)
+    for value in ("0", "1.5"):
+        monkeypatch.setenv("SENSEQUANT_REWARD_DECAY", value)
+        with pytest.raises(SettingsError, match="SENSEQUANT_REWARD_DECAY"):
+            load_settings()
+    monkeypatch.setenv("SENSEQUANT_REWARD_DECAY", "1")
+    monkeypatch.setenv("SENSEQUANT_REWARD_RETRAIN_WINDOW", "0")
+    with pytest.raises(SettingsError, match="SENSEQUANT_REWARD_RETRAIN_WINDOW"):
         load_settings()
 
 

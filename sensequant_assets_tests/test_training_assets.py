@@ -7,11 +7,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from sensequant_assets.artifacts import ArtifactLayout
+from sensequant_assets.artifacts import ArtifactLayout, CandidateLayout
 from sensequant_assets.defs import build_defs
+from sensequant_assets.defs.jobs import CANDIDATE_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
 from sensequant_assets.settings import Settings, load_settings
 from sensequant_assets.training.resources import Training
+from sensequant_assets.training.rewards import ab_summary
 from sensequant_assets.training.runner import RunReads, train_window
 from sensequant_assets.training.teacher import load_teacher
 from sensequant_assets.training.windows import TrainingWindow
@@ -95,9 +97,8 @@ def test_student_builds_a_candidate_bundle_with_the_reward_loop(
             ingest(settings, instance, symbol)
         ingest_benchmark(settings, instance)
         assert train(settings, instance, f"INFY|{FIRST}", f"TCS|{FIRST}").success
-        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, asset_selection=[dg.AssetKey("student_model")]
-        )
+        # the whole candidate: the walk-forward replays the reward loop, the briefing tells
+        result = defs.resolve_job_def(CANDIDATE_JOB).execute_in_process(instance=instance)
     assert result.success
     metadata = result.asset_materializations_for_node("student_model")[0].metadata
     candidate = Path(metadata["candidate"].value)
@@ -122,6 +123,20 @@ def test_student_builds_a_candidate_bundle_with_the_reward_loop(
     assert history and {"date", "predicted", "realized_return", "reward"} <= set(
         json.loads(history[0])
     )
+    # out-of-fold rewards weighted the student; the in-sample ones are kept only to compare
+    assert rewards["train_rewards"]["count"] == rewards["in_sample_train_rewards"]["count"] > 0
+    assert len(rewards["cross_fit"]["blocks"]) == 5
+    # the A/B result, as measured, in stat_tests.json and the briefing
+    audit = ArtifactLayout(settings.home).audit_dir(CandidateLayout(candidate))
+    tests = json.loads((audit / "stat_tests.json").read_text())
+    assert tests["reward_ab_test"] == ab_summary(rewards)
+    assert tests["reward_ab_test"]["relative_improvement"] == ab["relative_improvement"]
+    assert tests["reward_ab_test"]["p_value"] == ab["mcnemar"]["p_value"]
+    markdown = (audit / "promotion_briefing.md").read_text()
+    assert f"  - Reward loop A/B (weighted vs unweighted student): {ab['verdict']}" in markdown
+    assert "story's +10% target" in ab["verdict"]
+    out_of_fold = rewards["train_rewards"]["win_rate"]
+    assert f"training rows out of fold {out_of_fold:.4f} (used)" in markdown
     assert (candidate / "student" / "student_model.txt").read_text().startswith("tree")
 
 

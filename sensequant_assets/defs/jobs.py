@@ -24,6 +24,7 @@ TEACHER_JOB = "teacher_model_job"
 CANDIDATE_JOB = "candidate_job"
 PROMOTE_JOB = "promote_job"
 SIGNALS_JOB = "production_signals_job"
+REWARDS_JOB = "live_rewards_job"
 STAGE_JOB = "stage_job"
 STAGING_SIGNALS_JOB = "staging_signals_job"
 # The candidate job's assets, named as the phases a person reads in logs and briefings.
@@ -71,6 +72,12 @@ def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]
             SIGNALS_JOB,
             selection=dg.AssetSelection.assets("production_signals"),
             description="Score trading days with the production model (its calls per symbol).",
+        ),
+        dg.define_asset_job(
+            REWARDS_JOB,
+            selection=dg.AssetSelection.assets("live_rewards"),
+            description="Reward the production model's calls whose labels matured by the "
+            "trading day (the reward loop's history).",
         ),
         dg.define_asset_job(
             PROMOTE_JOB,

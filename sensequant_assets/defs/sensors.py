@@ -14,7 +14,9 @@
   (:mod:`~sensequant_assets.registry.reservation`), never for another run's.
 * ``production_signals_sensor`` scores a session with the production model once the daily
   update (one day × every symbol) of ``ohlcv_daily`` succeeded, when a model is live, and
-  with the staged model in shadow (then judging its trial) while one is on trial.
+  with the staged model in shadow (then judging its trial) while one is on trial; with the
+  reward loop on, it also rewards the production calls that matured that day
+  (``live_rewards_job``).
 * ``new_window_sensor`` watches the stored OHLCV: once the data for a new training window is
   complete (its label horizon included), it launches one teacher run for that window across
   every symbol; when that run succeeds, ``new_window_candidate_sensor`` launches a candidate run.
@@ -35,6 +37,7 @@ from sensequant_assets.defs.jobs import (
     CANDIDATE_JOB,
     OHLCV_JOB,
     PROMOTE_JOB,
+    REWARDS_JOB,
     SIGNALS_JOB,
     STAGE_JOB,
     STAGE_PHASES,
@@ -90,7 +93,11 @@ def build_sensors(
     """Every sensor; ``jobs`` are the definitions' jobs by name (sensors target job objects)."""
     return [
         *_release_sensors(evaluation, jobs),
-        _signals_sensor(evaluation, jobs[OHLCV_JOB], jobs[SIGNALS_JOB], jobs[STAGING_SIGNALS_JOB]),
+        _signals_sensor(
+            evaluation,
+            jobs[OHLCV_JOB],
+            [jobs[SIGNALS_JOB], jobs[STAGING_SIGNALS_JOB], jobs[REWARDS_JOB]],
+        ),
         _demotion_sensor(evaluation),
         *_new_window_sensors(
             settings, calendar, symbols, windows, jobs[TEACHER_JOB], jobs[CANDIDATE_JOB]
@@ -182,22 +189,25 @@ def _release_sensors(
 def _signals_sensor(
     evaluation: Evaluation,
     ohlcv_job: "UnresolvedAssetJobDefinition",
-    signals_job: "UnresolvedAssetJobDefinition",
-    staging_signals_job: "UnresolvedAssetJobDefinition",
+    daily_jobs: "Sequence[UnresolvedAssetJobDefinition]",
 ) -> dg.SensorDefinition:
+    """``daily_jobs``: the production signals', the staging signals' and the live rewards'."""
     layout = evaluation.training.layout
+    signals_job, staging_signals_job, rewards_job = daily_jobs
+    rewarding = evaluation.training.reward_config.enabled
 
     @dg.run_status_sensor(
         name="production_signals_sensor",
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[ohlcv_job],
-        request_jobs=[signals_job, staging_signals_job],
+        request_jobs=list(daily_jobs),
     )
     def production_signals_sensor(
         context: dg.RunStatusSensorContext,
     ) -> list[dg.RunRequest] | dg.SkipReason:
         """After a day's update of every symbol, the production model scores that day, and a
-        staged model on trial scores it in shadow."""
+        staged model on trial scores it in shadow; with the reward loop on, the production
+        calls that matured by that day are rewarded."""
         tags = context.dagster_run.tags
         first, last = tags.get(RANGE_START_TAG, ""), tags.get(RANGE_END_TAG, "")
         day = first.split("|")[0]
@@ -206,6 +216,8 @@ def _signals_sensor(
         jobs = []
         if current_production(layout) is not None:
             jobs.append(signals_job.name)
+            if rewarding:
+                jobs.append(rewards_job.name)
         staged = current_staging(layout)
         if staged is not None and StateManager(layout.registry).staging_outcome(staged) is None:
             jobs.append(staging_signals_job.name)

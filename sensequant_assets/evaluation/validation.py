@@ -46,7 +46,7 @@ from sensequant_assets.training.candidate import (
     content_digest,
     distillation_inputs,
 )
-from sensequant_assets.training.rewards import RewardConfig
+from sensequant_assets.training.rewards import LIVE, RewardConfig, read_reward_history
 from sensequant_assets.training.student import StudentConfig
 
 BASELINE_PREDICTIONS = {"majority_class": "majority_predicted", "yesterday_direction":
@@ -227,7 +227,9 @@ def validate_candidate(
 ) -> Validation:
     """Walk-forward the candidate's procedure with its own teachers, then :func:`validate`.
 
-    The summary also records the fold layout and how many teachers took part.
+    With the reward loop on, the folds read the live rewards the candidate's bundle recorded
+    as read (``reward_history/``, source ``live``), not the home's history, which has grown
+    since. The summary also records the fold layout and how many teachers took part.
     """
     market = benchmark_bars.set_index("date")["close"]
     runs = json.loads(candidate.teacher_runs.read_text())["runs"]
@@ -235,6 +237,9 @@ def validate_candidate(
     samples, teachers = distillation_inputs(
         bars, label, sentiment, market, {w: candidate.teacher_dir(w) for w in completed}
     )
+    history = None
+    if reward_config is not None and reward_config.enabled:
+        history = read_reward_history(candidate.reward_files(), sources=[LIVE])
     oos, folds, walk_forward = candidate_walk_forward(
         samples,
         feature_columns(with_sentiment=sentiment is not None),
@@ -243,6 +248,8 @@ def validate_candidate(
         reward_config,
         max_folds,
         on_fold,
+        history,
+        candidate.candidate_id,
     )
     validation = validate(oos, bars, benchmark_bars, config)
     layout = {

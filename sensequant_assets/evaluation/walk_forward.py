@@ -20,8 +20,13 @@ For the fold whose test block starts at date T:
   ended before T (``TeacherOutput.knowledge_end < T``, see ``training.candidate``); otherwise
   the teacher's fit to test-period prices would reach the student through the soft targets.
   Samples with no such teacher keep their hard label;
-* **rewards** — with the reward loop on, the fold's first fit is scored on its own training
-  rows (whose forward returns are realised before T), and the refit uses those weights.
+* **rewards** — with the reward loop on, the fold's training rows (whose forward returns are
+  realised before T) are called out of fold, cross-fitted over purged time blocks inside the
+  fold with teachers whose labels miss each block (``training.rewards.cross_fitted_rewards``),
+  combined with the candidate's snapshot of earlier models' live rewards on those rows,
+  decayed per retrain (``decayed_rewards``), and the fold's student is fit with those weights:
+  the candidate's own procedure. A live reward on a row dated before T was earned by a model
+  deployed before that row, so it knows nothing of the test block.
 
 Baselines are predicted on the same rows: the majority class of the fold's training labels and
 yesterday's direction, and the ranking scores of ``evaluation.baselines`` (past-return momentum
@@ -43,7 +48,12 @@ import pandas as pd
 from sensequant_assets.evaluation.baselines import SCORE_COLUMNS, BaselineScorer
 from sensequant_assets.features.cross_section import normalised_matrix
 from sensequant_assets.training.candidate import TeacherOutput, soft_targets
-from sensequant_assets.training.rewards import RewardConfig, compute_rewards, reward_weights
+from sensequant_assets.training.rewards import (
+    RewardConfig,
+    cross_fitted_rewards,
+    decayed_rewards,
+    reward_weights,
+)
 from sensequant_assets.training.split import sample_dates
 from sensequant_assets.training.student import (
     YESTERDAY_BAND_COLUMN,
@@ -190,12 +200,17 @@ def walk_forward_predictions(
     teachers: Sequence[TeacherOutput] = (),
     reward_config: RewardConfig | None = None,
     on_fold: Callable[[Fold, int], None] | None = None,
+    reward_history: pd.DataFrame | None = None,
+    model_id: str = "",
 ) -> pd.DataFrame:
     """Out-of-sample predictions of every fold, with the baselines' on the same rows.
 
     ``samples`` is the student's sample frame (``date, symbol, label, label_end,
     forward_return, last_return`` and the features). ``on_fold(fold, n_folds)``, when
-    given, is called after each fold (progress reporting). Returns :data:`OOS_COLUMNS`.
+    given, is called after each fold (progress reporting). With the reward loop on,
+    ``reward_history`` (earlier models' live rewards) and ``model_id`` (the candidate's, whose
+    retrain is age 0) weight each fold as the candidate was weighted. Returns
+    :data:`OOS_COLUMNS`.
 
     Folds are independent fits, so they run side by side on the machine's cores when the
     student is single-threaded (the default). LightGBM keeps its thread count in one
@@ -214,21 +229,27 @@ def walk_forward_predictions(
     )
     baselines = BaselineScorer(samples, features)
 
+    def fold_targets(fold: Fold, outside: tuple[dt.date, dt.date] | None = None) -> np.ndarray:
+        teacher_targets = None
+        if teachers:
+            teacher_targets = soft_targets(labels, teachers, fold.test_start, outside)
+        return distillation_targets(labels, teacher_targets, student_config.distill_alpha)
+
     def predict(fold: Fold) -> np.ndarray:
-        targets = distillation_targets(
-            labels,
-            soft_targets(labels, teachers, before=fold.test_start) if teachers else None,
-            student_config.distill_alpha,
-        )
+        targets = fold_targets(fold)
         train = fold.train_idx
         weights = np.ones(len(train))
-        booster = fit_booster(x[train], targets[train], weights, features, student_config)
         if reward_config is not None and reward_config.enabled:
-            calls = booster.predict(x[train], num_threads=threads).argmax(axis=1)
-            weights = reward_weights(
-                compute_rewards(calls, returns[train], reward_config), reward_config
+            crossfit = cross_fitted_rewards(
+                x, samples, train, lambda first, last: fold_targets(fold, (first, last)),
+                features, student_config, reward_config, threads,
+            )  # fmt: skip
+            keys = samples.iloc[train][["date", "symbol"]]
+            combined, _ = decayed_rewards(
+                keys, crossfit.rewards, reward_history, model_id, reward_config
             )
-            booster = fit_booster(x[train], targets[train], weights, features, student_config)
+            weights = reward_weights(combined, reward_config)
+        booster = fit_booster(x[train], targets[train], weights, features, student_config)
         return np.asarray(booster.predict(x[fold.test_idx], num_threads=threads))
 
     frames = []
@@ -299,6 +320,8 @@ def candidate_walk_forward(
     reward_config: RewardConfig | None,
     max_folds: int,
     on_fold: Callable[[Fold, int], None] | None = None,
+    reward_history: pd.DataFrame | None = None,
+    model_id: str = "",
 ) -> tuple[pd.DataFrame, list[Fold], WalkForwardConfig]:
     """Walk-forward of a candidate's whole procedure (distillation and reward loop included).
 
@@ -309,6 +332,7 @@ def candidate_walk_forward(
         config = replace(config, n_folds=max_folds)
     folds = walk_forward_folds(samples["date"], samples["label_end"], config)
     oos = walk_forward_predictions(
-        samples, feature_names, student_config, folds, teachers, reward_config, on_fold
-    )
+        samples, feature_names, student_config, folds, teachers, reward_config, on_fold,
+        reward_history, model_id,
+    )  # fmt: skip
     return oos, folds, config

@@ -180,6 +180,7 @@ def _stat_tests(tests: dict[str, Any] | None) -> dict[str, Any] | None:
         "books": tests.get("books"),
         "champion": tests.get("champion"),
         "optimizer_pbo": (tests.get("pbo") or {}).get("pbo"),
+        "reward_ab_test": tests.get("reward_ab_test"),
     }
 
 
@@ -381,6 +382,7 @@ def _training_md(t: dict[str, Any]) -> list[str]:
         f"- Student holdout: accuracy {_fmt(student.get('accuracy'))}, F1 "
         f"{_fmt(student.get('f1_macro'))}",
         *_search_md(t.get("hyperparameter_search")),
+        *_reward_loop_md(t.get("reward_loop")),
     ]
 
 
@@ -403,6 +405,30 @@ def _search_md(search: dict[str, Any] | None) -> list[str]:
         f"{inner['last_label_end']}, before the out-of-sample period from "
         f"{inner['out_of_sample_from']}",
     ]
+
+
+def _reward_loop_md(r: dict[str, Any] | None) -> list[str]:
+    """Where the reward weights came from and how often their calls won, as recorded."""
+    if not r or not r.get("enabled"):
+        return ["- Reward loop: off"]
+    history = r.get("history") or {}
+    blocks = (r.get("cross_fit") or {}).get("blocks") or []
+    earlier = [e for e in history.get("retrains", []) if e.get("age")]
+    lines = [
+        f"- Reward loop: on; this retrain's rewards from out-of-fold calls over {len(blocks)} "
+        f"purged time blocks, with {len(earlier)} earlier model(s)' live rewards on "
+        f"{history.get('rows_with_live_rewards', 0)} training row(s), decayed by γ = "
+        f"{history.get('decay', '—')} per retrain over the last "
+        f"{history.get('retrain_window', '—')} retrains"
+    ]
+    rates = {k: (r.get(k) or {}).get("win_rate") for k in
+             ("train_rewards", "in_sample_train_rewards", "test_rewards")}  # fmt: skip
+    lines.append(
+        f"- Reward win rate (directional calls): training rows out of fold "
+        f"{_fmt(rates['train_rewards'])} (used), in sample {_fmt(rates['in_sample_train_rewards'])}"
+        f" (not used), held out {_fmt(rates['test_rewards'])}"
+    )
+    return lines
 
 
 def _samples_md(counts: dict[str, Any] | None) -> str:
@@ -465,6 +491,9 @@ def _tests_md(t: dict[str, Any]) -> list[str]:
             f" vs {_fmt(lag['on_time']['active_sharpe_annualized'])} on time"
         )
     lines.append("- Diagnostics (not gated):")
+    ab = t.get("reward_ab_test")
+    if ab:
+        lines.append(f"  - Reward loop A/B (weighted vs unweighted student): {ab['verdict']}")
     for name, test in t["paired_accuracy_tests"].items():
         lines.append(
             f"  - hit rate vs {name.replace('_', ' ')}: {_fmt(test['student_accuracy'])} vs "

@@ -5,10 +5,16 @@ teacher of that symbol whose window contains t (windows overlap when the step is
 the window). Samples no teacher covers keep their hard label. Only training rows' targets are
 ever used by ``train_student``, so test-period teacher outputs cannot leak into the score.
 
-Reward loop: a first student is fit; its calls on the training rows are scored against the
-realised forward returns (``compute_rewards``), the rewards become sample weights, and the
-student is refit with them. The candidate's reward history holds the realised rewards of the
-final student's calls on the held-out rows, one JSON line per call, per symbol.
+Reward loop (``training.rewards``): a first, unweighted student is fit. Every training row is
+then called out of fold (``cross_fitted_rewards``: K purged, embargoed time blocks, each called
+by a student fit on the others) and the call scored against its realised forward return. Those
+rewards (age 0) are combined with the live rewards earlier production models earned on the
+same rows, decayed by γ per retrain over the last ``retrain_window`` retrains
+(``decayed_rewards``); the result becomes the sample weights of the refit, the candidate's
+student. The first student is the A/B test's baseline arm. The candidate's reward history
+(``reward_history/<SYMBOL>.jsonl``) holds, per symbol: the final student's held-out rewards
+(``holdout``), the cross-fitted rewards (``cross_fit``) and the live rewards it read
+(``live``, so ``model_validation`` replays the candidate's procedure on exactly that history).
 """
 
 from __future__ import annotations
@@ -30,20 +36,29 @@ import pandas as pd
 from sensequant_assets.artifacts import CandidateLayout, ModelFiles, teacher_dir
 from sensequant_assets.atomic import fsync_tree, write_atomic
 from sensequant_assets.features import LabelSpec, compute_features_panel, feature_columns
+from sensequant_assets.features.cross_section import normalised_matrix
 from sensequant_assets.features.labels import make_labels
 from sensequant_assets.training.rewards import (
+    CROSS_FIT,
+    HISTORY_FIELDS,
+    HOLDOUT,
+    LIVE,
     RewardConfig,
-    ab_test,
     append_reward_history,
+    compare_arms,
     compute_rewards,
+    cross_fitted_rewards,
+    decayed_rewards,
+    history_records,
+    retrain_ages,
     reward_metrics,
     reward_weights,
 )
 from sensequant_assets.training.student import (
     StudentConfig,
     StudentResult,
+    distillation_targets,
     holdout_start,
-    predict_probabilities,
     save_student,
     train_student,
 )
@@ -128,13 +143,16 @@ class TeacherOutput:
 
     ``knowledge_end`` is the last date whose price the teacher's training could have read (the
     latest ``label_end`` of the samples in its window); an evaluation fold may only use the
-    teacher if the fold starts after it.
+    teacher if the fold starts after it. ``data_start`` is the first sample date it covers
+    (None: unknown, treated as the beginning of time), so a cross-fitting block can drop the
+    teachers whose labels overlap it.
     """
 
     window_label: str
     rows: np.ndarray
     probabilities: np.ndarray
     knowledge_end: dt.date
+    data_start: dt.date | None = None
 
 
 def teacher_outputs(samples: pd.DataFrame, teacher_dirs: Mapping[str, Path]) -> list[TeacherOutput]:
@@ -178,6 +196,7 @@ def teacher_outputs(samples: pd.DataFrame, teacher_dirs: Mapping[str, Path]) -> 
             rows=rows,
             probabilities=matrix_probabilities(booster, names, matrix(names)[rows]),
             knowledge_end=pd.Timestamp(ends[~np.isnat(ends)].max()).date(),
+            data_start=pd.Timestamp(dates[rows].min()).date(),
         )
 
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
@@ -282,22 +301,40 @@ def content_digest(*parts: object) -> str:
 
 
 def soft_targets(
-    labels: np.ndarray, outputs: Sequence[TeacherOutput], before: dt.date | None = None
+    labels: np.ndarray,
+    outputs: Sequence[TeacherOutput],
+    before: dt.date | None = None,
+    outside: tuple[dt.date, dt.date] | None = None,
 ) -> np.ndarray:
     """Mean probabilities of the teachers covering each sample; one-hot where none does.
 
-    With ``before``, only teachers whose knowledge ends before that date count.
+    With ``before``, only teachers whose knowledge ends before that date count; with
+    ``outside`` (first, last), only teachers whose labelled span (``data_start`` to
+    ``knowledge_end``) misses those dates: a cross-fitting block's held-out labels must not
+    reach the model that calls them through a teacher trained on them.
     """
     total = np.zeros((len(labels), 3))
     covered = np.zeros(len(labels))
     for output in outputs:
-        if before is None or output.knowledge_end < before:
+        if _teacher_usable(output, before, outside):
             total[output.rows] += output.probabilities
             covered[output.rows] += 1
     onehot = np.eye(3)[np.asarray(labels, dtype=np.int64)]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / covered[:, None]
     return np.where(covered[:, None] > 0, mean, onehot)
+
+
+def _teacher_usable(
+    output: TeacherOutput, before: dt.date | None, outside: tuple[dt.date, dt.date] | None
+) -> bool:
+    if before is not None and output.knowledge_end >= before:
+        return False
+    if outside is None:
+        return True
+    first, last = outside
+    starts_after = output.data_start is not None and output.data_start > last
+    return output.knowledge_end < first or starts_after
 
 
 @dataclass
@@ -318,11 +355,13 @@ def build_candidate(
     sentiment: pd.DataFrame | None = None,
     market: pd.Series | None = None,
     search: HyperparameterSearch | None = None,
+    reward_history: pd.DataFrame | None = None,
 ) -> CandidateOutcome:
     """Write the whole training part of a candidate bundle under ``layout.root``.
 
     With ``search``, the student is trained with the configuration it chooses, and every trial
-    is kept in ``search_trials.json``.
+    is kept in ``search_trials.json``. ``reward_history``: earlier production models' live
+    rewards (``read_reward_history``), read by the reward loop when it is on.
     """
     labels = list(window_labels)
     runs = collect_teacher_runs(teacher_root, labels)
@@ -362,9 +401,8 @@ def build_candidate(
     result = train_student(samples, targets, names, student_config)
     reward_summary: dict[str, Any] = {"enabled": reward_config.enabled}
     if reward_config.enabled:
-        result, reward_summary = _reward_loop(
-            samples, targets, names, result, student_config, reward_config, layout
-        )
+        loop = _RewardLoop(samples, outputs, cutoff, names, student_config, reward_config)
+        result, reward_summary = loop.run(result, targets, layout, reward_history)
     save_student(result, layout.student_dir)
     summary = {
         "candidate_id": layout.candidate_id,
@@ -394,53 +432,94 @@ def build_candidate(
     return CandidateOutcome(layout, result, summary)
 
 
-def _reward_loop(
-    samples: pd.DataFrame,
-    targets: np.ndarray,
-    names: list[str],
-    first: StudentResult,
-    student_config: StudentConfig,
-    reward_config: RewardConfig,
-    layout: CandidateLayout,
-) -> tuple[StudentResult, dict[str, Any]]:
-    calls = predict_probabilities(
-        first.booster, samples, names, student_config.normalisation
-    ).argmax(axis=1)
-    returns = samples["forward_return"].to_numpy(dtype=np.float64)
-    rewards = compute_rewards(calls, returns, reward_config)
-    weights = np.ones(len(samples))
-    weights[first.train_idx] = reward_weights(rewards[first.train_idx], reward_config)
-    result = train_student(samples, targets, names, student_config, sample_weight=weights)
-    summary: dict[str, Any] = {
-        "enabled": True,
-        "config": reward_config.to_dict(),
-        "train_rewards": reward_metrics(rewards[first.train_idx]),
-    }
-    test = samples.iloc[result.test_idx]
-    test_rewards = compute_rewards(
-        result.test_predictions, test["forward_return"].to_numpy(dtype=np.float64), reward_config
-    )
-    summary["test_rewards"] = reward_metrics(test_rewards)
-    history = test.assign(predicted=result.test_predictions, reward=test_rewards)
-    for symbol, rows in history.groupby("symbol"):
-        append_reward_history(
-            layout.reward_file(symbol),
-            [
-                {
-                    "date": row.date,
-                    "symbol": symbol,
-                    "predicted": int(row.predicted),
-                    "realized_return": float(row.forward_return),
-                    "reward": float(row.reward),
-                }
-                for row in rows.itertuples()
-            ],
+@dataclass(frozen=True)
+class _RewardLoop:
+    """The reward loop of one candidate (see the module docstring)."""
+
+    samples: pd.DataFrame
+    outputs: Sequence[TeacherOutput]
+    cutoff: dt.date
+    names: list[str]
+    student_config: StudentConfig
+    reward_config: RewardConfig
+
+    def block_targets(self, first: dt.date, last: dt.date) -> np.ndarray:
+        """Distillation targets for a fit that calls a block whose labels span first..last:
+        teachers known before the holdout whose own labels miss that span."""
+        labels = self.samples["label"].to_numpy()
+        teachers = soft_targets(labels, self.outputs, before=self.cutoff, outside=(first, last))
+        return distillation_targets(labels, teachers, self.student_config.distill_alpha)
+
+    def run(
+        self,
+        first: StudentResult,
+        targets: np.ndarray,
+        layout: CandidateLayout,
+        history: pd.DataFrame | None,
+    ) -> tuple[StudentResult, dict[str, Any]]:
+        samples, config = self.samples, self.reward_config
+        train = first.train_idx
+        x = normalised_matrix(samples, self.names, self.student_config.normalisation)
+        returns = samples["forward_return"].to_numpy(dtype=np.float64)
+        crossfit = cross_fitted_rewards(
+            x, samples, train, self.block_targets, self.names, self.student_config, config
         )
-    if reward_config.ab_testing_enabled:
-        summary["ab_test"] = ab_test(
-            samples, targets, names, student_config, reward_config, rewards
+        # what the first student's calls on its own training rows would have earned: the
+        # in-sample rewards this loop no longer uses, kept to show how far they flatter
+        in_sample_calls = first.booster.predict(x[train]).argmax(axis=1)
+        in_sample = compute_rewards(in_sample_calls, returns[train], config)
+        keys = samples.iloc[train][["date", "symbol"]]
+        combined, decay = decayed_rewards(
+            keys, crossfit.rewards, history, layout.candidate_id, config
         )
-    return result, summary
+        rewards = np.full(len(samples), np.nan)
+        rewards[train] = combined
+        weights = np.ones(len(samples))
+        weights[train] = reward_weights(combined, config)
+        result = train_student(
+            samples, targets, self.names, self.student_config, sample_weight=weights
+        )
+        test = samples.iloc[result.test_idx]
+        test_rewards = compute_rewards(
+            result.test_predictions, test["forward_return"].to_numpy(dtype=np.float64), config
+        )
+        summary: dict[str, Any] = {
+            "enabled": True,
+            "config": config.to_dict(),
+            "cross_fit": crossfit.summary(),
+            "train_rewards": reward_metrics(crossfit.rewards),
+            "in_sample_train_rewards": reward_metrics(in_sample),
+            "weighting_rewards": reward_metrics(combined),
+            "history": decay,
+            "test_rewards": reward_metrics(test_rewards),
+        }
+        if config.ab_testing_enabled:
+            summary["ab_test"] = compare_arms(samples, first, result, weights, rewards, config)
+        holdout = test.assign(
+            source=HOLDOUT, predicted=result.test_predictions, reward=test_rewards
+        )
+        fitted = samples.iloc[train].assign(
+            source=CROSS_FIT, predicted=crossfit.calls, reward=crossfit.rewards
+        )
+        own = pd.concat([holdout, fitted]).assign(model_id=layout.candidate_id)
+        own["realized_return"] = own["forward_return"]
+        frames = [own[list(HISTORY_FIELDS)]]
+        live = self.live_used(history, layout.candidate_id)
+        if len(live):
+            frames.append(live[list(HISTORY_FIELDS)])
+        for symbol, rows in pd.concat(frames, ignore_index=True).groupby("symbol"):
+            append_reward_history(layout.reward_file(str(symbol)), history_records(rows))
+        return result, summary
+
+    def live_used(self, history: pd.DataFrame | None, model_id: str) -> pd.DataFrame:
+        """The live rewards of the retrain window on this candidate's sample rows: what its
+        weights (and its walk-forward) read."""
+        if history is None or history.empty:
+            return pd.DataFrame(columns=list(HISTORY_FIELDS))
+        live = history[history["source"] == LIVE]
+        ages = retrain_ages(live["model_id"], model_id, self.reward_config.retrain_window)
+        keys = self.samples[["date", "symbol"]].assign(date=lambda f: pd.to_datetime(f["date"]))
+        return live[live["model_id"].isin(list(ages))].merge(keys, on=["date", "symbol"])
 
 
 def _write_json(path: Path, payload: Mapping[str, Any]) -> None:

@@ -28,7 +28,7 @@ from sensequant_assets.registry.reservation import reserve, reserve_new
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training.candidate import CandidateOutcome, build_candidate
-from sensequant_assets.training.rewards import RewardConfig
+from sensequant_assets.training.rewards import RewardConfig, read_reward_history
 from sensequant_assets.training.search import HyperparameterSearch, searched_config
 from sensequant_assets.training.student import StudentConfig
 from sensequant_assets.training.teacher import TeacherConfig
@@ -157,6 +157,10 @@ class Training:
         reserve(registry, candidate_id, owner)
         return candidate
 
+    def reward_history(self, symbols: Sequence[str]) -> pd.DataFrame:
+        """The live rewards recorded for ``symbols`` (``data/reward_history/``)."""
+        return read_reward_history(self.layout.reward_file(s) for s in symbols)
+
     def build_candidate(
         self,
         candidate: CandidateLayout,
@@ -165,9 +169,13 @@ class Training:
         search: HyperparameterSearch | None = None,
     ) -> CandidateOutcome:
         """Distil the stored teachers of ``window_labels`` into a student under ``candidate``,
-        with the configuration ``search`` chooses when given."""
+        with the configuration ``search`` chooses when given (with the reward loop on,
+        weighted by the live rewards recorded for its symbols too)."""
         dates = pd.to_datetime(bars["date"])
         market = self.market_closes(dates.min().date(), dates.max().date())
+        history = None
+        if self.reward_config.enabled:
+            history = self.reward_history(sorted(bars["symbol"].unique()))
         return build_candidate(
             candidate,
             self.layout.teachers_dir,
@@ -178,7 +186,8 @@ class Training:
             self.reward_config,
             self.sentiment_frame(),
             market,
-            search,
+            search=search,
+            reward_history=history,
         )
 
     @cached_property
@@ -192,6 +201,8 @@ class Training:
             weighting_mode=s.reward_weighting_mode,
             weighting_scale=s.reward_weighting_scale,
             ab_testing_enabled=s.reward_ab_testing_enabled,
+            decay=s.reward_decay,
+            retrain_window=s.reward_retrain_window,
         )
 
 

@@ -283,3 +283,86 @@ def assert_no_leakage(dates: DateLike, label_ends: DateLike, split: Split) -> No
             f"{len(leaky)} training sample(s) have labels reaching the first validation date "
             f"{_as_date(first_validation)} (date→label_end: {examples})"
         )
+
+
+def purged_block_splits(
+    dates: DateLike, label_ends: DateLike, n_blocks: int, embargo_sessions: int
+) -> list[Split]:
+    """Cross-fitting folds: ``n_blocks`` contiguous time blocks, each held out in turn.
+
+    The distinct dates are cut into ``n_blocks`` runs of consecutive dates (nothing is
+    shuffled, one date is never split). For the block held out, spanning dates ``b0..b1``
+    whose labels reach ``e`` (its latest ``label_end``), the other samples are kept for
+    fitting only if their label horizon cannot overlap the held labels:
+
+    * before the block: ``label_end < b0`` (purge), and not among the last
+      ``embargo_sessions`` distinct dates before ``b0`` (the embargo of
+      :func:`~sensequant_assets.training.student.time_holdout_split`);
+    * after the block: dated after ``e`` (purge: their label windows start after every held
+      label ended), and not among the first ``embargo_sessions`` distinct dates after ``b1``
+      (embargo: their features' rolling windows read the held block's prices).
+
+    Returns one :class:`Split` per block: ``validation`` the held block, ``train`` the rows a
+    model may be fit on to call it, ``purged`` the rows dropped by purge or embargo,
+    ``boundary`` ``b0``. Positions index ``dates``; both arrays are in time order.
+    """
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 2:
+        raise ValueError(f"n_blocks must be an integer ≥ 2, got {n_blocks!r}")
+    if embargo_sessions < 0:
+        raise ValueError(f"embargo_sessions must be ≥ 0, got {embargo_sessions}")
+    day, end = sample_dates(dates, label_ends)
+    if (end < day).any():
+        raise ValueError("label_end may not precede its sample's date")
+    distinct = np.unique(day)
+    if len(distinct) < n_blocks:
+        raise ValueError(f"{len(distinct)} distinct dates cannot make {n_blocks} blocks")
+    position = np.searchsorted(distinct, day)
+    order = np.argsort(day, kind="stable")
+    splits = []
+    for block in np.array_split(np.arange(len(distinct)), n_blocks):
+        start, stop = int(block[0]), int(block[-1])
+        held = (position >= start) & (position <= stop)
+        reach = end[held].max()
+        before = (position < start - embargo_sessions) & (end < distinct[start])
+        after = (position > stop + embargo_sessions) & (day > reach)
+        fit = before | after
+        if not fit.any():
+            raise ValueError(
+                f"the block {_as_date(distinct[start])}..{_as_date(distinct[stop])} leaves no "
+                f"sample to fit on after purging and a {embargo_sessions}-session embargo"
+            )
+        splits.append(
+            Split(
+                train=_read_only(order[fit[order]]),
+                validation=_read_only(order[held[order]]),
+                purged=int((~held & ~fit).sum()),
+                boundary=_as_date(distinct[start]),
+            )
+        )
+    return splits
+
+
+def assert_disjoint_horizons(dates: DateLike, label_ends: DateLike, split: Split) -> None:
+    """Raise :class:`LeakageError` unless every training sample's span (its date to its
+    ``label_end``) misses the held samples' span (their first date to their last
+    ``label_end``), on either side: no training label reads a held-out price, and no held-out
+    label reads a price a training label read.
+
+    Unlike :func:`assert_no_leakage`, training may lie after the held block too (cross-fitting).
+    """
+    day, end = sample_dates(dates, label_ends)
+    train = np.asarray(split.train, dtype=np.int64)
+    held = np.asarray(split.validation, dtype=np.int64)
+    if len(held) == 0:
+        raise LeakageError("split has no held-out samples, so leakage cannot be ruled out")
+    overlap = np.intersect1d(train, held)
+    if len(overlap):
+        raise LeakageError(f"{len(overlap)} sample(s) are both fit on and held out")
+    first, reach = day[held].min(), end[held].max()
+    leaky = train[(end[train] >= first) & (day[train] <= reach)]
+    if len(leaky):
+        examples = ", ".join(f"{_as_date(day[i])}→{_as_date(end[i])}" for i in leaky[:3].tolist())
+        raise LeakageError(
+            f"{len(leaky)} training sample(s) span the held-out block "
+            f"{_as_date(first)}..{_as_date(reach)} (date→label_end: {examples})"
+        )

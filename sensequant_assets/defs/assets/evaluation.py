@@ -29,6 +29,7 @@ from sensequant_assets.evaluation.stress.report import write_stress_report
 from sensequant_assets.evaluation.stress.windows import load_stress_windows
 from sensequant_assets.evaluation.validation import validate_candidate
 from sensequant_assets.evaluation.walk_forward import Fold
+from sensequant_assets.training.rewards import ab_summary
 
 GROUP = "evaluation"
 
@@ -118,7 +119,8 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
     def stat_tests(
         context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
     ) -> dg.MaterializeResult:
-        """Paired tests, bootstrap intervals, Sharpe/Sortino, alpha/beta/IR, PSR, DSR and PBO.
+        """Paired tests, bootstrap intervals, Sharpe/Sortino, alpha/beta/IR, PSR, DSR and PBO,
+        and the reward loop's A/B result (copied from ``student_runs.json``, not gated).
 
         File: ``stat_tests.json`` in the audit dir (conventions stated inside).
         """
@@ -130,6 +132,8 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
             evaluation.selection(candidate, validation),
             evaluation.champion(candidate, validation),
         )
+        student_runs = json.loads(candidate.student_runs.read_text())
+        tests["reward_ab_test"] = ab_summary(student_runs.get("rewards"))
         path = write_json(evaluation.audit(candidate).stat_tests, tests)
         paired = tests["paired_accuracy_tests"]
         return dg.MaterializeResult(
@@ -142,6 +146,7 @@ def build_evaluation_assets(stress_enabled: bool) -> list[dg.AssetsDefinition]:
                 "dsr_trials": tests["dsr"]["n_trials"],
                 "p_vs_champion": (tests["champion"] or {}).get("p_value"),
                 "p_vs_majority": paired["majority_class"]["p_value"],
+                "reward_ab_test": tests["reward_ab_test"]["verdict"],
             }
         )
 

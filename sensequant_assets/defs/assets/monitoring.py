@@ -1,7 +1,8 @@
-"""Group ``monitoring``: how the production model holds up live (``live_scorecard``).
+"""Group ``monitoring``: how the production model holds up live (``live_scorecard``), and what
+its matured calls earned (``live_rewards``, the reward loop's history).
 
-The domain work is ``live.monitoring``; the demotion sensor (``defs/sensors.py``) reads the
-scorecard this asset records.
+The domain work is ``live.monitoring`` and ``live.rewards``; the demotion sensor
+(``defs/sensors.py``) reads the scorecard this asset records.
 """
 
 from typing import Any
@@ -11,11 +12,13 @@ import dagster as dg
 from sensequant_assets.defs.partitions import sessions_of
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.live.monitoring import live_report
+from sensequant_assets.live.rewards import record_live_rewards
 from sensequant_assets.registry import StateManager
 from sensequant_assets.release.deployment import current_production
 
 GROUP = "monitoring"
 SCORECARD = "live_scorecard"
+REWARDS = "live_rewards"
 REPORT_KEY = "scorecard"  # the metadata entry holding the whole report (the sensor reads it)
 
 
@@ -55,7 +58,36 @@ def build_monitoring_assets(days: dg.TimeWindowPartitionsDefinition) -> list[dg.
             }
         )
 
-    return [live_scorecard]
+    @dg.asset(
+        name=REWARDS,
+        partitions_def=days,
+        deps=["production_signals"],
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name=GROUP,
+    )
+    def live_rewards(
+        context: dg.AssetExecutionContext, evaluation: dg.ResourceParam[Evaluation]
+    ) -> dg.MaterializeResult:
+        """The production calls whose labels matured by the session, rewarded (sign(call) ×
+        forward return, clipped) and appended once each to ``data/reward_history/<SYMBOL>.jsonl``
+        with the model that made them: what the next retrain's reward loop weights by."""
+        days = sessions_of(context.partition_keys)
+        report = record_live_rewards(evaluation.training, days[0], days[-1])
+        context.log.info(
+            f"as of {days[-1]}: {report['matured']} matured call(s), {report['written']} new "
+            f"reward(s) recorded, {report['refused_in_sample']} refused as in-sample"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "calls_read": report["calls"],
+                "matured": report["matured"],
+                "written": report["written"],
+                "refused_in_sample": report["refused_in_sample"],
+                "models": dg.MetadataValue.json(report["models"]),
+            }
+        )
+
+    return [live_scorecard, live_rewards]
 
 
 def _figures(measures: dict[str, Any]) -> dict[str, Any]:
