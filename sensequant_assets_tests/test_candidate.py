@@ -1,12 +1,9 @@
 """Candidate inputs: teacher outputs equal each teacher scored alone, and reuse is exact-only."""
 
 import datetime as dt
-import hashlib
-import json
 import os
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,8 +30,9 @@ from sensequant_assets.training.candidate import (
 )
 from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.student import StudentConfig, holdout_start, train_student
-from sensequant_assets.training.teacher import TeacherRun, load_teacher, teacher_probabilities
+from sensequant_assets.training.teacher import load_teacher, teacher_probabilities
 from sensequant_assets.training.windows import TrainingWindow
+from sensequant_assets_tests.teachers import write_teacher
 
 SETUP = CalibrationSetup(n_symbols=3, start=dt.date(2023, 1, 1), end=dt.date(2023, 12, 31))
 NAMES = list(feature_columns())
@@ -49,25 +47,6 @@ def _market(benchmark: pd.DataFrame) -> pd.Series:
     return benchmark.set_index("date")["close"]
 
 
-def _write_teacher(directory: Path, label: str, seed: int) -> None:
-    """A small 3-class booster stored the way ``train_teacher`` stores one."""
-    rng = np.random.default_rng(seed)
-    data = lgb.Dataset(
-        rng.normal(size=(300, len(NAMES))), rng.integers(0, 3, 300), feature_name=NAMES
-    )
-    params = {"objective": "multiclass", "num_class": 3, "verbose": -1, "num_threads": 1}
-    text = lgb.train(params, data, num_boost_round=5).model_to_string()
-    window = TrainingWindow.from_label(label)
-    run = TeacherRun(
-        label, window.symbol, window.start, window.end, "completed", features=NAMES,
-        model_file="model.txt", sha256=hashlib.sha256(text.encode()).hexdigest(),
-        metrics=dict.fromkeys(("accuracy", "precision_macro", "recall_macro", "f1_macro"), 0.4),
-    )  # fmt: skip
-    directory.mkdir(parents=True)
-    (directory / "model.txt").write_text(text)
-    (directory / "metadata.json").write_text(json.dumps(run.to_dict()))
-
-
 @pytest.fixture
 def teachers(tmp_path: Path, universe: tuple[pd.DataFrame, pd.DataFrame]) -> dict[str, Path]:
     symbols = sorted(universe[0]["symbol"].unique())
@@ -79,7 +58,7 @@ def teachers(tmp_path: Path, universe: tuple[pd.DataFrame, pd.DataFrame]) -> dic
     ]
     dirs = {label: tmp_path / label for label in labels}
     for seed, (label, directory) in enumerate(dirs.items()):
-        _write_teacher(directory, label, seed)
+        write_teacher(directory, label, seed)
     return dirs
 
 

@@ -28,7 +28,7 @@ from sensequant_assets.training.candidate import (
 )
 from sensequant_assets.training.rewards import RewardConfig, read_reward_history
 from sensequant_assets.training.student import StudentConfig
-from sensequant_assets_tests.test_candidate import _write_teacher
+from sensequant_assets_tests.teachers import write_teacher
 
 SETUP = CalibrationSetup(n_symbols=3, start=dt.date(2023, 1, 1), end=dt.date(2023, 12, 31))
 NAMES = list(feature_columns())
@@ -49,7 +49,7 @@ def teachers(tmp_path: Path, universe: tuple[pd.DataFrame, pd.Series]) -> list[s
     symbols = sorted(universe[0]["symbol"].unique())
     labels = [f"{symbols[0]}_2023-03-01_to_2023-08-27", f"{symbols[1]}_2023-05-01_to_2023-10-27"]
     for seed, label in enumerate(labels):
-        _write_teacher(tmp_path / "teachers" / label, label, seed)
+        write_teacher(tmp_path / "teachers" / label, label, seed)
     return labels
 
 

@@ -1,13 +1,11 @@
 """The quarterly retrain's hyperparameter search: bounded, reproducible, blind to the evidence."""
 
 import datetime as dt
-import hashlib
 import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +18,6 @@ from sensequant_assets.evaluation.calibration import CalibrationSetup, synthetic
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.evaluation.validation import validate_candidate
 from sensequant_assets.evaluation.walk_forward import default_config, walk_forward_folds
-from sensequant_assets.features import feature_columns
 from sensequant_assets.release.manifest import read_manifest
 from sensequant_assets.settings import load_settings
 from sensequant_assets.training.candidate import build_candidate, distillation_inputs
@@ -36,11 +33,10 @@ from sensequant_assets.training.search import (
 )
 from sensequant_assets.training.split import Split, assert_no_leakage
 from sensequant_assets.training.student import StudentConfig, holdout_start, load_student
-from sensequant_assets.training.teacher import TeacherRun
-from sensequant_assets.training.windows import TrainingWindow
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.jobs import FIRST, ingest, ingest_benchmark, train
 from sensequant_assets_tests.panels import FEATURES, build_panel
+from sensequant_assets_tests.teachers import write_teacher
 
 # Few, short boosters: the search's logic, not the student's quality, is under test.
 SMALL_SPACE = {"distill_alpha": (0.25, 0.75), "num_iterations": (10, 30), "lambda_l2": (0.1, 10.0)}
@@ -127,25 +123,6 @@ def test_a_history_too_short_to_search_is_refused(panel: pd.DataFrame) -> None:
         inner_split(short, BASE)
 
 
-def _teacher(directory: Path, label: str) -> None:
-    """A small stored 3-class teacher, as ``train_teacher`` stores one."""
-    names = list(feature_columns())
-    rng = np.random.default_rng(0)
-    data = lgb.Dataset(rng.normal(size=(300, len(names))), rng.integers(0, 3, 300),
-                       feature_name=names)  # fmt: skip
-    params = {"objective": "multiclass", "num_class": 3, "verbose": -1, "num_threads": 1}
-    text = lgb.train(params, data, num_boost_round=5).model_to_string()
-    window = TrainingWindow.from_label(label)
-    run = TeacherRun(
-        label, window.symbol, window.start, window.end, "completed", features=names,
-        model_file="model.txt", sha256=hashlib.sha256(text.encode()).hexdigest(),
-        metrics=dict.fromkeys(("accuracy", "precision_macro", "recall_macro", "f1_macro"), 0.4),
-    )  # fmt: skip
-    directory.mkdir(parents=True)
-    (directory / "model.txt").write_text(text)
-    (directory / "metadata.json").write_text(json.dumps(run.to_dict()))
-
-
 def test_a_searched_candidate_is_trained_and_recorded_with_the_chosen_trial(
     tmp_path: Path,
 ) -> None:
@@ -153,7 +130,7 @@ def test_a_searched_candidate_is_trained_and_recorded_with_the_chosen_trial(
     bars, benchmark = synthetic_universe(5, 0.15, setup)
     market = benchmark.set_index("date")["close"]
     label = f"{sorted(bars['symbol'].unique())[0]}_2023-03-01_to_2023-08-27"
-    _teacher(tmp_path / "teachers" / label, label)
+    write_teacher(tmp_path / "teachers" / label, label)
     layout = CandidateLayout(tmp_path / "live_candidate_20250401_100002")
     search = HyperparameterSearch(4, space=SMALL_SPACE)
     outcome = build_candidate(
