@@ -3,6 +3,10 @@
 Run from the repository root:
 
     .venv/bin/python bench/bench_full_run.py [--instance postgres|sqlite] [--symbols N]
+        [--start YYYY-MM-DD] [--first-only]
+
+``--start 2008-01-01`` is the deep-history run (issue 16: NIFTY 100 since 2008, all ten
+stress windows); ``--first-only`` skips the retrain.
 
 Each figure is the real command in a subprocess on a fresh home: first time (backfill
 included), then `--skip-fetch` (the retrain on data already materialized). With
@@ -100,7 +104,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instance", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--symbols", type=int, default=102, help="how many symbols (default all)")
+    parser.add_argument("--start", default=START, help=f"first session (default {START})")
+    parser.add_argument("--first-only", action="store_true", help="skip the --skip-fetch retrain")
     args = parser.parse_args()
+    start = args.start
     symbols = load_universe(None).default_symbols[: args.symbols]
     with ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sensequant-full-")))
@@ -108,7 +115,7 @@ def main() -> None:
         dagster_home.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSEQUANT_", "DAGSTER"))}
         env |= {"SENSEQUANT_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
-                "SENSEQUANT_HISTORY_START": START, "PYTHONUNBUFFERED": "1"}  # fmt: skip
+                "SENSEQUANT_HISTORY_START": start, "PYTHONUNBUFFERED": "1"}  # fmt: skip
         if args.instance == "postgres":
             server = stack.enter_context(postgres_server())
             env |= server.env("postgres")
@@ -116,21 +123,24 @@ def main() -> None:
         else:
             shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
         command = [sys.executable, "-m", "sensequant_assets.cli", "historical-run", "--symbols",
-                   ",".join(symbols), "--start-date", START, "--end-date", END]  # fmt: skip
-        print(f"full run: {len(symbols)} symbols {START}..{END}, {args.instance} instance")
+                   ",".join(symbols), "--start-date", start, "--end-date", END]  # fmt: skip
+        print(f"full run: {len(symbols)} symbols {start}..{END}, {args.instance} instance")
         first, first_out, first_peak = _run(command, env)
-        print("retrain on stored data (--skip-fetch)")
-        retrain, retrain_out, retrain_peak = _run([*command, "--skip-fetch"], env)
+        retrain, retrain_out, retrain_peak = 0.0, "", 0.0
+        if not args.first_only:
+            print("retrain on stored data (--skip-fetch)")
+            retrain, retrain_out, retrain_peak = _run([*command, "--skip-fetch"], env)
 
     print(f"\nfull run ({args.instance} instance, deploy/dagster.yaml)" if args.instance ==
           "postgres" else "\nfull run (embedded SQLite instance, dagster.yaml)")  # fmt: skip
-    print(f"  symbols x range            {len(symbols)} x {START}..{END}")
+    print(f"  symbols x range            {len(symbols)} x {start}..{END}")
     print(f"  first time (wall)          {first:.1f} s = {first / 60:.1f} min")
     for name, seconds in PHASE.findall(first_out):
         print(f"    {name:<24} {float(seconds):.1f} s")
-    print(f"  retrain --skip-fetch       {retrain:.1f} s = {retrain / 60:.1f} min")
-    for name, seconds in PHASE.findall(retrain_out):
-        print(f"    {name:<24} {float(seconds):.1f} s")
+    if not args.first_only:
+        print(f"  retrain --skip-fetch       {retrain:.1f} s = {retrain / 60:.1f} min")
+        for name, seconds in PHASE.findall(retrain_out):
+            print(f"    {name:<24} {float(seconds):.1f} s")
     print(f"  peak memory (all processes) {max(first_peak, retrain_peak):.0f} MiB")
 
 

@@ -55,14 +55,16 @@ def train(bars: pd.DataFrame, directory: Path, rounds: int) -> None:
     save_student(train_student(samples, None, list(feature_columns()), config), directory)
 
 
-def promised_walk_forward(audit: Path, sessions: list[dt.date]) -> None:
+def promised_walk_forward(
+    audit: Path, sessions: list[dt.date], symbols: tuple[str, ...] = SYMBOLS
+) -> None:
     """Out-of-sample rows as a validation writes them: a score that ranked well."""
     rng = np.random.default_rng(5)
     rows = []
     for day in sessions:
-        future = rng.normal(0, 0.02, len(SYMBOLS))
-        score = future + rng.normal(0, 0.05, len(SYMBOLS))  # a daily rank IC near 0.35
-        for symbol, ret, s in zip(SYMBOLS, future, score, strict=True):
+        future = rng.normal(0, 0.02, len(symbols))
+        score = future + rng.normal(0, 0.05, len(symbols))  # a daily rank IC near 0.35
+        for symbol, ret, s in zip(symbols, future, score, strict=True):
             p_up = 0.4 + s
             rows.append((pd.Timestamp(day), symbol, int(ret > 0) * 2, ret, 2 if s > 0 else 0,
                          0.6 - p_up, 0.4, p_up))  # fmt: skip

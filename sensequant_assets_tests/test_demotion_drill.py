@@ -2,10 +2,10 @@
 
 Bars come from the files source. After the training period, each session's bars are made to
 move against A's calls of the session before (a stock A ranks high falls next day), so its
-live rank IC turns negative while its walk-forward promised a positive one. The signals and
-the scorecard are materialized on a temporary Dagster instance, and the demotion sensor rolls
-production back to B, records who and why in the registry and tells the webhook; a pinned A
-is left in place.
+live rank IC turns negative while its walk-forward promised a positive one. The signals job
+materializes the calls and the scorecard on a temporary Dagster instance, and the demotion
+sensor rolls production back to B, records who and why in the registry and tells the webhook;
+a pinned A is left in place.
 """
 
 from __future__ import annotations
@@ -70,15 +70,7 @@ def _judge(layout: ArtifactLayout) -> dg.SensorResult:
         signals = defs.resolve_job_def("production_signals_job")
         assert signals.execute_in_process(
             instance=instance, tags=date_range_tags(LIVE[0], LIVE[-1])
-        ).success
-        scorecard = dg.materialize(
-            [defs.get_assets_def("live_scorecard")],
-            instance=instance,
-            partition_key=LIVE[-1].isoformat(),
-            resources={"evaluation": defs.resources["evaluation"]},
-            selection=["live_scorecard"],
-        )
-        assert scorecard.success
+        ).success  # the calls of every live session, then the scorecard as of the last
         sensor = defs.resolve_sensor_def("demotion_sensor")
         return sensor(dg.build_sensor_context(instance=instance))
 

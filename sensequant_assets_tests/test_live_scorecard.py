@@ -70,7 +70,7 @@ def test_the_band_is_the_walk_forwards_range_for_the_window() -> None:
     assert ic.low < 0.03 < ic.high and ic.sessions == 581
     # iid days: the rolling mean's 90% range is about ±1.645 · 0.1 / √20
     assert ic.high - ic.low == pytest.approx(2 * 1.645 * 0.1 / np.sqrt(20), rel=0.2)
-    with pytest.raises(ValueError, match="fewer than the 20-session window"):
+    with pytest.raises(LookupError, match="fewer than the 20-session window"):
         walk_forward_bands(daily.iloc[:10], window=20)
 
 

@@ -39,6 +39,7 @@ from sensequant_assets.training.student import (
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.bar_files import write_csv
 from sensequant_assets_tests.deployable import release_audit
+from sensequant_assets_tests.live_drill import promised_walk_forward
 
 CALENDAR = TradingCalendar()
 SYMBOLS = ("INFY", "ITC", "LT", "RELIANCE", "SBIN", "TCS")
@@ -46,6 +47,7 @@ UNSTORED = "WIPRO"  # partitioned, never ingested
 START, END = dt.date(2023, 6, 1), dt.date(2024, 6, 28)
 DAY = CALENDAR.sessions(dt.date(2024, 6, 24), dt.date(2024, 6, 28))[-1]
 MODEL = "live_candidate_20240629_100000"
+TRAINED = dt.date(2024, 6, 1)  # the end of the walk-forward its approval bound
 
 
 @pytest.fixture
@@ -63,6 +65,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactLayout:
     monkeypatch.setenv("SENSEQUANT_FILES_DIR", str(files))
     monkeypatch.setenv("SENSEQUANT_SYMBOLS", ",".join([*SYMBOLS, UNSTORED]))
     monkeypatch.setenv("SENSEQUANT_HISTORY_START", START.isoformat())
+    monkeypatch.setenv("SENSEQUANT_LABEL_REFERENCE", "absolute")  # as the student was trained
     argv = ["ingest", "--symbols", ",".join(SYMBOLS), "--start-date", START.isoformat(),
             "--end-date", END.isoformat(), "--no-benchmark"]  # fmt: skip
     assert main(argv) == EXIT_OK
@@ -79,6 +82,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactLayout:
     audit.mkdir(parents=True)
     (audit / "promotion_briefing.md").write_text(f"# {MODEL}\n")
     (audit / "promotion_briefing.json").write_text("{}\n")
+    # banks: one sector, so the band's sector-neutral rank IC is defined
+    promised_walk_forward(audit, CALENDAR.sessions(dt.date(2024, 1, 1), TRAINED))
     release_audit(layout, MODEL)
     registry = StateManager(layout.registry)
     registry.record_candidate_run(
@@ -135,6 +140,13 @@ def test_the_day_is_scored_by_the_deployed_model_and_stored(
         assert drift.metadata["worst"].value == "insufficient"
         assert drift.metadata["rows_compared"].value == 6 * 20
         assert drift.description.startswith("too few rows to judge drift: 120 < 200")
+    # the same run records the live scorecard the demotion sensor judges: nothing matured yet
+    with dg.DagsterInstance.get() as instance:
+        (record,) = instance.fetch_materializations(dg.AssetKey("live_scorecard"), 5).records
+    scorecard = record.event_log_entry.asset_materialization
+    assert scorecard is not None and scorecard.partition == DAY.isoformat()
+    assert scorecard.metadata["model_id"].value == MODEL
+    assert scorecard.metadata["matured_sessions"].value == 0
     assert main(["signals", "--date", DAY.isoformat()]) == EXIT_OK  # printed from storage
     assert "RELIANCE" in capsys.readouterr().out
 

@@ -70,8 +70,9 @@ def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]
         ),
         dg.define_asset_job(
             SIGNALS_JOB,
-            selection=dg.AssetSelection.assets("production_signals"),
-            description="Score trading days with the production model (its calls per symbol).",
+            selection=dg.AssetSelection.assets("production_signals", "live_scorecard"),
+            description="Score trading days with the production model (its calls per symbol), "
+            "then its live scorecard as of the last one (what the demotion sensor judges).",
         ),
         dg.define_asset_job(
             REWARDS_JOB,

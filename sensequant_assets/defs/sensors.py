@@ -12,8 +12,9 @@
 * ``candidate_failure_sensor`` writes a partial briefing and a ``failed`` registry entry for a
   failed candidate run, only for the candidate id it reserved
   (:mod:`~sensequant_assets.registry.reservation`), never for another run's.
-* ``production_signals_sensor`` scores a session with the production model once the daily
-  update (one day × every symbol) of ``ohlcv_daily`` succeeded, when a model is live, and
+* ``production_signals_sensor`` scores a session with the production model, and its live
+  scorecard, once the daily update (one day × every symbol) of ``ohlcv_daily`` succeeded, when
+  a model is live, and
   with the staged model in shadow (then judging its trial) while one is on trial; with the
   reward loop on, it also rewards the production calls that matured that day
   (``live_rewards_job``).

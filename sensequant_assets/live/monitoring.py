@@ -69,7 +69,10 @@ def walk_forward_daily(
     audit_dir: Path, cost_per_holding: float, sectors: Mapping[str, str] | None
 ) -> pd.DataFrame:
     """The candidate's walk-forward measured per day as the live calls are."""
-    oos = pd.read_parquet(AuditLayout(audit_dir).oos_predictions)
+    path = AuditLayout(audit_dir).oos_predictions
+    if not path.is_file():
+        raise LookupError(f"{path} is missing: the walk-forward band is unknown")
+    oos = pd.read_parquet(path)
     return daily_measures(oos, cost_per_holding, sectors)
 
 

@@ -81,12 +81,16 @@ def daily_measures(
 
 
 def walk_forward_bands(daily: pd.DataFrame, window: int = WINDOW_SESSIONS) -> dict[str, Band]:
-    """Each measure's band for a ``window``-session rolling mean over the walk-forward days."""
+    """Each measure's band for a ``window``-session rolling mean over the walk-forward days.
+
+    Raises ``LookupError`` (the band is unknown, as for a missing walk-forward) when a measure
+    has fewer days than the window: e.g. a sector-neutral rank IC over one symbol per sector.
+    """
     bands = {}
     for measure in MEASURES:
         rolling = daily[measure].dropna().rolling(window).mean().dropna()
         if rolling.empty:
-            raise ValueError(
+            raise LookupError(
                 f"the walk-forward has {daily[measure].notna().sum()} days of {measure}: fewer "
                 f"than the {window}-session window the band needs"
             )

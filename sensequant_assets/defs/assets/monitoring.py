@@ -42,7 +42,10 @@ def build_monitoring_assets(days: dg.TimeWindowPartitionsDefinition) -> list[dg.
         day = sessions_of(context.partition_keys)[-1]
         cost = 4 * evaluation.config.costs.per_side_rate
         registry = StateManager(training.layout.registry, read_only=True)
-        report = live_report(training, registry, model_id, day, cost, evaluation.config.sectors)
+        try:
+            report = live_report(training, registry, model_id, day, cost, evaluation.config.sectors)
+        except LookupError as error:
+            raise dg.Failure(f"{model_id}: {error}") from None
         measures = report["measures"]
         context.log.info(
             f"{model_id} on {day}: {report['matured_sessions']} matured session(s); "

@@ -117,6 +117,8 @@ def signals_asset(
         ],
         metadata={"partition_expr": "date", "dagster/column_schema": schema},
         check_specs=signal_check_specs(table),
+        # one run scores a range of sessions, as the scorecard after it reads them
+        backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key="warehouse_io_manager",
         group_name=group,
         kinds={storage_kind, "pandas"},

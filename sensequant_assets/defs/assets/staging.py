@@ -69,6 +69,7 @@ def build_staging_assets(
         name=TRIAL,
         partitions_def=days,
         deps=[STAGING_SIGNALS_TABLE, "production_signals"],
+        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=GROUP,
     )
     def staging_trial(
