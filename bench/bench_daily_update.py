@@ -34,8 +34,9 @@ from sensequant_assets.registry import StateManager
 from sensequant_assets.release.deployment import deploy_to_production
 from sensequant_assets.sources.ingest import MarketData
 from sensequant_assets.storage import Warehouse
-from sensequant_assets.training.candidate import student_samples
-from sensequant_assets.training.student import StudentConfig, save_student, train_student
+from sensequant_assets.training.distillation import student_samples
+from sensequant_assets.training.student import StudentConfig, train_student
+from sensequant_assets.training.student_files import save_student
 from sensequant_assets_tests.deployable import release_audit
 
 DAY = dt.date(2025, 12, 31)

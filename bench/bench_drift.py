@@ -38,7 +38,7 @@ from sensequant_assets.live.drift import (
 )
 from sensequant_assets.live.signals import history_start, score_day
 from sensequant_assets.sources.synthetic import SyntheticSource
-from sensequant_assets.training.candidate import student_samples
+from sensequant_assets.training.distillation import student_samples
 from sensequant_assets.training.student import StudentConfig, train_student
 from sensequant_assets.universe import load_universe
 

@@ -34,9 +34,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sensequant_assets.features.cross_section import normalised_matrix
+from sensequant_assets.training.reward_ab import compare_arms
 from sensequant_assets.training.rewards import (
     RewardConfig,
-    compare_arms,
     compute_rewards,
     cross_fitted_rewards,
     reward_metrics,

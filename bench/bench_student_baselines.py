@@ -46,7 +46,7 @@ from sensequant_assets.evaluation.costs import CostModel
 from sensequant_assets.evaluation.skill import skill_tests
 from sensequant_assets.evaluation.walk_forward import walk_forward_folds, walk_forward_predictions
 from sensequant_assets.features import WARMUP_SESSIONS, feature_columns
-from sensequant_assets.training.candidate import TeacherOutput, student_samples, teacher_outputs
+from sensequant_assets.training.distillation import TeacherOutput, student_samples, teacher_outputs
 from sensequant_assets.training.student import StudentConfig
 from sensequant_assets.training.teacher import TeacherConfig, train_teacher
 from sensequant_assets.training.windows import rolling_windows, window_data_range

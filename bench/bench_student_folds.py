@@ -43,7 +43,7 @@ from sensequant_assets.evaluation.walk_forward import (
 from sensequant_assets.features.technical import feature_columns
 from sensequant_assets.sources.synthetic import SyntheticSource
 from sensequant_assets.sources.synthetic_signal import planted_signal
-from sensequant_assets.training.candidate import distillation_inputs
+from sensequant_assets.training.distillation import distillation_inputs
 from sensequant_assets.training.student import StudentConfig
 
 START, END = dt.date(2022, 1, 1), dt.date(2024, 12, 31)

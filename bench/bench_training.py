@@ -25,7 +25,7 @@ from sensequant_assets.defs.partitions import teacher_blocks
 from sensequant_assets.sources.ingest import MarketData
 from sensequant_assets.storage import WAREHOUSE_SCHEMA, connect
 from sensequant_assets.training import TrainingWindow
-from sensequant_assets.training.candidate import DISTILLATION_MEMO
+from sensequant_assets.training.distillation import DISTILLATION_MEMO
 from sensequant_assets.training.resources import Training
 from sensequant_assets.training.runner import RunReads, train_window
 from sensequant_assets.universe import INDEX_SYMBOL

@@ -18,13 +18,9 @@ from sensequant_assets.features import LabelSpec, feature_columns
 from sensequant_assets.live.signals import score_day
 from sensequant_assets.registry import StateManager
 from sensequant_assets.sources.synthetic import SyntheticSource
-from sensequant_assets.training.candidate import student_samples
-from sensequant_assets.training.student import (
-    StudentConfig,
-    load_student,
-    save_student,
-    train_student,
-)
+from sensequant_assets.training.distillation import student_samples
+from sensequant_assets.training.student import StudentConfig, train_student
+from sensequant_assets.training.student_files import load_student, save_student
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.bar_files import write_csv
 from sensequant_assets_tests.deployable import release_audit

@@ -14,7 +14,7 @@ import lightgbm as lgb
 import numpy as np
 
 from sensequant_assets.features import feature_columns
-from sensequant_assets.training.teacher import TeacherRun
+from sensequant_assets.training.teacher_record import TeacherRun
 from sensequant_assets.training.windows import TrainingWindow
 
 NAMES = list(feature_columns())

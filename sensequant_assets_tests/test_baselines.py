@@ -26,7 +26,7 @@ from sensequant_assets.features.cross_section import (
     cross_sectional_zscore,
     normalised_matrix,
 )
-from sensequant_assets.training.candidate import student_samples
+from sensequant_assets.training.distillation import student_samples
 from sensequant_assets.training.student import StudentConfig
 
 HORIZON = 7

@@ -2,7 +2,7 @@
 
 from sensequant_assets.evaluation.gate import GATE_VERSION
 from sensequant_assets.evaluation.power import PROTOCOL_VERSION, operating_characteristics
-from sensequant_assets.release import briefing
+from sensequant_assets.release import briefing, briefing_markdown
 
 
 def _cell(ic: float, n_symbols: int, approved: int, universes: int, interval: list) -> dict:
@@ -32,7 +32,7 @@ def test_the_briefing_states_the_measured_bound_and_power_at_the_nearest_scale(
         lambda n, s: operating_characteristics(n, s, payload=PAYLOAD),
     )
     validation = {"out_of_sample": {"symbols": [f"S{i}" for i in range(100)], "sessions": 400}}
-    lines = briefing._characteristics_md(briefing._characteristics(validation))
+    lines = briefing_markdown._characteristics_md(briefing._characteristics(validation))
     text = "\n".join(lines)
     assert "False promotions on universes with no signal: 0/60 (0–6%), at most 6.0%" in text
     assert "planted rank IC of 0.05: 17/20 (62–97%), measured at 102 symbols" in text
@@ -41,5 +41,5 @@ def test_the_briefing_states_the_measured_bound_and_power_at_the_nearest_scale(
 
 def test_an_unmeasured_gate_version_says_so(monkeypatch) -> None:
     monkeypatch.setattr(briefing, "operating_characteristics", lambda n, s: None)
-    lines = briefing._characteristics_md(briefing._characteristics(None))
+    lines = briefing_markdown._characteristics_md(briefing._characteristics(None))
     assert f"Gate version {GATE_VERSION} has no measured false-promotion rate" in lines[-1]

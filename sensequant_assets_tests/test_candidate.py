@@ -17,11 +17,11 @@ from sensequant_assets.evaluation.walk_forward import (
     walk_forward_predictions,
 )
 from sensequant_assets.features import feature_columns
-from sensequant_assets.training import candidate
-from sensequant_assets.training.candidate import (
+from sensequant_assets.training import distillation
+from sensequant_assets.training.candidate import build_candidate
+from sensequant_assets.training.distillation import (
     DISTILLATION_MEMO,
     InputMemo,
-    build_candidate,
     content_digest,
     distillation_inputs,
     soft_targets,
@@ -30,7 +30,8 @@ from sensequant_assets.training.candidate import (
 )
 from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.student import StudentConfig, holdout_start, train_student
-from sensequant_assets.training.teacher import load_teacher, teacher_probabilities
+from sensequant_assets.training.teacher import teacher_probabilities
+from sensequant_assets.training.teacher_record import load_teacher
 from sensequant_assets.training.windows import TrainingWindow
 from sensequant_assets_tests.teachers import write_teacher
 
@@ -101,12 +102,12 @@ def test_distillation_inputs_are_reused_only_for_identical_inputs(
     bars, benchmark = universe
     calls = []
 
-    def counted(samples: pd.DataFrame, dirs: dict[str, Path]) -> list[candidate.TeacherOutput]:
+    def counted(samples: pd.DataFrame, dirs: dict[str, Path]) -> list[distillation.TeacherOutput]:
         calls.append(len(samples))
         return teacher_outputs(samples, dirs)
 
-    monkeypatch.setattr(candidate, "teacher_outputs", counted)
-    monkeypatch.setattr(candidate, "DISTILLATION_MEMO", InputMemo())
+    monkeypatch.setattr(distillation, "teacher_outputs", counted)
+    monkeypatch.setattr(distillation, "DISTILLATION_MEMO", InputMemo())
     first, outputs = distillation_inputs(bars, SETUP.label, None, _market(benchmark), teachers)
     first.loc[0, "label"] = 99  # a caller's change never reaches the next caller
     again, reused = distillation_inputs(

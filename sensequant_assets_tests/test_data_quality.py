@@ -22,7 +22,8 @@ from sensequant_assets.quality.audit import archived_negative_volumes, teacher_w
 from sensequant_assets.quality.corporate_actions import CorporateAction, CorporateActions
 from sensequant_assets.quality.summary import WindowSpan, summarise_quality
 from sensequant_assets.registry import StateManager
-from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
+from sensequant_assets.release.briefing import StageOutputs, build_briefing
+from sensequant_assets.release.briefing_markdown import render_markdown
 from sensequant_assets.release.quality_section import MISSING_NOTE, manifest_quality
 from sensequant_assets.settings import load_settings
 from sensequant_assets.storage import RawArchive

@@ -1,7 +1,7 @@
 import datetime as dt
 
 from sensequant_assets.training import TrainingWindow, diagnostics
-from sensequant_assets.training.teacher import TeacherRun
+from sensequant_assets.training.teacher_record import TeacherRun
 
 WINDOW = TrainingWindow("TCS", dt.date(2024, 3, 13), dt.date(2024, 9, 8))
 

@@ -27,7 +27,7 @@ from sensequant_assets.evaluation.walk_forward import (
     walk_forward_predictions,
 )
 from sensequant_assets.features import feature_columns
-from sensequant_assets.training.candidate import student_samples
+from sensequant_assets.training.distillation import student_samples
 
 SMALL = CalibrationSetup(n_symbols=8)
 # The planted signal orders stocks against each other, so the tests of what the student learns

@@ -27,18 +27,20 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from sensequant_assets.artifacts import STUDENT_MODEL_FILE as MODEL_FILE
 from sensequant_assets.artifacts import ArtifactLayout
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.cli import EXIT_FAILED, EXIT_OK, main
 from sensequant_assets.defs import build_defs
 from sensequant_assets.defs.jobs import CANDIDATE_JOB, PROMOTE_JOB, STAGE_JOB
 from sensequant_assets.defs.tags import CANDIDATE_TAG
+from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.orchestration.runs import QUIET, step_failure
 from sensequant_assets.registry import PRODUCTION, StateManager, UnknownRunError
 from sensequant_assets.release.deployment import current_production, current_staging
 from sensequant_assets.release.manifest import read_manifest, verify_artifacts
 from sensequant_assets.settings import get_settings, load_settings
-from sensequant_assets.training.student import MODEL_FILE, ModelIntegrityError, load_student
+from sensequant_assets.training.student_files import load_student
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.fake_breeze import API_ENDPOINTS, FakeBreeze
 from sensequant_assets_tests.fault_drills import (

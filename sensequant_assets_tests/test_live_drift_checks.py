@@ -25,14 +25,12 @@ from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.lifecycle import PRODUCTION
 from sensequant_assets.release.deployment import deploy_to_production
 from sensequant_assets.sources.synthetic import SyntheticSource
-from sensequant_assets.training.candidate import student_samples
-from sensequant_assets.training.student import (
-    StudentConfig,
-    StudentResult,
+from sensequant_assets.training.distillation import student_samples
+from sensequant_assets.training.student import StudentConfig, StudentResult, train_student
+from sensequant_assets.training.student_files import (
     load_drift_reference,
     load_student,
     save_student,
-    train_student,
 )
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.deployable import approved_candidate, release_audit

@@ -27,14 +27,12 @@ from sensequant_assets.registry import StateManager
 from sensequant_assets.release.deployment import deploy_to_production
 from sensequant_assets.settings import load_settings
 from sensequant_assets.sources.synthetic import SyntheticSource
-from sensequant_assets.training.candidate import student_samples
+from sensequant_assets.training.distillation import student_samples
 from sensequant_assets.training.resources import Training
-from sensequant_assets.training.rewards import (
-    RewardConfig,
-    decayed_rewards,
-    read_reward_history,
-)
-from sensequant_assets.training.student import StudentConfig, save_student, train_student
+from sensequant_assets.training.reward_history import read_reward_history
+from sensequant_assets.training.rewards import RewardConfig, decayed_rewards
+from sensequant_assets.training.student import StudentConfig, train_student
+from sensequant_assets.training.student_files import save_student
 from sensequant_assets.universe import INDEX_SYMBOL, load_universe
 from sensequant_assets_tests.live_drill import CALENDAR, TRAINED, approve
 from sensequant_assets_tests.live_drill import SYMBOLS as DRILL_SYMBOLS

@@ -23,14 +23,9 @@ from sensequant_assets.live.signals import (
     score_day,
 )
 from sensequant_assets.sources.synthetic import SyntheticSource
-from sensequant_assets.training.candidate import student_samples
-from sensequant_assets.training.student import (
-    StudentConfig,
-    load_student,
-    predict_probabilities,
-    save_student,
-    train_student,
-)
+from sensequant_assets.training.distillation import student_samples
+from sensequant_assets.training.student import StudentConfig, predict_probabilities, train_student
+from sensequant_assets.training.student_files import load_student, save_student
 from sensequant_assets.universe import INDEX_SYMBOL, load_universe
 
 CALENDAR = TradingCalendar()

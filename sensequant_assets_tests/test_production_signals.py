@@ -29,13 +29,9 @@ from sensequant_assets.release.deployment import deploy_to_production
 from sensequant_assets.settings import load_settings
 from sensequant_assets.sources.synthetic import SyntheticSource
 from sensequant_assets.storage import Warehouse
-from sensequant_assets.training.candidate import student_samples
-from sensequant_assets.training.student import (
-    StudentConfig,
-    load_student,
-    save_student,
-    train_student,
-)
+from sensequant_assets.training.distillation import student_samples
+from sensequant_assets.training.student import StudentConfig, train_student
+from sensequant_assets.training.student_files import load_student, save_student
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.bar_files import write_csv
 from sensequant_assets_tests.deployable import release_audit

@@ -16,7 +16,8 @@ from sensequant_assets.defs.jobs import CANDIDATE_JOB
 from sensequant_assets.defs.tags import scope_tags
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.registry import StateManager
-from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
+from sensequant_assets.release.briefing import StageOutputs, build_briefing
+from sensequant_assets.release.briefing_markdown import render_markdown
 from sensequant_assets.release.lineage import code_version, data_snapshot_hash, public_configuration
 from sensequant_assets.release.manifest import headline_sections
 from sensequant_assets.release.stage import record_failed_candidate

@@ -19,14 +19,10 @@ from sensequant_assets.evaluation.walk_forward import (
     walk_forward_predictions,
 )
 from sensequant_assets.features import feature_columns
-from sensequant_assets.training.candidate import (
-    CandidateOutcome,
-    TeacherOutput,
-    build_candidate,
-    soft_targets,
-    student_samples,
-)
-from sensequant_assets.training.rewards import RewardConfig, read_reward_history
+from sensequant_assets.training.candidate import CandidateOutcome, build_candidate
+from sensequant_assets.training.distillation import TeacherOutput, soft_targets, student_samples
+from sensequant_assets.training.reward_history import read_reward_history
+from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.student import StudentConfig
 from sensequant_assets_tests.teachers import write_teacher
 

@@ -8,21 +8,25 @@ import pandas as pd
 import pytest
 
 from sensequant_assets.features.cross_section import normalised_matrix
-from sensequant_assets.training.rewards import (
+from sensequant_assets.training.reward_ab import (
     AB_SIGNIFICANCE,
     AB_TARGET_RELATIVE_IMPROVEMENT,
-    HISTORY_KEY,
-    MIN_LINEAR_WEIGHT,
-    RewardConfig,
     ab_summary,
     ab_test,
     ab_verdict,
+)
+from sensequant_assets.training.reward_history import (
+    HISTORY_KEY,
     append_new_rewards,
     append_reward_history,
+    read_reward_history,
+)
+from sensequant_assets.training.rewards import (
+    MIN_LINEAR_WEIGHT,
+    RewardConfig,
     compute_rewards,
     cross_fitted_rewards,
     decayed_rewards,
-    read_reward_history,
     retrain_ages,
     reward_metrics,
     reward_weights,

@@ -20,7 +20,8 @@ from sensequant_assets.evaluation.validation import validate_candidate
 from sensequant_assets.evaluation.walk_forward import default_config, walk_forward_folds
 from sensequant_assets.release.manifest import read_manifest
 from sensequant_assets.settings import load_settings
-from sensequant_assets.training.candidate import build_candidate, distillation_inputs
+from sensequant_assets.training.candidate import build_candidate
+from sensequant_assets.training.distillation import distillation_inputs
 from sensequant_assets.training.resources import Training
 from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.search import (
@@ -32,7 +33,8 @@ from sensequant_assets.training.search import (
     with_params,
 )
 from sensequant_assets.training.split import Split, assert_no_leakage
-from sensequant_assets.training.student import StudentConfig, holdout_start, load_student
+from sensequant_assets.training.student import StudentConfig, holdout_start
+from sensequant_assets.training.student_files import load_student
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.jobs import FIRST, ingest, ingest_benchmark, train
 from sensequant_assets_tests.panels import FEATURES, build_panel

@@ -7,25 +7,27 @@ import pandas as pd
 import pytest
 
 from sensequant_assets.artifacts import STUDENT_DRIFT_FILE
+from sensequant_assets.artifacts import STUDENT_METADATA_FILE as METADATA_FILE
+from sensequant_assets.artifacts import STUDENT_MODEL_FILE as MODEL_FILE
 from sensequant_assets.features.cross_section import normalised_matrix
+from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.live.drift import column_profile
 from sensequant_assets.training.student import (
     DEFAULT_LGBM_PARAMS,
-    METADATA_FILE,
-    MODEL_FILE,
-    ModelIntegrityError,
     StudentConfig,
     distillation_targets,
     expand_soft_targets,
-    load_drift_reference,
-    load_student,
     predict_probabilities,
     rows_sha256,
-    save_student,
-    stored_normalisation,
     time_holdout_split,
     train_student,
     yesterday_direction,
+)
+from sensequant_assets.training.student_files import (
+    load_drift_reference,
+    load_student,
+    save_student,
+    stored_normalisation,
 )
 from sensequant_assets_tests.panels import FEATURES, SPEC, STRONG_IC, build_panel
 

@@ -13,9 +13,12 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from sensequant_assets.artifacts import TEACHER_METADATA_FILE as METADATA_FILE
+from sensequant_assets.artifacts import TEACHER_MODEL_FILE as MODEL_FILE
 from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features.labels import DOWN, NEUTRAL, UP, LabelSpec
 from sensequant_assets.features.technical import WARMUP_SESSIONS, feature_columns
+from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.sources.synthetic import SyntheticSource
 from sensequant_assets.training import (
     INSUFFICIENT_FUTURE_DATA,
@@ -27,19 +30,18 @@ from sensequant_assets.training import (
     window_data_range,
 )
 from sensequant_assets.training.teacher import (
-    METADATA_FILE,
-    MODEL_FILE,
-    ModelIntegrityError,
     TeacherConfig,
-    TeacherRun,
-    TeacherUnavailableError,
     failure_record,
     fit_teacher_model,
-    load_run,
-    load_teacher,
     teacher_probabilities,
     train_teacher,
     window_samples,
+)
+from sensequant_assets.training.teacher_record import (
+    TeacherRun,
+    TeacherUnavailableError,
+    load_run,
+    load_teacher,
     write_record,
 )
 from sensequant_assets.universe import load_universe

@@ -13,9 +13,9 @@ from sensequant_assets.defs.jobs import CANDIDATE_JOB
 from sensequant_assets.defs.partitions import one_symbol_range_tags
 from sensequant_assets.settings import Settings, load_settings
 from sensequant_assets.training.resources import Training
-from sensequant_assets.training.rewards import ab_summary
+from sensequant_assets.training.reward_ab import ab_summary
 from sensequant_assets.training.runner import RunReads, train_window
-from sensequant_assets.training.teacher import load_teacher
+from sensequant_assets.training.teacher_record import load_teacher
 from sensequant_assets.training.windows import TrainingWindow
 from sensequant_assets_tests.jobs import FIRST, ingest, ingest_benchmark, train
 

@@ -15,7 +15,7 @@ from sensequant_assets.evaluation.walk_forward import (
     walk_forward_predictions,
 )
 from sensequant_assets.features import feature_columns
-from sensequant_assets.training.candidate import TeacherOutput, soft_targets
+from sensequant_assets.training.distillation import TeacherOutput, soft_targets
 from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.student import StudentConfig
 

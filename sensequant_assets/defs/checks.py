@@ -36,7 +36,7 @@ from sensequant_assets.live.drift import (
 )
 from sensequant_assets.quality import Finding
 from sensequant_assets.training import diagnostics
-from sensequant_assets.training.teacher import TeacherRun
+from sensequant_assets.training.teacher_record import TeacherRun
 
 MAX_LISTED_FINDINGS = 50
 MAX_LISTED_PARTITIONS = 500

@@ -109,9 +109,17 @@ def build_sensors(
 def _release_sensors(
     evaluation: Evaluation, jobs: Mapping[str, "UnresolvedAssetJobDefinition"]
 ) -> list[dg.SensorDefinition]:
-    layout = evaluation.training.layout
-    monitored = [jobs[CANDIDATE_JOB]]
+    return [
+        _promotion_sensor(evaluation, jobs),
+        _candidate_failure_sensor(evaluation, jobs[CANDIDATE_JOB]),
+        _run_failure_notifier(evaluation),
+    ]
 
+
+def _promotion_sensor(
+    evaluation: Evaluation, jobs: Mapping[str, "UnresolvedAssetJobDefinition"]
+) -> dg.SensorDefinition:
+    layout = evaluation.training.layout
     via_staging = evaluation.training.settings.promote_via_staging
 
     @dg.sensor(jobs=[jobs[PROMOTE_JOB], jobs[STAGE_JOB]], minimum_interval_seconds=60)
@@ -143,7 +151,15 @@ def _release_sensors(
             return []
         return [staged] if registry.get_candidate_run(staged).status == APPROVED else []
 
-    @dg.run_failure_sensor(monitored_jobs=list(monitored))  # type: ignore[arg-type]
+    return promotion_sensor
+
+
+def _candidate_failure_sensor(
+    evaluation: Evaluation, candidate_job: "UnresolvedAssetJobDefinition"
+) -> dg.SensorDefinition:
+    layout = evaluation.training.layout
+
+    @dg.run_failure_sensor(monitored_jobs=[candidate_job])  # type: ignore[arg-type]
     def candidate_failure_sensor(context: dg.RunFailureSensorContext) -> None:
         """A failed candidate run gets a partial briefing and a failed registry entry, for the
         candidate id it holds (reserved now if it never was): another run's is left alone."""
@@ -168,6 +184,10 @@ def _release_sensors(
         if not record_failed_candidate(evaluation, candidate_id, phase, error, run.run_id):
             context.log.info(f"{candidate_id} is already reviewed: its briefing is left as it is")
 
+    return candidate_failure_sensor
+
+
+def _run_failure_notifier(evaluation: Evaluation) -> dg.SensorDefinition:
     @dg.run_failure_sensor(name="run_failure_notifier")
     def run_failure_notifier(context: dg.RunFailureSensorContext) -> None:
         """Tell the webhook of every failed run: its job, run id, first failed step and why."""
@@ -184,7 +204,7 @@ def _release_sensors(
         )
         context.log.info(f"notification: {delivery.status} {delivery.detail}")
 
-    return [promotion_sensor, candidate_failure_sensor, run_failure_notifier]
+    return run_failure_notifier
 
 
 def _signals_sensor(

@@ -37,7 +37,7 @@ from sensequant_assets.evaluation.walk_forward import (
 )
 from sensequant_assets.features import LabelSpec, feature_columns
 from sensequant_assets.sources.synthetic import SyntheticSource
-from sensequant_assets.training.candidate import student_samples
+from sensequant_assets.training.distillation import student_samples
 from sensequant_assets.training.student import StudentConfig
 from sensequant_assets.universe import ETF_SYMBOLS, INDEX_SYMBOL, load_universe
 

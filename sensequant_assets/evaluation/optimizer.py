@@ -197,44 +197,15 @@ def run_optimizer(
     indicators = compute_indicators(bars, grid.sma_length)
     returns = next_session_returns(indicators[["date", "symbol", "close"]])
 
-    in_window = np.ones(len(indicators), dtype=bool)
-    if start is not None:
-        in_window &= (indicators["date"] >= pd.Timestamp(start)).to_numpy()
-    if end is not None:
-        in_window &= (indicators["date"] <= pd.Timestamp(end)).to_numpy()
-    if not in_window.any():
-        first, last = indicators["date"].min().date(), indicators["date"].max().date()
-        raise ValueError(
-            f"no bar dates in [{start or 'start'}, {end or 'end'}]; bars cover {first}..{last}"
-        )
+    in_window = _in_window(indicators, start, end)
     # Same keys for every trial: align the returns once, then only scatter each rule's states.
     layout = _Layout.build(indicators.loc[in_window, ["date", "symbol"]], returns)
-    position_of = _POSITION_OF_CLASS["long_flat"]
-
     rows: list[dict[str, object]] = []
     columns: dict[str, pd.Series] = {}
-    rf = periodic_risk_free(risk_free_annual)
     for params in grid.trials():
-        long = rule_positions(
-            indicators, params["sma_length"], params["rsi_entry"], params["rsi_exit"]
-        ).to_numpy()[in_window]
-        # long → class 2 (up), flat → class 1 (neutral), positioned as backtest does them.
-        positions = np.where(long > 0, position_of[UP], position_of[NEUTRAL])
-        result = _simulate(layout, layout.scatter(positions), "long_flat", costs, risk_free_annual)
-        daily = result.portfolio_returns
-        held = result.positions.fillna(0.0).to_numpy()
-        changes = np.abs(np.diff(held, axis=0, prepend=0.0)) > 0
-        exposure = (held.sum(axis=1) / result.n_symbols.to_numpy()).mean()
+        daily, row = _trial(indicators, in_window, layout, params, costs, risk_free_annual)
         columns[str(params["trial_id"])] = daily
-        rows.append(
-            {
-                **params,
-                **_performance(daily, rf),
-                "n_trades": int(changes.sum()),
-                "turnover": float(result.turnover.sum()),
-                "exposure": float(exposure),
-            }
-        )
+        rows.append(row)
 
     trial_returns = pd.DataFrame(columns)
     trial_returns.index.name = "date"
@@ -254,6 +225,49 @@ def run_optimizer(
         end=end,
         dropped_rows=layout.dropped_rows,
     )
+
+
+def _in_window(indicators: pd.DataFrame, start: dt.date | None, end: dt.date | None) -> np.ndarray:
+    in_window = np.ones(len(indicators), dtype=bool)
+    if start is not None:
+        in_window &= (indicators["date"] >= pd.Timestamp(start)).to_numpy()
+    if end is not None:
+        in_window &= (indicators["date"] <= pd.Timestamp(end)).to_numpy()
+    if not in_window.any():
+        first, last = indicators["date"].min().date(), indicators["date"].max().date()
+        raise ValueError(
+            f"no bar dates in [{start or 'start'}, {end or 'end'}]; bars cover {first}..{last}"
+        )
+    return in_window
+
+
+def _trial(
+    indicators: pd.DataFrame,
+    in_window: np.ndarray,
+    layout: _Layout,
+    params: dict[str, object],
+    costs: CostModel,
+    risk_free_annual: float,
+) -> tuple[pd.Series, dict[str, object]]:
+    """One rule's daily book returns and its row of the trials table."""
+    long = rule_positions(
+        indicators, params["sma_length"], params["rsi_entry"], params["rsi_exit"]
+    ).to_numpy()[in_window]
+    # long → class 2 (up), flat → class 1 (neutral), positioned as backtest does them.
+    position_of = _POSITION_OF_CLASS["long_flat"]
+    positions = np.where(long > 0, position_of[UP], position_of[NEUTRAL])
+    result = _simulate(layout, layout.scatter(positions), "long_flat", costs, risk_free_annual)
+    daily = result.portfolio_returns
+    held = result.positions.fillna(0.0).to_numpy()
+    changes = np.abs(np.diff(held, axis=0, prepend=0.0)) > 0
+    exposure = (held.sum(axis=1) / result.n_symbols.to_numpy()).mean()
+    return daily, {
+        **params,
+        **_performance(daily, periodic_risk_free(risk_free_annual)),
+        "n_trades": int(changes.sum()),
+        "turnover": float(result.turnover.sum()),
+        "exposure": float(exposure),
+    }
 
 
 def _performance(daily: pd.Series, rf: float) -> dict[str, float]:

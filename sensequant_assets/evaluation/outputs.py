@@ -66,82 +66,56 @@ def write_validation(validation: Validation, audit_dir: Path) -> dict[str, Path]
 
 
 def _summary_sections(summary: dict[str, Any]) -> list[Section]:
-    oos = summary["out_of_sample"]
-    classification = summary["classification"]
-    rows = [
-        ["student", classification["accuracy"], classification["precision_macro"],
-         classification["recall_macro"], classification["f1_macro"]],
-        *[
-            [name.replace("_", " "), report["accuracy"], report["precision_macro"],
-             report["recall_macro"], report["f1_macro"]]
-            for name, report in summary["baselines_classification"].items()
+    oos, config = summary["out_of_sample"], summary["config"]
+    period = (
+        f"{oos['samples']:,} predictions on {oos['sessions']} sessions from "
+        f"{oos['start']} to {oos['end']}, {len(oos['symbols'])} symbol(s), "
+        f"{oos['folds']} walk-forward fold(s). Gated strategy: "
+        f"{config['strategy']}, each call held {config['holding_sessions']} session(s)."
+    )
+    return [
+        Section("Out-of-sample period", paragraphs=[period]),
+        Section("Classification", tables=[_macro_table(summary), _folds_table(summary["folds"])]),
+        Section("Backtest (net of costs)", tables=[_backtest_table(summary)]),
+    ]
+
+
+def _macro_table(summary: dict[str, Any]) -> Table:
+    reports = {"student": summary["classification"], **{
+        name.replace("_", " "): report
+        for name, report in summary["baselines_classification"].items()
+    }}  # fmt: skip
+    return Table(
+        "Macro averages",
+        ["model", "accuracy", "precision", "recall", "F1"],
+        [
+            [name, r["accuracy"], r["precision_macro"], r["recall_macro"], r["f1_macro"]]
+            for name, r in reports.items()
         ],
-    ]  # fmt: skip
+    )
+
+
+def _folds_table(folds: list[dict[str, Any]]) -> Table:
+    columns = ("fold", "start", "end", "samples", "accuracy", "majority_class_accuracy",
+               "yesterday_direction_accuracy")  # fmt: skip
+    return Table(
+        "Walk-forward folds",
+        ["fold", "start", "end", "samples", "accuracy", "majority", "yesterday"],
+        [[f[c] for c in columns] for f in folds],
+    )
+
+
+def _backtest_table(summary: dict[str, Any]) -> Table:
     strategies = {
         **{f"student {mode.replace('_', '/')}": v for mode, v in summary["backtest"].items()},
         **{name.replace("_", " "): v for name, v in summary["baselines_backtest"].items()},
     }
-    return [
-        Section(
-            "Out-of-sample period",
-            paragraphs=[
-                f"{oos['samples']:,} predictions on {oos['sessions']} sessions from "
-                f"{oos['start']} to {oos['end']}, {len(oos['symbols'])} symbol(s), "
-                f"{oos['folds']} walk-forward fold(s). Gated strategy: "
-                f"{summary['config']['strategy']}, each call held "
-                f"{summary['config']['holding_sessions']} session(s)."
-            ],
-        ),
-        Section(
-            "Classification",
-            tables=[
-                Table("Macro averages", ["model", "accuracy", "precision", "recall", "F1"], rows),
-                Table(
-                    "Walk-forward folds",
-                    ["fold", "start", "end", "samples", "accuracy", "majority", "yesterday"],
-                    [
-                        [
-                            f["fold"],
-                            f["start"],
-                            f["end"],
-                            f["samples"],
-                            f["accuracy"],
-                            f["majority_class_accuracy"],
-                            f["yesterday_direction_accuracy"],
-                        ]
-                        for f in summary["folds"]
-                    ],
-                ),
-            ],
-        ),
-        Section(
-            "Backtest (net of costs)",
-            tables=[
-                Table(
-                    "Strategies and baselines",
-                    [
-                        "strategy",
-                        "total return",
-                        "annual return",
-                        "Sharpe",
-                        "Sortino",
-                        "max drawdown",
-                    ],
-                    [
-                        [
-                            name,
-                            v["total_return"],
-                            v["annual_return"],
-                            v["sharpe"],
-                            v["sortino"],
-                            v["max_drawdown"],
-                        ]
-                        for name, v in strategies.items()
-                    ],
-                )
-            ],
-        ),
-    ]
+    columns = ("total_return", "annual_return", "sharpe", "sortino", "max_drawdown")
+    return Table(
+        "Strategies and baselines",
+        ["strategy", "total return", "annual return", "Sharpe", "Sortino", "max drawdown"],
+        [[name, *(v[c] for c in columns)] for name, v in strategies.items()],
+    )
 
 
 def _chart_sections(validation: Validation) -> list[Section]:

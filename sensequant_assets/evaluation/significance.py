@@ -366,6 +366,43 @@ def pbo_cscv(
     ddof=1) or "mean". Metrics are assembled from per-block sums and sums of squares, so all
     splits are evaluated with a few matrix products.
     """
+    values = _checked_trials(trial_returns, n_blocks, metric)
+    n_trials = values.shape[1]
+    is_metric, oos_metric, block_size, dropped = _split_metrics(values, n_blocks, metric)
+    rows = np.arange(is_metric.shape[0])
+    best = np.argmax(is_metric, axis=1)
+    best_oos = oos_metric[rows, best]
+    below = np.count_nonzero(oos_metric < best_oos[:, None], axis=1)
+    tied = np.count_nonzero(oos_metric == best_oos[:, None], axis=1)  # includes itself
+    rank = below + (tied + 1) / 2.0
+    omega = rank / (n_trials + 1)
+    logits = np.log(omega / (1.0 - omega))
+
+    best_is = is_metric[rows, best]
+    slope, intercept = _degradation(best_is, best_oos)
+    return {
+        "pbo": float(np.mean(logits <= 0.0)),
+        "n_splits": int(is_metric.shape[0]),
+        "n_blocks": n_blocks,
+        "n_trials": n_trials,
+        "block_size": block_size,
+        "rows_dropped": dropped,
+        "metric": metric,
+        "logits": [float(v) for v in logits],
+        "logit_mean": float(logits.mean()),
+        "logit_median": float(np.median(logits)),
+        "oos_relative_rank_mean": float(omega.mean()),
+        "is_best_metric_mean": none_if_nan(float(np.mean(best_is))),
+        "oos_metric_of_is_best_mean": none_if_nan(float(np.mean(best_oos))),
+        "prob_oos_loss": float(np.mean(best_oos < 0.0)),
+        "degradation_slope": slope,
+        "degradation_intercept": intercept,
+    }
+
+
+def _checked_trials(
+    trial_returns: np.ndarray | pd.DataFrame, n_blocks: int, metric: str
+) -> np.ndarray:
     if metric not in ("sharpe", "mean"):
         raise ValueError(f"metric must be 'sharpe' or 'mean', got {metric!r}")
     values = np.asarray(trial_returns, dtype=float)
@@ -383,7 +420,15 @@ def pbo_cscv(
         )
     if not np.isfinite(values).all():
         raise ValueError("trial_returns contains NaN/inf values")
+    return values
 
+
+def _split_metrics(
+    values: np.ndarray, n_blocks: int, metric: str
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Every trial's in-sample and out-of-sample metric for each CSCV split (splits × trials),
+    the block size and the rows dropped from the start to make the blocks equal."""
+    t_total, n_trials = values.shape
     dropped = t_total % n_blocks
     block_size = t_total // n_blocks
     blocks = values[dropped:].reshape(n_blocks, block_size, n_trials)
@@ -399,37 +444,14 @@ def pbo_cscv(
     oos_sq = block_sq.sum(axis=0) - is_sq
     is_metric = _metric_from_sums(is_sum, is_sq, half, metric)
     oos_metric = _metric_from_sums(oos_sum, oos_sq, half, metric)
+    return is_metric, oos_metric, block_size, dropped
 
-    rows = np.arange(splits.shape[0])
-    best = np.argmax(is_metric, axis=1)
-    best_oos = oos_metric[rows, best]
-    below = np.count_nonzero(oos_metric < best_oos[:, None], axis=1)
-    tied = np.count_nonzero(oos_metric == best_oos[:, None], axis=1)  # includes itself
-    rank = below + (tied + 1) / 2.0
-    omega = rank / (n_trials + 1)
-    logits = np.log(omega / (1.0 - omega))
 
-    best_is = is_metric[rows, best]
+def _degradation(best_is: np.ndarray, best_oos: np.ndarray) -> tuple[float | None, float | None]:
+    """Slope and intercept of the in-sample winner's out-of-sample metric on its in-sample
+    one (None when fewer than two finite splits, or no spread in-sample)."""
     finite = np.isfinite(best_is) & np.isfinite(best_oos)
-    slope = intercept = None
-    if finite.sum() >= 2 and np.ptp(best_is[finite]) > 0:
-        fitted = np.polyfit(best_is[finite], best_oos[finite], 1)
-        slope, intercept = float(fitted[0]), float(fitted[1])
-    return {
-        "pbo": float(np.mean(logits <= 0.0)),
-        "n_splits": int(splits.shape[0]),
-        "n_blocks": n_blocks,
-        "n_trials": n_trials,
-        "block_size": block_size,
-        "rows_dropped": dropped,
-        "metric": metric,
-        "logits": [float(v) for v in logits],
-        "logit_mean": float(logits.mean()),
-        "logit_median": float(np.median(logits)),
-        "oos_relative_rank_mean": float(omega.mean()),
-        "is_best_metric_mean": none_if_nan(float(np.mean(best_is))),
-        "oos_metric_of_is_best_mean": none_if_nan(float(np.mean(best_oos))),
-        "prob_oos_loss": float(np.mean(best_oos < 0.0)),
-        "degradation_slope": slope,
-        "degradation_intercept": intercept,
-    }
+    if finite.sum() < 2 or np.ptp(best_is[finite]) <= 0:
+        return None, None
+    fitted = np.polyfit(best_is[finite], best_oos[finite], 1)
+    return float(fitted[0]), float(fitted[1])

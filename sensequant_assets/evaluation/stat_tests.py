@@ -112,9 +112,49 @@ def statistical_tests(
     oos = validation.oos
     rf_annual = config.risk_free_annual
     student_daily = daily_correct(oos, "predicted")
+    strategy = validation.strategy_returns
+    excess = strategy - periodic_risk_free(rf_annual)
+    active = validation.backtests[config.strategy].active_returns
+    trials = trial_matrix(validation)
+    return {
+        "conventions": CONVENTIONS,
+        "strategy": config.strategy,
+        "risk_free_annual": rf_annual,
+        "sessions": len(strategy),
+        "folds": validation.summary["folds"],
+        "paired_accuracy_tests": _paired_accuracy_tests(validation, student_daily),
+        "skill": skill_tests(oos, config.holding_sessions, config.costs, config.sectors),
+        "bootstrap_ci": _bootstrap_intervals(validation, student_daily, excess),
+        "vs_buy_and_hold": _vs_buy_and_hold(validation),
+        "vs_nifty50": {
+            key: value
+            for key, value in performance.performance_summary(
+                strategy, validation.benchmark, rf_annual
+            ).items()
+            if key in NIFTY50_METRICS
+        },
+        "books": _books(validation),
+        "psr": none_if_nan(probabilistic_sharpe_ratio(excess.to_numpy())),
+        "dsr": {
+            "book": config.strategy,
+            "series": "daily active return against the equal-weight market, net of costs",
+            **deflated_sharpe(active.to_numpy(), selection or run_selection(validation)),
+        },
+        "champion": champion,
+        **_rule_selection(validation, trials),
+    }
+
+
+def _paired_accuracy_tests(
+    validation: Validation, student_daily: pd.Series
+) -> dict[str, dict[str, Any]]:
+    """The student's daily hit rate against each baseline's: the bootstrap's interval, and
+    the block test's p-value (batches of the holding period, so overlapping labels count
+    once), which is the one reported."""
+    config = validation.config
     paired = {}
     for name, column in BASELINE_PREDICTIONS.items():
-        baseline_daily = daily_correct(oos, column)
+        baseline_daily = daily_correct(validation.oos, column)
         boot = paired_bootstrap_test(
             student_daily, baseline_daily, n_boot=config.n_boot, seed=config.seed
         )
@@ -128,75 +168,61 @@ def statistical_tests(
             "batches": block["batches"],
             "batch_days": block["batch_days"],
         }
+    return paired
 
-    strategy = validation.strategy_returns
-    buy_hold = validation.baselines["buy_and_hold"]
-    benchmark = validation.benchmark
-    rf = periodic_risk_free(rf_annual)
-    excess = strategy - rf
-    trials = trial_matrix(validation)
+
+def _bootstrap_intervals(
+    validation: Validation, student_daily: pd.Series, excess: pd.Series
+) -> dict[str, Any]:
+    config = validation.config
+    boot = {"n_boot": config.n_boot, "seed": config.seed}
+    majority = daily_correct(validation.oos, "majority_predicted")
+    return {
+        "hit_rate_difference_vs_majority": bootstrap_ci(
+            (student_daily - majority).to_numpy(), **boot
+        ),
+        "strategy_mean_daily_return": bootstrap_ci(validation.strategy_returns.to_numpy(), **boot),
+        "strategy_sharpe_annualized": bootstrap_ci(
+            excess.to_numpy(), statistic=_annualised_sharpe, **boot
+        ),
+    }
+
+
+def _annualised_sharpe(values: np.ndarray) -> float:
+    # a book that never traded earns exactly the risk-free rate: no excess, no risk
+    spread = float(np.std(values, ddof=1))
+    if spread <= 1e-12 * max(1.0, float(np.abs(values).max(initial=0.0))):
+        return 0.0
+    return float(np.mean(values) / spread * np.sqrt(252))
+
+
+def _vs_buy_and_hold(validation: Validation) -> dict[str, Any]:
+    config, rf_annual = validation.config, validation.config.risk_free_annual
+    strategy, buy_hold = validation.strategy_returns, validation.baselines["buy_and_hold"]
+    return {
+        "student_sharpe": performance.sharpe_ratio(strategy, rf_annual),
+        "baseline_sharpe": performance.sharpe_ratio(buy_hold, rf_annual),
+        "student_sortino": performance.sortino_ratio(strategy, rf_annual),
+        "baseline_sortino": performance.sortino_ratio(buy_hold, rf_annual),
+        "paired_return_test": paired_bootstrap_test(
+            strategy, buy_hold, n_boot=config.n_boot, seed=config.seed
+        ),
+    }
+
+
+def _rule_selection(validation: Validation, trials: pd.DataFrame) -> dict[str, Any]:
+    """What choosing the optimizer's best rule among its trials is worth: that rule's DSR
+    against the trials' Sharpes, and the probability of backtest overfitting (CSCV, on
+    fewer blocks when the history is short)."""
     trial_sharpes = (trials.mean() / trials.std(ddof=1)).replace([np.inf, -np.inf], np.nan)
-    active = validation.backtests[config.strategy].active_returns
     best_rule = validation.optimizer.best_trial
-    n_blocks = config.pbo_blocks
+    n_blocks = validation.config.pbo_blocks
     while n_blocks > 2 and len(trials) < 2 * n_blocks:
         n_blocks -= 2
     pbo = pbo_cscv(trials.to_numpy(), n_blocks=n_blocks) if len(trials) >= 4 else None
     if pbo is not None:
         pbo = {k: v for k, v in pbo.items() if k != "logits"}
-
-    def sharpe_of(values: np.ndarray) -> float:
-        # a book that never traded earns exactly the risk-free rate: no excess, no risk
-        spread = float(np.std(values, ddof=1))
-        if spread <= 1e-12 * max(1.0, float(np.abs(values).max(initial=0.0))):
-            return 0.0
-        return float(np.mean(values) / spread * np.sqrt(252))
-
     return {
-        "conventions": CONVENTIONS,
-        "strategy": config.strategy,
-        "risk_free_annual": rf_annual,
-        "sessions": len(strategy),
-        "folds": validation.summary["folds"],
-        "paired_accuracy_tests": paired,
-        "skill": skill_tests(oos, config.holding_sessions, config.costs, config.sectors),
-        "bootstrap_ci": {
-            "hit_rate_difference_vs_majority": bootstrap_ci(
-                (student_daily - daily_correct(oos, "majority_predicted")).to_numpy(),
-                n_boot=config.n_boot,
-                seed=config.seed,
-            ),
-            "strategy_mean_daily_return": bootstrap_ci(
-                strategy.to_numpy(), n_boot=config.n_boot, seed=config.seed
-            ),
-            "strategy_sharpe_annualized": bootstrap_ci(
-                excess.to_numpy(), statistic=sharpe_of, n_boot=config.n_boot, seed=config.seed
-            ),
-        },
-        "vs_buy_and_hold": {
-            "student_sharpe": performance.sharpe_ratio(strategy, rf_annual),
-            "baseline_sharpe": performance.sharpe_ratio(buy_hold, rf_annual),
-            "student_sortino": performance.sortino_ratio(strategy, rf_annual),
-            "baseline_sortino": performance.sortino_ratio(buy_hold, rf_annual),
-            "paired_return_test": paired_bootstrap_test(
-                strategy, buy_hold, n_boot=config.n_boot, seed=config.seed
-            ),
-        },
-        "vs_nifty50": {
-            key: value
-            for key, value in performance.performance_summary(
-                strategy, benchmark, rf_annual
-            ).items()
-            if key in NIFTY50_METRICS
-        },
-        "books": _books(validation),
-        "psr": none_if_nan(probabilistic_sharpe_ratio(excess.to_numpy())),
-        "dsr": {
-            "book": config.strategy,
-            "series": "daily active return against the equal-weight market, net of costs",
-            **deflated_sharpe(active.to_numpy(), selection or run_selection(validation)),
-        },
-        "champion": champion,
         "optimizer_best_dsr": {
             "trial": best_rule,
             **deflated_sharpe_ratio(

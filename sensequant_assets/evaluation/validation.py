@@ -41,12 +41,9 @@ from sensequant_assets.evaluation.passive_books import (
 from sensequant_assets.evaluation.performance import performance_summary
 from sensequant_assets.evaluation.walk_forward import Fold, candidate_walk_forward
 from sensequant_assets.features import LabelSpec, feature_columns
-from sensequant_assets.training.candidate import (
-    InputMemo,
-    content_digest,
-    distillation_inputs,
-)
-from sensequant_assets.training.rewards import LIVE, RewardConfig, read_reward_history
+from sensequant_assets.training.distillation import InputMemo, content_digest, distillation_inputs
+from sensequant_assets.training.reward_history import LIVE, read_reward_history
+from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.student import StudentConfig
 
 BASELINE_PREDICTIONS = {"majority_class": "majority_predicted", "yesterday_direction":
@@ -271,35 +268,8 @@ def _summary(
 ) -> dict[str, Any]:
     truth = oos["label"].to_numpy()
     rf = config.risk_free_annual
-    folds = []
-    for number, rows in oos.groupby("fold", sort=True):
-        fold_truth = rows["label"].to_numpy()
-        folds.append(
-            {
-                "fold": int(number),
-                "start": str(pd.Timestamp(rows["date"].min()).date()),
-                "end": str(pd.Timestamp(rows["date"].max()).date()),
-                "samples": len(rows),
-                "accuracy": float(np.mean(rows["predicted"].to_numpy() == fold_truth)),
-                **{
-                    f"{name}_accuracy": float(np.mean(rows[column].to_numpy() == fold_truth))
-                    for name, column in BASELINE_PREDICTIONS.items()
-                },
-            }
-        )
-    per_symbol = []
+    folds = _fold_accuracies(oos)
     strategy = backtests[config.strategy]
-    for symbol, rows in oos.groupby("symbol", sort=True):
-        symbol_returns = strategy.symbol_returns[symbol].dropna()
-        per_symbol.append(
-            {
-                "symbol": symbol,
-                "samples": len(rows),
-                "accuracy": float(np.mean(rows["predicted"] == rows["label"])),
-                **_pick(performance_summary(symbol_returns, risk_free_annual=rf),
-                        ("total_return", "sharpe", "max_drawdown")),
-            }
-        )  # fmt: skip
     dates = strategy.portfolio_returns.index
     return {
         "out_of_sample": {
@@ -336,7 +306,7 @@ def _summary(
         "baselines_backtest": {
             name: performance_summary(series, benchmark, rf) for name, series in baselines.items()
         },
-        "per_symbol": per_symbol,
+        "per_symbol": _per_symbol(oos, strategy, rf),
         "optimizer": {
             "n_trials": optimizer.n_trials,
             "best_trial": optimizer.best_trial,
@@ -345,6 +315,44 @@ def _summary(
         },
         "config": config.to_dict(),
     }
+
+
+def _fold_accuracies(oos: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each fold's span and hit rate, beside every baseline's on the same rows."""
+    folds = []
+    for number, rows in oos.groupby("fold", sort=True):
+        fold_truth = rows["label"].to_numpy()
+        folds.append(
+            {
+                "fold": int(number),
+                "start": str(pd.Timestamp(rows["date"].min()).date()),
+                "end": str(pd.Timestamp(rows["date"].max()).date()),
+                "samples": len(rows),
+                "accuracy": float(np.mean(rows["predicted"].to_numpy() == fold_truth)),
+                **{
+                    f"{name}_accuracy": float(np.mean(rows[column].to_numpy() == fold_truth))
+                    for name, column in BASELINE_PREDICTIONS.items()
+                },
+            }
+        )
+    return folds
+
+
+def _per_symbol(oos: pd.DataFrame, strategy: BacktestResult, rf: float) -> list[dict[str, Any]]:
+    """Each symbol's hit rate and its own book's return, Sharpe and drawdown."""
+    per_symbol = []
+    for symbol, rows in oos.groupby("symbol", sort=True):
+        symbol_returns = strategy.symbol_returns[symbol].dropna()
+        per_symbol.append(
+            {
+                "symbol": symbol,
+                "samples": len(rows),
+                "accuracy": float(np.mean(rows["predicted"] == rows["label"])),
+                **_pick(performance_summary(symbol_returns, risk_free_annual=rf),
+                        ("total_return", "sharpe", "max_drawdown")),
+            }
+        )  # fmt: skip
+    return per_symbol
 
 
 def _active(result: BacktestResult) -> dict[str, float | None]:

@@ -47,7 +47,7 @@ import pandas as pd
 
 from sensequant_assets.evaluation.baselines import SCORE_COLUMNS, BaselineScorer
 from sensequant_assets.features.cross_section import normalised_matrix
-from sensequant_assets.training.candidate import TeacherOutput, soft_targets
+from sensequant_assets.training.distillation import TeacherOutput, soft_targets
 from sensequant_assets.training.rewards import (
     RewardConfig,
     cross_fitted_rewards,
@@ -221,68 +221,104 @@ def walk_forward_predictions(
     threads = int(student_config.lgbm_params.get("num_threads", 0))
     workers = min(len(folds), os.cpu_count() or 1) if threads == 1 else 1
     features = list(feature_names)
-    x = normalised_matrix(samples, features, student_config.normalisation)
-    labels = samples["label"].to_numpy(dtype=np.int64)
-    returns = samples["forward_return"].to_numpy(dtype=np.float64)
+    fitter = _FoldFitter(
+        samples, normalised_matrix(samples, features, student_config.normalisation), features,
+        student_config, tuple(teachers), reward_config, reward_history, model_id, threads,
+    )  # fmt: skip
     yesterday = yesterday_direction(
         samples[YESTERDAY_COLUMN].to_numpy(), samples[YESTERDAY_BAND_COLUMN].to_numpy()
     )
     baselines = BaselineScorer(samples, features)
-
-    def fold_targets(fold: Fold, outside: tuple[dt.date, dt.date] | None = None) -> np.ndarray:
-        teacher_targets = None
-        if teachers:
-            teacher_targets = soft_targets(labels, teachers, fold.test_start, outside)
-        return distillation_targets(labels, teacher_targets, student_config.distill_alpha)
-
-    def predict(fold: Fold) -> np.ndarray:
-        targets = fold_targets(fold)
-        train = fold.train_idx
-        weights = np.ones(len(train))
-        if reward_config is not None and reward_config.enabled:
-            crossfit = cross_fitted_rewards(
-                x, samples, train, lambda first, last: fold_targets(fold, (first, last)),
-                features, student_config, reward_config, threads,
-            )  # fmt: skip
-            keys = samples.iloc[train][["date", "symbol"]]
-            combined, _ = decayed_rewards(
-                keys, crossfit.rewards, reward_history, model_id, reward_config
-            )
-            weights = reward_weights(combined, reward_config)
-        booster = fit_booster(x[train], targets[train], weights, features, student_config)
-        return np.asarray(booster.predict(x[fold.test_idx], num_threads=threads))
-
     frames = []
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for fold, probabilities in zip(folds, pool.map(predict, folds), strict=True):
-            counts = np.bincount(labels[fold.train_idx], minlength=3)
-            majority = int(counts.argmax())
-            base = counts / counts.sum()
-            test = samples.iloc[fold.test_idx]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "date": test["date"].to_numpy(),
-                        "symbol": test["symbol"].to_numpy(),
-                        "fold": fold.number,
-                        "label": labels[fold.test_idx],
-                        "forward_return": returns[fold.test_idx],
-                        "predicted": probabilities.argmax(axis=1),
-                        "p_down": probabilities[:, 0],
-                        "p_neutral": probabilities[:, 1],
-                        "p_up": probabilities[:, 2],
-                        "majority_predicted": majority,
-                        "yesterday_predicted": yesterday[fold.test_idx],
-                        "base_down": base[0],
-                        "base_neutral": base[1],
-                        "base_up": base[2],
-                        **baselines.scores(fold.train_idx, fold.test_idx),
-                    }
-                )
-            )
+        for fold, probabilities in zip(folds, pool.map(fitter.predict, folds), strict=True):
+            frames.append(_fold_frame(samples, fold, probabilities, yesterday, baselines))
             if on_fold is not None:
                 on_fold(fold, len(folds))
     return pd.concat(frames, ignore_index=True)[list(OOS_COLUMNS)]
+
+
+@dataclass(frozen=True, eq=False)
+class _FoldFitter:
+    """One fold's student, fitted as the candidate's was: the same distillation (teachers
+    known before the fold's test start) and, with the reward loop on, the same weights."""
+
+    samples: pd.DataFrame
+    x: np.ndarray
+    features: list[str]
+    config: StudentConfig
+    teachers: tuple[TeacherOutput, ...]
+    reward_config: RewardConfig | None
+    reward_history: pd.DataFrame | None
+    model_id: str
+    threads: int
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.samples["label"].to_numpy(dtype=np.int64)
+
+    def targets(self, fold: Fold, outside: tuple[dt.date, dt.date] | None = None) -> np.ndarray:
+        labels = self.labels
+        teacher_targets = None
+        if self.teachers:
+            teacher_targets = soft_targets(labels, self.teachers, fold.test_start, outside)
+        return distillation_targets(labels, teacher_targets, self.config.distill_alpha)
+
+    def weights(self, fold: Fold) -> np.ndarray:
+        train, config = fold.train_idx, self.reward_config
+        if config is None or not config.enabled:
+            return np.ones(len(train))
+        crossfit = cross_fitted_rewards(
+            self.x, self.samples, train, lambda first, last: self.targets(fold, (first, last)),
+            self.features, self.config, config, self.threads,
+        )  # fmt: skip
+        keys = self.samples.iloc[train][["date", "symbol"]]
+        combined, _ = decayed_rewards(
+            keys, crossfit.rewards, self.reward_history, self.model_id, config
+        )
+        return reward_weights(combined, config)
+
+    def predict(self, fold: Fold) -> np.ndarray:
+        train = fold.train_idx
+        booster = fit_booster(
+            self.x[train], self.targets(fold)[train], self.weights(fold), self.features,
+            self.config,
+        )  # fmt: skip
+        return np.asarray(booster.predict(self.x[fold.test_idx], num_threads=self.threads))
+
+
+def _fold_frame(
+    samples: pd.DataFrame,
+    fold: Fold,
+    probabilities: np.ndarray,
+    yesterday: np.ndarray,
+    baselines: BaselineScorer,
+) -> pd.DataFrame:
+    """A fold's test rows: the student's probabilities and call, and the baselines' (the
+    majority class and class shares of the fold's own training rows)."""
+    labels = samples["label"].to_numpy(dtype=np.int64)
+    counts = np.bincount(labels[fold.train_idx], minlength=3)
+    base = counts / counts.sum()
+    test = samples.iloc[fold.test_idx]
+    return pd.DataFrame(
+        {
+            "date": test["date"].to_numpy(),
+            "symbol": test["symbol"].to_numpy(),
+            "fold": fold.number,
+            "label": labels[fold.test_idx],
+            "forward_return": test["forward_return"].to_numpy(dtype=np.float64),
+            "predicted": probabilities.argmax(axis=1),
+            "p_down": probabilities[:, 0],
+            "p_neutral": probabilities[:, 1],
+            "p_up": probabilities[:, 2],
+            "majority_predicted": int(counts.argmax()),
+            "yesterday_predicted": yesterday[fold.test_idx],
+            "base_down": base[0],
+            "base_neutral": base[1],
+            "base_up": base[2],
+            **baselines.scores(fold.train_idx, fold.test_idx),
+        }
+    )
 
 
 FIRST_TRAIN_SESSIONS = 250

@@ -27,8 +27,9 @@ warn and none is an ERROR, and a volume feed switched to thousands is an ERROR o
 breaks beyond anything the training years held; ``volume_z_20`` and the score, which the
 per-day ranking keeps stable, keep the fixed thresholds.
 
-Every saved student carries its :class:`DriftReference` (``training.student.save_student``), so
-the approval that binds the model binds the law it is judged against too.
+Every saved student carries its :class:`DriftReference`
+(``training.student_files.save_student``), so the approval that binds the model binds the law it
+is judged against too.
 """
 
 from __future__ import annotations

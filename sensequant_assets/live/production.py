@@ -2,9 +2,9 @@
 
 The model is the one the stage's ``CURRENT`` names, and it is used only after two checks: the
 deployed bundle holds exactly the files the person's approval bound (``release.bundle``), and
-the booster's SHA-256 equals its metadata's (``training.student.load_student``). Either failing
-raises :class:`ModelIntegrityError`: a day without signals is better than calls from a model
-nobody approved.
+the booster's SHA-256 equals its metadata's (``training.student_files.load_student``). Either
+failing raises :class:`ModelIntegrityError`: a day without signals is better than calls from a
+model nobody approved.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sensequant_assets.quality.corporate_actions import AdjustedWarehouse
 from sensequant_assets.registry import StateManager
 from sensequant_assets.registry.lifecycle import PRODUCTION, STAGING
 from sensequant_assets.release.deployment import live_bundle
-from sensequant_assets.training.student import load_drift_reference, load_student
+from sensequant_assets.training.student_files import load_drift_reference, load_student
 
 OHLCV_TABLE = "ohlcv_daily"
 SIGNALS_TABLE = "production_signals"  # the asset, and its warehouse table

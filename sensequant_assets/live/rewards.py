@@ -37,15 +37,13 @@ from sensequant_assets.live.production import SIGNALS_TABLE
 from sensequant_assets.live.scorecard import matured
 from sensequant_assets.live.signals import CALL_OF_CLASS
 from sensequant_assets.training.resources import Training
-from sensequant_assets.training.rewards import (
+from sensequant_assets.training.reward_history import (
     HISTORY_FIELDS,
     LIVE,
-    RewardConfig,
     append_new_rewards,
-    compute_rewards,
     history_records,
-    reward_metrics,
 )
+from sensequant_assets.training.rewards import RewardConfig, compute_rewards, reward_metrics
 
 CATCH_UP_SESSIONS = 20
 """Sessions of maturing calls each run looks back over, besides its own."""
@@ -58,7 +56,7 @@ def live_rewards(
     config: RewardConfig,
     holdout_starts: Mapping[str, dt.date | None],
 ) -> tuple[pd.DataFrame, int]:
-    """Reward rows (:data:`~sensequant_assets.training.rewards.HISTORY_FIELDS`) of the
+    """Reward rows (:data:`~sensequant_assets.training.reward_history.HISTORY_FIELDS`) of the
     ``calls`` (``date, symbol, model_id, call``: stored ``production_signals`` rows) whose
     labels have matured in ``labels`` (``date, symbol, label, forward_return``), and the number
     of matured calls refused as in-sample.

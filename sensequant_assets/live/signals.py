@@ -2,7 +2,7 @@
 
 The student is scored exactly as it was validated: causal features of each symbol's bars up to
 and including the session, normalised within the session's cross-section, through the booster
-whose SHA-256 :func:`~sensequant_assets.training.student.load_student` verified. A symbol is
+whose SHA-256 :func:`~sensequant_assets.training.student_files.load_student` verified. A symbol is
 scored only from a bar *on* the session: a symbol whose latest bar is older would be scored on
 stale features, so it is reported instead (:class:`DayScores`), and the asset's checks fail on
 it rather than silently carrying yesterday's call forward. The same features panel gives the
@@ -25,7 +25,8 @@ from sensequant_assets.calendar import TradingCalendar
 from sensequant_assets.features import WARMUP_SESSIONS, compute_features_panel
 from sensequant_assets.features.labels import DOWN, NEUTRAL, UP
 from sensequant_assets.live.drift import SCORE, WINDOW_SESSIONS
-from sensequant_assets.training.student import predict_probabilities, stored_normalisation
+from sensequant_assets.training.student import predict_probabilities
+from sensequant_assets.training.student_files import stored_normalisation
 
 #: Columns of a stored signal row; ``call`` is −1 / 0 / +1 for down / neutral / up.
 SIGNAL_COLUMNS = (

@@ -35,11 +35,6 @@ from sensequant_assets.database import Tx
 from sensequant_assets.registry.access import RegistryAccess
 from sensequant_assets.registry.approval import ApprovalTerms, approval_columns
 from sensequant_assets.registry.arguments import (
-    _as_date,
-    _as_metrics,
-    _as_path,
-    _as_score,
-    _as_symbols,
     _check_stage,
     _check_status,
     _now,
@@ -48,22 +43,20 @@ from sensequant_assets.registry.arguments import (
 )
 from sensequant_assets.registry.deployments import current_row, deploy, rollback_row
 from sensequant_assets.registry.errors import (
-    _VERBS,
     DeploymentConflictError,
     IllegalTransitionError,
     RegistryError,
-    _either,
 )
 from sensequant_assets.registry.evidence import evidence_digests
 from sensequant_assets.registry.lifecycle import (
     APPROVED,
     FAILED,
-    INITIAL_STATUSES,
     PRODUCTION,
     READY_FOR_REVIEW,
     REJECTED,
     TRANSITIONS,
 )
+from sensequant_assets.registry.recording import RunRecord
 from sensequant_assets.registry.records import (
     AutoApprovalPolicy,
     CandidateRun,
@@ -127,75 +120,18 @@ class StateManager(RegistryAccess):
         stored ones, the others are kept. A dry run stays a dry run, and a run trained on
         synthetic data (``synthetic``, from ``data_source``) stays synthetic.
         """
-        run_id = _require_text(run_id, "run_id")
-        status = _check_status(status)
-        by = _require_text(recorded_by, "recorded_by")
-        fields: dict[str, Any] = {
-            "candidate_dir": _as_path(candidate_dir, "candidate_dir"),
-            "audit_dir": _as_path(audit_dir, "audit_dir"),
-            "start_date": _as_date(start_date, "start_date"),
-            "end_date": _as_date(end_date, "end_date"),
-            "recommendation": (
-                None if recommendation is None else _require_text(recommendation, "recommendation")
-            ),
-            "score": _as_score(score),
-            "dagster_run_id": dagster_run_id,
-            "data_source": data_source,
-        }
-        symbol_list = _as_symbols(symbols)
-        metric_values = _as_metrics(metrics)
-        if (
-            fields["start_date"]
-            and fields["end_date"]
-            and fields["start_date"] > fields["end_date"]
-        ):
-            raise RegistryError(f"start_date {start_date} is after end_date {end_date}")
+        record = RunRecord.checked(
+            run_id, status, recorded_by, candidate_dir=candidate_dir, audit_dir=audit_dir,
+            symbols=symbols, start_date=start_date, end_date=end_date,
+            recommendation=recommendation, score=score, metrics=metrics,
+            dagster_run_id=dagster_run_id, dryrun=dryrun, data_source=data_source,
+            synthetic=synthetic,
+        )  # fmt: skip
 
         def op(tx: Tx) -> CandidateRun:
             now = _stamp(_now())
-            row = fetch_run(tx, run_id)
-            if row is None:
-                if status not in INITIAL_STATUSES:
-                    raise IllegalTransitionError(
-                        run_id,
-                        None,
-                        status,
-                        f"a new run starts as {_either(INITIAL_STATUSES)}",
-                        action=f"record {status} run",
-                    )
-                values = {
-                    "run_id": run_id,
-                    "status": status,
-                    "created_at": now,
-                    "updated_at": now,
-                    **fields,
-                    "symbols": json.dumps(symbol_list),
-                    "metrics": json.dumps(metric_values or {}),
-                    "dryrun": int(bool(dryrun)),
-                    "synthetic": int(bool(synthetic)),
-                    "recorded_by": by,
-                }
-                tx.insert("candidate_runs", values)
-                append_change(tx, run_id, None, status, by, now, "recorded")
-                return _run_from_row(fetch_run(tx, run_id))  # type: ignore[arg-type]
-            if status not in INITIAL_STATUSES:
-                raise IllegalTransitionError(
-                    run_id,
-                    row["status"],
-                    status,
-                    f"record_candidate_run only sets {_either(INITIAL_STATUSES)}; use the "
-                    f"dedicated method to {_VERBS[status]} a run",
-                )
-            updates = {name: value for name, value in fields.items() if value is not None}
-            if symbol_list:
-                updates["symbols"] = json.dumps(symbol_list)
-            if metric_values is not None:
-                updates["metrics"] = json.dumps(metric_values)
-            if dryrun:
-                updates["dryrun"] = 1
-            if synthetic:
-                updates["synthetic"] = 1
-            return transition(tx, row, status, by, at=now, note="recorded", columns=updates)
+            row = fetch_run(tx, record.run_id)
+            return record.insert(tx, now) if row is None else record.update(tx, row, now)
 
         return self._write(op)
 

@@ -45,11 +45,8 @@ from sensequant_assets.registry.trial import PROMOTE
 from sensequant_assets.release.bundle import approved_files, install_bundle, verify_bundle
 from sensequant_assets.release.deploy_lock import deployment_lock
 from sensequant_assets.release.manifest import verify_artifacts
-from sensequant_assets.training.student import (
-    load_student,
-    predict_probabilities,
-    stored_normalisation,
-)
+from sensequant_assets.training.student import predict_probabilities
+from sensequant_assets.training.student_files import load_student, stored_normalisation
 
 
 def current_production(layout: ArtifactLayout) -> str | None:

@@ -16,7 +16,8 @@ from sensequant_assets.evaluation.outputs import write_json
 from sensequant_assets.evaluation.reports import write_report
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.registry import StateManager
-from sensequant_assets.release.briefing import StageOutputs, build_briefing, render_markdown
+from sensequant_assets.release.briefing import StageOutputs, build_briefing
+from sensequant_assets.release.briefing_markdown import render_markdown
 from sensequant_assets.release.manifest import read_manifest
 from sensequant_assets.release.registration import register_failure, reviewed_status
 

@@ -200,57 +200,15 @@ class Ingestor:
         )
         total = len(sessions_by_symbol)
         for done, (symbol, wanted) in enumerate(sessions_by_symbol.items(), start=1):
-            sessions = sorted(wanted)
-            if not sessions:
+            if not wanted:
                 continue
-            stored_all = in_slice.get(symbol, empty)
-            stored, missing = plans[symbol]
-            result.reused_rows[symbol] = len(stored)
-            new_frames = []
-            if missing:
-                fetch_sessions = [d for d in sessions if missing[0] <= d <= missing[-1]]
-                try:
-                    raw = self.source.fetch(symbol, fetch_sessions[0], fetch_sessions[-1])
-                except SourceError as exc:
-                    result.failures[symbol] = str(exc)
-                    continue
-                raw_frames[symbol] = raw
-                previous = previous_closes[symbol]
-                try:
-                    clean, report = validate_ohlcv(
-                        raw,
-                        symbol,
-                        fetch_sessions,
-                        previous_close=previous,
-                        origin=self.source.name,
-                        ex_ratios=checks.actions.ratios(symbol),
-                        max_overnight_move=checks.max_overnight_move,
-                    )
-                except DataQualityError as exc:
-                    result.reports.append(exc.report)
-                    result.failures[symbol] = str(exc)
-                    continue
-                result.reports.append(report)
-                clean["source"] = self.source.name
-                new_frames.append(clean[BAR_COLUMNS])
-                if not stored.empty:
-                    stored = stored[~stored["date"].dt.date.isin(set(fetch_sessions))]
-            if not stored.empty:
-                new_frames.append(stored)
-            got = set().union(*(_days(f) for f in new_frames))
-            requested = set(sessions)
-            stored_days = _days(stored_all)
-            refusal = _slice_refusal(
-                sorted(stored_days & requested - got), sorted(requested - got), self.policy
-            )
-            if refusal:
-                result.failures[symbol] = refusal
+            frames = self._ingest_symbol(
+                symbol, sorted(wanted), in_slice.get(symbol, empty), plans[symbol],
+                previous_closes, checks, result, raw_frames,
+            )  # fmt: skip
+            if frames is None:
                 continue
-            if requested - got:
-                result.missing_sessions[symbol] = sorted(requested - got)
-            clean_frames += new_frames
-            if stored_days - requested:
-                clean_frames.append(stored_all[~stored_all["date"].dt.date.isin(requested)])
+            clean_frames += frames
             if progress:
                 progress(done, total, symbol)
         result.raw_file = self.archive.write(self.table, run_id, raw_frames, self.source.name)
@@ -258,6 +216,84 @@ class Ingestor:
             frame = pd.concat(clean_frames, ignore_index=True)
             result.frame = frame.sort_values(["symbol", "date"]).reset_index(drop=True)
         return result
+
+    def _ingest_symbol(
+        self,
+        symbol: str,
+        sessions: list[dt.date],
+        stored_all: pd.DataFrame,
+        plan: tuple[pd.DataFrame, list[dt.date]],
+        previous_closes: Mapping[str, float | None],
+        checks: PriceChecks,
+        result: IngestResult,
+        raw_frames: dict[str, pd.DataFrame],
+    ) -> list[pd.DataFrame] | None:
+        """The rows of ``symbol`` to store: fetched and validated, reused, and those stored
+        outside the request; None when it failed (the failure is recorded in ``result``)."""
+        stored, missing = plan
+        result.reused_rows[symbol] = len(stored)
+        new_frames = []
+        if missing:
+            fetch_sessions = [d for d in sessions if missing[0] <= d <= missing[-1]]
+            clean = self._fetch_clean(
+                symbol, fetch_sessions, previous_closes[symbol], checks, result, raw_frames
+            )
+            if clean is None:
+                return None
+            new_frames.append(clean)
+            if not stored.empty:
+                stored = stored[~stored["date"].dt.date.isin(set(fetch_sessions))]
+        if not stored.empty:
+            new_frames.append(stored)
+        got = set().union(*(_days(f) for f in new_frames))
+        requested = set(sessions)
+        stored_days = _days(stored_all)
+        refusal = _slice_refusal(
+            sorted(stored_days & requested - got), sorted(requested - got), self.policy
+        )
+        if refusal:
+            result.failures[symbol] = refusal
+            return None
+        if requested - got:
+            result.missing_sessions[symbol] = sorted(requested - got)
+        if stored_days - requested:
+            new_frames.append(stored_all[~stored_all["date"].dt.date.isin(requested)])
+        return new_frames
+
+    def _fetch_clean(
+        self,
+        symbol: str,
+        sessions: list[dt.date],
+        previous_close: float | None,
+        checks: PriceChecks,
+        result: IngestResult,
+        raw_frames: dict[str, pd.DataFrame],
+    ) -> pd.DataFrame | None:
+        """``symbol``'s bars over ``sessions`` from the source, validated; the raw rows are
+        kept for the archive. None when the source failed or the bars did not pass."""
+        try:
+            raw = self.source.fetch(symbol, sessions[0], sessions[-1])
+        except SourceError as exc:
+            result.failures[symbol] = str(exc)
+            return None
+        raw_frames[symbol] = raw
+        try:
+            clean, report = validate_ohlcv(
+                raw,
+                symbol,
+                sessions,
+                previous_close=previous_close,
+                origin=self.source.name,
+                ex_ratios=checks.actions.ratios(symbol),
+                max_overnight_move=checks.max_overnight_move,
+            )
+        except DataQualityError as exc:
+            result.reports.append(exc.report)
+            result.failures[symbol] = str(exc)
+            return None
+        result.reports.append(report)
+        clean["source"] = self.source.name
+        return clean[BAR_COLUMNS]
 
 
 @dataclass

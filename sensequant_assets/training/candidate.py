@@ -1,9 +1,7 @@
 """Assemble a candidate: gather the teachers, distil them into the student, run the reward loop.
 
-Soft targets: for a sample dated t the target is the mean class probability of every trained
-teacher of that symbol whose window contains t (windows overlap when the step is shorter than
-the window). Samples no teacher covers keep their hard label. Only training rows' targets are
-ever used by ``train_student``, so test-period teacher outputs cannot leak into the score.
+The student is distilled from the teachers' soft targets (``training.distillation``: which
+teachers count for which rows, and why no test-period output can leak into the score).
 
 Reward loop (``training.rewards``): a first, unweighted student is fit. Every training row is
 then called out of fold (``cross_fitted_rewards``: K purged, embargoed time blocks, each called
@@ -20,36 +18,35 @@ student. The first student is the A/B test's baseline arm. The candidate's rewar
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from sensequant_assets.artifacts import CandidateLayout, ModelFiles, teacher_dir
 from sensequant_assets.atomic import fsync_tree, write_atomic
-from sensequant_assets.features import LabelSpec, compute_features_panel, feature_columns
+from sensequant_assets.features import LabelSpec, feature_columns
 from sensequant_assets.features.cross_section import normalised_matrix
-from sensequant_assets.features.labels import make_labels
-from sensequant_assets.training.rewards import (
+from sensequant_assets.training.distillation import TeacherOutput, distillation_inputs, soft_targets
+from sensequant_assets.training.reward_ab import compare_arms
+from sensequant_assets.training.reward_history import (
     CROSS_FIT,
     HISTORY_FIELDS,
     HOLDOUT,
     LIVE,
-    RewardConfig,
     append_reward_history,
-    compare_arms,
+    history_records,
+)
+from sensequant_assets.training.rewards import (
+    RewardConfig,
     compute_rewards,
     cross_fitted_rewards,
     decayed_rewards,
-    history_records,
     retrain_ages,
     reward_metrics,
     reward_weights,
@@ -59,21 +56,13 @@ from sensequant_assets.training.student import (
     StudentResult,
     distillation_targets,
     holdout_start,
-    save_student,
     train_student,
 )
-from sensequant_assets.training.teacher import (
-    TeacherRun,
-    load_run,
-    load_teacher,
-    matrix_probabilities,
-)
-from sensequant_assets.training.windows import TrainingWindow
+from sensequant_assets.training.student_files import save_student
+from sensequant_assets.training.teacher_record import TeacherRun, load_run
 
 if TYPE_CHECKING:  # search.py reads the walk-forward's layout, which imports this module
     from sensequant_assets.training.search import HyperparameterSearch
-
-T = TypeVar("T")
 
 
 def collect_teacher_runs(teacher_root: Path, labels: Iterable[str]) -> list[TeacherRun]:
@@ -108,235 +97,6 @@ def summarize_teacher_runs(runs: Iterable[TeacherRun], expected: int) -> dict[st
     }
 
 
-def student_samples(
-    bars: pd.DataFrame,
-    label: LabelSpec,
-    sentiment: pd.DataFrame | None = None,
-    market: pd.Series | None = None,
-) -> pd.DataFrame:
-    """Causal features and labels for every symbol; rows with a feature or label missing go.
-
-    ``market`` (benchmark closes by date) is needed for market-relative labels.
-    """
-    bars = bars.sort_values(["symbol", "date"]).reset_index(drop=True)
-    features = compute_features_panel(bars, sentiment)
-    labels = pd.concat(
-        [make_labels(group, label, market) for _, group in bars.groupby("symbol", sort=False)]
-    ).loc[bars.index]
-    names = list(feature_columns(with_sentiment=sentiment is not None))
-    frame = features.assign(
-        label=labels["label"],
-        label_end=labels["label_end"],
-        forward_return=labels["forward_return"],
-        last_return=labels["last_return"],
-        last_band=labels["last_band"],
-    )
-    keep = frame[names].notna().all(axis=1) & frame["label"].notna()
-    frame = frame[keep].copy()
-    frame["label"] = frame["label"].astype("int64")
-    return frame.sort_values(["date", "symbol"]).reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class TeacherOutput:
-    """One teacher's class probabilities for the sample rows it covers.
-
-    ``knowledge_end`` is the last date whose price the teacher's training could have read (the
-    latest ``label_end`` of the samples in its window); an evaluation fold may only use the
-    teacher if the fold starts after it. ``data_start`` is the first sample date it covers
-    (None: unknown, treated as the beginning of time), so a cross-fitting block can drop the
-    teachers whose labels overlap it.
-    """
-
-    window_label: str
-    rows: np.ndarray
-    probabilities: np.ndarray
-    knowledge_end: dt.date
-    data_start: dt.date | None = None
-
-
-def teacher_outputs(samples: pd.DataFrame, teacher_dirs: Mapping[str, Path]) -> list[TeacherOutput]:
-    """Each stored teacher's probabilities on the samples of its symbol inside its window.
-
-    A candidate has thousands of teachers, so rows are found through a per-symbol index
-    rather than a scan of every sample, the feature matrix is built once, and teachers are
-    parsed and scored on one thread per core (LightGBM releases the GIL while parsing and
-    predicting). Each result depends only on its teacher's model and rows, and results keep
-    the order of ``teacher_dirs``, so the output is the same on any number of cores.
-    """
-    dates = samples["date"].to_numpy(dtype="datetime64[ns]")
-    label_ends = samples["label_end"].to_numpy(dtype="datetime64[ns]")
-    symbol_rows = {
-        symbol: np.asarray(rows, dtype=np.int64)
-        for symbol, rows in samples.groupby("symbol", sort=False).indices.items()
-    }
-    jobs = []
-    for label, directory in teacher_dirs.items():
-        window = TrainingWindow.from_label(label)
-        rows = symbol_rows.get(window.symbol, np.empty(0, dtype=np.int64))
-        day = dates[rows]
-        rows = rows[
-            (day >= np.datetime64(window.start, "ns")) & (day <= np.datetime64(window.end, "ns"))
-        ]
-        if rows.size:
-            jobs.append((label, directory, rows))
-    matrices: dict[tuple[str, ...], np.ndarray] = {}
-
-    def matrix(names: tuple[str, ...]) -> np.ndarray:
-        if names not in matrices:  # two threads may race to build it: same matrix, no harm
-            matrices[names] = samples[list(names)].to_numpy(dtype=np.float64)
-        return matrices[names]
-
-    def score(label: str, directory: Path, rows: np.ndarray) -> TeacherOutput:
-        booster, run = load_teacher(directory)
-        names = tuple(run.features)
-        ends = label_ends[rows]
-        return TeacherOutput(
-            window_label=label,
-            rows=rows,
-            probabilities=matrix_probabilities(booster, names, matrix(names)[rows]),
-            knowledge_end=pd.Timestamp(ends[~np.isnat(ends)].max()).date(),
-            data_start=pd.Timestamp(dates[rows].min()).date(),
-        )
-
-    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda job: score(*job), jobs))
-
-
-def distillation_inputs(
-    bars: pd.DataFrame,
-    label: LabelSpec,
-    sentiment: pd.DataFrame | None,
-    market: pd.Series | None,
-    teacher_dirs: Mapping[str, Path],
-) -> tuple[pd.DataFrame, list[TeacherOutput]]:
-    """:func:`student_samples` and :func:`teacher_outputs` of a candidate's inputs.
-
-    ``student_model`` and ``model_validation`` both need them for the same candidate, and they
-    are the heaviest part of either step; when both run in one process (a historical run), the
-    second gets the first's result through :data:`DISTILLATION_MEMO`. The key covers the bars,
-    sentiment, benchmark closes, label spec, every teacher's stored metadata (which pins the
-    hash of its model) and the identity of its files (inode, size, modification time), so a
-    model replaced or altered in between is loaded and verified again. The samples come back
-    as a copy and the teacher outputs are read-only, so no caller can alter what another one
-    gets.
-    """
-    teachers = [(w, str(d), _directory_identity(Path(d))) for w, d in teacher_dirs.items()]
-    key = content_digest(bars, sentiment, market, label, teachers)
-
-    def compute() -> tuple[pd.DataFrame, list[TeacherOutput]]:
-        samples = student_samples(bars, label, sentiment, market)
-        outputs = teacher_outputs(samples, teacher_dirs)
-        for output in outputs:
-            output.rows.setflags(write=False)
-            output.probabilities.setflags(write=False)
-        return samples, outputs
-
-    samples, outputs = DISTILLATION_MEMO.get(key, compute)
-    return samples.copy(), list(outputs)
-
-
-def _directory_identity(directory: Path) -> tuple[bytes | None, list[tuple[str, int, int, int]]]:
-    """A teacher directory's metadata bytes, and each file's (name, inode, size, mtime)."""
-    metadata = ModelFiles.teacher(directory).metadata
-    files = []
-    if directory.is_dir():
-        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-            stat = entry.stat()
-            files.append((entry.name, stat.st_ino, stat.st_size, stat.st_mtime_ns))
-    return (metadata.read_bytes() if metadata.is_file() else None), files
-
-
-class InputMemo(Generic[T]):
-    """The latest result of one expensive, deterministic computation, by a digest of its inputs.
-
-    Candidate stages that run in one process (a historical run) would otherwise recompute what
-    an earlier stage computed from the same inputs. The result is handed back only for
-    byte-identical inputs (:func:`content_digest`); one entry, since a process works on one
-    candidate at a time. Callers must treat the result as read-only.
-    """
-
-    def __init__(self) -> None:
-        self._key: str | None = None
-        self._value: T | None = None
-
-    def clear(self) -> None:
-        self._key, self._value = None, None
-
-    def get(self, key: str, compute: Callable[[], T]) -> T:
-        if key != self._key or self._value is None:
-            self.clear()  # free the old entry before computing
-            self._value = compute()
-            self._key = key
-        return self._value
-
-
-DISTILLATION_MEMO: InputMemo[tuple[pd.DataFrame, list[TeacherOutput]]] = InputMemo()
-
-
-def content_digest(*parts: object) -> str:
-    """SHA-256 of the exact contents of frames, series and plain values (by ``repr``).
-
-    Frames contribute their column names, dtypes, index and every value's bytes, so two
-    inputs share a digest only if every computation on them sees the same data.
-    """
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, pd.Series):
-            part = part.to_frame(name=repr(part.name))
-        if isinstance(part, pd.DataFrame):
-            digest.update(repr((list(part.columns), [str(t) for t in part.dtypes])).encode())
-            for values in (part.index, *(part.iloc[:, i] for i in range(part.shape[1]))):
-                array = np.asarray(values)
-                if array.dtype == object:
-                    digest.update("\x1f".join(map(repr, array)).encode())
-                else:
-                    digest.update(str(array.dtype).encode())
-                    digest.update(np.ascontiguousarray(array).tobytes())
-                digest.update(b"\x1e")
-        else:
-            digest.update(repr(part).encode())
-        digest.update(b"\x1d")
-    return digest.hexdigest()
-
-
-def soft_targets(
-    labels: np.ndarray,
-    outputs: Sequence[TeacherOutput],
-    before: dt.date | None = None,
-    outside: tuple[dt.date, dt.date] | None = None,
-) -> np.ndarray:
-    """Mean probabilities of the teachers covering each sample; one-hot where none does.
-
-    With ``before``, only teachers whose knowledge ends before that date count; with
-    ``outside`` (first, last), only teachers whose labelled span (``data_start`` to
-    ``knowledge_end``) misses those dates: a cross-fitting block's held-out labels must not
-    reach the model that calls them through a teacher trained on them.
-    """
-    total = np.zeros((len(labels), 3))
-    covered = np.zeros(len(labels))
-    for output in outputs:
-        if _teacher_usable(output, before, outside):
-            total[output.rows] += output.probabilities
-            covered[output.rows] += 1
-    onehot = np.eye(3)[np.asarray(labels, dtype=np.int64)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / covered[:, None]
-    return np.where(covered[:, None] > 0, mean, onehot)
-
-
-def _teacher_usable(
-    output: TeacherOutput, before: dt.date | None, outside: tuple[dt.date, dt.date] | None
-) -> bool:
-    if before is not None and output.knowledge_end >= before:
-        return False
-    if outside is None:
-        return True
-    first, last = outside
-    starts_after = output.data_start is not None and output.data_start > last
-    return output.knowledge_end < first or starts_after
-
-
 @dataclass
 class CandidateOutcome:
     layout: CandidateLayout
@@ -363,26 +123,7 @@ def build_candidate(
     is kept in ``search_trials.json``. ``reward_history``: earlier production models' live
     rewards (``read_reward_history``), read by the reward loop when it is on.
     """
-    labels = list(window_labels)
-    runs = collect_teacher_runs(teacher_root, labels)
-    teacher_summary = summarize_teacher_runs(runs, expected=len(labels))
-    completed = [r for r in runs if r.status == "completed"]
-    if not completed:
-        raise LookupError(
-            f"no trained teacher among {len(labels)} window(s) "
-            f"({teacher_summary}); materialize teacher_model first"
-        )
-    layout.root.mkdir(parents=True, exist_ok=False)
-    for run in completed:
-        shutil.copytree(
-            teacher_dir(teacher_root, run.window_label), layout.teacher_dir(run.window_label)
-        )
-        fsync_tree(layout.teacher_dir(run.window_label))
-    _write_json(
-        layout.teacher_runs,
-        {"summary": teacher_summary, "runs": [r.to_dict() for r in runs]},
-    )
-
+    completed, teacher_summary = _copy_teachers(layout, teacher_root, list(window_labels))
     samples, outputs = distillation_inputs(
         bars,
         label,
@@ -405,16 +146,7 @@ def build_candidate(
         result, reward_summary = loop.run(result, targets, layout, reward_history)
     save_student(result, layout.student_dir)
     summary = {
-        "candidate_id": layout.candidate_id,
-        "student_dir": str(layout.student_dir.relative_to(layout.root)),
-        "teacher_models_dir": str(layout.teacher_models.relative_to(layout.root)),
-        "symbols": sorted(samples["symbol"].unique()),
-        "date_range": [str(samples["date"].min().date()), str(samples["date"].max().date())],
-        "data_range": [
-            str(pd.Timestamp(bars["date"].min()).date()),
-            str(pd.Timestamp(bars["date"].max()).date()),
-        ],
-        "label": asdict(label),
+        **_bundle_summary(layout, samples, bars, label),
         "distillation": {"method": "sample expansion over soft targets",
                          "alpha": student_config.distill_alpha,
                          "rows_with_teacher_targets": int((targets.max(axis=1) < 1).sum()),
@@ -430,6 +162,51 @@ def build_candidate(
     }  # fmt: skip
     _write_json(layout.student_runs, summary)
     return CandidateOutcome(layout, result, summary)
+
+
+def _copy_teachers(
+    layout: CandidateLayout, teacher_root: Path, labels: list[str]
+) -> tuple[list[TeacherRun], dict[str, Any]]:
+    """Copy every trained teacher of ``labels`` into the new bundle (fsynced) and write
+    ``teacher_runs.json``; returns the trained runs and their summary. The bundle is created
+    here, and only once there is a teacher to distil."""
+    runs = collect_teacher_runs(teacher_root, labels)
+    teacher_summary = summarize_teacher_runs(runs, expected=len(labels))
+    completed = [r for r in runs if r.status == "completed"]
+    if not completed:
+        raise LookupError(
+            f"no trained teacher among {len(labels)} window(s) "
+            f"({teacher_summary}); materialize teacher_model first"
+        )
+    layout.root.mkdir(parents=True, exist_ok=False)
+    for run in completed:
+        shutil.copytree(
+            teacher_dir(teacher_root, run.window_label), layout.teacher_dir(run.window_label)
+        )
+        fsync_tree(layout.teacher_dir(run.window_label))
+    _write_json(
+        layout.teacher_runs,
+        {"summary": teacher_summary, "runs": [r.to_dict() for r in runs]},
+    )
+    return completed, teacher_summary
+
+
+def _bundle_summary(
+    layout: CandidateLayout, samples: pd.DataFrame, bars: pd.DataFrame, label: LabelSpec
+) -> dict[str, Any]:
+    """Where the bundle's parts are, and what data it was trained on."""
+    return {
+        "candidate_id": layout.candidate_id,
+        "student_dir": str(layout.student_dir.relative_to(layout.root)),
+        "teacher_models_dir": str(layout.teacher_models.relative_to(layout.root)),
+        "symbols": sorted(samples["symbol"].unique()),
+        "date_range": [str(samples["date"].min().date()), str(samples["date"].max().date())],
+        "data_range": [
+            str(pd.Timestamp(bars["date"].min()).date()),
+            str(pd.Timestamp(bars["date"].max()).date()),
+        ],
+        "label": asdict(label),
+    }
 
 
 @dataclass(frozen=True)

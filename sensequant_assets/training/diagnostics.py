@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sensequant_assets.training.teacher import TeacherRun
+from sensequant_assets.training.teacher_record import TeacherRun
 from sensequant_assets.training.windows import TOO_FEW_SAMPLES, VALIDATION_TOO_SMALL
 
 #: A class holding less than this share of a teacher's training set makes its soft labels

@@ -28,7 +28,8 @@ from sensequant_assets.registry.reservation import reserve, reserve_new
 from sensequant_assets.settings import Settings
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training.candidate import CandidateOutcome, build_candidate
-from sensequant_assets.training.rewards import RewardConfig, read_reward_history
+from sensequant_assets.training.reward_history import read_reward_history
+from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.search import HyperparameterSearch, searched_config
 from sensequant_assets.training.student import StudentConfig
 from sensequant_assets.training.teacher import TeacherConfig

@@ -12,7 +12,8 @@ import pandas as pd
 
 from sensequant_assets.features import WARMUP_SESSIONS
 from sensequant_assets.training.resources import Training
-from sensequant_assets.training.teacher import TeacherRun, train_teacher
+from sensequant_assets.training.teacher import train_teacher
+from sensequant_assets.training.teacher_record import TeacherRun
 from sensequant_assets.training.windows import TrainingWindow, check_future_data, window_data_range
 
 

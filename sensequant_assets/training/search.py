@@ -57,7 +57,7 @@ from sensequant_assets.evaluation.walk_forward import (
     walk_forward_folds,
     walk_forward_predictions,
 )
-from sensequant_assets.training.candidate import TeacherOutput
+from sensequant_assets.training.distillation import TeacherOutput
 from sensequant_assets.training.rewards import RewardConfig
 from sensequant_assets.training.student import StudentConfig, holdout_start
 

@@ -101,7 +101,20 @@ def build_market_data_assets(
 ) -> list[dg.AssetsDefinition]:
     """The market-data assets and their freshness checks; ``storage_kind`` (``duckdb`` or
     ``deltalake``) labels them in Dagit."""
+    symbols = symbol_days.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    assets = [
+        _ohlcv_asset(symbol_days, pool, storage_kind),
+        _benchmark_asset(days, pool, storage_kind),
+        *freshness_checks(symbols),
+    ]
+    if sentiment_enabled:
+        assets.append(_sentiment_asset(symbol_days, storage_kind))
+    return assets
 
+
+def _ohlcv_asset(
+    symbol_days: dg.MultiPartitionsDefinition, pool: str | None, storage_kind: str
+) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=symbol_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -135,6 +148,12 @@ def build_market_data_assets(
         )
         yield from _emit(context, "ohlcv_daily", result, market_data)
 
+    return ohlcv_daily
+
+
+def _benchmark_asset(
+    days: dg.TimeWindowPartitionsDefinition, pool: str | None, storage_kind: str
+) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=days,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -158,11 +177,7 @@ def build_market_data_assets(
         )
         yield from _emit(context, "nifty50_benchmark", result, market_data, BENCHMARK_CHECKS)
 
-    symbols = symbol_days.get_partitions_def_for_dimension("symbol").get_partition_keys()
-    assets = [ohlcv_daily, nifty50_benchmark, *freshness_checks(symbols)]
-    if sentiment_enabled:
-        assets.append(_sentiment_asset(symbol_days, storage_kind))
-    return assets
+    return nifty50_benchmark
 
 
 def _sentiment_asset(

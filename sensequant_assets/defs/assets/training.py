@@ -20,10 +20,12 @@ from sensequant_assets.defs.checks import TEACHER_CHECKS, teacher_check_results
 from sensequant_assets.defs.tags import CandidateScope, candidate_owner, search_requested
 from sensequant_assets.registry.reservation import CandidateTakenError
 from sensequant_assets.training import TrainingWindow
+from sensequant_assets.training.candidate import CandidateOutcome
 from sensequant_assets.training.progress import ProgressTracker
 from sensequant_assets.training.resources import Training
 from sensequant_assets.training.runner import RunReads, train_window
-from sensequant_assets.training.teacher import TeacherRun, failure_record, write_record
+from sensequant_assets.training.teacher import failure_record
+from sensequant_assets.training.teacher_record import TeacherRun, write_record
 
 GROUP = "training"
 
@@ -61,9 +63,7 @@ def _teacher_metadata(run: TeacherRun) -> dict[str, Any]:
     }
 
 
-def build_training_assets(
-    teacher_partitions: dg.MultiPartitionsDefinition,
-) -> list[dg.AssetsDefinition]:
+def _teacher_model_asset(teacher_partitions: dg.MultiPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=teacher_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -87,9 +87,7 @@ def build_training_assets(
         """
         keys = context.partition_keys
         tracker = ProgressTracker(
-            len(keys),
-            training.layout.teacher_progress(context.run.run_id),
-            context.log.info,
+            len(keys), training.layout.teacher_progress(context.run.run_id), context.log.info
         )
         runs: list[TeacherRun] = []
         failed: list[TeacherRun] = []
@@ -109,34 +107,46 @@ def build_training_assets(
                 tracker.update("failed", window.label)
                 continue
             runs.append(run)
-            if run.status == "completed":
-                context.log_event(
-                    dg.AssetMaterialization(
-                        "teacher_model", partition=key, metadata=_teacher_metadata(run)
-                    )
-                )
-            else:
-                reason = run.skip_reason or {}
-                context.log_event(
-                    dg.AssetObservation(
-                        "teacher_model",
-                        partition=key,
-                        metadata={
-                            "status": "skipped",
-                            "reason_code": reason.get("code", ""),
-                            "reason": reason.get("message", ""),
-                        },
-                    )
-                )
+            context.log_event(_teacher_event(key, run))
             tracker.update(run.status, window.label)
         yield from teacher_check_results(runs)
         if failed:
-            listed = "; ".join(f"{r.window_label}: {r.error['message']}" for r in failed[:5])  # type: ignore[index]
-            raise dg.Failure(
-                description=f"{len(failed)} of {len(keys)} window(s) failed ({listed}); trained "
-                "and skipped windows are recorded, re-run the failed ones",
-                metadata={"failed_windows": [r.window_label for r in failed]},
-            )
+            raise _failed_windows(failed, len(keys))
+
+    return teacher_model
+
+
+def _teacher_event(key: str, run: TeacherRun) -> dg.AssetMaterialization | dg.AssetObservation:
+    """A trained window is a materialization of its partition; a skipped one only an
+    observation, so Dagit keeps showing it as not materialized."""
+    if run.status == "completed":
+        return dg.AssetMaterialization(
+            "teacher_model", partition=key, metadata=_teacher_metadata(run)
+        )
+    reason = run.skip_reason or {}
+    return dg.AssetObservation(
+        "teacher_model",
+        partition=key,
+        metadata={
+            "status": "skipped",
+            "reason_code": reason.get("code", ""),
+            "reason": reason.get("message", ""),
+        },
+    )
+
+
+def _failed_windows(failed: list[TeacherRun], total: int) -> dg.Failure:
+    listed = "; ".join(f"{r.window_label}: {(r.error or {}).get('message')}" for r in failed[:5])
+    return dg.Failure(
+        description=f"{len(failed)} of {total} window(s) failed ({listed}); trained "
+        "and skipped windows are recorded, re-run the failed ones",
+        metadata={"failed_windows": [r.window_label for r in failed]},
+    )
+
+
+def _student_model_asset(
+    teacher_model: dg.AssetsDefinition, partitions: dg.MultiPartitionsDefinition
+) -> dg.AssetsDefinition:
 
     @dg.asset(deps=[teacher_model], group_name=GROUP, kinds={"lightgbm"})
     def student_model(
@@ -152,18 +162,7 @@ def build_training_assets(
         scope = CandidateScope.from_tags(context.run.tags)
         search = training.hyperparameter_search() if search_requested(context.run.tags) else None
         candidate = reserve_candidate(context, training, scope.candidate_id)
-        partitioned = teacher_model.partitions_def.get_partitions_def_for_dimension(
-            "symbol"
-        ).get_partition_keys()
-        symbols = list(scope.symbols or partitioned)
-        windows = [_window(k) for k in teacher_model.partitions_def.get_partition_keys()]
-        labels = [
-            w.label
-            for w in windows
-            if w.symbol in symbols
-            and (scope.start is None or w.start >= scope.start)
-            and (scope.end is None or w.end <= scope.end)
-        ]
+        symbols, labels = _scoped_windows(partitions, scope)
         bars = training.warehouse.symbols_bars("ohlcv_daily", symbols, scope.start, scope.end)
         if bars.empty:
             raise dg.Failure(
@@ -175,28 +174,59 @@ def build_training_assets(
             + (f", with a {search.trials}-trial hyperparameter search" if search else "")
         )
         outcome = training.build_candidate(candidate, labels, bars, search)
-        metrics = outcome.result.metrics
-        teachers = outcome.summary["teachers"]
-        searched = outcome.summary.get("search")
-        chosen = {"search_chosen": dg.MetadataValue.json(searched["chosen"])} if searched else {}
         return dg.MaterializeResult(
             metadata={
                 "candidate": str(candidate.root),
-                "teachers_completed": teachers["completed"],
-                "teachers_skipped": teachers["skipped"],
-                "teachers_failed": teachers["failed"],
-                "teachers_missing": teachers["missing"],
-                "test_accuracy": metrics["accuracy"],
-                "test_f1_macro": metrics["f1_macro"],
-                "majority_baseline_accuracy": metrics["baselines"]["majority_class"]["accuracy"],
-                "yesterday_baseline_accuracy": metrics["baselines"]["yesterday_direction"][
-                    "accuracy"
-                ],
-                "test_start": str(outcome.result.test_start),
                 "reward_loop": training.reward_config.enabled,
-                "search_trials": searched["trials"] if searched else 0,
-                **chosen,
+                **_student_metadata(outcome),
             }
         )
 
-    return [teacher_model, student_model]
+    return student_model
+
+
+def _scoped_windows(
+    partitions: dg.MultiPartitionsDefinition, scope: CandidateScope
+) -> tuple[list[str], list[str]]:
+    """The run's symbols (its scope's, else every partitioned one) and the labels of their
+    windows that lie inside the scope's dates."""
+    partitioned = partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    symbols = list(scope.symbols or partitioned)
+    windows = [_window(k) for k in partitions.get_partition_keys()]
+    labels = [
+        w.label
+        for w in windows
+        if w.symbol in symbols
+        and (scope.start is None or w.start >= scope.start)
+        and (scope.end is None or w.end <= scope.end)
+    ]
+    return symbols, labels
+
+
+def _student_metadata(outcome: CandidateOutcome) -> dict[str, Any]:
+    metrics = outcome.result.metrics
+    baselines = metrics["baselines"]
+    teachers = outcome.summary["teachers"]
+    searched = outcome.summary.get("search")
+    chosen = {"search_chosen": dg.MetadataValue.json(searched["chosen"])} if searched else {}
+    return {
+        "teachers_completed": teachers["completed"],
+        "teachers_skipped": teachers["skipped"],
+        "teachers_failed": teachers["failed"],
+        "teachers_missing": teachers["missing"],
+        "test_accuracy": metrics["accuracy"],
+        "test_f1_macro": metrics["f1_macro"],
+        "majority_baseline_accuracy": baselines["majority_class"]["accuracy"],
+        "yesterday_baseline_accuracy": baselines["yesterday_direction"]["accuracy"],
+        "test_start": str(outcome.result.test_start),
+        "search_trials": searched["trials"] if searched else 0,
+        **chosen,
+    }
+
+
+def build_training_assets(
+    teacher_partitions: dg.MultiPartitionsDefinition,
+) -> list[dg.AssetsDefinition]:
+    """The teachers (symbol × window) and the student distilled from them."""
+    teacher_model = _teacher_model_asset(teacher_partitions)
+    return [teacher_model, _student_model_asset(teacher_model, teacher_partitions)]

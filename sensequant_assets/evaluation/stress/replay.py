@@ -66,36 +66,14 @@ def run_stress_tests(
     return, indexed by date. A window needs ``min_sessions`` (≥ 2) prediction dates with a
     known next-session return, otherwise it is skipped with a reason.
     """
-    if not isinstance(costs, CostModel):
-        raise ValueError(f"costs must be a CostModel, got {type(costs).__name__}")
-    periodic_risk_free(risk_free_annual)
-    if isinstance(min_sessions, bool) or not isinstance(min_sessions, int | np.integer):
-        raise ValueError(f"min_sessions must be an integer ≥ 2, got {min_sessions!r}")
-    if min_sessions < 2:
-        raise ValueError(f"min_sessions must be ≥ 2 (a Sharpe ratio needs two), got {min_sessions}")
-    windows = list(windows)
-    names: set[str] = set()
-    for window in windows:
-        if not isinstance(window, StressWindow):
-            raise ValueError(f"windows must be StressWindow objects, got {type(window).__name__}")
-        if window.name in names:
-            raise ValueError(f"duplicate stress window name {window.name!r}")
-        names.add(window.name)
-
+    windows = _checked_arguments(costs, risk_free_annual, min_sessions, windows)
     frame = _prepare_oos(oos)
     returns_frame = _prepare_returns(returns)
     benchmark = _prepare_benchmark(benchmark_returns)
     merged = frame.merge(returns_frame, on=["date", "symbol"], how="left")
     frame["next_return"] = merged["next_return"].to_numpy()
-    day = frame["date"].dt.normalize()
-
-    masks = {
-        w.name: ((day >= pd.Timestamp(w.start)) & (day <= pd.Timestamp(w.end))).to_numpy()
-        for w in windows
-    }
-    in_any = np.zeros(len(frame), dtype=bool)
-    for mask in masks.values():
-        in_any |= mask
+    masks = _window_masks(frame, windows)
+    in_any = np.logical_or.reduce([*masks.values(), np.zeros(len(frame), dtype=bool)])
     context = _Context(
         frame, returns, benchmark, costs, float(risk_free_annual), int(holding_sessions), mode
     )
@@ -115,17 +93,6 @@ def run_stress_tests(
     overall = (
         float(sum(w["score"] * w["sessions"] for w in evaluated) / weights) if evaluated else None
     )
-    settings = {
-        "mode": mode,
-        "holding_sessions": int(holding_sessions),
-        "costs": costs.to_dict(),
-        "risk_free_annual": float(risk_free_annual),
-        "min_sessions": int(min_sessions),
-        "prediction_rows": len(frame),
-        "first_date": _iso(frame["date"].min()) if len(frame) else None,
-        "last_date": _iso(frame["date"].max()) if len(frame) else None,
-        "metric_conventions": CONVENTIONS,
-    }
     return StressResult(
         windows=results,
         overall_score=overall,
@@ -133,9 +100,55 @@ def run_stress_tests(
         evaluated=len(evaluated),
         skipped=len(results) - len(evaluated),
         out_of_stress=outside,
-        settings=settings,
+        settings=_settings(context, min_sessions),
         daily_returns=daily,
     )
+
+
+def _checked_arguments(
+    costs: CostModel, risk_free_annual: float, min_sessions: int, windows: Sequence[StressWindow]
+) -> list[StressWindow]:
+    """The windows, after every argument is checked: a wrong one is a clear error, not an
+    empty or misleading report."""
+    if not isinstance(costs, CostModel):
+        raise ValueError(f"costs must be a CostModel, got {type(costs).__name__}")
+    periodic_risk_free(risk_free_annual)
+    if isinstance(min_sessions, bool) or not isinstance(min_sessions, int | np.integer):
+        raise ValueError(f"min_sessions must be an integer ≥ 2, got {min_sessions!r}")
+    if min_sessions < 2:
+        raise ValueError(f"min_sessions must be ≥ 2 (a Sharpe ratio needs two), got {min_sessions}")
+    windows = list(windows)
+    names: set[str] = set()
+    for window in windows:
+        if not isinstance(window, StressWindow):
+            raise ValueError(f"windows must be StressWindow objects, got {type(window).__name__}")
+        if window.name in names:
+            raise ValueError(f"duplicate stress window name {window.name!r}")
+        names.add(window.name)
+    return windows
+
+
+def _window_masks(frame: pd.DataFrame, windows: Sequence[StressWindow]) -> dict[str, np.ndarray]:
+    day = frame["date"].dt.normalize()
+    return {
+        w.name: ((day >= pd.Timestamp(w.start)) & (day <= pd.Timestamp(w.end))).to_numpy()
+        for w in windows
+    }
+
+
+def _settings(context: _Context, min_sessions: int) -> dict[str, Any]:
+    frame = context.frame
+    return {
+        "mode": context.mode,
+        "holding_sessions": context.holding_sessions,
+        "costs": context.costs.to_dict(),
+        "risk_free_annual": context.risk_free_annual,
+        "min_sessions": int(min_sessions),
+        "prediction_rows": len(frame),
+        "first_date": _iso(frame["date"].min()) if len(frame) else None,
+        "last_date": _iso(frame["date"].max()) if len(frame) else None,
+        "metric_conventions": CONVENTIONS,
+    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -321,7 +334,37 @@ def _evaluate_window(
     outside: dict[str, Any],
     min_sessions: int,
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    entry: dict[str, Any] = {
+    entry = _skipped_entry(window, rows)
+    known = rows[rows["next_return"].notna()]
+    entry["sessions"] = int(known["date"].nunique())
+    entry["reason"] = _skip_reason(context, window, rows, entry["sessions"], min_sessions)
+    if entry["reason"] is not None:
+        return entry, None
+    series, extra = _replay(context, known)
+    rf = context.risk_free_annual
+    metrics = {name: _strategy_metrics(series[name], rf) for name in STRATEGIES}
+    metrics["student"].update(extra)
+    classification = _classification(rows)
+    market_drawdown, source = _market_drawdown(context, window, series, metrics)
+    entry.update(
+        {
+            "status": "evaluated",
+            "sessions": len(series),
+            "first_session": _iso(series.index.min()),
+            "last_session": _iso(series.index.max()),
+            "metrics": metrics,
+            "classification": classification,
+            "market_max_drawdown": market_drawdown,
+            "market_drawdown_source": source,
+            **_verdict(series, metrics, classification, market_drawdown, outside, rf),
+        }
+    )
+    return entry, series
+
+
+def _skipped_entry(window: StressWindow, rows: pd.DataFrame) -> dict[str, Any]:
+    """A window's entry with every figure empty: what a skipped window reports."""
+    return {
         **window.to_dict(),
         "status": "skipped",
         "reason": None,
@@ -339,40 +382,46 @@ def _evaluate_window(
         "failure_mode": None,
         "failure_mode_reason": None,
     }
+
+
+def _skip_reason(
+    context: _Context, window: StressWindow, rows: pd.DataFrame, sessions: int, min_sessions: int
+) -> str | None:
+    """Why the window cannot be evaluated (no predictions in it, or too few sessions with a
+    known next-session return), or None when it can."""
     span = f"between {window.start} and {window.end}"
     if rows.empty:
-        entry["reason"] = (
-            f"no out-of-sample predictions {span} ({_data_range(context.frame, window)})"
-        )
-        return entry, None
-    known = rows[rows["next_return"].notna()]
-    sessions = int(known["date"].nunique())
-    entry["sessions"] = sessions
-    if sessions < min_sessions:
-        lacking = int(rows["date"].nunique()) - sessions
-        note = (
-            f" ({lacking} prediction date(s) lack a known next-session return)" if lacking else ""
-        )
-        entry["reason"] = (
-            f"only {sessions} sessions of predictions {span}, need {min_sessions}{note}"
-        )
-        return entry, None
+        return f"no out-of-sample predictions {span} ({_data_range(context.frame, window)})"
+    if sessions >= min_sessions:
+        return None
+    lacking = int(rows["date"].nunique()) - sessions
+    note = f" ({lacking} prediction date(s) lack a known next-session return)" if lacking else ""
+    return f"only {sessions} sessions of predictions {span}, need {min_sessions}{note}"
 
-    series, extra = _replay(context, known)
-    rf = context.risk_free_annual
-    metrics = {name: _strategy_metrics(series[name], rf) for name in STRATEGIES}
-    metrics["student"].update(extra)
-    classification = _classification(rows)
-    student, holding = metrics["student"], metrics["buy_and_hold"]
 
+def _market_drawdown(
+    context: _Context, window: StressWindow, series: pd.DataFrame, metrics: dict[str, Any]
+) -> tuple[float | None, str]:
+    """The market's drawdown in the window and where it came from: the benchmark's returns,
+    else the windows file's figure, else the equal-weight buy-and-hold book's."""
     market = context.benchmark.reindex(series.index).dropna()
     if not market.empty:
-        market_drawdown, source = max_drawdown(market), "benchmark_returns"
-    elif window.benchmark_max_drawdown is not None:
-        market_drawdown, source = window.benchmark_max_drawdown, "stress_windows_file"
-    else:
-        market_drawdown, source = holding["max_drawdown"], "buy_and_hold"
+        return max_drawdown(market), "benchmark_returns"
+    if window.benchmark_max_drawdown is not None:
+        return window.benchmark_max_drawdown, "stress_windows_file"
+    return metrics["buy_and_hold"]["max_drawdown"], "buy_and_hold"
 
+
+def _verdict(
+    series: pd.DataFrame,
+    metrics: dict[str, Any],
+    classification: dict[str, Any],
+    market_drawdown: float | None,
+    outside: dict[str, Any],
+    rf: float,
+) -> dict[str, Any]:
+    """The window's resilience score, whether it passes, and its failure mode."""
+    student, holding = metrics["student"], metrics["buy_and_hold"]
     score, components = resilience_score(
         student_max_drawdown=student["max_drawdown"],
         buy_and_hold_max_drawdown=holding["max_drawdown"],
@@ -383,8 +432,6 @@ def _evaluate_window(
         student_sharpe=_sharpe_for_score(series["student"], rf),
         sixty_forty_sharpe=_sharpe_for_score(series["sixty_forty"], rf),
     )
-    outside_student = outside["student"] or {}
-    outside_holding = outside["buy_and_hold"] or {}
     mode, why = failure_mode(
         market_max_drawdown=market_drawdown,
         student_max_drawdown=student["max_drawdown"],
@@ -394,27 +441,16 @@ def _evaluate_window(
         student_total_return=student["total_return"],
         cash_total_return=metrics["cash"]["total_return"],
         buy_and_hold_total_return=holding["total_return"],
-        student_total_return_outside=outside_student.get("total_return"),
-        buy_and_hold_total_return_outside=outside_holding.get("total_return"),
+        student_total_return_outside=(outside["student"] or {}).get("total_return"),
+        buy_and_hold_total_return_outside=(outside["buy_and_hold"] or {}).get("total_return"),
     )
-    entry.update(
-        {
-            "status": "evaluated",
-            "sessions": len(series),
-            "first_session": _iso(series.index.min()),
-            "last_session": _iso(series.index.max()),
-            "metrics": metrics,
-            "classification": classification,
-            "market_max_drawdown": market_drawdown,
-            "market_drawdown_source": source,
-            "score": score,
-            "score_components": components,
-            "passed": score >= PASS_MARK,
-            "failure_mode": mode,
-            "failure_mode_reason": why,
-        }
-    )
-    return entry, series
+    return {
+        "score": score,
+        "score_components": components,
+        "passed": score >= PASS_MARK,
+        "failure_mode": mode,
+        "failure_mode_reason": why,
+    }
 
 
 def _data_range(frame: pd.DataFrame, window: StressWindow) -> str:
