@@ -3,10 +3,11 @@
 Run from the repository root:
 
     .venv/bin/python bench/bench_full_run.py [--instance postgres|sqlite] [--symbols N]
-        [--start YYYY-MM-DD] [--first-only]
+        [--start YYYY-MM-DD] [--first-only] [--stress]
 
-``--start 2008-01-01`` is the deep-history run (issue 16: NIFTY 100 since 2008, all ten
-stress windows); ``--first-only`` skips the retrain.
+``--start 2008-01-01 --stress`` is the deep-history run (issue 16: NIFTY 100 since 2008, with
+the stress tests over the packaged windows; it prints how many were evaluated);
+``--first-only`` skips the retrain.
 
 Each figure is the real command in a subprocess on a fresh home: first time (backfill
 included), then `--skip-fetch` (the retrain on data already materialized). With
@@ -17,6 +18,7 @@ PostgreSQL cluster on 127.0.0.1 (the test suite's); ``sqlite`` is the embedded d
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -31,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sensequant_assets.artifacts import STRESS_SUMMARY_JSON  # noqa: E402
 from sensequant_assets.universe import load_universe  # noqa: E402
 from sensequant_assets_tests.services import postgres_server, process_states  # noqa: E402
 
@@ -106,6 +109,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=102, help="how many symbols (default all)")
     parser.add_argument("--start", default=START, help=f"first session (default {START})")
     parser.add_argument("--first-only", action="store_true", help="skip the --skip-fetch retrain")
+    parser.add_argument("--stress", action="store_true", help="run the stress tests too")
     args = parser.parse_args()
     start = args.start
     symbols = load_universe(None).default_symbols[: args.symbols]
@@ -123,13 +127,15 @@ def main() -> None:
         else:
             shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
         command = [sys.executable, "-m", "sensequant_assets.cli", "historical-run", "--symbols",
-                   ",".join(symbols), "--start-date", start, "--end-date", END]  # fmt: skip
+                   ",".join(symbols), "--start-date", start, "--end-date", END,
+                   *(["--run-stress-tests"] if args.stress else [])]  # fmt: skip
         print(f"full run: {len(symbols)} symbols {start}..{END}, {args.instance} instance")
         first, first_out, first_peak = _run(command, env)
         retrain, retrain_out, retrain_peak = 0.0, "", 0.0
         if not args.first_only:
             print("retrain on stored data (--skip-fetch)")
             retrain, retrain_out, retrain_peak = _run([*command, "--skip-fetch"], env)
+        stress = [json.loads(p.read_text()) for p in home.glob(f"release/*/{STRESS_SUMMARY_JSON}")]
 
     print(f"\nfull run ({args.instance} instance, deploy/dagster.yaml)" if args.instance ==
           "postgres" else "\nfull run (embedded SQLite instance, dagster.yaml)")  # fmt: skip
@@ -142,6 +148,13 @@ def main() -> None:
         for name, seconds in PHASE.findall(retrain_out):
             print(f"    {name:<24} {float(seconds):.1f} s")
     print(f"  peak memory (all processes) {max(first_peak, retrain_peak):.0f} MiB")
+    for summary in stress:
+        windows = summary["windows"]
+        evaluated = [w["name"] for w in windows if w["status"] == "evaluated"]
+        print(f"  stress windows evaluated   {len(evaluated)} of {len(windows)}")
+        for window in windows:
+            why = "" if window["status"] == "evaluated" else f": {window['reason']}"
+            print(f"    {window['name']:<24} {window['status']}{why}")
 
 
 if __name__ == "__main__":
