@@ -418,51 +418,53 @@ def drift_check_results(
             )
             for name in DRIFT_CHECKS
         ]
-    results = []
-    for name, kind in DRIFT_CHECKS.items():
-        by_day = {day: report[kind] for day, report in reports.items()}
-        day, report = worst_session(by_day)
-        worst = report["worst"] if judged(report) else "insufficient"
-        window = " … ".join(report["window"]) or "no rows"
-        metadata: dict[str, Any] = {
-            "worst": worst,
-            "session": day.isoformat(),
-            "window": window,
-            "rows_compared": report["rows"],
-            "thresholds": dg.MetadataValue.json(report["thresholds"]),
-            "sessions": len(by_day),
-            "model_id": model_id,
-            BY_SESSION: dg.MetadataValue.json(
-                {
-                    d.isoformat(): r["worst"] if judged(r) else "insufficient"
-                    for d, r in sorted(by_day.items())
-                }
-            ),
-            **{
-                f"sessions_{s}": sum(r["worst"] == s for r in by_day.values())
-                for s in ("warn", "error")
-            },
-        }
-        flagged = [*report["error"], *report["warn"]]
-        if flagged:
-            metadata["flagged"] = _drift_table(report["columns"], flagged)
-        if report["insufficient"]:
-            metadata["insufficient"] = (
-                f"fewer than {report['min_rows']} values: {', '.join(report['insufficient'])}"
-            )
-        results.append(
-            dg.AssetCheckResult(
-                asset_key=asset,
-                check_name=name,
-                passed=worst in ("ok", "insufficient"),
-                severity=dg.AssetCheckSeverity.ERROR
-                if worst == "error"
-                else dg.AssetCheckSeverity.WARN,
-                metadata=metadata,
-                description=_drift_description(worst, report, flagged, window),
-            )
+    return [
+        _drift_result(asset, name, {day: report[kind] for day, report in reports.items()}, model_id)
+        for name, kind in DRIFT_CHECKS.items()
+    ]
+
+
+def _drift_result(
+    asset: str, name: str, by_day: Mapping[dt.date, Mapping[str, Any]], model_id: str
+) -> dg.AssetCheckResult:
+    """One drift check of a run: the verdict of its most-drifted session, every session's own."""
+    day, report = worst_session(by_day)
+    worst = report["worst"] if judged(report) else "insufficient"
+    window = " … ".join(report["window"]) or "no rows"
+    metadata: dict[str, Any] = {
+        "worst": worst,
+        "session": day.isoformat(),
+        "window": window,
+        "rows_compared": report["rows"],
+        "thresholds": dg.MetadataValue.json(report["thresholds"]),
+        "sessions": len(by_day),
+        "model_id": model_id,
+        BY_SESSION: dg.MetadataValue.json(
+            {
+                d.isoformat(): r["worst"] if judged(r) else "insufficient"
+                for d, r in sorted(by_day.items())
+            }
+        ),
+        **{
+            f"sessions_{s}": sum(r["worst"] == s for r in by_day.values())
+            for s in ("warn", "error")
+        },
+    }
+    flagged = [*report["error"], *report["warn"]]
+    if flagged:
+        metadata["flagged"] = _drift_table(report["columns"], flagged)
+    if report["insufficient"]:
+        metadata["insufficient"] = (
+            f"fewer than {report['min_rows']} values: {', '.join(report['insufficient'])}"
         )
-    return results
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=worst in ("ok", "insufficient"),
+        severity=dg.AssetCheckSeverity.ERROR if worst == "error" else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=_drift_description(worst, report, flagged, window),
+    )
 
 
 def _drift_table(

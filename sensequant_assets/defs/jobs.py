@@ -45,68 +45,64 @@ FRESHNESS_EXCLUDED = dg.AssetSelection.checks(*FRESHNESS_CHECK_KEYS)
 (at the deadline, or from Dagit), not as one more step of every ingest or backfill run."""
 
 
+def _assets(*keys: str) -> dg.AssetSelection:
+    return dg.AssetSelection.assets(*keys)
+
+
+# Each job: the assets it materializes, and what Dagit says it does.
+JOB_SPECS: dict[str, tuple[dg.AssetSelection, str]] = {
+    OHLCV_JOB: (
+        _assets("ohlcv_daily") - FRESHNESS_EXCLUDED,
+        "Ingest and validate daily OHLCV for symbol × trading-day partitions.",
+    ),
+    BENCHMARK_JOB: (
+        _assets("nifty50_benchmark") - FRESHNESS_EXCLUDED,
+        "Ingest the NIFTY 50 benchmark for trading-day partitions.",
+    ),
+    TEACHER_JOB: (
+        _assets("teacher_model"),
+        "Train LightGBM teachers for symbol × window partitions.",
+    ),
+    CANDIDATE_JOB: (
+        _assets("student_model") | dg.AssetSelection.groups("evaluation", "release"),
+        "Distil the trained teachers into a candidate, evaluate and brief it.",
+    ),
+    SIGNALS_JOB: (
+        _assets("production_signals", "live_scorecard"),
+        "Score trading days with the production model (its calls per symbol), then its live "
+        "scorecard as of the last one (what the demotion sensor judges).",
+    ),
+    REWARDS_JOB: (
+        _assets("live_rewards"),
+        "Reward the production model's calls whose labels matured by the trading day (the "
+        "reward loop's history).",
+    ),
+    PROMOTE_JOB: (
+        _assets("production_model"),
+        "Deploy the approved candidate named by the sensequant/candidate tag.",
+    ),
+    STAGE_JOB: (
+        _assets("staging_model"),
+        "Stage the approved candidate named by the sensequant/candidate tag for its trial.",
+    ),
+    STAGING_SIGNALS_JOB: (
+        _assets("staging_signals", "staging_trial"),
+        "Score trading days with the staged model in shadow, and judge its trial as of the "
+        "last one.",
+    ),
+}
+SENTIMENT_SPEC = (
+    _assets("sentiment_snapshots"),
+    "Score dated headlines into daily sentiment per symbol.",
+)
+
+
 def build_jobs(sentiment_enabled: bool) -> list[dg.UnresolvedAssetJobDefinition]:
-    jobs = [
-        dg.define_asset_job(
-            OHLCV_JOB,
-            selection=dg.AssetSelection.assets("ohlcv_daily") - FRESHNESS_EXCLUDED,
-            description="Ingest and validate daily OHLCV for symbol × trading-day partitions.",
-        ),
-        dg.define_asset_job(
-            BENCHMARK_JOB,
-            selection=dg.AssetSelection.assets("nifty50_benchmark") - FRESHNESS_EXCLUDED,
-            description="Ingest the NIFTY 50 benchmark for trading-day partitions.",
-        ),
-        dg.define_asset_job(
-            TEACHER_JOB,
-            selection=dg.AssetSelection.assets("teacher_model"),
-            description="Train LightGBM teachers for symbol × window partitions.",
-        ),
-        dg.define_asset_job(
-            CANDIDATE_JOB,
-            selection=dg.AssetSelection.assets("student_model")
-            | dg.AssetSelection.groups("evaluation", "release"),
-            description="Distil the trained teachers into a candidate, evaluate and brief it.",
-        ),
-        dg.define_asset_job(
-            SIGNALS_JOB,
-            selection=dg.AssetSelection.assets("production_signals", "live_scorecard"),
-            description="Score trading days with the production model (its calls per symbol), "
-            "then its live scorecard as of the last one (what the demotion sensor judges).",
-        ),
-        dg.define_asset_job(
-            REWARDS_JOB,
-            selection=dg.AssetSelection.assets("live_rewards"),
-            description="Reward the production model's calls whose labels matured by the "
-            "trading day (the reward loop's history).",
-        ),
-        dg.define_asset_job(
-            PROMOTE_JOB,
-            selection=dg.AssetSelection.assets("production_model"),
-            description="Deploy the approved candidate named by the sensequant/candidate tag.",
-        ),
-        dg.define_asset_job(
-            STAGE_JOB,
-            selection=dg.AssetSelection.assets("staging_model"),
-            description="Stage the approved candidate named by the sensequant/candidate tag "
-            "for its trial.",
-        ),
-        dg.define_asset_job(
-            STAGING_SIGNALS_JOB,
-            selection=dg.AssetSelection.assets("staging_signals", "staging_trial"),
-            description="Score trading days with the staged model in shadow, and judge its "
-            "trial as of the last one.",
-        ),
+    specs = {**JOB_SPECS, **({SENTIMENT_JOB: SENTIMENT_SPEC} if sentiment_enabled else {})}
+    return [
+        dg.define_asset_job(name, selection=selection, description=description)
+        for name, (selection, description) in specs.items()
     ]
-    if sentiment_enabled:
-        jobs.append(
-            dg.define_asset_job(
-                SENTIMENT_JOB,
-                selection=dg.AssetSelection.assets("sentiment_snapshots"),
-                description="Score dated headlines into daily sentiment per symbol.",
-            )
-        )
-    return jobs
 
 
 def candidate_request(

@@ -162,14 +162,8 @@ def evaluate_universe(
 
     training, evaluation = candidate_resources(start)
     label, student = training.teacher_config.label, training.student_config
-    universe = training.universe
-    source = SyntheticSource(universe, training.calendar, seed=seed, signal_ic=ic)
-    symbols = universe_symbols(universe, n_symbols)
-    bars, benchmark = universe_bars(source, symbols, start, end)
+    symbols, bars, benchmark, planted = _universe(training, seed, ic, n_symbols, start, end)
     market = benchmark.set_index("date")["close"]
-    equities = [s for s in symbols if universe.get(s).kind == "equity"]
-    # what the planted observable itself scored in this universe: the signal there was to find
-    planted = signal_ics(source, equities, start, end)["planted_signal"] if equities else None
     windows = teacher_windows(symbols, training, start, end)
     t = lap("data", started)
     scratch = ScratchLayout(workdir)
@@ -215,6 +209,20 @@ def evaluate_universe(
         },
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def _universe(
+    training: Training, seed: int, ic: float, n_symbols: int, start: dt.date, end: dt.date
+) -> tuple[list[str], pd.DataFrame, pd.DataFrame, float | None]:
+    """A synthetic universe's symbols, bars and benchmark, and the rank IC its planted
+    observable itself scored there (the signal there was to find; None without equities)."""
+    universe = training.universe
+    source = SyntheticSource(universe, training.calendar, seed=seed, signal_ic=ic)
+    symbols = universe_symbols(universe, n_symbols)
+    bars, benchmark = universe_bars(source, symbols, start, end)
+    equities = [s for s in symbols if universe.get(s).kind == "equity"]
+    planted = signal_ics(source, equities, start, end)["planted_signal"] if equities else None
+    return symbols, bars, benchmark, planted
 
 
 def _baseline_figures(tests: Mapping[str, Any]) -> dict[str, Any]:

@@ -116,16 +116,7 @@ def score_day(
     if wants_sentiment and sentiment is None:
         raise ValueError(f"{model_id} was trained with sentiment features: pass the scores")
     stamp = pd.Timestamp(day)
-    bars = bars[pd.to_datetime(bars["date"]) <= stamp]
-    bars = bars[bars["symbol"].isin(universe)]
-    last = bars.groupby("symbol")["date"].max() if len(bars) else pd.Series(dtype=object)
-    without = sorted(set(universe) - set(last.index))
-    stale = {
-        str(s): pd.Timestamp(d).date().isoformat()
-        for s, d in last.items()
-        if pd.Timestamp(d) < stamp
-    }
-    fresh = bars[~bars["symbol"].isin(list(stale))]
+    fresh, without, stale = _fresh_bars(bars, stamp, universe)
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in SIGNAL_COLUMNS})
     if fresh.empty:
         return DayScores(day, model_id, empty, without, stale)
@@ -150,11 +141,36 @@ def score_day(
     rows, probabilities = scored[today].reset_index(drop=True), window_p[today]
     if rows.empty:
         return DayScores(day, model_id, empty, without, stale, incomplete, window)
+    signals = _calls(stamp, rows["symbol"], model_id, probabilities)
+    return DayScores(day, model_id, signals, without, stale, incomplete, window)
+
+
+def _fresh_bars(
+    bars: pd.DataFrame, stamp: pd.Timestamp, universe: Sequence[str]
+) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """The bars up to the day of the universe's symbols whose last bar is on the day, the
+    symbols with no bar at all, and the stale ones with the date of their last bar."""
+    bars = bars[pd.to_datetime(bars["date"]) <= stamp]
+    bars = bars[bars["symbol"].isin(universe)]
+    last = bars.groupby("symbol")["date"].max() if len(bars) else pd.Series(dtype=object)
+    without = sorted(set(universe) - set(last.index))
+    stale = {
+        str(s): pd.Timestamp(d).date().isoformat()
+        for s, d in last.items()
+        if pd.Timestamp(d) < stamp
+    }
+    return bars[~bars["symbol"].isin(list(stale))], without, stale
+
+
+def _calls(
+    stamp: pd.Timestamp, symbols: pd.Series, model_id: str, probabilities: np.ndarray
+) -> pd.DataFrame:
+    """The day's signal rows, by symbol: class probabilities, score and call."""
     classes = probabilities.argmax(axis=1)
     signals = pd.DataFrame(
         {
             "date": stamp,
-            "symbol": rows["symbol"].astype(str),
+            "symbol": symbols.astype(str),
             "model_id": model_id,
             "p_down": probabilities[:, DOWN],
             "p_neutral": probabilities[:, NEUTRAL],
@@ -164,8 +180,7 @@ def score_day(
             "feature_date": stamp,
         }
     )
-    signals = signals.sort_values("symbol").reset_index(drop=True)
-    return DayScores(day, model_id, signals, without, stale, incomplete, window)
+    return signals.sort_values("symbol").reset_index(drop=True)
 
 
 def format_calls(signals: pd.DataFrame) -> list[str]:

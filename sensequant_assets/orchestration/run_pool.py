@@ -163,14 +163,32 @@ class RunPool:
         """
         launch = launching or (lambda spec: spec)
         if self.workers == 1 or len(specs) < MIN_RUNS_PER_WORKER * self.workers:
-            outcomes = []
-            for spec in specs:
-                outcome = execute(self._defs, self._instance, launch(spec))
-                report(outcome)
-                outcomes.append(outcome)
-                if stop_on_failure and not outcome.success:
-                    break
-            return outcomes
+            return self._run_here(specs, report, stop_on_failure, launch)
+        return self._run_in_workers(specs, report, stop_on_failure, launch)
+
+    def _run_here(
+        self,
+        specs: Sequence[RunSpec],
+        report: Callable[[RunOutcome], None],
+        stop_on_failure: bool,
+        launch: Callable[[RunSpec], RunSpec],
+    ) -> list[RunOutcome]:
+        outcomes = []
+        for spec in specs:
+            outcome = execute(self._defs, self._instance, launch(spec))
+            report(outcome)
+            outcomes.append(outcome)
+            if stop_on_failure and not outcome.success:
+                break
+        return outcomes
+
+    def _run_in_workers(
+        self,
+        specs: Sequence[RunSpec],
+        report: Callable[[RunOutcome], None],
+        stop_on_failure: bool,
+        launch: Callable[[RunSpec], RunSpec],
+    ) -> list[RunOutcome]:
         executor = self._pool()
         # Submit one run per free worker, not all at once, so a stop after a failure leaves
         # nothing queued behind the runs already under way.
@@ -184,10 +202,7 @@ class RunPool:
                     running[executor.submit(_execute_in_worker, launch(spec))] = index
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    index = running.pop(future)
-                    outcome = future.result()
-                    report(outcome)
-                    done[index] = outcome
+                    outcome = self._collect(future, running, done, report)
                     if stop_on_failure and not outcome.success:
                         queue.clear()
         except BrokenProcessPool:
@@ -199,6 +214,20 @@ class RunPool:
                 f"{under_way}. Finished runs are kept: re-run the command for the rest"
             ) from None
         return [done[index] for index in sorted(done)]
+
+    @staticmethod
+    def _collect(
+        future: Future[RunOutcome],
+        running: dict[Future[RunOutcome], int],
+        done: dict[int, RunOutcome],
+        report: Callable[[RunOutcome], None],
+    ) -> RunOutcome:
+        """A finished run's outcome, reported and filed by its place in the list."""
+        index = running.pop(future)
+        outcome = future.result()
+        report(outcome)
+        done[index] = outcome
+        return outcome
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:

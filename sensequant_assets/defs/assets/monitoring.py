@@ -23,6 +23,11 @@ REPORT_KEY = "scorecard"  # the metadata entry holding the whole report (the sen
 
 
 def build_monitoring_assets(days: dg.TimeWindowPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The deployed model watched by trading day: its scorecard and its rewards."""
+    return [_scorecard_asset(days), _rewards_asset(days)]
+
+
+def _scorecard_asset(days: dg.TimeWindowPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=days,
         deps=["production_signals"],
@@ -61,6 +66,10 @@ def build_monitoring_assets(days: dg.TimeWindowPartitionsDefinition) -> list[dg.
             }
         )
 
+    return live_scorecard
+
+
+def _rewards_asset(days: dg.TimeWindowPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name=REWARDS,
         partitions_def=days,
@@ -90,7 +99,7 @@ def build_monitoring_assets(days: dg.TimeWindowPartitionsDefinition) -> list[dg.
             }
         )
 
-    return [live_scorecard, live_rewards]
+    return live_rewards
 
 
 def _figures(measures: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@
   ``live.drift``. :func:`signals_asset` builds ``staging_signals`` the same way.
 """
 
+import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
@@ -28,7 +29,9 @@ from sensequant_assets.integrity import ModelIntegrityError
 from sensequant_assets.live.notify import Notifier
 from sensequant_assets.live.production import (
     STAGE_TABLES,
+    DeployedModel,
     NoDeployedModel,
+    ScoredSessions,
     deployed_model,
     score_sessions,
 )
@@ -96,6 +99,14 @@ def build_signal_assets(
     return [signals_asset(PRODUCTION, days, storage_kind, GROUP)]
 
 
+def _scored(evaluation: Evaluation, model: DeployedModel, days: list[dt.date]) -> ScoredSessions:
+    """The model's calls on every configured symbol over ``days``."""
+    training = evaluation.training
+    universe = training.universe
+    symbols = universe.resolve(training.settings.symbol_list or universe.default_symbols)
+    return score_sessions(model, training.warehouse, training.calendar, symbols, days)
+
+
 def signals_asset(
     stage: str, days: dg.TimeWindowPartitionsDefinition, storage_kind: str, group: str
 ) -> dg.AssetsDefinition:
@@ -139,24 +150,14 @@ def signals_asset(
             yield model_check_result(table, False, error=str(tampered))
             raise dg.Failure(f"{stage} model refused: {tampered}") from None
         yield model_check_result(table, True, model_id=model.model_id, model_sha256=model.sha256)
-        universe = training.universe
-        symbols = universe.resolve(training.settings.symbol_list or universe.default_symbols)
         days = sessions_of(context.partition_keys)
-        run = score_sessions(model, training.warehouse, training.calendar, symbols, days)
+        run = _scored(evaluation, model, days)
         context.log.info(
             f"{len(days)} session(s) {days[0]}..{days[-1]}: {run.summary['scored']} of "
             f"{run.summary['universe']} symbol-sessions scored by {model.model_id} ({stage})"
         )
-        yield dg.Output(
-            run.signals,
-            metadata={
-                "model_id": model.model_id,
-                "sessions": len(days),
-                "scored": run.summary["scored"],
-                "long": run.summary["long"],
-                "short": run.summary["short"],
-            },
-        )
+        yield dg.Output(run.signals, metadata={"model_id": model.model_id, "sessions": len(days),
+                        **{k: run.summary[k] for k in ("scored", "long", "short")}})  # fmt: skip
         yield from signal_check_results(table, run.summary)
         yield from drift_check_results(table, run.drift, model.model_id)
 
