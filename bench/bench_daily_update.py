@@ -35,7 +35,7 @@ from sensequant_assets.release.deployment import deploy_to_production
 from sensequant_assets.sources.ingest import MarketData
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training.distillation import student_samples
-from sensequant_assets.training.student import StudentConfig, train_student
+from sensequant_assets.training.student import StudentConfig, predict_probabilities, train_student
 from sensequant_assets.training.student_files import save_student
 from sensequant_assets_tests.deployable import release_audit
 
@@ -46,8 +46,8 @@ MODEL = "live_candidate_20251201_100000"
 
 
 def deploy_student(layout: ArtifactLayout, bars: pd.DataFrame) -> None:
-    """A small student trained on the seeded bars, recorded, approved and deployed; its
-    in-sample rows stand in for the walk-forward the scorecard's band is read from."""
+    """A small student trained on the seeded bars, recorded, approved and deployed; its calls
+    on every sample row stand in for the walk-forward the scorecard's band is read from."""
     samples = student_samples(bars, LabelSpec())
     features = list(feature_columns())
     config = StudentConfig(lgbm_params={"num_iterations": 50})
@@ -57,12 +57,13 @@ def deploy_student(layout: ArtifactLayout, bars: pd.DataFrame) -> None:
     audit = layout.audit_dir(candidate)
     audit.mkdir(parents=True)
     test = samples.iloc[result.test_idx]
-    p = result.test_probabilities
-    pd.DataFrame({
-        "date": pd.to_datetime(test["date"]).to_numpy(), "symbol": test["symbol"].to_numpy(),
-        "label": test["label"].to_numpy(), "forward_return": test["forward_return"].to_numpy(),
-        "predicted": p.argmax(axis=1), "p_down": p[:, 0], "p_neutral": p[:, 1], "p_up": p[:, 2],
-    }).to_parquet(audit / "oos_predictions.parquet")  # fmt: skip
+    # every sample row, so the band's 20-session windows exist (the holdout alone is too short)
+    p = predict_probabilities(result.booster, samples, features, config.normalisation)
+    rows = samples[["symbol", "label", "forward_return"]].assign(
+        date=pd.to_datetime(samples["date"]).to_numpy(), predicted=p.argmax(axis=1),
+        p_down=p[:, 0], p_neutral=p[:, 1], p_up=p[:, 2],
+    )  # fmt: skip
+    rows.to_parquet(audit / "oos_predictions.parquet")
     (audit / "promotion_briefing.md").write_text(f"# {MODEL}\n")
     (audit / "promotion_briefing.json").write_text("{}\n")
     release_audit(layout, MODEL)
@@ -108,15 +109,20 @@ def main() -> None:
              for m in [m.event_specific_data.materialization]}
         )  # fmt: skip
         events = bench.event_count(bench.runs[first_timed:])
+        failed = [f"{c.check_name} ({c.severity.value})" for c in checks if not c.passed]
+        flagged = [c.metadata["flagged"].value for c in checks if "flagged" in c.metadata]
 
     figures = {"day": str(DAY), "symbols": str(len(symbols))}
     figures.update({f"wall time, {name}": f"{value:.1f} s" for name, value in seconds.items()})
     figures["wall time, the whole day"] = f"{np.sum(list(seconds.values())):.1f} s"
     figures["signals run materialized"] = ", ".join(materialized)
     figures["checks evaluated / passed"] = f"{len(checks)} / {sum(c.passed for c in checks)}"
+    figures["checks failed"] = ", ".join(failed) or "none"
     figures["events stored (timed runs)"] = str(events)
     figures["peak memory (RSS)"] = f"{peak_memory_mib():.0f} MiB"
     report("daily update: one session x all symbols, signals and scorecard", figures)
+    for table in flagged:  # what a drift check flagged, as Dagit shows it
+        print(table)
 
 
 if __name__ == "__main__":
