@@ -24,6 +24,7 @@ from sensequant_assets.training.student_files import load_student, save_student
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.bar_files import write_csv
 from sensequant_assets_tests.deployable import release_audit
+from sensequant_assets_tests.fault_drills import make_dagster_home
 
 CALENDAR = TradingCalendar()
 SYMBOLS = ("AXISBANK", "HDFCBANK", "ICICIBANK", "KOTAKBANK", "SBIN",
@@ -120,8 +121,8 @@ def write_files(bars: pd.DataFrame, directory: Path) -> None:
 
 
 def drill_env(tmp_path: Path, files: Path) -> dict[str, str]:
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
+    """The drill's settings: bars from ``files``, an instance on the repo's ``dagster.yaml``."""
+    dagster_home = make_dagster_home(tmp_path / "dagster_home")
     return {
         "DAGSTER_HOME": str(dagster_home), "SENSEQUANT_DATA_SOURCE": "files",
         "SENSEQUANT_FILES_DIR": str(files), "SENSEQUANT_SYMBOLS": ",".join(SYMBOLS),

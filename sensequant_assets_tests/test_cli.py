@@ -7,14 +7,14 @@ import dagster as dg
 import pytest
 
 from sensequant_assets.cli import EXIT_OK, EXIT_USAGE, main
+from sensequant_assets_tests.fault_drills import make_dagster_home
 
 
 @pytest.mark.slow
 def test_ingest_records_runs_in_the_configured_instance(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
+    dagster_home = make_dagster_home(tmp_path / "dagster_home")  # the repo's dagster.yaml
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     code = main(
         ["ingest", "--symbols", "reliance,TCS", "--start-date", "2024-01-01",
@@ -77,8 +77,7 @@ def test_universe_codes_compares_a_master(
 def test_train_shows_progress_and_builds_a_candidate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
+    dagster_home = make_dagster_home(tmp_path / "dagster_home")  # the repo's dagster.yaml
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     monkeypatch.setenv("SENSEQUANT_SYMBOLS", "INFY,TCS")
     argv = ["ingest", "--symbols", "INFY,TCS", "--start-date", "2024-01-01",

@@ -28,6 +28,7 @@ from sensequant_assets.sources.synthetic import SyntheticSource
 from sensequant_assets.storage import Warehouse
 from sensequant_assets.training.resources import Training
 from sensequant_assets.universe import INDEX_SYMBOL, load_universe, universe_for
+from sensequant_assets_tests.fault_drills import make_dagster_home
 
 # Three symbols: the books trade the top and bottom thirds, which two symbols never fill.
 SYMBOLS = ("INFY", "RELIANCE", "TCS")
@@ -61,8 +62,7 @@ def write_bars(directory: Path, source: SyntheticSource, symbol: str) -> None:
 
 @pytest.fixture
 def defective_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
+    home = make_dagster_home(tmp_path / "dagster_home")  # the repo's dagster.yaml
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     files = tmp_path / "files"
     files.mkdir()

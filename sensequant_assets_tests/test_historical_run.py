@@ -12,13 +12,13 @@ from sensequant_assets.orchestration.historical import HistoricalRequest, run_hi
 from sensequant_assets.registry import StateManager
 from sensequant_assets.settings import load_settings
 from sensequant_assets_tests.evidence import write_evidence
+from sensequant_assets_tests.fault_drills import make_dagster_home
 from sensequant_assets_tests.pilot import PILOT, PILOT_DATES, assert_pilot_outcome, candidate_id_of
 
 
 @pytest.fixture
 def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
+    home = make_dagster_home(tmp_path / "dagster_home")  # the repo's dagster.yaml
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
 

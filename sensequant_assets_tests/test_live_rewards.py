@@ -34,6 +34,7 @@ from sensequant_assets.training.rewards import RewardConfig, decayed_rewards
 from sensequant_assets.training.student import StudentConfig, train_student
 from sensequant_assets.training.student_files import save_student
 from sensequant_assets.universe import INDEX_SYMBOL, load_universe
+from sensequant_assets_tests.fault_drills import make_dagster_home
 from sensequant_assets_tests.live_drill import CALENDAR, TRAINED, approve
 from sensequant_assets_tests.live_drill import SYMBOLS as DRILL_SYMBOLS
 from sensequant_assets_tests.live_drill import write_files as write_bar_files
@@ -74,8 +75,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactLayout:
     ).assign(date=lambda f: pd.to_datetime(f["date"]))
     files = tmp_path / "bars"
     write_bar_files(bars, files)
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
+    dagster_home = make_dagster_home(tmp_path / "dagster_home")  # the repo's dagster.yaml
     for name, value in {
         "DAGSTER_HOME": str(dagster_home), "SENSEQUANT_DATA_SOURCE": "files",
         "SENSEQUANT_FILES_DIR": str(files), "SENSEQUANT_SYMBOLS": ",".join(SYMBOLS),

@@ -11,6 +11,7 @@ from sensequant_assets.cli import EXIT_OK, EXIT_USAGE, main
 from sensequant_assets.defs import build_defs
 from sensequant_assets.partition_history import extend_to, recorded_start
 from sensequant_assets.settings import SettingsError, load_settings
+from sensequant_assets_tests.fault_drills import make_dagster_home
 
 EARLY = dt.date(2020, 1, 1)
 
@@ -58,8 +59,7 @@ def test_a_damaged_record_names_its_file(capsys: pytest.CaptureFixture[str]) -> 
 def test_ingest_before_the_first_partition_extends_the_partitions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
+    dagster_home = make_dagster_home(tmp_path / "dagster_home")  # the repo's dagster.yaml
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     argv = ["ingest", "--symbols", "TCS", "--start-date", "2020-01-01", "--end-date",
             "2020-01-10", "--no-benchmark"]  # fmt: skip

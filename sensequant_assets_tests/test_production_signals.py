@@ -35,6 +35,7 @@ from sensequant_assets.training.student_files import load_student, save_student
 from sensequant_assets.universe import load_universe
 from sensequant_assets_tests.bar_files import write_csv
 from sensequant_assets_tests.deployable import release_audit
+from sensequant_assets_tests.fault_drills import make_dagster_home
 from sensequant_assets_tests.live_drill import promised_walk_forward
 
 CALENDAR = TradingCalendar()
@@ -54,8 +55,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactLayout:
     for symbol in SYMBOLS:
         bars = source.fetch(symbol, START, END)
         write_csv(files, symbol, bars.rename(columns=str.capitalize).assign(Date=bars["date"]))
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
+    dagster_home = make_dagster_home(tmp_path / "dagster_home")  # the repo's dagster.yaml
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     monkeypatch.setenv("SENSEQUANT_DATA_SOURCE", "files")
     monkeypatch.setenv("SENSEQUANT_FILES_DIR", str(files))
