@@ -62,6 +62,10 @@ class RunOutcome:
     lines: tuple[str, ...]
 
 
+Report = Callable[[RunOutcome], None]  # sees each outcome as its run completes
+Launch = Callable[[RunSpec], RunSpec]  # sees each spec just before its run starts
+
+
 class RunWorkerDied(RuntimeError):
     """A worker process ended without reporting (killed, or out of memory) during a run."""
 
@@ -148,9 +152,9 @@ class RunPool:
     def run(
         self,
         specs: Sequence[RunSpec],
-        report: Callable[[RunOutcome], None],
+        report: Report,
         stop_on_failure: bool = False,
-        launching: Callable[[RunSpec], RunSpec] | None = None,
+        launching: Launch | None = None,
     ) -> list[RunOutcome]:
         """Issue ``specs``; ``report`` sees each outcome as it completes, and ``launching``
         (when given) each spec just before its run starts, returning the spec to run (so a
@@ -167,11 +171,7 @@ class RunPool:
         return self._run_in_workers(specs, report, stop_on_failure, launch)
 
     def _run_here(
-        self,
-        specs: Sequence[RunSpec],
-        report: Callable[[RunOutcome], None],
-        stop_on_failure: bool,
-        launch: Callable[[RunSpec], RunSpec],
+        self, specs: Sequence[RunSpec], report: Report, stop_on_failure: bool, launch: Launch
     ) -> list[RunOutcome]:
         outcomes = []
         for spec in specs:
@@ -183,11 +183,7 @@ class RunPool:
         return outcomes
 
     def _run_in_workers(
-        self,
-        specs: Sequence[RunSpec],
-        report: Callable[[RunOutcome], None],
-        stop_on_failure: bool,
-        launch: Callable[[RunSpec], RunSpec],
+        self, specs: Sequence[RunSpec], report: Report, stop_on_failure: bool, launch: Launch
     ) -> list[RunOutcome]:
         executor = self._pool()
         # Submit one run per free worker, not all at once, so a stop after a failure leaves
@@ -220,7 +216,7 @@ class RunPool:
         future: Future[RunOutcome],
         running: dict[Future[RunOutcome], int],
         done: dict[int, RunOutcome],
-        report: Callable[[RunOutcome], None],
+        report: Report,
     ) -> RunOutcome:
         """A finished run's outcome, reported and filed by its place in the list."""
         index = running.pop(future)
