@@ -18,6 +18,7 @@ from sensequant_assets.evaluation.calibration import CalibrationSetup, synthetic
 from sensequant_assets.evaluation.resources import Evaluation
 from sensequant_assets.evaluation.validation import validate_candidate
 from sensequant_assets.evaluation.walk_forward import default_config, walk_forward_folds
+from sensequant_assets.registry import StateManager
 from sensequant_assets.release.manifest import read_manifest
 from sensequant_assets.settings import load_settings
 from sensequant_assets.training.candidate import build_candidate
@@ -209,6 +210,9 @@ def test_the_quarterly_retrain_run_keeps_counts_and_briefs_every_trial(
     # the walk-forward evaluated the configuration the search chose, not the settings' one
     assert record["chosen"] != 0  # premise: the two differ
     training = Training(settings, load_universe(), TradingCalendar())
+    # the registry keeps the count, so later candidates on these dates count every trial
+    registered = StateManager(training.layout.registry, read_only=True)
+    assert registered.get_candidate_run(candidate.candidate_id).metrics["search_trials"] == 3
     evaluation = Evaluation(training)
     bars, benchmark = evaluation.market_data(candidate)
     stored = pd.read_parquet(audit / "oos_predictions.parquet")["p_up"].to_numpy()

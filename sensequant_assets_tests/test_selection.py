@@ -3,7 +3,7 @@
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import cast
 
@@ -33,6 +33,7 @@ class Run:
     status: str
     start_date: dt.date | None
     end_date: dt.date | None
+    metrics: dict[str, object] = field(default_factory=dict)
 
 
 def test_sr0_is_the_expected_best_of_n_null_sharpes() -> None:
@@ -139,3 +140,30 @@ def test_the_evaluation_counts_the_trials_its_candidate_kept() -> None:
     assert after.n == before.n + 5
     assert after.earlier_candidates == ("live_candidate_20250301_100000",)
     assert "+ 5 search trial(s)" in after.to_dict()["explanation"]
+
+
+def test_an_earlier_candidates_search_counts_every_trial_in_later_candidates() -> None:
+    """A quarterly retrain chose its configuration from 12 trials: a later candidate on
+    overlapping dates counts those 12 as well as the candidate itself, read from the registry
+    (``search_trials``), so a retrain cannot launder its search by being looked at later."""
+    settings = load_settings()
+    evaluation = Evaluation(Training(settings, load_universe(), TradingCalendar()))
+    registry = StateManager(evaluation.training.layout.registry)
+    for run_id, first, trials in (
+        ("live_candidate_20250101_100000", dt.date(2024, 1, 1), 12),
+        ("live_candidate_20250201_100000", dt.date(2020, 1, 1), 7),  # ends before the window
+    ):
+        registry.record_candidate_run(
+            run_id, start_date=first, end_date=first + dt.timedelta(days=400),
+            metrics={"search_trials": trials},
+        )  # fmt: skip
+    candidate = evaluation.training.layout.candidate("live_candidate_20250401_100002")
+    window = {"out_of_sample": {"start": "2024-07-01", "end": "2025-03-31"}}
+    validation = cast(Validation, SimpleNamespace(summary=window, backtests={"long_flat": None}))
+    selection = evaluation.selection(candidate, validation)
+    assert selection.earlier_candidates == ("live_candidate_20250101_100000",)
+    assert selection.earlier_search_trials == 12
+    assert selection.n == 1 + 1 + 12
+    assert selection.to_dict()["explanation"].endswith(
+        "+ 12 trial(s) of the searches that chose them"
+    )

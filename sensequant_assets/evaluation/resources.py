@@ -22,7 +22,11 @@ from sensequant_assets.artifacts import AuditLayout, CandidateLayout
 from sensequant_assets.evaluation.champion import compare_with_champion
 from sensequant_assets.evaluation.costs import CostModel
 from sensequant_assets.evaluation.gate import GateThresholds
-from sensequant_assets.evaluation.selection import Selection, overlapping_candidates
+from sensequant_assets.evaluation.selection import (
+    Selection,
+    overlapping_candidates,
+    searched_trials,
+)
 from sensequant_assets.evaluation.stat_tests import run_selection
 from sensequant_assets.evaluation.validation import EvaluationConfig, Validation, validate
 from sensequant_assets.registry import StateManager
@@ -85,7 +89,7 @@ class Evaluation:
 
     def selection(self, candidate: CandidateLayout, validation: Validation) -> Selection:
         """The run's books, its search's trials, and earlier registry candidates on
-        overlapping dates."""
+        overlapping dates with the trials of their searches."""
         registry = StateManager(self.training.layout.registry, read_only=True)
         runs = registry.get_candidate_runs(include_dryrun=True)
         window = validation.summary["out_of_sample"]
@@ -97,7 +101,12 @@ class Evaluation:
             dt.date.fromisoformat(window["end"]),
             exclude=candidate.candidate_id,
         )
-        return run_selection(validation, overlapping, search_trial_ids(candidate))
+        return run_selection(
+            validation,
+            overlapping,
+            search_trial_ids(candidate),
+            searched_trials(earlier, overlapping),
+        )
 
     def champion(self, candidate: CandidateLayout, validation: Validation) -> dict[str, Any] | None:
         """The paired comparison with the production model, or None when there is none."""

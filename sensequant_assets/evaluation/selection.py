@@ -14,7 +14,9 @@ tries. Two things decide it, and both are counted here rather than guessed:
   search that chose the student's configuration (a quarterly retrain's, ``training.search``:
   scored before the out-of-sample period, yet still a configuration tried on this history),
   plus every earlier candidate in the registry whose evaluated dates overlap this one's, since
-  retraining and looking again on the same history is selection too. Failed runs produced no
+  retraining and looking again on the same history is selection too, with every trial of the
+  search that chose each earlier candidate's configuration (a quarterly retrain's 12 trials
+  count 12 in every later candidate on overlapping dates, not 1). Failed runs produced no
   evidence and are not counted.
 """
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,6 +46,7 @@ class RegistryRun(Protocol):
     status: str
     start_date: dt.date | None
     end_date: dt.date | None
+    metrics: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,17 @@ class Selection:
     run_variants: tuple[str, ...]
     earlier_candidates: tuple[str, ...] = ()
     search_trials: tuple[str, ...] = ()
+    earlier_search_trials: int = 0
+    """The trials of the searches that chose the earlier candidates' configurations."""
 
     @property
     def n(self) -> int:
-        return len(self.run_variants) + len(self.search_trials) + len(self.earlier_candidates)
+        return (
+            len(self.run_variants)
+            + len(self.search_trials)
+            + len(self.earlier_candidates)
+            + self.earlier_search_trials
+        )
 
     def to_dict(self) -> dict[str, Any]:
         searched = (
@@ -70,9 +80,15 @@ class Selection:
             "run_variants": list(self.run_variants),
             "search_trials": list(self.search_trials),
             "earlier_candidates": list(self.earlier_candidates),
+            "earlier_search_trials": self.earlier_search_trials,
             "explanation": f"{len(self.run_variants)} book(s) evaluated in this run "
             f"({', '.join(self.run_variants)}){searched} + {len(self.earlier_candidates)} "
-            "earlier candidate(s) in the registry evaluated on overlapping dates",
+            "earlier candidate(s) in the registry evaluated on overlapping dates"
+            + (
+                f" + {self.earlier_search_trials} trial(s) of the searches that chose them"
+                if self.earlier_search_trials
+                else ""
+            ),
         }
 
 
@@ -89,6 +105,13 @@ def overlapping_candidates(
         if run.start_date <= end and run.end_date >= start:
             found.append(run.run_id)
     return tuple(sorted(found))
+
+
+def searched_trials(runs: Iterable[RegistryRun], ids: Iterable[str]) -> int:
+    """The search trials recorded (registry metric ``search_trials``) for the runs in ``ids``;
+    a run recorded before the metric existed, or trained without a search, adds none."""
+    wanted = set(ids)
+    return sum(int(r.metrics.get("search_trials") or 0) for r in runs if r.run_id in wanted)
 
 
 def null_sr0(n_trials: int, periods: int) -> float:

@@ -91,10 +91,14 @@ def run_selection(
     validation: Validation,
     earlier_candidates: tuple[str, ...] = (),
     search_trials: tuple[str, ...] = (),
+    earlier_search_trials: int = 0,
 ) -> Selection:
-    """This run's books plus ``earlier_candidates`` (registry runs on overlapping dates) and
-    the ``search_trials`` the student's configuration was chosen from."""
-    return Selection(tuple(validation.backtests), earlier_candidates, search_trials)
+    """This run's books plus ``earlier_candidates`` (registry runs on overlapping dates), the
+    ``search_trials`` the student's configuration was chosen from and the
+    ``earlier_search_trials`` that chose the earlier candidates'."""
+    return Selection(
+        tuple(validation.backtests), earlier_candidates, search_trials, earlier_search_trials
+    )
 
 
 def statistical_tests(

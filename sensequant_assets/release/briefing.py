@@ -174,6 +174,7 @@ def _stat_tests(tests: dict[str, Any] | None) -> dict[str, Any] | None:
         "dsr": tests["dsr"]["dsr"],
         "dsr_trials": tests["dsr"]["n_trials"],
         "dsr_selection": (tests["dsr"].get("selection") or {}).get("explanation"),
+        "dsr_search_trials": len((tests["dsr"].get("selection") or {}).get("search_trials", [])),
         "active_sharpe": tests["dsr"].get("sharpe_annualized"),
         "books": tests.get("books"),
         "champion": tests.get("champion"),

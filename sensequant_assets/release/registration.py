@@ -107,6 +107,7 @@ def register_candidate(
             "baseline_accuracy": validation.get("baselines"),
             "dsr": tests.get("dsr"),
             "dsr_trials": tests.get("dsr_trials"),
+            "search_trials": tests.get("dsr_search_trials"),
             "rank_ic": ((tests.get("skill") or {}).get("rank_ic") or {}).get("mean"),
             "psr": tests.get("psr"),
         },
