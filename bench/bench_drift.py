@@ -88,8 +88,13 @@ def measure(seed: int, n_symbols: int, start: dt.date) -> None:
     since = dates >= pd.Timestamp(CALENDAR.offset(days[-1], -10))
     switched = bars.assign(volume=bars["volume"].where(~since, bars["volume"] / 1_000))
     broken = window(days[-1], switched)
-    print(f"seed {seed}, {n_symbols} symbols from {start}, {len(samples)} samples")
     limits = {name: p.limits for name, p in calibrated.features.items()}
+    provisional = sorted(n for n, x in limits.items() if x.provisional)
+    print(
+        f"seed {seed}, {n_symbols} symbols from {start}, {len(samples)} samples, "
+        f"{max(x.windows for x in limits.values())} calibration windows, "
+        f"{len(provisional)} provisional column(s) (WARN at most)"
+    )
     print("  WARN limits PSI/KS:", ", ".join(f"{n} {x.psi_warn:.2f}/{x.ks_warn:.2f}"
                                              for n, x in limits.items()))  # fmt: skip
     for label, reference in references.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,27 @@ def test_a_volume_feed_switched_to_thousands_is_an_error_on_its_feature(
     assert "| volume_z_20 | error |" in feature.metadata["flagged"].value
     assert feature.metadata["thresholds"].value["psi"] == [0.1, 0.25]
     assert checks["score_drift"].passed
+
+
+def test_a_short_reference_reports_the_unit_change_as_a_provisional_warning(
+    saved: Path, bars: pd.DataFrame
+) -> None:
+    """The same break against limits calibrated on 5 windows: a WARN, marked provisional, so
+    it cannot demote the model (docs/evaluation.md, "Provisional limits")."""
+    reference = load_drift_reference(saved)
+    assert reference is not None and not reference.features["volume_z_20"].limits.provisional
+    short = DriftReference(
+        {n: replace(p, limits=replace(p.limits, windows=5)) for n, p in reference.features.items()},
+        reference.score,
+        reference.rows,
+    )
+    since = pd.to_datetime(bars["date"]) >= pd.Timestamp(CALENDAR.offset(DAY, -10))
+    switched = bars.assign(volume=bars["volume"].where(~since, bars["volume"] / 1_000))
+    broken = window_drift(short, _scored(saved, switched, DAY).window)
+    assert broken["features"]["error"] == [] and broken["features"]["warn"] == ["volume_z_20"]
+    feature = _checks({DAY: broken})["feature_drift"]
+    assert not feature.passed and feature.severity == dg.AssetCheckSeverity.WARN
+    assert "| volume_z_20 | warn (provisional) |" in feature.metadata["flagged"].value
 
 
 def test_a_model_read_without_its_normalisation_is_a_score_error(

@@ -474,7 +474,8 @@ def _drift_table(
         return " / ".join(f"{x:.3g}" for x in pair)
 
     rows = [
-        f"| {name} | {c['severity']} | {c['psi']:.3f} | {c['ks']:.3f} | "
+        f"| {name} | {c['severity']}{' (provisional)' if c.get('provisional') else ''} | "
+        f"{c['psi']:.3f} | {c['ks']:.3f} | "
         f"{limits(c['limits']['psi'])} | {limits(c['limits']['ks'])} | {c['rows']} |"
         for name, c in ((name, columns[name]) for name in flagged)
     ]

@@ -20,12 +20,20 @@ of an unchanged market leave the pooled training law by far more than 0.25. On t
 NIFTY 100 (``bench/bench_drift.py``, seeds 3, 11, 23) the fixed thresholds flag every
 20-session window of the training period itself and every live window of the same law (47-66
 of 66 at ERROR). So :func:`calibrate` raises each column's limits to what the training period's
-own consecutive windows reached (:class:`Limits`): a live window is flagged when it departs
-from the training law further than any training window did. Then 0-2% of those live windows
-warn and none is an ERROR, and a volume feed switched to thousands is an ERROR on
-``volume_z_20`` alone. Features whose level swings with the market are judged only against
-breaks beyond anything the training years held; ``volume_z_20`` and the score, which the
-per-day ranking keeps stable, keep the fixed thresholds.
+own consecutive windows reached, each against the law of the others (:class:`Limits`): a
+live window is flagged when it departs from the training law further than any training window
+did. Then no live window of 2023-09 to 2024-12 warns or errs, and a volume feed switched to
+thousands is an ERROR on ``volume_z_20`` alone. Features whose level swings with the market are
+judged only against breaks beyond anything the training years held; ``volume_z_20`` and the
+score, which the per-day ranking keeps stable, keep the fixed thresholds.
+
+A short training period holds too few regimes to bound a feature: trained from mid-2021 (17
+windows), 11 of 66 live windows of seed 3 were still ERRORs, on the volatility features alone
+(``atr_14_rel``, ``realized_vol_20``: a calmer or wilder market than any of the 17); from 2023
+(2 windows), 29 of 66 of seed 11, on columns whose two windows had stayed under the fixed
+thresholds. So limits calibrated on fewer than :data:`MIN_CALIBRATION_WINDOWS` windows are
+provisional: the column warns but never errs, and cannot demote a model. The price: such a
+reference reports a unit change as a WARN.
 
 Every saved student carries its :class:`DriftReference`
 (``training.student_files.save_student``), so the approval that binds the model binds the law it
@@ -47,6 +55,8 @@ BINS = 10
 WINDOW_SESSIONS = 20
 #: Fewer live values than this in a column are too few to tell drift from noise.
 MIN_ROWS = 200
+#: Limits calibrated on fewer training windows than this cap the column at WARN (``bench_drift``).
+MIN_CALIBRATION_WINDOWS = 20
 PSI_WARN, PSI_ERROR = 0.1, 0.25
 KS_WARN, KS_ERROR = 0.1, 0.2
 #: A bin's share is floored here before the logarithm: an empty live bin is a large, finite PSI.
@@ -61,12 +71,14 @@ _RANK: Mapping[str, int] = {"ok": 0, "warn": 1, "error": 2}
 @dataclass(frozen=True)
 class Limits:
     """Where a column's PSI and KS turn WARN and ERROR: the fixed thresholds unless
-    :meth:`calibrated` raised them."""
+    :meth:`calibrated` raised them on ``windows`` training windows."""
 
     psi_warn: float = PSI_WARN
     psi_error: float = PSI_ERROR
     ks_warn: float = KS_WARN
     ks_error: float = KS_ERROR
+    windows: int | None = None
+    """The training windows they were calibrated on; None for the fixed thresholds as such."""
 
     @classmethod
     def calibrated(cls, psis: Sequence[float], kss: Sequence[float]) -> Limits:
@@ -76,14 +88,28 @@ class Limits:
         scale = max(1.0, max(psis, default=0.0) / PSI_WARN)
         ks_warn = max(KS_WARN, max(kss, default=0.0))
         ks_error = min(1.0, KS_ERROR + (ks_warn - KS_WARN))
-        return cls(PSI_WARN * scale, PSI_ERROR * scale, ks_warn, ks_error)
+        return cls(PSI_WARN * scale, PSI_ERROR * scale, ks_warn, ks_error, len(psis))
 
-    def to_dict(self) -> dict[str, float]:
-        return {"psi": [self.psi_warn, self.psi_error], "ks": [self.ks_warn, self.ks_error]}
+    @property
+    def provisional(self) -> bool:
+        """Calibrated on fewer than :data:`MIN_CALIBRATION_WINDOWS` windows: so few regimes
+        cannot bound how far the column swings with the market (nor show that it does not),
+        so it warns, never errs."""
+        return self.windows is not None and self.windows < MIN_CALIBRATION_WINDOWS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "psi": [self.psi_warn, self.psi_error],
+            "ks": [self.ks_warn, self.ks_error],
+            "windows": self.windows,
+        }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Sequence[float]]) -> Limits:
-        return cls(*data["psi"], *data["ks"])
+    def from_dict(cls, data: Mapping[str, Any]) -> Limits:
+        """A stored column's limits; one stored before ``windows`` was kept reads as 0, so
+        limits it raised stay provisional (they were calibrated in-sample, see
+        :func:`calibrate`)."""
+        return cls(*data["psi"], *data["ks"], data.get("windows", 0))
 
 
 @dataclass(frozen=True)
@@ -141,9 +167,13 @@ def calibrate(
 ) -> dict[str, ColumnProfile]:
     """``profiles`` of ``frame``'s columns with :meth:`Limits.calibrated` limits: the PSI and KS
     of each consecutive ``window_sessions``-date window of ``frame`` (a ``date`` column; the
-    last, partial one dropped) against its own pooled profile. Windows with fewer than
-    ``min_rows`` values are skipped, as a live window would be; with none left, a column
-    keeps the fixed thresholds."""
+    last, partial one dropped) against the law of the *other* windows, on the profile's bins.
+
+    Leaving the window out matters: a live window is not part of the training law, but a
+    training window is, by 1/k of it, and with few windows that hides most of its departure
+    (with two, each window is half the law it is compared with). Windows with fewer than
+    ``min_rows`` values are skipped, as a live window would be; with fewer than two left, a
+    column keeps the fixed thresholds."""
     dates = pd.to_datetime(frame["date"]).to_numpy()
     distinct = np.unique(dates)
     block = np.searchsorted(distinct, dates) // window_sessions
@@ -151,12 +181,38 @@ def calibrate(
     calibrated = {}
     for name, profile in profiles.items():
         values = frame[name].to_numpy(dtype=np.float64)
-        windows = [values[block == b] for b in range(full)]
-        windows = [w for w in windows if np.isfinite(w).sum() >= min_rows]
-        psis = [psi(profile, w) for w in windows]
-        kss = [ks_statistic(profile, w) for w in windows]
+        kept = np.isfinite(values) & (block < full)
+        windows = [values[kept & (block == b)] for b in range(full)]
+        windows = [w for w in windows if w.size >= min_rows]
+        psis, kss = _left_out_departures(profile, windows)
         calibrated[name] = replace(profile, limits=Limits.calibrated(psis, kss))
     return calibrated
+
+
+def _left_out_departures(
+    profile: ColumnProfile, windows: Sequence[np.ndarray]
+) -> tuple[list[float], list[float]]:
+    """Each window's PSI (on the profile's bins) and KS against the pooled other windows;
+    nothing for fewer than two windows, which have no other law to be compared with."""
+    if len(windows) < 2:
+        return [], []
+    edges = np.asarray(profile.edges)
+    counts = np.array([np.bincount(np.searchsorted(edges, w, side="right"),
+                                   minlength=edges.size + 1) for w in windows])  # fmt: skip
+    pooled = np.sort(np.concatenate(windows))
+    psis, kss = [], []
+    for b, window in enumerate(windows):
+        others = counts.sum(axis=0) - counts[b]
+        expected = np.maximum(others / others.sum(), SHARE_FLOOR)
+        actual = np.maximum(counts[b] / counts[b].sum(), SHARE_FLOOR)
+        psis.append(float(np.sum((actual - expected) * np.log(actual / expected))))
+        own = np.sort(window)
+        grid = np.concatenate([np.asarray(profile.sample), own])
+        in_own = np.searchsorted(own, grid, side="right")
+        in_others = np.searchsorted(pooled, grid, side="right") - in_own
+        gap = in_own / own.size - in_others / (pooled.size - own.size)
+        kss.append(float(np.max(np.abs(gap))))
+    return psis, kss
 
 
 @dataclass(frozen=True)
@@ -214,8 +270,9 @@ def ks_statistic(profile: ColumnProfile, live: np.ndarray) -> float:
 
 
 def severity(psi_value: float, ks_value: float, limits: Limits = Limits()) -> Severity:
+    """ERROR, WARN or ok against ``limits``; a provisional column's ERROR is a WARN."""
     if psi_value >= limits.psi_error or ks_value >= limits.ks_error:
-        return "error"
+        return "warn" if limits.provisional else "error"
     if psi_value >= limits.psi_warn or ks_value >= limits.ks_warn:
         return "warn"
     return "ok"
@@ -242,6 +299,7 @@ def drift_report(
             "ks": k,
             "severity": severity(p, k, profile.limits),
             "limits": profile.limits.to_dict(),
+            "provisional": profile.limits.provisional,
         }
     flagged = {
         s: sorted(c for c, v in columns.items() if v["severity"] == s) for s in ("warn", "error")
