@@ -106,9 +106,8 @@ class Limits:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Limits:
-        """A stored column's limits; one stored before ``windows`` was kept reads as 0, so
-        limits it raised stay provisional (they were calibrated in-sample, see
-        :func:`calibrate`)."""
+        """A stored column's limits; one stored before ``windows`` was kept reads as 0 windows,
+        so it is provisional: it was calibrated in-sample (see :func:`calibrate`)."""
         return cls(*data["psi"], *data["ks"], data.get("windows", 0))
 
 
@@ -178,11 +177,13 @@ def calibrate(
     distinct = np.unique(dates)
     block = np.searchsorted(distinct, dates) // window_sessions
     full = len(distinct) // window_sessions
+    order = np.argsort(block, kind="stable")
+    in_full = order[block[order] < full]
+    bounds = np.searchsorted(block[in_full], np.arange(1, full))
     calibrated = {}
     for name, profile in profiles.items():
-        values = frame[name].to_numpy(dtype=np.float64)
-        kept = np.isfinite(values) & (block < full)
-        windows = [values[kept & (block == b)] for b in range(full)]
+        pieces = np.split(frame[name].to_numpy(dtype=np.float64)[in_full], bounds)
+        windows = [w[np.isfinite(w)] for w in pieces]
         windows = [w for w in windows if w.size >= min_rows]
         psis, kss = _left_out_departures(profile, windows)
         calibrated[name] = replace(profile, limits=Limits.calibrated(psis, kss))
@@ -197,17 +198,16 @@ def _left_out_departures(
     if len(windows) < 2:
         return [], []
     edges = np.asarray(profile.edges)
-    counts = np.array([np.bincount(np.searchsorted(edges, w, side="right"),
-                                   minlength=edges.size + 1) for w in windows])  # fmt: skip
+    counts = np.array([_counts(w, edges) for w in windows])
+    total = counts.sum(axis=0)
     pooled = np.sort(np.concatenate(windows))
+    sample = np.asarray(profile.sample)
     psis, kss = [], []
     for b, window in enumerate(windows):
-        others = counts.sum(axis=0) - counts[b]
-        expected = np.maximum(others / others.sum(), SHARE_FLOOR)
-        actual = np.maximum(counts[b] / counts[b].sum(), SHARE_FLOOR)
-        psis.append(float(np.sum((actual - expected) * np.log(actual / expected))))
+        others = total - counts[b]
+        psis.append(_psi_of_shares(counts[b] / counts[b].sum(), others / others.sum()))
         own = np.sort(window)
-        grid = np.concatenate([np.asarray(profile.sample), own])
+        grid = np.concatenate([sample, own])
         in_own = np.searchsorted(own, grid, side="right")
         in_others = np.searchsorted(pooled, grid, side="right") - in_own
         gap = in_own / own.size - in_others / (pooled.size - own.size)
@@ -253,8 +253,12 @@ def psi(profile: ColumnProfile, live: np.ndarray) -> float:
     """Population stability index of ``live`` against the profile's bins."""
     values = np.asarray(live, dtype=np.float64)
     values = values[np.isfinite(values)]
-    expected = np.maximum(np.asarray(profile.shares), SHARE_FLOOR)
-    actual = np.maximum(_shares(values, np.asarray(profile.edges)), SHARE_FLOOR)
+    return _psi_of_shares(_shares(values, np.asarray(profile.edges)), np.asarray(profile.shares))
+
+
+def _psi_of_shares(actual: np.ndarray, expected: np.ndarray) -> float:
+    """The PSI of bin shares ``actual`` against ``expected``, each floored at SHARE_FLOOR."""
+    actual, expected = np.maximum(actual, SHARE_FLOOR), np.maximum(expected, SHARE_FLOOR)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
@@ -347,9 +351,12 @@ def worst_session(
     return max(reports.items(), key=lambda item: (_RANK[item[1]["worst"]], item[0]))
 
 
+def _counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
+
+
 def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
-    return counts / max(values.size, 1)
+    return _counts(values, edges) / max(values.size, 1)
 
 
 def session_severities(
