@@ -194,3 +194,26 @@ def test_a_run_reading_once_trains_the_same_teachers_as_windows_read_alone(
         "completed",
         "skipped",
     }
+
+
+def test_a_teacher_run_does_not_enumerate_the_bars_partitions(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster maps a run's partitions onto each upstream's to record input data versions.
+    Left to infer the mapping from symbol × window onto day × symbol, it listed every
+    ohlcv_daily key at each run's start: 7 s a run at 18 years × 102 symbols."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        ingest(settings, instance, "INFY")
+        ingest_benchmark(settings, instance)
+        listed: list[int] = []
+        enumerate_keys = dg.MultiPartitionsDefinition.get_partition_keys
+
+        def counting(self: dg.MultiPartitionsDefinition, *args: object, **kwargs: object):
+            keys = enumerate_keys(self, *args, **kwargs)
+            if "date" in self.partition_dimension_names:
+                listed.append(len(keys))
+            return keys
+
+        monkeypatch.setattr(dg.MultiPartitionsDefinition, "get_partition_keys", counting)
+        assert train(settings, instance, f"INFY|{FIRST}", f"INFY|{FIRST}").success
+    assert listed == []

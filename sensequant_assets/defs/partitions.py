@@ -88,10 +88,10 @@ def symbol_window_partitions(
     )
 
 
-# A teacher run pays a fixed ~1.5 s before its first window (Dagster maps the run's partitions
-# onto ohlcv_daily's ~100k to record input data versions) and ~50 ms per window after it. About
-# 224 windows per run pays that back (8 symbols of a 3-year history's 28 windows) while NIFTY 100
-# still makes a dozen runs to share between run workers; one new window is one run for all.
+# A teacher run pays a fixed cost before its first window (a run worker's start and the
+# definitions' load) and ~30-50 ms per window after it. About 224 windows per run pays that back
+# (8 symbols of a 3-year history's 28 windows) while NIFTY 100 still makes a dozen runs to share
+# between run workers; one new window is one run for all.
 TEACHER_WINDOWS_PER_RUN = 224
 
 
