@@ -80,6 +80,28 @@ def append_durable(path: Path, data: bytes) -> None:
         fsync_path(path.parent)
 
 
+def link_tree(source: Path, target: Path) -> None:
+    """Create ``target`` holding ``source``'s files as hard links, its entries made durable.
+
+    Only for files that are never rewritten in place: every writer here replaces a file or a
+    directory by renaming a new one over it, which leaves the linked inode, and so the
+    target's bytes, as they were. A link shares bytes already on disk, so only the new
+    directories need fsyncing; where a link cannot be made (another file system) the file is
+    copied and fsynced instead.
+    """
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+            fsync_path(Path(dst))
+
+    shutil.copytree(source, target, copy_function=link)
+    for directory, _dirs, _files in os.walk(target, topdown=False):
+        fsync_path(Path(directory))
+
+
 @contextmanager
 def _staged(path: Path, write: Callable[[Path], object], mode: int) -> Iterator[Callable[[], None]]:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import pytest
 import sensequant_assets
 from sensequant_assets.atomic import (
     append_durable,
+    link_tree,
     publish_dir,
     replace_dir,
     staged_file,
@@ -49,6 +50,44 @@ def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     monkeypatch.setattr(os, "fsync", record)
     return calls
+
+
+def test_a_linked_tree_keeps_its_bytes_when_the_source_is_replaced(
+    folder: Path, fsynced: list[Path]
+) -> None:
+    """A candidate links its teachers instead of copying them: retraining a window (which
+    replaces its directory) must leave the candidate's files as they were reviewed."""
+    source = folder / "teacher"
+    with replace_dir(source) as staging:
+        (staging / "model.txt").write_text("first")
+        (staging / "nested").mkdir()
+        (staging / "nested" / "metadata.json").write_text("{}")
+    fsynced.clear()
+    link_tree(source, folder / "bundle" / "teacher")
+    linked = folder / "bundle" / "teacher" / "model.txt"
+    assert linked.stat().st_ino == (source / "model.txt").stat().st_ino
+    assert set(fsynced) == {folder / "bundle" / "teacher", folder / "bundle" / "teacher" / "nested"}
+    with replace_dir(source) as staging:
+        (staging / "model.txt").write_text("retrained")
+    assert linked.read_text() == "first"
+    assert (folder / "bundle" / "teacher" / "nested" / "metadata.json").read_text() == "{}"
+
+
+def test_a_tree_that_cannot_be_linked_is_copied_durably(
+    folder: Path, fsynced: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / "teacher").mkdir()
+    (folder / "teacher" / "model.txt").write_text("bytes")
+
+    def cross_device(src: str, dst: str) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    link_tree(folder / "teacher", folder / "copy")
+    copied = folder / "copy" / "model.txt"
+    assert copied.read_text() == "bytes"
+    assert copied.stat().st_ino != (folder / "teacher" / "model.txt").stat().st_ino
+    assert fsynced == [copied, folder / "copy"]
 
 
 def test_write_atomic_fsyncs_the_file_and_then_its_directory(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sensequant_assets.artifacts import CandidateLayout, ModelFiles, teacher_dir
-from sensequant_assets.atomic import fsync_tree, write_atomic
+from sensequant_assets.atomic import link_tree, write_atomic
 from sensequant_assets.features import LabelSpec, feature_columns
 from sensequant_assets.features.cross_section import normalised_matrix
 from sensequant_assets.training.distillation import TeacherOutput, distillation_inputs, soft_targets
@@ -167,7 +166,7 @@ def build_candidate(
 def _copy_teachers(
     layout: CandidateLayout, teacher_root: Path, labels: list[str]
 ) -> tuple[list[TeacherRun], dict[str, Any]]:
-    """Copy every trained teacher of ``labels`` into the new bundle (fsynced) and write
+    """Link every trained teacher of ``labels`` into the new bundle (durably) and write
     ``teacher_runs.json``; returns the trained runs and their summary. The bundle is created
     here, and only once there is a teacher to distil."""
     runs = collect_teacher_runs(teacher_root, labels)
@@ -179,11 +178,8 @@ def _copy_teachers(
             f"({teacher_summary}); materialize teacher_model first"
         )
     layout.root.mkdir(parents=True, exist_ok=False)
-    for run in completed:
-        shutil.copytree(
-            teacher_dir(teacher_root, run.window_label), layout.teacher_dir(run.window_label)
-        )
-        fsync_tree(layout.teacher_dir(run.window_label))
+    for run in completed:  # teachers are replaced by renames, never rewritten: links are safe
+        link_tree(teacher_dir(teacher_root, run.window_label), layout.teacher_dir(run.window_label))
     _write_json(
         layout.teacher_runs,
         {"summary": teacher_summary, "runs": [r.to_dict() for r in runs]},

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,7 +88,9 @@ class TeacherRun:
             raise ValueError(f"status must be one of {sorted(STATUSES)}, got {self.status!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        record = asdict(self)
+        """The record's JSON form, for serialising at once: nested dicts and lists are the
+        run's own, not copies (``asdict``'s deep copy cost a millisecond a window)."""
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in DATE_FIELDS:
             value = record[key]
             record[key] = None if value is None else value.isoformat()
