@@ -34,7 +34,7 @@ from sensequant_assets.evaluation.power import (
     universe_bars,
     universe_symbols,
 )
-from sensequant_assets.evaluation.skill import daily_rank_ic
+from sensequant_assets.evaluation.skill import daily_rank_ic, score
 from sensequant_assets.evaluation.walk_forward import (
     default_config,
     walk_forward_folds,
@@ -120,6 +120,13 @@ def per_fold(oos: pd.DataFrame, signal: pd.Series | None, sectors: Mapping) -> l
     ]
 
 
+def blend(oos: pd.DataFrame, partner: str) -> pd.Series:
+    """The mean of the student's and a baseline's within-day ranks: an equal-weight stack."""
+    day = pd.to_datetime(oos["date"])
+    student = score(oos).groupby(day).rank(pct=True)
+    return (student + oos[f"score_{partner}"].groupby(day).rank(pct=True)) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="7")
@@ -147,6 +154,8 @@ def main() -> None:
             for column in (c for c in oos.columns if c.startswith("score_")):
                 figures[column.removeprefix("score_")] = per_fold(oos, oos[column], sectors)
             figures["planted_observable"] = per_fold(oos, pd.Series(observable), sectors)
+            for partner in ("ridge", "momentum_20"):
+                figures[f"blend_{partner}"] = per_fold(oos, blend(oos, partner), sectors)
             print(json.dumps({
                 "seed": seed, "ic": args.ic, "arm": arm, "rank_ic_all_then_per_fold": figures,
                 "seconds": round(time.perf_counter() - started, 1),
