@@ -2,7 +2,9 @@
 
 A backfill of every teacher window takes minutes; the operator wants to see windows done,
 skipped and failed with an ETA in Dagit's run log and on the command line, and to be able to
-inspect how far a crashed run got. Each update rewrites a small JSON snapshot atomically.
+inspect how far a crashed run got. Updates rewrite a small JSON snapshot atomically, at most
+once every ``write_interval`` seconds (each write is fsynced, about a millisecond, against
+~20 ms a window), and always for a failure and for the last window.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class ProgressTracker:
         log: Callable[[str], None],
         every: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        write_interval: float = 1.0,
     ):
         self.total = total
         self.snapshot = snapshot
@@ -33,6 +36,8 @@ class ProgressTracker:
         self.started = clock()
         self.counts: Counter[str] = Counter()
         self.last_item = ""
+        self.write_interval = write_interval
+        self._written_at: float | None = None
 
     @property
     def done(self) -> int:
@@ -53,7 +58,11 @@ class ProgressTracker:
     def update(self, status: str, item: str) -> None:
         self.counts[status] += 1
         self.last_item = item
-        self._write()
+        now = self.clock()
+        due = self._written_at is None or now - self._written_at >= self.write_interval
+        if due or status == "failed" or self.done == self.total:
+            self._write()
+            self._written_at = now
         if self.done % self.every == 0 or self.done == self.total or status == "failed":
             self.log(self.line())
 
