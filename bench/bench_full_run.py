@@ -3,11 +3,12 @@
 Run from the repository root:
 
     .venv/bin/python bench/bench_full_run.py [--instance postgres|sqlite] [--symbols N]
-        [--start YYYY-MM-DD] [--first-only] [--stress]
+        [--start YYYY-MM-DD] [--first-only] [--stress] [--keep DIR]
 
 ``--start 2008-01-01 --stress`` is the deep-history run (issue 16: NIFTY 100 since 2008, with
 the stress tests over the packaged windows; it prints how many were evaluated);
-``--first-only`` skips the retrain.
+``--first-only`` skips the retrain; ``--keep DIR`` runs in DIR (which must not exist) and
+keeps it, to profile a stage against the home the run left.
 
 Each figure is the real command in a subprocess on a fresh home: first time (backfill
 included), then `--skip-fetch` (the retrain on data already materialized). With
@@ -110,11 +111,16 @@ def main() -> None:
     parser.add_argument("--start", default=START, help=f"first session (default {START})")
     parser.add_argument("--first-only", action="store_true", help="skip the --skip-fetch retrain")
     parser.add_argument("--stress", action="store_true", help="run the stress tests too")
+    parser.add_argument("--keep", type=Path, help="run in this new directory and keep it")
     args = parser.parse_args()
     start = args.start
     symbols = load_universe(None).default_symbols[: args.symbols]
     with ExitStack() as stack:
-        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sensequant-full-")))
+        if args.keep:
+            home = args.keep
+            home.mkdir(parents=True)
+        else:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sensequant-full-")))
         dagster_home = home / "dagster_home"
         dagster_home.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSEQUANT_", "DAGSTER"))}
