@@ -201,7 +201,7 @@ def test_a_teacher_run_does_not_enumerate_the_bars_partitions(
 ) -> None:
     """Dagster maps a run's partitions onto each upstream's to record input data versions.
     Left to infer the mapping from symbol × window onto day × symbol, it listed every
-    ohlcv_daily key at each run's start: 7 s a run at 18 years × 102 symbols."""
+    ohlcv_daily key at each run's start: 4-7 s a run at 18 years × 102 symbols."""
     with dg.DagsterInstance.ephemeral() as instance:
         ingest(settings, instance, "INFY")
         ingest_benchmark(settings, instance)

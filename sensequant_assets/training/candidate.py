@@ -122,7 +122,7 @@ def build_candidate(
     is kept in ``search_trials.json``. ``reward_history``: earlier production models' live
     rewards (``read_reward_history``), read by the reward loop when it is on.
     """
-    completed, teacher_summary = _copy_teachers(layout, teacher_root, list(window_labels))
+    completed, teacher_summary = _link_teachers(layout, teacher_root, list(window_labels))
     samples, outputs = distillation_inputs(
         bars,
         label,
@@ -163,7 +163,7 @@ def build_candidate(
     return CandidateOutcome(layout, result, summary)
 
 
-def _copy_teachers(
+def _link_teachers(
     layout: CandidateLayout, teacher_root: Path, labels: list[str]
 ) -> tuple[list[TeacherRun], dict[str, Any]]:
     """Link every trained teacher of ``labels`` into the new bundle (durably) and write
@@ -183,7 +183,7 @@ def _copy_teachers(
     _write_json(
         layout.teacher_runs,
         {"summary": teacher_summary, "runs": [r.to_dict() for r in runs]},
-        indent=None,  # one record per window (21,522 at 18 years): indenting took 10 s
+        indent=None,  # a record per window, 21,522 at 18 years: 0.7 s to dump, 2.5 s indented
     )
     return completed, teacher_summary
 

@@ -74,7 +74,7 @@ def _teacher_model_asset(teacher_partitions: dg.MultiPartitionsDefinition) -> dg
             # from symbol × static window keys onto day × symbol expresses; the dependency
             # stays asset-level. Left to Dagster, the mapping was the identity: it matched no
             # key (as this one) but listed every ohlcv_daily key at each run's start to find
-            # that out, 7 s a run at 18 years × 102 symbols. Mapping each window to its
+            # that out, 4-7 s a run at 18 years × 102 symbols. Mapping each window to its
             # symbol's days cost more (31 s a run): Dagster lists the days once per window.
             dg.AssetDep("ohlcv_daily", partition_mapping=NO_PARTITION_MAPPING),
             # every window reads the index over its own dates
